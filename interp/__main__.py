@@ -1,0 +1,146 @@
+"""Command line: python -m interp <command> (models, summary, train, evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from .errors import InterpError
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from .checkpoints import read_card
+    from .registry import REGISTRY
+    from .summary import count_parameters
+
+    rows = []
+    for spec in REGISTRY.values():
+        card = read_card(spec.checkpoint_path) if spec.checkpoint else None
+        acc = card["metrics"]["accuracy"] if card else None
+        if spec.checkpoint:
+            status = "yes"
+        elif spec.task == "imagenet":
+            status = "torchvision download"
+        else:
+            status = f"python -m interp train {spec.name}"
+        rows.append((spec.name, spec.arch, spec.task, f"{count_parameters(spec.build()):,}",
+                     f"{acc:.1%}" if acc is not None else "-", status))
+    _print_table(("model", "arch", "task", "parameters", "accuracy", "checkpoint"), rows)
+
+
+def _cmd_summary(args: argparse.Namespace) -> None:
+    from .registry import get_spec
+    from .summary import layer_table
+
+    spec = get_spec(args.name)
+    rows, total = layer_table(spec.build(), spec.input_size)
+    print(f"{spec.name}: input 3x{spec.input_size}x{spec.input_size}")
+    _print_table(("layer", "type", "kernel", "padding", "stride", "output", "parameters"),
+                 [(r["layer"], r["type"], r["kernel"], r["padding"], r["stride"],
+                   "x".join(map(str, r["output"])), f"{r['parameters']:,}") for r in rows])
+    print(f"total parameters: {total:,}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .train import config_for, train
+
+    arch_kwargs = {}
+    if args.batch_norm is not None:
+        arch_kwargs["batch_norm"] = args.batch_norm
+    if args.dropout is not None:
+        arch_kwargs["dropout"] = args.dropout
+    cfg = config_for(
+        args.name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment, patience=args.patience,
+        seed=args.seed, data_dir=args.data_dir, out=args.out, bf16=args.bf16, threads=args.threads,
+        input_size=args.input_size, init_weights=args.init_weights, limit_train=args.limit_train,
+        limit_val=args.limit_val, progress=args.progress, arch_kwargs=arch_kwargs or None,
+    )
+    command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        card = train(args.name, cfg, resume=args.resume, command=command)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    m = card["metrics"]
+    print(json.dumps({"model": args.name, "accuracy": m["accuracy"], "split": m["split"],
+                      "conv1_autocorrelation": card["conv1_autocorrelation"], "best_epoch": card["best_epoch"],
+                      "wall_time_s": card["wall_time_s"], "throughput": card["throughput"]}, indent=1))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from .train import evaluate
+
+    print(json.dumps(evaluate(args.name, args.checkpoint, args.data_dir, args.limit), indent=1))
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
+    cells = [tuple(map(str, header))] + [tuple(map(str, r)) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for j, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m interp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the registry: parameters, checkpoint, accuracy")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("summary", help="per-layer table of a model: kernel, padding, stride, output, parameters")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("train", help="train a registry entry (defaults: the entry's recipe)")
+    p.add_argument("name")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=("onecycle", "cosine", "none"))
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch norm after each conv (architectures that have the switch)")
+    p.add_argument("--dropout", type=float, help="dropout probability (architectures that have it)")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
+    p.add_argument("--out", help="weights file (default: checkpoints/NAME.safetensors)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default on; float32 weights either way)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--input-size", type=int, help="another input size where allowed (transfer: 112)")
+    p.add_argument("--init-weights", help="transfer: ImageNet weights file instead of the download")
+    p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
+    p.add_argument("--limit-val", type=int)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default on; epoch summaries are printed either way)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run from its saved state")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="held-out accuracy, per-class accuracy and confusion matrix as JSON")
+    p.add_argument("name")
+    p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
+    p.add_argument("--data-dir")
+    p.add_argument("--limit", type=int, help="evaluate on N held-out images only")
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except InterpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

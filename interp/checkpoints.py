@@ -1,0 +1,147 @@
+"""Weights on disk: safetensors plus a JSON model card; loading never runs code from a file.
+
+``.safetensors`` files are read with safetensors; ``.pt``/``.pth`` files that users bring
+are read with ``torch.load(weights_only=True)``, which refuses pickled code. Every tensor
+is checked (names, shapes, finite values) before the model is touched, so a bad file
+never leaves a half-loaded model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import CheckpointError
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, arch: str, card: Mapping[str, Any] | None = None,
+                    half: bool = True) -> Path:
+    """Write the model's state dict as safetensors (float16 if ``half``) and its card as JSON.
+
+    Both files are written to a temporary name first and renamed, so a crash never
+    leaves a truncated checkpoint behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu()
+        if half and t.is_floating_point():
+            t = t.half()
+        tensors[name] = t.contiguous()
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "interp", "arch": arch})
+    os.replace(tmp, path)
+    if card is not None:
+        write_card(path.with_suffix(".json"), card)
+    return path
+
+
+def write_card(path: str | os.PathLike, card: Mapping[str, Any]) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The model card beside a checkpoint (``<name>.json``), or None if there is none."""
+    path = Path(path)
+    card = path if path.suffix == ".json" else path.with_suffix(".json")
+    if not card.is_file():
+        return None
+    try:
+        return json.loads(card.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a checkpoint file, without unpickling anything.
+
+    Raises:
+        CheckpointError: missing, empty, truncated or not a checkpoint; a pickle that holds
+            anything but tensors and plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes)")
+    if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
+        return _read_torch(path), {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            return {k: f.get_tensor(k) for k in f.keys()}, metadata
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it is truncated, "
+                              f"damaged or another kind of file ({exc})") from exc
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path} contains pickled objects other than tensors (possibly code); "
+                              "it was not loaded. Save a plain state_dict or use safetensors.") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: truncated or damaged ({exc})") from exc
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+    return dict(obj)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = None) -> nn.Module:
+    """Load a checkpoint into ``model`` in place, all or nothing.
+
+    Raises:
+        CheckpointError: the file was written for another architecture, keys are missing
+            or unexpected, shapes differ, or a value is NaN/inf. The model is unchanged.
+    """
+    tensors, metadata = read_state_dict(path)
+    if arch and metadata.get("arch") and metadata["arch"] != arch:
+        raise CheckpointError(f"{path} holds weights of a {metadata['arch']!r} model, not {arch!r}")
+    tensors = {k.removeprefix("module."): v for k, v in tensors.items()}  # DataParallel checkpoints
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not fit {arch or type(model).__name__}: "
+            + (f"missing keys {_few(missing)}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"unexpected keys {_few(unexpected)}" if unexpected else "")
+            + ". Is it a checkpoint of another architecture?"
+        )
+    converted = {}
+    for name, target in expected.items():
+        value = tensors[name]
+        if value.shape != target.shape:
+            raise CheckpointError(f"{path}: {name} has shape {tuple(value.shape)}, the model expects "
+                                  f"{tuple(target.shape)} (another architecture or number of classes?)")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{path}: {name} contains NaN or infinite values (a diverged training run?)")
+        converted[name] = value.to(dtype=target.dtype)
+    model.load_state_dict(converted, strict=True)
+    return model
+
+
+def _few(names: list[str], n: int = 5) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")

@@ -1,0 +1,28 @@
+"""interp's own exceptions: each message says what is wrong and what to do about it."""
+
+
+class InterpError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+
+class ImageError(InterpError, ValueError):
+    """An input that is not a usable image (unreadable, truncated, too large, ...)."""
+
+
+class CheckpointError(InterpError, ValueError):
+    """A weights file that cannot be loaded into the requested model."""
+
+
+class UnknownModelError(InterpError, KeyError):
+    """A registry name that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(InterpError, FileNotFoundError):
+    """A dataset that is missing or incomplete under the data root."""
+
+
+class LayerError(InterpError, ValueError):
+    """A layer name that does not exist in a model or does not fit the requested method."""

@@ -1,0 +1,58 @@
+"""Filters (kernels) of conv layers, and a number that says whether they learned structure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import LayerError
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Dotted names of every Conv2d in the model, in forward-definition order."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def first_conv_name(model: nn.Module) -> str | None:
+    names = conv_layers(model)
+    return names[0] if names else None
+
+
+def get_conv(model: nn.Module, layer: str) -> nn.Conv2d:
+    """The Conv2d called ``layer``.
+
+    Raises:
+        LayerError: no such module, or it is not a Conv2d; the message lists the conv layers.
+    """
+    try:
+        module = model.get_submodule(layer)
+    except AttributeError:
+        module = None
+    if not isinstance(module, nn.Conv2d):
+        what = "does not exist" if module is None else f"is a {type(module).__name__}, not a Conv2d"
+        raise LayerError(f"layer {layer!r} {what}. Conv layers: {', '.join(conv_layers(model))}")
+    return module
+
+
+def filters(model: nn.Module, layer: str) -> np.ndarray:
+    """The weights of a conv layer as float32 (out, in, kh, kw)."""
+    return get_conv(model, layer).weight.detach().float().cpu().numpy().copy()
+
+
+def conv1_autocorrelation(weight: torch.Tensor | np.ndarray) -> float:
+    """Lag-1 spatial autocorrelation of a bank of conv filters (out, in, kh, kw).
+
+    Per filter and input channel the mean is subtracted; then over all horizontally and
+    vertically adjacent weight pairs (a, b): sum(a*b) / (0.5 * sum(a^2 + b^2)). About 0 for
+    random initialisation, about 0.66 for a bank of Gabor filters, 1 for constant slopes.
+    """
+    w = torch.as_tensor(weight).detach().double()
+    w = w - w.mean(dim=(2, 3), keepdim=True)
+    pairs = [(w[..., :, :-1], w[..., :, 1:]), (w[..., :-1, :], w[..., 1:, :])]
+    num = sum((a * b).sum() for a, b in pairs)
+    den = sum(0.5 * (a * a + b * b).sum() for a, b in pairs)
+    value = float(num / den) if den > 0 else 0.0
+    return value if math.isfinite(value) else 0.0

@@ -1,0 +1,105 @@
+"""The AlexNet family (Krizhevsky et al. 2012) at its true input size, 3x227x227.
+
+One tower, no split across two GPUs, no local response normalisation: the layer
+table of the course material. Layer names (``features.conv1`` ... ``classifier.fc8``)
+are stable because the methods and the dashboard address layers by dotted name.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+
+def _conv_stack(pool: type[nn.Module], batch_norm: bool = False, last_pool: bool = True) -> nn.Sequential:
+    """conv1-conv5 of AlexNet with the given pooling layer (MaxPool2d or AvgPool2d)."""
+    convs = [  # (name, in, out, kernel, stride, padding, pool after)
+        ("conv1", 3, 96, 11, 4, 0, True),
+        ("conv2", 96, 256, 5, 1, 2, True),
+        ("conv3", 256, 384, 3, 1, 1, False),
+        ("conv4", 384, 384, 3, 1, 1, False),
+        ("conv5", 384, 256, 3, 1, 1, last_pool),
+    ]
+    return _stack(convs, pool, batch_norm)
+
+
+def _stack(convs: list[tuple], pool: type[nn.Module] | None, batch_norm: bool) -> nn.Sequential:
+    layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+    for name, cin, cout, k, s, p, pool_after in convs:
+        i = name[len("conv"):]
+        layers[name] = nn.Conv2d(cin, cout, k, stride=s, padding=p)
+        if batch_norm:
+            layers[f"bn{i}"] = nn.BatchNorm2d(cout)
+        layers[f"relu{i}"] = nn.ReLU()
+        if pool_after and pool is not None:
+            layers[f"pool{i}"] = pool(kernel_size=3, stride=2)
+    return nn.Sequential(layers)
+
+
+def _dense_head(num_classes: int, dropout: float = 0.5) -> nn.Sequential:
+    return nn.Sequential(OrderedDict([
+        ("flatten", nn.Flatten()),
+        ("dropout6", nn.Dropout(dropout)),
+        ("fc6", nn.Linear(256 * 6 * 6, 4096)),
+        ("relu6", nn.ReLU()),
+        ("dropout7", nn.Dropout(dropout)),
+        ("fc7", nn.Linear(4096, 4096)),
+        ("relu7", nn.ReLU()),
+        ("fc8", nn.Linear(4096, num_classes)),
+    ]))
+
+
+class AlexNet(nn.Module):
+    """Convolutional ``features`` followed by a ``classifier`` head."""
+
+    def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def alexnet(num_classes: int, dropout: float = 0.5) -> AlexNet:
+    """The original AlexNet: 58.3 M parameters for 4 classes."""
+    return AlexNet(_conv_stack(nn.MaxPool2d), _dense_head(num_classes, dropout))
+
+
+def alexnet_avgpool(num_classes: int, dropout: float = 0.5) -> AlexNet:
+    """AlexNet with AvgPool2d(3, 2) in place of each MaxPool2d(3, 2)."""
+    return AlexNet(_conv_stack(nn.AvgPool2d), _dense_head(num_classes, dropout))
+
+
+def alexnet_large_kernel(num_classes: int, dropout: float = 0.5) -> AlexNet:
+    """No pooling: larger kernels and strides bring 227 down to 27, 13 and 6 instead."""
+    convs = [
+        ("conv1", 3, 96, 21, 8, 1, False),
+        ("conv2", 96, 256, 7, 2, 2, False),
+        ("conv3", 256, 384, 3, 1, 1, False),
+        ("conv4", 384, 384, 3, 1, 1, False),
+        ("conv5", 384, 256, 3, 2, 0, False),
+    ]
+    return AlexNet(_stack(convs, None, batch_norm=False), _dense_head(num_classes, dropout))
+
+
+def alexnet_gap(num_classes: int, batch_norm: bool = False, conv1_init_std: float | None = None) -> AlexNet:
+    """AlexNet-GAP of the CAM paper (Zhou et al. 2016): conv1-conv5, global average pooling, one Linear.
+
+    Args:
+        batch_norm: add BatchNorm2d after each conv (trains much faster on a CPU budget).
+        conv1_init_std: if set, conv1's weights start from N(0, std^2); a small start lets
+            the data, not the initial noise, shape the first-layer filters.
+    """
+    features = _conv_stack(nn.MaxPool2d, batch_norm=batch_norm, last_pool=False)
+    if conv1_init_std is not None:
+        nn.init.normal_(features.conv1.weight, std=conv1_init_std)
+        nn.init.zeros_(features.conv1.bias)
+    head = nn.Sequential(OrderedDict([
+        ("gap", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(256, num_classes)),
+    ]))
+    return AlexNet(features, head)

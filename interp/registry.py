@@ -1,0 +1,191 @@
+"""The registry of named models: ``<arch>_<task>`` -> ModelSpec.
+
+A ModelSpec carries everything a caller needs to use a model (class names, input size,
+normalisation, default CAM layer, checkpoint, training recipe), so nothing of it is
+scattered in callers. The registry is a plain dict that refuses duplicate names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from torch import nn
+
+from .errors import UnknownModelError
+from .models import ARCHITECTURES
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+PACS_DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
+PACS_CLASSES = ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Per-channel statistics of the CIFAR-10 training set.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a caller needs to build, feed, explain and train one registry entry."""
+
+    name: str
+    arch: str
+    task: str  # pacs_domain | pacs_class | cifar10 | imagenet
+    class_names: tuple[str, ...]
+    input_size: int  # square input side in pixels
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    target_layer: str  # dotted module name: default layer for CAM / Grad-CAM
+    arch_kwargs: Mapping[str, Any] = field(default_factory=dict)  # switches passed to the builder
+    recipe: Mapping[str, Any] = field(default_factory=dict)  # training defaults (train.TrainConfig fields)
+    ships: bool = False  # a trained checkpoint is committed in checkpoints/
+    pretrained: str | None = None  # "imagenet": weights come from torchvision, not from checkpoints/
+    training_note: str = ""  # what to expect when training it (time, hardware)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the training command writes this entry's weights and load_model looks for them."""
+        return CHECKPOINT_DIR / f"{self.name}.safetensors"
+
+    @property
+    def card_path(self) -> Path:
+        return self.checkpoint_path.with_suffix(".json")
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The checkpoint file if one exists, else None."""
+        return self.checkpoint_path if self.checkpoint_path.is_file() else None
+
+    @property
+    def dataset(self) -> str:
+        return "pacs" if self.task.startswith("pacs") else self.task
+
+    def build(self, **overrides: Any) -> nn.Module:
+        """A fresh, untrained model of this entry's architecture (never downloads)."""
+        kwargs = {**self.arch_kwargs, **overrides}
+        return ARCHITECTURES[self.arch](self.num_classes, **kwargs)
+
+    def replace(self, **changes: Any) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(_REGISTRY)
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a spec; a duplicate name is a programming error."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    if spec.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {spec.arch!r} for {spec.name!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models() -> list[str]:
+    """Names of all registry entries, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The ModelSpec of a registry entry.
+
+    Raises:
+        UnknownModelError: the name is not registered; the message lists the known names.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}. Known models: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def _task_classes(task: str) -> tuple[str, ...]:
+    if task == "pacs_domain":
+        return PACS_DOMAINS
+    if task == "pacs_class":
+        return PACS_CLASSES
+    if task == "cifar10":
+        return CIFAR10_CLASSES
+    if task == "imagenet":
+        from .models.resnet import imagenet_categories
+
+        return tuple(imagenet_categories())
+    raise ValueError(task)
+
+
+# Recipes: what `python -m interp train NAME` uses unless told otherwise. Shipped models were
+# trained with exactly these on two CPU cores (their model cards record the full command).
+_PACS_GAP_RECIPE = dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", weight_decay=0.05,
+                        schedule="onecycle", augment=True, patience=4)
+_ALEXNET_RECIPE = dict(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", weight_decay=5e-4,
+                       schedule="cosine", augment=True, patience=6)
+_ALEXNET_NOTE = ("58 M parameters: train on a GPU (about 1 minute per epoch on one modern GPU; "
+                 "hours per epoch on two CPU cores). Expect 80-90% on pacs_domain and 50-65% on "
+                 "pacs_class from scratch.")
+
+for _task in ("pacs_domain", "pacs_class"):
+    for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
+        register(ModelSpec(
+            name=f"{_arch}_{_task}", arch=_arch, task=_task, class_names=_task_classes(_task),
+            input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, target_layer="features.relu5",
+            recipe=_ALEXNET_RECIPE, training_note=_ALEXNET_NOTE,
+        ))
+    register(ModelSpec(
+        name=f"alexnet_gap_{_task}", arch="alexnet_gap", task=_task, class_names=_task_classes(_task),
+        input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, target_layer="features.relu5",
+        arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3), recipe=_PACS_GAP_RECIPE, ships=True,
+        training_note="3.7 M parameters, batch norm after each conv; about 10 minutes per epoch on two CPU cores.",
+    ))
+
+_CIFAR = dict(task="cifar10", class_names=CIFAR10_CLASSES, input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+register(ModelSpec(name="table2_cnn_cifar10", arch="table2_cnn", target_layer="relu3", ships=True,
+                   recipe=dict(epochs=10, batch_size=64, lr=0.05, optimizer="sgd", weight_decay=5e-4,
+                               schedule="onecycle", augment=True, patience=3), **_CIFAR))
+register(ModelSpec(name="vanilla_cnn_cifar10", arch="vanilla_cnn", target_layer="relu1",
+                   recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", schedule="none",
+                               augment=False, patience=2), **_CIFAR))
+register(ModelSpec(name="linear_cnn_cifar10", arch="linear_cnn", target_layer="features.relu3_2", ships=True,
+                   arch_kwargs=dict(batch_norm=True, dropout=0.3),
+                   recipe=dict(epochs=10, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
+                               schedule="onecycle", augment=True, patience=3), **_CIFAR))
+register(ModelSpec(name="nin_cifar10", arch="nin", target_layer="features.relu3_3", ships=True,
+                   arch_kwargs=dict(batch_norm=True, dropout=0.3),
+                   recipe=dict(epochs=12, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
+                               schedule="onecycle", augment=True, patience=3), **_CIFAR))
+register(ModelSpec(name="resnet32_cifar10", arch="resnet32", target_layer="layer3",
+                   recipe=dict(epochs=160, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=1e-4,
+                               schedule="cosine", augment=True, patience=20),
+                   training_note="He et al.'s schedule: 92-93% after about 160 epochs (an hour on one GPU).",
+                   **_CIFAR))
+register(ModelSpec(name="resnet50_cifar10", arch="resnet50", target_layer="layer4",
+                   recipe=dict(epochs=60, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
+                               schedule="onecycle", augment=True, patience=10),
+                   training_note="23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once, so "
+                                 "expect about 85-88% (GPU: a few minutes per epoch).",
+                   **_CIFAR))
+register(ModelSpec(name="resnet18_transfer_cifar10", arch="resnet18_transfer", task="cifar10",
+                   class_names=CIFAR10_CLASSES, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   target_layer="layer4", pretrained="imagenet",
+                   recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", weight_decay=0.0,
+                               schedule="cosine", augment=True, patience=2),
+                   training_note="Starts from ImageNet weights (downloaded once); only layer4 and fc train. "
+                                 "Expect about 90% after 3-5 epochs at 224 px on a GPU; --input-size 112 "
+                                 "is four times cheaper."))
+register(ModelSpec(name="resnet18_imagenet", arch="resnet18", task="imagenet",
+                   class_names=_task_classes("imagenet"), input_size=224, mean=IMAGENET_MEAN,
+                   std=IMAGENET_STD, target_layer="layer4", pretrained="imagenet",
+                   training_note="Not trained here: torchvision's ImageNet weights (69.8% top-1), "
+                                 "downloaded to the torch cache on first use."))
