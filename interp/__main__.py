@@ -5,29 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 
 from .errors import InterpError
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from .checkpoints import read_card
-    from .registry import REGISTRY
-    from .summary import count_parameters
+    from .catalog import registry_rows
 
-    rows = []
-    for spec in REGISTRY.values():
-        card = read_card(spec.checkpoint_path) if spec.checkpoint else None
-        acc = card["metrics"]["accuracy"] if card else None
-        if spec.checkpoint:
-            status = "yes"
-        elif spec.task == "imagenet":
-            status = "torchvision download"
-        else:
-            status = f"python -m interp train {spec.name}"
-        rows.append((spec.name, spec.arch, spec.task, f"{count_parameters(spec.build()):,}",
-                     f"{acc:.1%}" if acc is not None else "-", status))
-    _print_table(("model", "arch", "task", "parameters", "accuracy", "checkpoint"), rows)
+    rows = [(r["model"], r["arch"], r["task"], f"{r['parameters']:,}",
+             "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}", r["weights"])
+            for r in registry_rows()]
+    _print_table(("model", "arch", "task", "parameters", "accuracy", "weights"), rows)
 
 
 def _cmd_summary(args: argparse.Namespace) -> None:
@@ -133,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `python -m interp models | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -299,6 +299,9 @@ def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | Non
                     "evaluate it on here")
 
 
+_DECODED: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # in-process copy of the disk cache
+
+
 def decode_split(images, size: int, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode a split once into uint8 (N, 3, size, size) and int64 labels, cached on disk.
 
@@ -312,11 +315,14 @@ def decode_split(images, size: int, progress: bool = True) -> tuple[torch.Tensor
         ident = f"{type(images).__name__}:{images.root}:{images.train}"
         n = len(images)
     key = hashlib.sha1(f"{size}\n{ident}".encode()).hexdigest()[:16]
+    if key in _DECODED:
+        return _DECODED[key]
     path = cache_dir() / f"decoded-{key}.pt"
     if path.is_file():
         try:
             cached = torch.load(path, weights_only=True)
-            return cached["x"], cached["y"]
+            _DECODED[key] = cached["x"], cached["y"]
+            return _DECODED[key]
         except Exception:
             pass  # a damaged cache is rebuilt below
     from tqdm.auto import tqdm
@@ -336,4 +342,5 @@ def decode_split(images, size: int, progress: bool = True) -> tuple[torch.Tensor
     tmp = path.with_suffix(".tmp")
     torch.save({"x": x, "y": y}, tmp)
     os.replace(tmp, path)
+    _DECODED[key] = x, y
     return x, y

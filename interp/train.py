@@ -323,7 +323,7 @@ def train(name: str, cfg: TrainConfig, resume: bool = False, command: str | None
                           initial=st["epoch"], total=cfg.epochs)
         for epoch in epochs_bar:
             order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
-            model.train()
+            _train_mode(model)
             last_save = time.perf_counter()
             batches = tqdm(range(st["batch"], steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                            unit="batch", leave=False, disable=not cfg.progress, initial=st["batch"],
@@ -379,7 +379,7 @@ def train(name: str, cfg: TrainConfig, resume: bool = False, command: str | None
                        file=sys.stderr)
             st["run"] = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
             st["epoch"], st["batch"] = epoch + 1, 0
-            if val["loss"] < st["best_val_loss"]:
+            if val["loss"] < st["best_val_loss"] or st["best_state"] is None:  # NaN never compares less
                 st["best_val_loss"], st["best_epoch"], st["bad_epochs"] = val["loss"], epoch + 1, 0
                 st["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
@@ -424,6 +424,15 @@ def train(name: str, cfg: TrainConfig, resume: bool = False, command: str | None
     save_checkpoint(model.to(memory_format=torch.contiguous_format), out, spec.arch, card)
     state_path.unlink(missing_ok=True)
     return card
+
+
+def _train_mode(model: nn.Module) -> None:
+    """model.train(), except batch norm layers whose parameters are frozen (transfer learning):
+    their running statistics stay those of the pretrained model, as their weights do."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            m.eval()
 
 
 def _resume_key(cfg: TrainConfig) -> dict[str, Any]:
