@@ -9,6 +9,7 @@ never leaves a half-loaded model.
 from __future__ import annotations
 
 import json
+import re
 import os
 import pickle
 from pathlib import Path
@@ -48,8 +49,14 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, arch: str, card: 
 def write_card(path: str | os.PathLike, card: Mapping[str, Any]) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=1, default=str) + "\n")
+    tmp.write_text(_compact_number_lists(json.dumps(card, indent=1, default=str)) + "\n")
     os.replace(tmp, path)
+
+
+def _compact_number_lists(text: str) -> str:
+    """Put lists of numbers (per-step losses, confusion-matrix rows) on one line each."""
+    return re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]",
+                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
 
 
 def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
