@@ -17,6 +17,11 @@ def parameter_count(spec: ModelSpec) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def has_weights(spec: ModelSpec) -> bool:
+    """A checkpoint is present, or the weights come from torchvision (downloaded on first use)."""
+    return spec.checkpoint is not None or spec.task == "imagenet"
+
+
 def weights_status(spec: ModelSpec) -> str:
     """'shipped checkpoint', the download note, or the command that trains the entry."""
     if spec.checkpoint:

@@ -188,6 +188,34 @@ def sample_image_path(data_dir: str | os.PathLike | None = None) -> tuple[Path, 
                           f"({exc}); showing matplotlib's sample photo instead")
 
 
+def sample_images(data_dir: str | os.PathLike | None = None, per_dataset: int = 8) -> dict[str, Path]:
+    """A few held-out images from the data root's datasets, labelled for a picker.
+
+    PACS: one validation image of each class, cycling over the domains; CIFAR-10: the first
+    test image of each class. Datasets that are absent are skipped.
+    """
+    found: dict[str, Path] = {}
+    try:
+        val = pacs_split("val", "class", data_dir)
+        root = data_root(data_dir) / "PACS"
+        for label, cls in enumerate(PACS_CLASSES[:per_dataset]):
+            domain = PACS_DOMAINS[label % len(PACS_DOMAINS)]
+            path = next(p for p, y in zip(val.paths, val.labels)
+                        if y == label and p.relative_to(root).parts[0] == domain)
+            found[f"PACS {domain} / {cls} ({path.name})"] = path
+    except (DataError, StopIteration):
+        pass
+    try:
+        test = cifar10_split("test", data_dir)
+        if isinstance(test, ImageList):
+            for label, cls in enumerate(CIFAR10_CLASSES[:per_dataset]):
+                path = test.paths[test.labels.index(label)]
+                found[f"CIFAR-10 test / {cls} ({path.name})"] = path
+    except DataError:
+        pass
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # Datasets
 

@@ -1,10 +1,34 @@
-"""Home: the model registry as a table."""
+"""Home: the registry, the chosen image and a short guide."""
 
 import pandas as pd
 import streamlit as st
 
 from interp.catalog import registry_rows
 
+
+@st.cache_data(show_spinner=False)
+def _rows():
+    return registry_rows()
+
+
 st.title("interp: look inside trained image CNNs")
-st.caption("Filters, feature maps, CAM and gradients of the models in the registry.")
-st.dataframe(pd.DataFrame(registry_rows()), hide_index=True, width="stretch")
+st.markdown(
+    "Pick an image in the sidebar (the zebra, held-out images of PACS and CIFAR-10, or your own), "
+    "then open a page: **Filters** shows what each conv layer's kernels look like, **Feature maps** "
+    "and **Filter activations** what they respond to in the image, **CAM** and **Gradients** where "
+    "the model looks for its answer, **Compare models** how a domain model and a class model of the "
+    "same architecture differ, **Training** and **Architecture** how each model came to be."
+)
+st.subheader("Models")
+table = pd.DataFrame(_rows())
+st.dataframe(
+    table, hide_index=True, width="stretch",
+    column_config={
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "held-out accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+        "conv1 autocorrelation": st.column_config.NumberColumn(
+            format="%.2f", help="about 0: initial noise; about 0.66: Gabor-like learned filters"),
+        "weights": st.column_config.TextColumn(help="present, downloaded, or the command that trains the entry"),
+    },
+)
+st.caption("Held-out accuracy: CIFAR-10 test set (10,000 images) or the PACS validation split (1,998 images).")

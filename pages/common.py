@@ -1,0 +1,113 @@
+"""Shared by every page: cached loaders, the model picker and the image picker.
+
+Models are loaded once per process (st.cache_resource) and shared by all browser sessions,
+so pages never modify them; the methods take the model's lock while hooks are on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from PIL import Image
+
+import interp
+from interp.catalog import has_weights, weights_status
+from interp.checkpoints import read_card
+from interp.data import sample_image_path, sample_images
+from interp.errors import InterpError
+
+UPLOAD = "Upload an image..."
+
+
+@st.cache_resource(show_spinner="Loading model weights...", max_entries=8)
+def cached_model(name: str):
+    return interp.load_model(name)
+
+
+@st.cache_data(show_spinner=False)
+def model_card(name: str) -> dict[str, Any] | None:
+    spec = interp.get_spec(name)
+    return read_card(spec.checkpoint_path) if spec.checkpoint else None
+
+
+def available_models() -> list[str]:
+    """Entries that can be loaded here: a checkpoint is present, or torchvision provides weights."""
+    return [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
+
+
+def model_picker(label: str = "Model", key: str = "model", default: str | None = None,
+                 names: list[str] | None = None, container=st) -> str:
+    """A selectbox over the registry; models with weights first."""
+    names = names or interp.list_models()
+    ready = [n for n in names if n in available_models()]
+    ordered = ready + [n for n in names if n not in ready]
+    index = ordered.index(default) if default in ordered else 0
+    return container.selectbox(label, ordered, index=index, key=key,
+                               format_func=lambda n: n if n in ready else f"{n} (not trained)")
+
+
+def load_or_explain(name: str):
+    """The cached model, or None after telling the user what to do (no traceback)."""
+    spec = interp.get_spec(name)
+    if not has_weights(spec):
+        st.info(f"**{name}** has no trained weights in this installation. Train it with "
+                f"`{weights_status(spec)}`, then reload this page.")
+        return None
+    try:
+        return cached_model(name)
+    except InterpError as exc:
+        st.error(str(exc))
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def _image_choices() -> tuple[dict[str, str], str | None]:
+    zebra, note = sample_image_path()
+    choices = {("zebra.jpg" if note is None else "Sample photo (Grace Hopper)"): str(zebra)}
+    choices.update({label: str(path) for label, path in sample_images().items()})
+    return choices, note
+
+
+def image_sidebar() -> None:
+    """The image picker in the sidebar: zebra.jpg, held-out samples of the datasets, or an upload."""
+    choices, note = _image_choices()
+    options = [*choices, UPLOAD]
+    choice = st.sidebar.selectbox("Image", options, key="image_choice",
+                                  help="Used by every page. Samples come from the data root's datasets.")
+    if note:
+        st.sidebar.caption(note)
+    if choice == UPLOAD:
+        upload = st.sidebar.file_uploader("Image file", type=None, key="image_upload",
+                                          help="JPEG, PNG, GIF, WebP, BMP or TIFF, at most 20 MB")
+        st.session_state["image_source"] = ("upload", upload.getvalue() if upload else None,
+                                            upload.name if upload else None)
+    else:
+        st.session_state["image_source"] = ("path", choices[choice], choice)
+    image = current_image(show_errors=False)
+    if image is not None:
+        st.sidebar.image(image, caption=st.session_state["image_source"][2], width="stretch")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _decode(kind: str, payload: bytes | str) -> Image.Image:
+    return interp.load_image(Path(payload) if kind == "path" else payload)
+
+
+def current_image(show_errors: bool = True) -> Image.Image | None:
+    """The chosen image as RGB, or None (after an st.error / st.info saying why)."""
+    kind, payload, _ = st.session_state.get("image_source", (None, None, None))
+    if kind is None:
+        choices, _ = _image_choices()
+        kind, payload = "path", next(iter(choices.values()))
+    if payload is None:
+        if show_errors:
+            st.info("Upload an image in the sidebar.")
+        return None
+    try:
+        return _decode(kind, payload)
+    except InterpError as exc:
+        if show_errors:
+            st.error(f"This image cannot be used: {exc}")
+        return None

@@ -1,0 +1,40 @@
+"""Training: curves from the model card, confusion matrix and per-class accuracy."""
+
+import streamlit as st
+
+from interp import charts, get_spec
+from pages.common import model_card, model_picker
+
+st.title("Training")
+name = model_picker(default="alexnet_gap_pacs_class")
+card = model_card(name)
+if card is None:
+    spec = get_spec(name)
+    if spec.task == "imagenet":
+        st.info(f"{name} uses torchvision's ImageNet weights, trained elsewhere: there is no training record.")
+    else:
+        st.info(f"{name} has not been trained in this installation. Train it with "
+                f"`python -m interp train {name}`; its curves appear here afterwards.")
+    st.stop()
+
+metrics = card["metrics"]
+cols = st.columns(4)
+cols[0].metric(f"Held-out accuracy ({metrics['split']})", f"{metrics['accuracy']:.1%}")
+cols[1].metric("Best epoch", f"{card['best_epoch']} of {len(card['history']['epochs'])}")
+cols[2].metric("Training time", f"{card['wall_time_s'] / 60:.0f} min")
+if card.get("conv1_autocorrelation") is not None:
+    cols[3].metric("conv1 autocorrelation", f"{card['conv1_autocorrelation']:.2f}",
+                   help="Lag-1 spatial autocorrelation of the first layer's filters: about 0 for random "
+                        "initialisation, about 0.66 for Gabor-like filters.")
+st.plotly_chart(charts.training_curves(card), width="stretch")
+left, right = st.columns(2)
+with left:
+    st.subheader("Confusion matrix")
+    st.plotly_chart(charts.confusion_matrix(metrics["confusion_matrix"], card["class_names"]), width="stretch")
+with right:
+    st.subheader("Accuracy per class")
+    st.plotly_chart(charts.per_class_accuracy(metrics["per_class_accuracy"]), width="stretch")
+with st.expander("How it was trained"):
+    st.code(card["command"], language="bash")
+    st.json({"settings": card["settings"], "hardware": card["hardware"], "code_version": card["code_version"],
+             "trained_at": card["trained_at"], "throughput": card.get("throughput")}, expanded=False)
