@@ -1,8 +1,6 @@
-"""interp dashboard entry point: page configuration, the shared image picker and navigation."""
+"""interp dashboard entry point: page configuration and navigation only."""
 
 import streamlit as st
-
-from pages.common import image_sidebar
 
 st.set_page_config(page_title="interp: inside trained CNNs", layout="wide")
 PAGES = [
@@ -11,5 +9,4 @@ PAGES = [
     st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
 ]
 navigation = st.navigation(PAGES)
-image_sidebar()
 navigation.run()

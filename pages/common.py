@@ -71,18 +71,27 @@ def _image_choices() -> tuple[dict[str, str], str | None]:
 
 
 def image_sidebar() -> None:
-    """The image picker in the sidebar: zebra.jpg, held-out samples of the datasets, or an upload."""
+    """The image picker in the sidebar: zebra.jpg, held-out samples of the datasets, or an upload.
+
+    Each page that uses the image calls this once. The choice lives in session state under
+    keys of its own, so it survives switching pages (widget state does not).
+    """
     choices, note = _image_choices()
     options = [*choices, UPLOAD]
-    choice = st.sidebar.selectbox("Image", options, key="image_choice",
+    previous = st.session_state.get("image_choice", options[0])
+    choice = st.sidebar.selectbox("Image", options, index=options.index(previous) if previous in options else 0,
+                                  key="image_picker",
                                   help="Used by every page. Samples come from the data root's datasets.")
+    st.session_state["image_choice"] = choice
     if note:
         st.sidebar.caption(note)
     if choice == UPLOAD:
-        upload = st.sidebar.file_uploader("Image file", type=None, key="image_upload",
+        upload = st.sidebar.file_uploader("Image file", key="image_upload",
                                           help="JPEG, PNG, GIF, WebP, BMP or TIFF, at most 20 MB")
-        st.session_state["image_source"] = ("upload", upload.getvalue() if upload else None,
-                                            upload.name if upload else None)
+        if upload is not None:
+            st.session_state["image_source"] = ("upload", upload.getvalue(), upload.name)
+        elif st.session_state.get("image_source", ("path",))[0] != "upload":
+            st.session_state["image_source"] = ("upload", None, None)
     else:
         st.session_state["image_source"] = ("path", choices[choice], choice)
     image = current_image(show_errors=False)

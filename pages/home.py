@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from interp.catalog import registry_rows
+from pages.common import image_sidebar
 
 
 @st.cache_data(show_spinner=False)
@@ -11,6 +12,7 @@ def _rows():
     return registry_rows()
 
 
+image_sidebar()
 st.title("interp: look inside trained image CNNs")
 st.markdown(
     "Pick an image in the sidebar (the zebra, held-out images of PACS and CIFAR-10, or your own), "
