@@ -51,7 +51,7 @@ def test_image_picker_samples_and_bad_upload(data_dir):
 
 def test_bad_image_shows_an_error_not_a_traceback(data_dir):
     at = _open()
-    at.session_state["image_choice"] = "Upload an image..."
+    at.session_state["image_picker"] = "Upload an image..."
     at.session_state["image_source"] = ("upload", b"certainly not an image", "notes.txt")
     at.run()
     assert not at.exception
