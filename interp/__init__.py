@@ -1,16 +1,17 @@
 """interp: look inside trained image CNNs.
 
 The public surface: the registry (list_models, get_spec, build_model, load_model), images
-(load_image, preprocess) and interp's error types.
+(load_image, preprocess), attribution (explain, Explanation) and interp's error types.
 """
 
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, ImageError, InterpError, LayerError, UnknownModelError
 from .loading import build_model, load_model
+from .methods import CamNotApplicableError, Explanation, MethodError, TargetError, explain
 from .registry import ModelSpec, get_spec, list_models
 
 __all__ = [
-    "CheckpointError", "DataError", "ImageError", "InterpError", "LayerError", "ModelSpec",
-    "UnknownModelError", "build_model", "get_spec", "list_models", "load_image", "load_model",
-    "preprocess",
+    "CamNotApplicableError", "CheckpointError", "DataError", "Explanation", "ImageError", "InterpError",
+    "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
+    "get_spec", "list_models", "load_image", "load_model", "preprocess",
 ]

@@ -22,10 +22,10 @@ def _cmd_models(args: argparse.Namespace) -> None:
 
 def _cmd_summary(args: argparse.Namespace) -> None:
     from .registry import get_spec
-    from .summary import layer_table
+    from .summary import spec_layer_table
 
     spec = get_spec(args.name)
-    rows, total = layer_table(spec.build(), spec.input_size)
+    rows, total = spec_layer_table(spec)
     print(f"{spec.name}: input 3x{spec.input_size}x{spec.input_size}")
     _print_table(("layer", "type", "kernel", "padding", "stride", "output", "parameters"),
                  [(r["layer"], r["type"], r["kernel"], r["padding"], r["stride"],
@@ -63,6 +63,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from .train import evaluate
 
     print(json.dumps(evaluate(args.name, args.checkpoint, args.data_dir, args.limit), indent=1))
+
+
+def _cmd_explain(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from .data import load_image, preprocess, resize_center_crop
+    from .loading import load_model
+    from .methods.explain import LAYER_METHODS, explain
+    from .registry import get_spec
+    from .viz import normalize, overlay
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise InterpError(f"--out must end in .png (an overlay) or .npy (the raw map), not {out.name!r}")
+    spec = get_spec(args.model)
+    model = load_model(args.model, args.checkpoint)
+    image = load_image(args.image)
+    layer = args.layer or (spec.target_layer if args.method in ("grad_cam", "guided_grad_cam") else None)
+    e = explain(model, preprocess(image, spec), args.method, target=args.target,
+                layer=layer if args.method in LAYER_METHODS else None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        np.save(out, e.map)
+    else:
+        # Signed maps (cam, grad_cam without relu) are scaled min..max; channel maps by |value|.
+        heat = normalize(e.spatial(), "minmax" if args.method in ("cam", "grad_cam") else "percentile")
+        Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
+    print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
+          + (f", layer {e.layer}" if e.layer else ""))
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
@@ -119,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--limit", type=int, help="evaluate on N held-out images only")
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
+    p.add_argument("--model", required=True, help="registry name (see: python -m interp models)")
+    p.add_argument("--method", required=True, choices=("cam", "grad_cam", "guided_backprop", "guided_grad_cam",
+                                                        "saliency", "smoothgrad", "integrated_gradients"))
+    p.add_argument("--image", required=True, help="image file")
+    p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
+    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam (default: the model's target layer)")
+    p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
+    p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
+    p.set_defaults(func=_cmd_explain)
     return parser
 
 

@@ -18,8 +18,17 @@ def _pair(v: Any) -> str:
     return str(v)
 
 
+def spec_layer_table(spec) -> tuple[list[dict[str, Any]], int]:
+    """layer_table of a registry entry, traced on the meta device: shapes only, no arithmetic."""
+    with torch.device("meta"):
+        model = spec.build()
+    return layer_table(model, spec.input_size)
+
+
 def layer_table(model: nn.Module, input_size: int) -> tuple[list[dict[str, Any]], int]:
     """One row per leaf module that runs in a forward pass of a 1x3xSxS input.
+
+    Works on the meta device too (shapes without arithmetic).
 
     Returns:
         (rows, total parameters); each row has layer, type, kernel, padding, stride,
@@ -50,7 +59,8 @@ def layer_table(model: nn.Module, input_size: int) -> tuple[list[dict[str, Any]]
         model.eval()
         try:
             with torch.no_grad():
-                model(torch.zeros(1, 3, input_size, input_size))
+                device = next(model.parameters()).device
+                model(torch.zeros(1, 3, input_size, input_size, device=device))
         finally:
             model.train(was_training)
     finally:

@@ -55,3 +55,74 @@ def tiny_dense_model() -> nn.Module:
         ("flatten", nn.Flatten()),
         ("fc", nn.Linear(4 * 8 * 8, 3)),
     ])).eval()
+
+
+class Bomb(nn.Module):
+    """Identity that raises RuntimeError on its ``fuse``-th call (0: never); counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fuse = 0
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.fuse and self.calls >= self.fuse:
+            raise RuntimeError("bomb: forced failure inside the model's forward")
+        return x
+
+
+@pytest.fixture
+def tiny_bomb_model() -> nn.Module:
+    """tiny_gap_model with a Bomb between the last ReLU and the pooling (model.bomb)."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("conv2", nn.Conv2d(4, 6, 3, padding=1)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("bomb", Bomb()),
+        ("gap", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(6, 3)),
+    ])).eval()
+
+
+class _Blind(nn.Module):
+    """Logits that do not depend on the input at all (a learned constant per class)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.logits = nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.relu(self.conv(x))  # runs, but the output ignores it
+        return self.logits.expand(x.shape[0], -1)
+
+
+@pytest.fixture
+def blind_model() -> nn.Module:
+    """A classifier whose output ignores its input: every input gradient is zero."""
+    torch.manual_seed(0)
+    return _Blind().eval()
+
+
+@pytest.fixture
+def zero_gap_model() -> nn.Module:
+    """conv -> ReLU -> (x 0) -> GAP -> Linear: a CAM head whose maps and gradients are all zero."""
+    torch.manual_seed(0)
+
+    class Zero(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 0.0
+
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("zero", Zero()),
+        ("gap", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(4, 3)),
+    ])).eval()

@@ -1,5 +1,22 @@
-"""Interpretability methods: each takes a model (and an input) and returns raw numpy arrays."""
+"""Interpretability methods: each takes a model (and an input) and returns raw numpy arrays.
 
-from .filters import conv1_autocorrelation, conv_layers, filters
+Methods hold the model's lock (:func:`model_lock`) while they hook it, remove every hook
+before returning (also on error) and never change the model.
+"""
 
-__all__ = ["conv1_autocorrelation", "conv_layers", "filters"]
+from .activations import channel_summary, feature_maps, filter_activations, top_channels
+from .cam import CamHead, cam_head, class_activation_map, default_layer, grad_cam, guided_grad_cam
+from .core import CamNotApplicableError, MethodError, ModelOutputError, TargetError, model_lock
+from .explain import METHODS, Explanation, explain, reduce_channels
+from .filters import (conv1_autocorrelation, conv_layers, filters, order_by_norm, per_input_channel,
+                      reduce_input_channels, rgb_tiles)
+from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
+
+__all__ = [
+    "METHODS", "CamHead", "CamNotApplicableError", "Explanation", "MethodError", "ModelOutputError",
+    "TargetError", "cam_head", "channel_summary", "class_activation_map", "conv1_autocorrelation",
+    "conv_layers", "default_layer", "explain", "feature_maps", "filter_activations", "filters",
+    "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",
+    "order_by_norm", "per_input_channel", "reduce_channels", "reduce_input_channels", "rgb_tiles",
+    "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
+]

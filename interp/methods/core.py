@@ -1,0 +1,322 @@
+"""Shared mechanics of the methods: the per-model lock, hooks that live for one call, layer
+lookup, input and target checks, gradients of a layer, and a trace of one forward pass.
+
+Every method that puts hooks on a model does it through :func:`using` (the model's lock) and
+:func:`forward_hooks` (removed in ``finally``), so the shared model is never left changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ImageError, InterpError, LayerError
+
+Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
+# compute(model, batch, targets) -> (map with a leading N, the layer it read or None)
+Compute = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, str | None]"]
+
+
+class TargetError(InterpError, ValueError):
+    """A target class index that the model does not have."""
+
+
+class MethodError(InterpError, ValueError):
+    """An unknown attribution method, or an option it does not take."""
+
+
+class ModelOutputError(InterpError, ValueError):
+    """A model whose output is not N x classes logits, or is not finite."""
+
+
+class CamNotApplicableError(LayerError):
+    """CAM asked of a model whose head is not global average pooling -> one linear layer."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Locking and hooks
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The lock that every method holds while it runs (and hooks) ``model``; re-entrant."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+@contextmanager
+def using(model: nn.Module) -> Iterator[nn.Module]:
+    """Hold the model's lock; yield the model, or an eval-mode copy if any module is training.
+
+    A training-mode forward would apply dropout and update batch-norm statistics (changing
+    the model); flipping the shared model to eval and back could be seen by other threads.
+    """
+    with model_lock(model):
+        if any(m.training for m in model.modules()):
+            yield copy.deepcopy(model).eval()
+        else:
+            yield model
+
+
+@contextmanager
+def forward_hooks(pairs: Iterable[tuple[nn.Module, Callable]]) -> Iterator[None]:
+    """Register forward hooks for the duration of a block; they are removed even on error.
+
+    A hook acts only on forwards run by the thread that registered it, so a plain prediction
+    from another thread passes through untouched.
+    """
+    owner = threading.get_ident()
+    handles = []
+    try:
+        for module, fn in pairs:
+            handles.append(module.register_forward_hook(_for_thread(fn, owner)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _for_thread(fn: Callable, owner: int) -> Callable:
+    def hook(module: nn.Module, inputs: tuple, output):
+        if threading.get_ident() != owner:
+            return None
+        return fn(module, inputs, output)
+    return hook
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers, inputs, targets
+
+
+def get_module(model: nn.Module, layer: str) -> nn.Module:
+    """The submodule called ``layer`` (dotted name).
+
+    Raises:
+        LayerError: no such module; the message names some that exist.
+    """
+    if not isinstance(layer, str) or not layer:
+        raise LayerError(f"a layer is a dotted module name such as 'features.conv1', not {layer!r}")
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        names = [n for n, _ in model.named_modules() if n]
+        shown = ", ".join(names[:12]) + (f" ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise LayerError(f"layer {layer!r} does not exist in {type(model).__name__}. "
+                         f"Layers: {shown}") from None
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def as_batch(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A private N x C x H x W copy of ``x`` on the model's device; and whether it is one image.
+
+    One image is a C x H x W tensor or a batch of one (what ``interp.preprocess`` returns).
+
+    Raises:
+        ImageError: not a float tensor of 3 or 4 dimensions, empty, or not finite.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ImageError(f"expected an image tensor (interp.preprocess(image, spec)), got a {type(x).__name__}")
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ImageError(f"expected an image C x H x W or a batch N x C x H x W, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ImageError(f"the input is {x.dtype}; normalise it first with interp.preprocess(image, spec)")
+    if not torch.isfinite(x).all():
+        raise ImageError("the input contains NaN or infinite values")
+    device, dtype = model_device_dtype(model)
+    # clone outside inference mode: a normal tensor that autograd can use
+    with torch.inference_mode(False):
+        return x.detach().to(device=device, dtype=dtype).clone(), x.shape[0] == 1
+
+
+def logits_of(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """Run the model; its output must be N x classes logits."""
+    out = model(xb)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != xb.shape[0]:
+        what = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelOutputError(f"the methods need a model that returns N x classes logits; it returned {what}")
+    return out
+
+
+def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
+    """Target classes as an int64 tensor (N,): the given ones, else the predictions.
+
+    Raises:
+        TargetError: not integers, the wrong number for the batch, or out of range.
+    """
+    n, k = logits.shape
+    if target is None:
+        return logits.argmax(1)
+    try:
+        t = (target.detach().cpu() if isinstance(target, torch.Tensor)
+             else torch.as_tensor(np.asarray(target))).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        t = None
+    if t is None or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.numel() == 0:
+        raise TargetError(f"a target is a class index (an int) or one per image, not {target!r}")
+    t = t.to(device=logits.device, dtype=torch.int64)
+    if t.numel() == 1:
+        t = t.expand(n)
+    elif t.numel() != n:
+        raise TargetError(f"{t.numel()} targets for a batch of {n} images; give one, or one per image")
+    bad = t[(t < 0) | (t >= k)]
+    if bad.numel():
+        raise TargetError(f"target class {int(bad[0])} does not exist: the model has {k} classes (0 to {k - 1})")
+    return t.clone()
+
+
+def zero_safe_grad(score: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor:
+    """d score / d wrt; zeros where the score does not depend on ``wrt`` at all."""
+    if not score.requires_grad:
+        return torch.zeros_like(wrt)
+    (grad,) = torch.autograd.grad(score, wrt, allow_unused=True)
+    return torch.zeros_like(wrt) if grad is None else grad
+
+
+def target_score(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over the batch of each image's target logit (images do not interact in eval mode)."""
+    return logits.gather(1, targets[:, None]).sum()
+
+
+def layer_activation_and_grad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+                              layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's output (its last call, if it runs more than once) and d target logit / d output."""
+    module = get_module(model, layer)
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(mod: nn.Module, inputs: tuple, output):
+        if not isinstance(output, torch.Tensor):
+            raise LayerError(f"layer {layer!r} returns a {type(output).__name__}, not a tensor")
+        store["act"] = output
+        # An in-place op after this layer (ReLU(inplace=True) after a conv) would overwrite
+        # the tensor we differentiate against; the rest of the network gets a copy instead.
+        return output.clone()
+
+    xb = xb.detach().requires_grad_(True)
+    with forward_hooks([(module, keep)]):
+        logits = logits_of(model, xb)
+    if "act" not in store:
+        raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
+    act = store["act"]
+    return act.detach(), zero_safe_grad(target_score(logits, targets), act)
+
+
+def input_grad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """d target logit / d input, N x C x H x W."""
+    xb = xb.detach().requires_grad_(True)
+    return zero_safe_grad(target_score(logits_of(model, xb), targets), xb)
+
+
+def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """N x h x w -> N x H x W, bilinear (what a CAM looks like at input resolution)."""
+    return nn.functional.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a method
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """One method's result: the raw map and the class it explains (unbatched for one image)."""
+
+    map: np.ndarray
+    target: Union[int, np.ndarray]
+    probability: Union[float, np.ndarray]
+    layer: str | None
+
+
+def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Compute) -> Attribution:
+    """Check the input, hold the model's lock, pick targets, run ``compute``, return numpy."""
+    xb, single = as_batch(model, x)
+    with using(model) as m, torch.inference_mode(False):
+        with torch.no_grad():
+            logits = logits_of(m, xb).detach()
+        if not torch.isfinite(logits).all():
+            raise ModelOutputError("the model's output is NaN or infinite for this input "
+                                   "(a diverged checkpoint, or an input far outside the training range)")
+        targets = resolve_targets(logits, target)
+        probs = torch.softmax(logits.double(), 1).gather(1, targets[:, None])[:, 0]
+        with torch.enable_grad():
+            amap, layer = compute(m, xb, targets)
+    out = amap.detach().float().cpu().numpy()
+    if not np.isfinite(out).all():
+        raise ModelOutputError("the attribution is not finite: the model's gradients overflow for this input")
+    t, p = targets.cpu().numpy(), probs.float().cpu().numpy()
+    if single:
+        return Attribution(out[0], int(t[0]), float(p[0]), layer)
+    return Attribution(out, t, p, layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing one forward pass (for finding the CAM head and the default Grad-CAM layer)
+
+
+@dataclass
+class Call:
+    """One module call seen by a trace, in order of completion (children before containers)."""
+
+    name: str
+    module: nn.Module
+    order: int
+    output: torch.Tensor  # held so that ids stay unique during the trace
+    version: int  # the output's version counter when the call returned (in-place ops bump it)
+    input: torch.Tensor | None
+    input_version: int
+    input_value: torch.Tensor | None  # a copy, taken only where ``keep_inputs`` asks for it
+    output_value: torch.Tensor | None
+
+
+def trace(model: nn.Module, xb: torch.Tensor,
+          keep_inputs: Callable[[nn.Module], bool] = lambda m: False) -> tuple[list[Call], torch.Tensor]:
+    """Every named module's calls during one no-grad forward pass, and the logits."""
+    calls: list[Call] = []
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, inputs: tuple, output) -> None:
+            if not isinstance(output, torch.Tensor):
+                return
+            first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+            keep = keep_inputs(module)
+            calls.append(Call(
+                name, module, len(calls), output, output._version, first,
+                first._version if first is not None else -1,
+                first.clone() if keep and first is not None else None,
+                output.clone() if keep else None,
+            ))
+        return hook
+
+    with forward_hooks((m, record(n)) for n, m in model.named_modules() if n), torch.no_grad():
+        logits = logits_of(model, xb)
+    return calls, logits
+
+
+def name_of_tensor(calls: list[Call], tensor: torch.Tensor, version: int, before: int) -> list[str]:
+    """Modules (called before ``before``) whose output is exactly this tensor at this version,
+    best name first: the innermost module called once, else the innermost."""
+    hits = [c for c in calls if c.order < before and c.output is tensor and c.version == version]
+    counts: dict[str, int] = {}
+    for c in calls:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    names = list(dict.fromkeys(c.name for c in hits))
+    return sorted(names, key=lambda n: (counts[n] != 1, -n.count(".")))

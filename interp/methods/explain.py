@@ -1,0 +1,99 @@
+"""One entry point for attribution: ``explain(model, x, method)`` -> Explanation."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .cam import _cam, _grad_cam, _guided_grad_cam
+from .core import MethodError, Target, attribute
+from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
+
+METHODS: dict[str, Callable] = {
+    "cam": _cam,
+    "grad_cam": _grad_cam,
+    "guided_backprop": _guided_backprop,
+    "guided_grad_cam": _guided_grad_cam,
+    "saliency": _saliency,
+    "smoothgrad": _smoothgrad,
+    "integrated_gradients": _integrated_gradients,
+}
+# Methods whose map has one value per pixel; the others have one per input channel and pixel.
+SPATIAL_METHODS = ("cam", "grad_cam")
+# Methods that read a layer (the others differentiate w.r.t. the input only).
+LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """An attribution of one image (or a batch) for one class."""
+
+    map: np.ndarray  # raw, not normalised: (H, W) for cam/grad_cam, (C, H, W) for the others; leading N for a batch
+    target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
+    probability: Union[float, np.ndarray]  # softmax probability of the target class
+    method: str
+    layer: str | None  # the layer a CAM method read; None for methods on the input alone
+
+    @property
+    def batched(self) -> bool:
+        return isinstance(self.target, np.ndarray)
+
+    def spatial(self, how: str = "absmax") -> np.ndarray:
+        """One value per pixel, (H, W) or (N, H, W): channel maps reduced by ``how``."""
+        if self.method in SPATIAL_METHODS:
+            return self.map
+        return reduce_channels(self.map, how, channel_axis=-3)
+
+
+_CHANNEL_REDUCTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "absmax": lambda a, ax: np.abs(a).max(axis=ax),  # Simonyan et al.'s saliency map
+    "abs_sum": lambda a, ax: np.abs(a).sum(axis=ax),
+    "sum": lambda a, ax: a.sum(axis=ax),  # signed; integrated gradients' per-pixel attribution
+    "l2": lambda a, ax: np.sqrt((a.astype(np.float64) ** 2).sum(axis=ax)).astype(a.dtype),
+}
+
+
+def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3) -> np.ndarray:
+    """Collapse the channel axis of a (C, H, W) or (N, C, H, W) map: absmax, abs_sum, sum or l2."""
+    if how not in _CHANNEL_REDUCTIONS:
+        raise ValueError(f"how must be one of {', '.join(_CHANNEL_REDUCTIONS)}, not {how!r}")
+    return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
+
+
+def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
+            layer: str | None = None, **options: Any) -> Explanation:
+    """Attribute a model's decision to its input with one of :data:`METHODS`.
+
+    Args:
+        model: a classifier returning N x classes logits; it is not modified.
+        x: a preprocessed image (C x H x W or 1 x C x H x W) or a batch N x C x H x W.
+        method: cam, grad_cam, guided_backprop, guided_grad_cam, saliency, smoothgrad,
+            integrated_gradients.
+        target: class index (or one per image); default the model's prediction.
+        layer: for grad_cam / guided_grad_cam (default: the last conv stage) and cam (must
+            be the maps the head pools); ignored by the input-gradient methods.
+        options: method options, e.g. relu=False (grad_cam), n_samples / noise_level / seed
+            (smoothgrad), steps / baseline (integrated_gradients).
+
+    Raises:
+        MethodError: unknown method or option. TargetError: a class the model does not have.
+        LayerError: unknown layer; CamNotApplicableError for CAM on a model without a GAP head.
+        ImageError: an input that is not an image tensor.
+    """
+    fn = METHODS.get(method)
+    if fn is None:
+        raise MethodError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    allowed = [p for p in inspect.signature(fn).parameters if p not in ("model", "xb", "targets", "layer")]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "
+                          f"it takes: {', '.join(allowed) or 'none'}")
+    kwargs = dict(options, layer=layer if method in LAYER_METHODS else None)
+    result = attribute(model, x, target, partial(fn, **kwargs))
+    return Explanation(result.map, result.target, result.probability, method, result.layer)

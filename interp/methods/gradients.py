@@ -1,0 +1,150 @@
+"""Input-gradient attributions: guided backprop, saliency, SmoothGrad, integrated gradients.
+
+Saliency and integrated gradients are Captum's. Guided backprop is done here because
+Captum's version puts backward hooks on ReLU modules, which fails on in-place ReLUs
+(torchvision's ResNet); here a forward hook wraps each ReLU's output in a function whose
+backward passes only positive gradients, which is correct whether the ReLU is in-place or
+not. SmoothGrad draws its noise from its own seeded generator, so results are reproducible
+and no global random state is touched (Captum's NoiseTunnel uses the global one).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .core import MethodError, Target, attribute, forward_hooks, input_grad, logits_of
+
+
+class _GuidedReLUGrad(torch.autograd.Function):
+    """Identity forward; backward lets through only positive gradients where the ReLU was on."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(y > 0)
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (active,) = ctx.saved_tensors
+        return grad.clamp(min=0) * active
+
+
+def _guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    return _GuidedReLUGrad.apply(output)
+
+
+def _guided_backprop(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+                     layer: str | None = None) -> tuple[torch.Tensor, None]:
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    with forward_hooks((m, _guide) for m in relus):
+        return input_grad(model, xb, targets), None
+
+
+def _connected(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model as Captum's forward function. Adding 0 * input keeps the output in the
+    input's graph, so a model whose output ignores the input gets zero gradients instead of
+    an autograd error; the values and gradients are unchanged."""
+    def forward(inp: torch.Tensor) -> torch.Tensor:
+        return logits_of(model, inp) + 0.0 * inp.flatten(1).sum(1, keepdim=True)
+    return forward
+
+
+def _saliency(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+              layer: str | None = None) -> tuple[torch.Tensor, None]:
+    from captum.attr import Saliency
+
+    grads = Saliency(_connected(model)).attribute(xb.detach().requires_grad_(True), target=targets, abs=False)
+    return grads, None
+
+
+def smoothgrad_noise(x: torch.Tensor, n_samples: int, noise_level: float, seed: int) -> torch.Tensor:
+    """The noise SmoothGrad adds: (n_samples, N, C, H, W), std = noise_level x each image's value range."""
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=torch.float32)
+    span = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).detach().float().cpu()
+    return (noise * (noise_level * span).view(1, -1, 1, 1, 1)).to(device=x.device, dtype=x.dtype)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise MethodError(message)
+
+
+def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor, layer: str | None = None,
+                n_samples: int = 25, noise_level: float = 0.15, seed: int = 0,
+                batch_size: int = 16) -> tuple[torch.Tensor, None]:
+    from captum.attr import Saliency
+
+    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
+    _check(noise_level >= 0 and np.isfinite(noise_level), f"noise_level must be >= 0, not {noise_level!r}")
+    noise = smoothgrad_noise(xb, n_samples, noise_level, seed)
+    saliency = Saliency(_connected(model))
+    n = xb.shape[0]
+    total = torch.zeros_like(xb)
+    for chunk in noise.split(max(1, batch_size // n)):  # several noisy copies per forward pass
+        s = chunk.shape[0]
+        noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:]).requires_grad_(True)
+        grads = saliency.attribute(noisy, target=targets.repeat(s), abs=False)
+        total += grads.reshape(s, *xb.shape).sum(0)
+    return total / n_samples, None
+
+
+def _baseline(xb: torch.Tensor, baseline: float | np.ndarray | torch.Tensor | None) -> torch.Tensor:
+    if baseline is None:
+        return torch.zeros_like(xb)
+    try:
+        b = torch.as_tensor(np.asarray(baseline) if not isinstance(baseline, torch.Tensor) else baseline.detach())
+        return torch.broadcast_to(b.to(device=xb.device, dtype=xb.dtype), xb.shape).clone()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise MethodError(f"the baseline must be a number or broadcast to the input {tuple(xb.shape)} ({exc})") from exc
+
+
+def _integrated_gradients(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+                          layer: str | None = None, steps: int = 50,
+                          baseline: float | np.ndarray | torch.Tensor | None = None,
+                          batch_size: int = 32) -> tuple[torch.Tensor, None]:
+    from captum.attr import IntegratedGradients
+
+    _check(isinstance(steps, int) and steps >= 1, f"steps must be an int >= 1, not {steps!r}")
+    ig = IntegratedGradients(_connected(model))
+    attr = ig.attribute(xb.detach(), baselines=_baseline(xb, baseline), target=targets, n_steps=steps,
+                        method="gausslegendre", internal_batch_size=max(batch_size, xb.shape[0]))
+    return attr, None
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.ndarray:
+    """Guided backpropagation (Springenberg et al. 2015): (C, H, W) or (N, C, H, W), raw."""
+    return attribute(model, x, target, _guided_backprop).map
+
+
+def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.ndarray:
+    """The gradient of the target logit w.r.t. the input (Simonyan et al. 2014), signed:
+    (C, H, W) or (N, C, H, W). viz.reduce_channels(..., "absmax") gives the classic map."""
+    return attribute(model, x, target, _saliency).map
+
+
+def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
+               noise_level: float = 0.15, seed: int = 0) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): the mean saliency over noisy copies of the input.
+
+    Args:
+        noise_level: noise std as a fraction of each image's value range (paper: 0.1-0.2).
+        seed: seeds the noise; the same seed gives the same map.
+    """
+    return attribute(model, x, target, partial(_smoothgrad, n_samples=n_samples,
+                                               noise_level=noise_level, seed=seed)).map
+
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target = None, steps: int = 50,
+                         baseline: float | np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+    """Integrated gradients (Sundararajan et al. 2017), Captum's Gauss-Legendre rule.
+
+    Args:
+        baseline: in the model's (normalised) input space; default zeros (the mean image).
+    """
+    return attribute(model, x, target, partial(_integrated_gradients, steps=steps, baseline=baseline)).map

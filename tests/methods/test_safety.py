@@ -1,0 +1,173 @@
+"""The shared model stays untouched: no hooks left, no state changed, thread-safe, finite on degenerate input."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import interp
+from interp import viz
+from interp.methods import (METHODS, CamNotApplicableError, cam_head, default_layer, feature_maps,
+                            filter_activations)
+from tests.methods.helpers import FAST, assert_unchanged, hooks_left, image_batch, registry_model, snapshot
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _explainer(method: str):
+    return lambda model, x: interp.explain(model, x, method, **FAST.get(method, {}))
+
+
+CALLS = {
+    **{m: _explainer(m) for m in METHODS},
+    "feature_maps": lambda model, x: feature_maps(model, x, ["conv1", "relu2"]),
+    "filter_activations": lambda model, x: filter_activations(model, x, "conv2", [0, 3]),
+    "default_layer": default_layer,
+    "cam_head": cam_head,
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_no_hooks_remain_after_success_or_an_exception_inside_forward(name, tiny_bomb_model):
+    m, call = tiny_bomb_model, CALLS[name]
+    x = image_batch(1, 16)
+    call(m, x)
+    assert hooks_left(m) == []
+    forwards = m.bomb.calls
+    assert forwards >= 1
+    # Fail in each forward pass the method runs: before, during and after its hooks are on.
+    for fuse in range(1, min(forwards, 6) + 1):
+        m.bomb.calls, m.bomb.fuse = 0, fuse
+        with pytest.raises(RuntimeError, match="bomb"):
+            call(m, x)
+        assert hooks_left(m) == [], (name, fuse)
+    m.bomb.fuse = 0
+    call(m, x)  # and the model still works
+    assert hooks_left(m) == []
+
+
+def test_no_hooks_remain_after_interp_errors(tiny_gap_model):
+    x = image_batch(1, 16)
+    for bad in (lambda: interp.explain(tiny_gap_model, x, "grad_cam", layer="fc"),
+                lambda: interp.explain(tiny_gap_model, x, "grad_cam", target=9),
+                lambda: feature_maps(tiny_gap_model, x, ["conv1", "nope"])):
+        with pytest.raises(interp.InterpError):
+            bad()
+        assert hooks_left(tiny_gap_model) == []
+
+
+@pytest.mark.parametrize("name,size", [("tiny", 16), ("resnet18_imagenet", 32)])
+def test_model_is_unchanged_by_every_method(name, size, tiny_gap_model):
+    m = tiny_gap_model if name == "tiny" else registry_model(name)
+    x = image_batch(1, size)
+    calls = dict(CALLS)
+    if name != "tiny":
+        calls["feature_maps"] = lambda model, x: feature_maps(model, x, ["conv1", "layer1.0.relu", "layer4"])
+        calls["filter_activations"] = lambda model, x: filter_activations(model, x, "conv1", [14, 26])
+    before = snapshot(m)
+    for label, call in calls.items():
+        call(m, x)
+        assert_unchanged(before, m)
+        assert hooks_left(m) == [], label
+
+
+def test_training_mode_model_is_explained_in_eval_mode_and_left_training():
+    m = registry_model("resnet18_imagenet")
+    ref = registry_model("resnet18_imagenet")  # the same weights, eval mode
+    m.train()
+    x = image_batch(2, 32)
+    before = snapshot(m)
+    for method in ("grad_cam", "guided_backprop", "cam"):
+        got = interp.explain(m, x, method, target=[1, 2]).map
+        np.testing.assert_allclose(got, interp.explain(ref, x, method, target=[1, 2]).map, rtol=1e-5, atol=1e-7)
+    feature_maps(m, x, ["layer1"])
+    assert_unchanged(before, m)  # batch-norm statistics and training flags included
+    assert all(mod.training for mod in m.modules())
+
+
+def test_frozen_parameters_stay_frozen_and_gradients_still_flow():
+    m = registry_model("resnet18_transfer_cifar10")
+    x = image_batch(1, 32)
+    before = snapshot(m)
+    assert not m.conv1.weight.requires_grad
+    sal = interp.explain(m, x, "saliency").map
+    assert np.abs(sal).max() > 0
+    interp.explain(m, x, "grad_cam", layer="layer2")
+    assert_unchanged(before, m)
+
+
+def test_threads_give_exactly_the_serial_results(tiny_gap_model):
+    m = tiny_gap_model
+    xs = [image_batch(1, 16, seed=s) for s in range(3)]
+    tasks = [(method, i, t) for method in METHODS for i, t in ((0, None), (1, 2), (2, 0))]
+    run = {
+        **{(m_, i, t): (lambda m_=m_, i=i, t=t: interp.explain(m, xs[i], m_, target=t, **FAST.get(m_, {})).map)
+           for m_, i, t in tasks},
+        ("feature_maps", 0, None): lambda: feature_maps(m, xs[0], ["conv2"])["conv2"],
+        ("filter_activations", 1, None): lambda: filter_activations(m, xs[1], "conv1", [0, 2])[1],
+    }
+    serial = {k: f() for k, f in run.items()}
+    with torch.no_grad():
+        plain = [m(x) for x in xs]
+    failures: list[str] = []
+
+    def worker(seed: int) -> None:
+        keys = list(run)
+        random.Random(seed).shuffle(keys)
+        for k in keys:
+            if not np.array_equal(run[k](), serial[k]):
+                failures.append(f"{k} differs")
+
+    def predictor() -> None:  # plain predictions, no lock, while other threads hook the model
+        for _ in range(20):
+            with torch.no_grad():
+                for x, p in zip(xs, plain):
+                    if not torch.equal(m(x), p):
+                        failures.append("plain prediction differs")
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)] + [threading.Thread(target=predictor)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert hooks_left(m) == []
+
+
+def _all_methods(model, x, skip_cam=False):
+    out = {}
+    for method in METHODS:
+        if method == "cam" and skip_cam:
+            continue
+        out[method] = interp.explain(model, x, method, **FAST.get(method, {}))
+    return out
+
+
+def test_black_image_gives_finite_maps():
+    spec = interp.get_spec("nin_cifar10")
+    x = interp.preprocess(Image.new("RGB", (40, 30)), spec)
+    for method, e in _all_methods(registry_model("nin_cifar10"), x).items():
+        assert np.isfinite(e.map).all(), method
+        assert np.isfinite(e.probability) and 0 <= e.probability <= 1
+        for mode in ("minmax", "abs", "symmetric", "percentile"):
+            assert np.isfinite(viz.normalize(e.spatial(), mode)).all()
+
+
+def test_zero_gradients_give_zero_finite_maps(zero_gap_model, blind_model):
+    x = image_batch(2, 16)
+    for method, e in _all_methods(zero_gap_model, x).items():
+        assert np.array_equal(e.map, np.zeros_like(e.map)), method
+        for mode in ("minmax", "abs", "symmetric", "percentile"):
+            n = viz.normalize(e.spatial(), mode, per_item=True)
+            assert np.isfinite(n).all() and n.shape == e.spatial().shape
+    # output ignores the input entirely: no autograd error, just zeros
+    for method, e in _all_methods(blind_model, x, skip_cam=True).items():
+        assert np.array_equal(e.map, np.zeros_like(e.map)), method
+        np.testing.assert_array_equal(e.target, [2, 2])
+    with pytest.raises(CamNotApplicableError):
+        interp.explain(blind_model, x, "cam")
