@@ -146,7 +146,9 @@ for _task in ("pacs_domain", "pacs_class"):
     register(ModelSpec(
         name=f"alexnet_gap_{_task}", arch="alexnet_gap", task=_task, class_names=_task_classes(_task),
         input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, target_layer="features.relu5",
-        arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3), recipe=_PACS_GAP_RECIPE, ships=True,
+        arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3), ships=True,
+        # The domain task is the easier one: 8 epochs reach its target, the class task needs 12.
+        recipe={**_PACS_GAP_RECIPE, "epochs": 8 if _task == "pacs_domain" else 12},
         training_note="3.7 M parameters, batch norm after each conv; about 10 minutes per epoch on two CPU cores.",
     ))
 

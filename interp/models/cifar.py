@@ -75,7 +75,7 @@ def linear_cnn(num_classes: int = 10, batch_norm: bool = True, dropout: float = 
 
 
 def nin(num_classes: int = 10, batch_norm: bool = True, dropout: float = 0.3,
-        widths: tuple[int, int, int] = (96, 128, 128)) -> nn.Module:
+        widths: tuple[int, int, int] = (64, 96, 128)) -> nn.Module:
     """Network in Network (Lin et al. 2014): each block is a kxk conv then two 1x1 convs.
 
     The last block's final 1x1 conv has one channel per class; global average pooling of
