@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from ..errors import LayerError
-from .core import (CamNotApplicableError, Call, Target, as_batch, attribute, layer_activation_and_grad,
-                   name_of_tensor, trace, upsample, using)
+from .core import CamNotApplicableError, Target, as_batch, attribute, layer_activation_and_grad, upsample, using
 from .gradients import _guided_backprop
+from .trace import Call, name_of_tensor, trace
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d)
 # Modules that end a conv stage: the default Grad-CAM layer is the last of these with spatial maps.

@@ -1,5 +1,5 @@
 """Shared mechanics of the methods: the per-model lock, hooks that live for one call, layer
-lookup, input and target checks, gradients of a layer, and a trace of one forward pass.
+lookup, input and target checks, gradients of a layer, and the runner every method shares.
 
 Every method that puts hooks on a model does it through :func:`using` (the model's lock) and
 :func:`forward_hooks` (removed in ``finally``), so the shared model is never left changed.
@@ -266,57 +266,3 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
     if single:
         return Attribution(out[0], int(t[0]), float(p[0]), layer)
     return Attribution(out, t, p, layer)
-
-
-# ---------------------------------------------------------------------------------------------
-# Tracing one forward pass (for finding the CAM head and the default Grad-CAM layer)
-
-
-@dataclass
-class Call:
-    """One module call seen by a trace, in order of completion (children before containers)."""
-
-    name: str
-    module: nn.Module
-    order: int
-    output: torch.Tensor  # held so that ids stay unique during the trace
-    version: int  # the output's version counter when the call returned (in-place ops bump it)
-    input: torch.Tensor | None
-    input_version: int
-    input_value: torch.Tensor | None  # a copy, taken only where ``keep_inputs`` asks for it
-    output_value: torch.Tensor | None
-
-
-def trace(model: nn.Module, xb: torch.Tensor,
-          keep_inputs: Callable[[nn.Module], bool] = lambda m: False) -> tuple[list[Call], torch.Tensor]:
-    """Every named module's calls during one no-grad forward pass, and the logits."""
-    calls: list[Call] = []
-
-    def record(name: str) -> Callable:
-        def hook(module: nn.Module, inputs: tuple, output) -> None:
-            if not isinstance(output, torch.Tensor):
-                return
-            first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-            keep = keep_inputs(module)
-            calls.append(Call(
-                name, module, len(calls), output, output._version, first,
-                first._version if first is not None else -1,
-                first.clone() if keep and first is not None else None,
-                output.clone() if keep else None,
-            ))
-        return hook
-
-    with forward_hooks((m, record(n)) for n, m in model.named_modules() if n), torch.no_grad():
-        logits = logits_of(model, xb)
-    return calls, logits
-
-
-def name_of_tensor(calls: list[Call], tensor: torch.Tensor, version: int, before: int) -> list[str]:
-    """Modules (called before ``before``) whose output is exactly this tensor at this version,
-    best name first: the innermost module called once, else the innermost."""
-    hits = [c for c in calls if c.order < before and c.output is tensor and c.version == version]
-    counts: dict[str, int] = {}
-    for c in calls:
-        counts[c.name] = counts.get(c.name, 0) + 1
-    names = list(dict.fromkeys(c.name for c in hits))
-    return sorted(names, key=lambda n: (counts[n] != 1, -n.count(".")))

@@ -15,7 +15,7 @@ from interp.__main__ import main
 from interp.checkpoints import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
 from tests.conftest import REPO
-from tests.methods.helpers import FAST, image_batch, registry_model
+from tests.methods.helpers import FAST, image_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

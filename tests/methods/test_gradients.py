@@ -12,6 +12,8 @@ from interp.methods import (MethodError, guided_backprop, integrated_gradients, 
                             smoothgrad_noise)
 from tests.methods.helpers import image_batch, not_inplace_copy, registry_model
 
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks:UserWarning")
+
 MODELS = [("tiny", 16), ("resnet18_imagenet", 64), ("alexnet_gap_pacs_class", 99), ("nin_cifar10", 32)]
 
 

@@ -171,3 +171,34 @@ def test_zero_gradients_give_zero_finite_maps(zero_gap_model, blind_model):
         np.testing.assert_array_equal(e.target, [2, 2])
     with pytest.raises(CamNotApplicableError):
         interp.explain(blind_model, x, "cam")
+
+
+def test_methods_wait_for_the_models_lock(tiny_gap_model):
+    from interp.methods import model_lock
+
+    x = image_batch(1, 16)
+    expected = interp.explain(tiny_gap_model, x, "grad_cam").map
+    result = {}
+    lock = model_lock(tiny_gap_model)
+    assert lock is model_lock(tiny_gap_model)
+    with lock:
+        t = threading.Thread(target=lambda: result.setdefault("map", interp.explain(tiny_gap_model, x, "grad_cam").map))
+        t.start()
+        t.join(timeout=0.5)
+        assert t.is_alive() and "map" not in result  # blocked while another holder has the model
+    t.join()
+    np.testing.assert_array_equal(result["map"], expected)
+
+
+def test_hooks_ignore_forwards_from_other_threads(tiny_gap_model):
+    from interp.methods.core import forward_hooks
+
+    seen = []
+    with forward_hooks([(tiny_gap_model.conv1, lambda mod, inp, out: seen.append(threading.get_ident()))]):
+        t = threading.Thread(target=lambda: tiny_gap_model(image_batch(1, 16)))
+        t.start()
+        t.join()
+        assert seen == []
+        tiny_gap_model(image_batch(1, 16))
+        assert seen == [threading.get_ident()]
+    assert hooks_left(tiny_gap_model) == []
