@@ -13,7 +13,7 @@ from torch import nn
 REPO = Path(__file__).resolve().parent.parent
 # Tests and CI read the real data from ../shared/data unless INTERP_DATA_DIR says otherwise.
 os.environ.setdefault("INTERP_DATA_DIR", str(REPO.parent / "shared" / "data"))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(int(os.environ.get("INTERP_TEST_THREADS", min(2, os.cpu_count() or 1))))
 
 
 def _data_root() -> Path:
