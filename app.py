@@ -5,6 +5,12 @@ import streamlit as st
 st.set_page_config(page_title="interp: inside trained CNNs", layout="wide")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),
+    st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/layers:"),
+    st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
+    st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
+    st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
+    st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
 ]

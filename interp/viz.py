@@ -220,3 +220,26 @@ def filter_grid_figure(tiles: np.ndarray, labels: list[int] | np.ndarray | None 
     fig.update_xaxes(showticklabels=False, constrain="domain")
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
+
+
+def feature_grid_figure(maps: np.ndarray, channels: list[int] | np.ndarray, ncols: int | None = None,
+                        title: str = "", colorscale: str = "Viridis"):
+    """Channel maps (C, H, W) of one layer, the given channels in order, on one shared colour
+    scale in activation units (so strong and weak channels can be told apart)."""
+    import plotly.graph_objects as go
+
+    channels = np.asarray(channels, dtype=int)
+    tiles = _finite(maps)[channels]
+    lo, hi = float(tiles.min()), float(tiles.max())
+    if hi - lo <= _EPS:
+        lo, hi = lo - 0.5, hi + 0.5
+    mosaic, index = filter_mosaic(tiles, ncols, pad=max(1, tiles.shape[-1] // 16), fill=np.nan)
+    hover = np.where(index >= 0, channels[np.maximum(index, 0)], -1)
+    fig = go.Figure(go.Heatmap(z=mosaic, zmin=lo, zmax=hi, colorscale=colorscale, customdata=hover,
+                               colorbar=dict(title=dict(text="activation")), hoverongaps=False,
+                               hovertemplate="channel %{customdata}<br>activation=%{z:.4g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      plot_bgcolor="white")
+    return fig

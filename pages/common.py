@@ -43,7 +43,7 @@ def model_picker(label: str = "Model", key: str = "model", default: str | None =
     names = names or interp.list_models()
     ready = [n for n in names if n in available_models()]
     ordered = ready + [n for n in names if n not in ready]
-    index = ordered.index(default) if default in ordered else 0
+    index = ordered.index(default) if default in ready else 0  # never open on an untrained model
     return container.selectbox(label, ordered, index=index, key=key,
                                format_func=lambda n: n if n in ready else f"{n} (not trained)")
 
@@ -119,4 +119,57 @@ def current_image(show_errors: bool = True) -> Image.Image | None:
     except InterpError as exc:
         if show_errors:
             st.error(f"This image cannot be used: {exc}")
+        return None
+
+
+def image_key() -> tuple[str, Any] | None:
+    """A hashable identity of the chosen image, for the per-image caches."""
+    kind, payload, _ = st.session_state.get("image_source", (None, None, None))
+    if kind is None:
+        choices, _ = _image_choices()
+        return "path", next(iter(choices.values()))
+    return None if payload is None else (kind, payload)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def model_input(name: str, key: tuple[str, Any]):
+    """(x, display): the image preprocessed for the model (1xCxHxW), and the RGB uint8 picture
+    the model sees (resized and centre-cropped), on which maps are drawn."""
+    import numpy as np
+
+    from interp.data import resize_center_crop
+
+    spec = interp.get_spec(name)
+    image = _decode(*key)
+    display = np.asarray(resize_center_crop(image, spec.input_size), dtype=np.uint8)
+    return interp.preprocess(image, spec), display
+
+
+def page_model_and_image(default: str, label: str = "Model", key: str = "model", names: list[str] | None = None):
+    """The usual start of an image page: sidebar picker, model picker, loaded model, input.
+
+    Returns:
+        (name, model, x, display), or None after telling the user what is missing.
+    """
+    image_sidebar()
+    name = model_picker(label, key=key, default=default, names=names)
+    model = load_or_explain(name)
+    if model is None:
+        return None
+    if current_image() is None:
+        return None
+    x, display = model_input(name, image_key())
+    return name, model, x, display
+
+
+def class_label(name: str, index: int) -> str:
+    return f"{index}: {interp.get_spec(name).class_names[index]}"
+
+
+def show_interp_errors(fn, *args, **kwargs):
+    """Run fn; an InterpError becomes an st.error (what is wrong and what to do), result None."""
+    try:
+        return fn(*args, **kwargs)
+    except InterpError as exc:
+        st.error(str(exc))
         return None

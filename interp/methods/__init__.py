@@ -7,7 +7,7 @@ before returning (also on error) and never change the model.
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
 from .cam import CamHead, cam_head, class_activation_map, default_layer, grad_cam, guided_grad_cam
 from .core import CamNotApplicableError, MethodError, ModelOutputError, TargetError, model_lock
-from .explain import METHODS, Explanation, explain, reduce_channels
+from .explain import METHODS, Explanation, explain, predict, reduce_channels
 from .filters import (conv1_autocorrelation, conv_layers, filters, order_by_norm, per_input_channel,
                       reduce_input_channels, rgb_tiles)
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
@@ -17,6 +17,6 @@ __all__ = [
     "TargetError", "cam_head", "channel_summary", "class_activation_map", "conv1_autocorrelation",
     "conv_layers", "default_layer", "explain", "feature_maps", "filter_activations", "filters",
     "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",
-    "order_by_norm", "per_input_channel", "reduce_channels", "reduce_input_channels", "rgb_tiles",
+    "order_by_norm", "per_input_channel", "predict", "reduce_channels", "reduce_input_channels", "rgb_tiles",
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
 ]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .cam import _cam, _grad_cam, _guided_grad_cam
-from .core import MethodError, Target, attribute
+from .core import MethodError, Target, as_batch, attribute, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
 
 METHODS: dict[str, Callable] = {
@@ -97,3 +97,10 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     kwargs = dict(options, layer=layer if method in LAYER_METHODS else None)
     result = attribute(model, x, target, partial(fn, **kwargs))
     return Explanation(result.map, result.target, result.probability, method, result.layer)
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Softmax probabilities, (N, classes), under the model's lock and without gradients."""
+    xb, _ = as_batch(model, x)
+    with using(model) as m, torch.no_grad():
+        return torch.softmax(logits_of(m, xb).float(), dim=1).cpu().numpy()

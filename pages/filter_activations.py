@@ -1,0 +1,64 @@
+"""Filter activations: chosen filters of a layer, their weights above and their response below."""
+
+import numpy as np
+import streamlit as st
+
+from interp import methods, viz
+from pages.common import cached_model, image_key, model_input, page_model_and_image, show_interp_errors
+
+# The classic exercise: ResNet-18 (ImageNet) conv1 filters that pick out stripes and colours.
+CLASSIC = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
+
+st.title("Filter activations")
+st.caption("Each chosen filter's weights (top) and its response to the image (bottom): the "
+           "filter convolved with the preprocessed image, plus its bias, before any ReLU.")
+picked = page_model_and_image("alexnet_gap_pacs_class")
+if picked is None:
+    st.stop()
+name, model, x, display = picked
+convs = methods.conv_layers(model)
+
+
+@st.cache_data(show_spinner="Computing activations...", max_entries=32)
+def _activations(name: str, key, layer: str, indices: tuple[int, ...]):
+    x, _ = model_input(name, key)
+    return methods.filter_activations(cached_model(name), x, layer, list(indices))
+
+
+layer = st.selectbox("Conv layer", convs, key="fa_layer")
+n_filters = methods.filters(model, layer).shape[0]
+default = CLASSIC.get((name, layer), list(range(min(5, n_filters))))
+indices = st.multiselect("Filters", list(range(n_filters)), default=default, max_selections=10,
+                         key=f"fa_indices_{name}_{layer}")
+if not indices:
+    st.info("Choose at least one filter.")
+    st.stop()
+result = show_interp_errors(_activations, name, image_key(), layer, tuple(indices))
+if result is None:
+    st.stop()
+weights, acts = result
+cols = st.columns(len(indices))
+for col, i, w, a in zip(cols, indices, weights, acts):
+    with col:
+        st.markdown(f"**filter {i}**")
+        tiles = methods.rgb_tiles(w[None]) if w.shape[0] == 3 else methods.reduce_input_channels(w[None])
+        kernel = viz.filter_grid_figure(tiles, labels=[i])
+        kernel.update_layout(height=200)
+        if w.shape[0] != 3:
+            kernel.update_traces(showscale=False)
+        st.plotly_chart(kernel, width="stretch", key=f"fa_w_{i}")
+        fig = viz.heatmap_figure(a, colorscale="Gray", colorbar_title="")
+        fig.update_layout(height=260, title=f"max {a.max():.3g}")
+        st.plotly_chart(fig, width="stretch", key=f"fa_act_{i}")
+st.image(display, caption="the image as the model sees it", width=240)
+
+st.subheader(f"Last conv layer: the first ten channels of `{convs[-1]}`")
+last = show_interp_errors(_activations, name, image_key(), convs[-1],
+                          tuple(range(min(10, methods.filters(model, convs[-1]).shape[0]))))
+if last is not None:
+    _, acts = last
+    st.caption(f"{acts.shape[0]} channels of {acts.shape[1]}x{acts.shape[2]}: at this depth each position "
+               "covers a large part of the image, and the maps say where a high-level pattern was found.")
+    fig = viz.feature_grid_figure(acts, np.arange(len(acts)), ncols=5)
+    fig.update_layout(height=380)
+    st.plotly_chart(fig, width="stretch", key="fa_last")

@@ -1,0 +1,89 @@
+"""Filters: the kernels of any conv layer, as a grid and one at a time with values on hover."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from interp import methods, viz
+from pages.common import load_or_explain, model_card, model_picker
+
+st.title("Filters")
+st.caption("What each conv layer's kernels look like. First layer: each filter as an RGB picture "
+           "(scaled to its own range around grey). Deeper layers have one kernel per input channel: "
+           "shown averaged over input channels or for one input channel, in weight units.")
+
+name = model_picker(default="alexnet_gap_pacs_class")
+model = load_or_explain(name)
+if model is None:
+    st.stop()
+
+layers = methods.conv_layers(model)
+if st.session_state.get("filters_layer") not in layers:
+    st.session_state["filters_layer"] = layers[0]
+c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="bottom")
+c2.button("First conv layer", on_click=lambda: st.session_state.update(filters_layer=layers[0]), width="stretch")
+c3.button("Last conv layer", on_click=lambda: st.session_state.update(filters_layer=layers[-1]), width="stretch")
+layer = c1.selectbox("Conv layer", layers, key="filters_layer")
+
+weights = methods.filters(model, layer)
+out_ch, in_ch, kh, kw = weights.shape
+colour = in_ch == 3
+o1, o2, o3 = st.columns(3)
+order_by_norm = o1.toggle("Sort by norm (strongest first)", value=False, key="filters_sort")
+if colour:
+    view = "RGB"
+else:
+    view = o2.radio("Deeper layer view", ["mean over input channels", "one input channel"], key="filters_view",
+                    horizontal=True)
+    if view == "one input channel":
+        channel = o3.number_input("Input channel", 0, in_ch - 1, 0, key="filters_in_channel")
+
+order = methods.order_by_norm(weights) if order_by_norm else np.arange(out_ch)
+if colour:
+    tiles = methods.rgb_tiles(weights)
+elif view == "one input channel":
+    tiles = methods.per_input_channel(weights, int(channel))
+else:
+    tiles = methods.reduce_input_channels(weights, "mean")
+st.markdown(f"`{layer}`: **{out_ch} filters** of {in_ch}x{kh}x{kw}")
+if layer == layers[0]:
+    card = model_card(name)
+    value = card.get("conv1_autocorrelation") if card else methods.conv1_autocorrelation(weights)
+    st.caption(f"Lag-1 spatial autocorrelation of these filters: **{value:.2f}** "
+               "(random initialisation about 0, Gabor-like filters about 0.66).")
+grid = viz.filter_grid_figure(tiles[order], labels=order)
+grid.update_layout(height=620)
+st.plotly_chart(grid, width="stretch", key="filters_grid")
+
+st.subheader("One filter")
+index = st.number_input("Filter", 0, out_ch - 1, int(order[0]), key="filters_index",
+                        help="Filter index in the layer (hover the grid to find one).")
+w = weights[int(index)]
+cols = st.columns(4 if colour else 2)
+if colour:
+    big = viz.filter_grid_figure(methods.rgb_tiles(weights[int(index):int(index) + 1]), labels=[int(index)])
+    big.update_layout(height=300, title="as RGB")
+    cols[0].plotly_chart(big, width="stretch", key="filters_big")
+    m = float(np.abs(w).max()) or 1.0
+    for c, channel_name in enumerate("RGB"):
+        fig = go.Figure(go.Heatmap(z=w[c], zmin=-m, zmax=m, colorscale="RdBu_r",
+                                   hovertemplate="row %{y}, col %{x}<br>weight %{z:.4g}<extra></extra>",
+                                   showscale=c == 2))
+        fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+        fig.update_xaxes(showticklabels=False)
+        fig.update_layout(title=f"{channel_name} channel", height=300, margin=dict(l=10, r=10, t=40, b=10))
+        cols[c + 1].plotly_chart(fig, width="stretch", key=f"filters_channel_{c}")
+else:
+    reduced = w.mean(axis=0)
+    m = float(np.abs(reduced).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=reduced, zmin=-m, zmax=m, colorscale="RdBu_r",
+                               hovertemplate="row %{y}, col %{x}<br>mean weight %{z:.4g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title="mean over input channels", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
+    norms = np.sqrt((w.reshape(in_ch, -1) ** 2).sum(1))
+    bar = go.Figure(go.Bar(y=norms, hovertemplate="input channel %{x}<br>norm %{y:.4g}<extra></extra>"))
+    bar.update_layout(title="kernel norm per input channel", height=320, xaxis_title="input channel",
+                      margin=dict(l=10, r=10, t=40, b=10))
+    cols[1].plotly_chart(bar, width="stretch", key="filters_norms")
