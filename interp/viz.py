@@ -243,3 +243,12 @@ def feature_grid_figure(maps: np.ndarray, channels: list[int] | np.ndarray, ncol
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       plot_bgcolor="white")
     return fig
+
+
+def compact(fig, height: int = 260):
+    """Fit a map figure into a narrow column: colour bar laid horizontally under the map."""
+    fig.update_traces(colorbar=dict(orientation="h", thickness=10, y=-0.02, yanchor="top", len=0.9,
+                                    title=dict(side="top")),
+                      selector=dict(type="heatmap"))
+    fig.update_layout(height=height, margin=dict(l=5, r=5, t=30 if fig.layout.title.text else 5, b=40))
+    return fig

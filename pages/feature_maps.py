@@ -24,7 +24,16 @@ def _maps(name: str, key, layers: tuple[str, ...]):
 layers = [n for n, m in model.named_modules() if n and not list(m.children())
           and type(m).__name__ in ("Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "BatchNorm2d")]
 convs = methods.conv_layers(model)
-default = [convs[0], convs[len(convs) // 2], convs[-1]] if len(convs) >= 3 else convs
+picks = [convs[0], convs[len(convs) // 2], convs[-1]] if len(convs) >= 3 else convs
+
+
+def _after_activation(conv: str) -> str:
+    """The first ReLU after a conv: what the next layer actually receives."""
+    later = layers[layers.index(conv) + 1:]
+    return next((n for n in later if type(model.get_submodule(n)).__name__ == "ReLU"), conv)
+
+
+default = [_after_activation(c) for c in picks]
 chosen = st.multiselect("Layers (up to three)", layers, default=list(dict.fromkeys(default)), max_selections=3,
                         key="fm_layers")
 c1, c2 = st.columns(2)
@@ -47,5 +56,5 @@ with right:
                     f"strongest channel {int(top[0])} (mean {summary['mean'][top[0]]:.3g}, "
                     f"max {summary['max'][top[0]]:.3g}); {int((summary['max'] <= 0).sum())} channels silent")
         fig = viz.feature_grid_figure(a, top, ncols=min(8, len(top)))
-        fig.update_layout(height=int(160 * np.ceil(len(top) / min(8, len(top)))) + 40)
+        fig.update_layout(height=int(105 * np.ceil(len(top) / min(8, len(top)))) + 30)
         st.plotly_chart(fig, width="stretch", key=f"fm_{layer}")

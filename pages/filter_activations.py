@@ -42,13 +42,9 @@ for col, i, w, a in zip(cols, indices, weights, acts):
     with col:
         st.markdown(f"**filter {i}**")
         tiles = methods.rgb_tiles(w[None]) if w.shape[0] == 3 else methods.reduce_input_channels(w[None])
-        kernel = viz.filter_grid_figure(tiles, labels=[i])
-        kernel.update_layout(height=200)
-        if w.shape[0] != 3:
-            kernel.update_traces(showscale=False)
+        kernel = viz.compact(viz.filter_grid_figure(tiles, labels=[i]), height=220)
         st.plotly_chart(kernel, width="stretch", key=f"fa_w_{i}")
-        fig = viz.heatmap_figure(a, colorscale="Gray", colorbar_title="")
-        fig.update_layout(height=260, title=f"max {a.max():.3g}")
+        fig = viz.compact(viz.heatmap_figure(a, colorscale="Gray", colorbar_title="activation"), height=280)
         st.plotly_chart(fig, width="stretch", key=f"fa_act_{i}")
 st.image(display, caption="the image as the model sees it", width=240)
 

@@ -42,7 +42,7 @@ order = methods.order_by_norm(weights) if order_by_norm else np.arange(out_ch)
 if colour:
     tiles = methods.rgb_tiles(weights)
 elif view == "one input channel":
-    tiles = methods.per_input_channel(weights, int(channel))
+    tiles = weights[:, int(channel)]  # every filter's kernel for that input channel
 else:
     tiles = methods.reduce_input_channels(weights, "mean")
 st.markdown(f"`{layer}`: **{out_ch} filters** of {in_ch}x{kh}x{kw}")
@@ -82,8 +82,7 @@ else:
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title="mean over input channels", height=320, margin=dict(l=10, r=10, t=40, b=10))
     cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
-    norms = np.sqrt((w.reshape(in_ch, -1) ** 2).sum(1))
-    bar = go.Figure(go.Bar(y=norms, hovertemplate="input channel %{x}<br>norm %{y:.4g}<extra></extra>"))
-    bar.update_layout(title="kernel norm per input channel", height=320, xaxis_title="input channel",
-                      margin=dict(l=10, r=10, t=40, b=10))
-    cols[1].plotly_chart(bar, width="stretch", key="filters_norms")
+    kernels = viz.filter_grid_figure(methods.per_input_channel(weights, int(index)),
+                                     title="its kernel for each input channel")
+    kernels.update_layout(height=320)
+    cols[1].plotly_chart(kernels, width="stretch", key="filters_kernels")

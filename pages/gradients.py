@@ -49,8 +49,8 @@ for i, (col, method) in enumerate(zip(cols, METHODS)):
     with col:
         st.markdown(f"**{TITLES[method]}**")
         st.image(viz.gradient_image(result.map), width="stretch")
-        fig = viz.heatmap_figure(result.spatial("absmax"), colorscale="Hot", colorbar_title="|grad|")
-        fig.update_layout(height=260)
+        fig = viz.compact(viz.heatmap_figure(result.spatial("absmax"), colorscale="Hot",
+                                             colorbar_title="max |gradient| over colour"), height=300)
         st.plotly_chart(fig, width="stretch", key=f"grad_{method}")
 progress.empty()
 st.image(display, caption=f"input; explained class {class_label(name, int(target))}", width=240)
