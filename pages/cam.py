@@ -7,8 +7,8 @@ import streamlit as st
 from interp import DataError, get_spec, load_image, methods, preprocess, viz
 from interp.data import dataset_split, resize_center_crop
 from interp.methods import CamNotApplicableError
-from pages.common import (cached_model, class_label, image_key, model_input, page_model_and_image,
-                          show_interp_errors)
+from pages.common import (cached_explanation, cached_model, cached_probabilities, class_label, image_key,
+                          model_input, page_model_and_image, show_interp_errors)
 
 st.title("CAM")
 st.caption("Class activation maps: which regions raise the score of a class. Raw map values on the "
@@ -21,12 +21,6 @@ name, model, x, display = picked
 spec = get_spec(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _predict(name: str, key):
-    x, _ = model_input(name, key)
-    return methods.predict(cached_model(name), x)[0]
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cam_applies(name: str, key) -> str | None:
     """None if CAM applies to this model, else the reason."""
@@ -36,12 +30,6 @@ def _cam_applies(name: str, key) -> str | None:
         return None
     except CamNotApplicableError as exc:
         return str(exc)
-
-
-@st.cache_data(show_spinner="Computing the map...", max_entries=128)
-def _map(name: str, key, method: str, target: int, layer: str | None):
-    x, _ = model_input(name, key)
-    return methods.explain(cached_model(name), x, method, target=target, layer=layer)
 
 
 @st.cache_data(show_spinner="Classifying held-out images and computing their maps...", max_entries=8)
@@ -79,7 +67,7 @@ if method_name == "grad_cam":
         layers = [spec.target_layer, *layers]
     layer = c2.selectbox("Layer", layers, index=layers.index(spec.target_layer), key=f"cam_layer_{name}")
 
-probs = _predict(name, image_key())
+probs = cached_probabilities(name, image_key())
 top5 = np.argsort(-probs)[:5]
 left, right = st.columns([3, 2])
 with right:
@@ -91,7 +79,7 @@ with right:
     target = st.selectbox("Target class", range(spec.num_classes), index=int(top5[0]), key=f"cam_target_{name}",
                           format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})")
     opacity = st.slider("Map opacity", 0.0, 1.0, 0.5, step=0.05, key="cam_opacity")
-result = show_interp_errors(_map, name, image_key(), method_name, int(target), layer)
+result = show_interp_errors(cached_explanation, name, image_key(), method_name, int(target), layer)
 if result is None:
     st.stop()
 with left:

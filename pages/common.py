@@ -173,3 +173,23 @@ def show_interp_errors(fn, *args, **kwargs):
     except InterpError as exc:
         st.error(str(exc))
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_probabilities(name: str, key: tuple[str, Any]):
+    """The model's class probabilities for the chosen image, (classes,)."""
+    from interp import methods
+
+    x, _ = model_input(name, key)
+    return methods.predict(cached_model(name), x)[0]
+
+
+@st.cache_data(show_spinner="Computing the map...", max_entries=256)
+def cached_explanation(name: str, key: tuple[str, Any], method: str, target: int | None = None,
+                       layer: str | None = None, options: tuple = ()):
+    """interp.explain on the chosen image, cached per (model, image, method, target, layer, options),
+    so moving a display slider re-renders without recomputing."""
+    from interp import methods
+
+    x, _ = model_input(name, key)
+    return methods.explain(cached_model(name), x, method, target=target, layer=layer, **dict(options))

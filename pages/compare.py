@@ -8,8 +8,8 @@ import torch
 from interp import DataError, get_spec, list_models, load_image, methods, preprocess, viz
 from interp.data import dataset_split
 from interp.methods.compare import layer_similarity, match_filters
-from pages.common import (available_models, cached_model, image_key, image_sidebar, load_or_explain,
-                          model_input, show_interp_errors)
+from pages.common import (available_models, cached_explanation, cached_model, image_key, image_sidebar,
+                          load_or_explain, model_input, show_interp_errors)
 
 st.title("Compare models")
 st.caption("Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
@@ -39,12 +39,6 @@ def _summary(name_a: str, name_b: str, n_images: int):
     idx = np.linspace(0, len(images) - 1, num=min(n_images, len(images))).round().astype(int)
     x = torch.cat([preprocess(load_image(images.paths[i]), spec) for i in idx])
     return pd.DataFrame(layer_similarity(cached_model(name_a), cached_model(name_b), x))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _map(name: str, key, method: str):
-    x, _ = model_input(name, key)
-    return methods.explain(cached_model(name), x, method)
 
 
 layers = methods.conv_layers(model_a)
@@ -90,7 +84,7 @@ if summary is not None:
 st.subheader("The same image under both (one colour scale)")
 maps = []
 for name, model in ((name_a, model_a), (name_b, model_b)):
-    result = show_interp_errors(_map, name, image_key(), "cam")
+    result = show_interp_errors(cached_explanation, name, image_key(), "cam")
     if result is None:
         st.stop()
     maps.append((name, result))

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from interp import get_spec, methods, viz
-from pages.common import (cached_model, class_label, image_key, model_input, page_model_and_image,
+from interp import get_spec, viz
+from pages.common import (cached_explanation, cached_probabilities, class_label, image_key, page_model_and_image,
                           show_interp_errors)
 
 METHODS = ["guided_backprop", "guided_grad_cam", "saliency", "smoothgrad", "integrated_gradients"]
@@ -20,19 +20,7 @@ name, model, x, display = picked
 spec = get_spec(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _predict(name: str, key):
-    x, _ = model_input(name, key)
-    return methods.predict(cached_model(name), x)[0]
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _explain(name: str, key, method: str, target: int, options: tuple):
-    x, _ = model_input(name, key)
-    return methods.explain(cached_model(name), x, method, target=target, **dict(options))
-
-
-probs = _predict(name, image_key())
+probs = cached_probabilities(name, image_key())
 c1, c2, c3 = st.columns(3)
 target = c1.selectbox("Target class", range(spec.num_classes), index=int(probs.argmax()),
                       format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})", key="grad_target")
@@ -42,7 +30,8 @@ options = {"smoothgrad": (("n_samples", samples),), "integrated_gradients": (("s
 cols = st.columns(len(METHODS))
 progress = st.progress(0.0, text="Computing attributions...")
 for i, (col, method) in enumerate(zip(cols, METHODS)):
-    result = show_interp_errors(_explain, name, image_key(), method, int(target), options.get(method, ()))
+    result = show_interp_errors(cached_explanation, name, image_key(), method, int(target),
+                                options=options.get(method, ()))
     progress.progress((i + 1) / len(METHODS), text=f"{TITLES[method]} done")
     if result is None:
         continue
