@@ -11,6 +11,8 @@ PAGES = [
     st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
     st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
     st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
+    st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
+    st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
 ]

@@ -8,9 +8,13 @@ from .activations import channel_summary, feature_maps, filter_activations, top_
 from .cam import CamHead, cam_head, class_activation_map, default_layer, grad_cam, guided_grad_cam
 from .core import CamNotApplicableError, MethodError, ModelOutputError, TargetError, model_lock
 from .explain import METHODS, Explanation, explain, predict, reduce_channels
+from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
+                           method_scores, pixel_order, summarize)
 from .filters import (conv1_autocorrelation, conv_layers, filters, order_by_norm, per_input_channel,
                       reduce_input_channels, rgb_tiles)
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
+from .sanity import (Randomization, cascading_randomization, independent_randomization, randomization_steps,
+                     randomized_copy, spearman_abs, ssim)
 
 __all__ = [
     "METHODS", "CamHead", "CamNotApplicableError", "Explanation", "MethodError", "ModelOutputError",
@@ -19,4 +23,8 @@ __all__ = [
     "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",
     "order_by_norm", "per_input_channel", "predict", "reduce_channels", "reduce_input_channels", "rgb_tiles",
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
+    # trust: sanity checks (Adebayo et al.) and faithfulness (Petsiuk et al.)
+    "BASELINES", "DeletionInsertion", "Randomization", "baseline_image", "cascading_randomization",
+    "deletion_insertion", "independent_randomization", "mean_aucs", "method_scores", "pixel_order",
+    "randomization_steps", "randomized_copy", "spearman_abs", "ssim", "summarize",
 ]

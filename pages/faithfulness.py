@@ -1,0 +1,103 @@
+"""Faithfulness: deletion and insertion curves of each method's map (Petsiuk et al., RISE, BMVC 2018)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from interp import DataError, InterpError, charts_trust, get_spec, load_image, methods, preprocess
+from interp.data import dataset_split
+from pages.common import cached_model, class_label, image_key, model_input, page_model_and_image, show_interp_errors
+
+CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
+FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
+N_RANDOM = 2  # random pixel orders averaged for the reference curve
+# Small inputs by default: the held-out table runs every method and curve on N images.
+DEFAULT = "table2_cnn_cifar10"
+
+st.title("Faithfulness")
+st.caption("Does the map point at what the model uses? Deletion removes pixels in the map's order, most "
+           "important first (each replaced by the baseline), and tracks the class probability: a faithful map "
+           "makes it fall fast. Insertion starts from the baseline and puts pixels back in the same order: it "
+           "should rise fast. Dashed: the mean of random pixel orders.")
+picked = page_model_and_image(DEFAULT)
+if picked is None:
+    st.stop()
+name, model, x, display = picked
+spec = get_spec(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _predict(name: str, key):
+    x, _ = model_input(name, key)
+    return methods.predict(cached_model(name), x)[0]
+
+
+@st.cache_data(show_spinner="Deleting and inserting pixels...", max_entries=32)
+def _scores(name: str, key, chosen: tuple, target: int, baseline: str, steps: int):
+    x, _ = model_input(name, key)
+    return methods.method_scores(cached_model(name), x, chosen, target=target, steps=steps, baseline=baseline,
+                                 n_random=N_RANDOM, options=FAST)
+
+
+@st.cache_data(show_spinner=False)
+def _held_out(name: str, n: int) -> list[int]:
+    """Indices of n held-out images spread evenly over the split (which is ordered by class)."""
+    images = dataset_split(get_spec(name), "val")
+    return sorted(set(np.linspace(0, len(images) - 1, num=min(n, len(images))).round().astype(int).tolist()))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _held_out_scores(name: str, index: int, chosen: tuple, baseline: str, steps: int):
+    spec = get_spec(name)
+    images = dataset_split(spec, "val")
+    picture = load_image(images.paths[index]) if hasattr(images, "paths") else images[index][0]
+    return methods.method_scores(cached_model(name), preprocess(picture, spec), chosen, steps=steps,
+                                 baseline=baseline, n_random=N_RANDOM, options=FAST)
+
+
+probs = _predict(name, image_key())
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+chosen = c1.multiselect("Methods", CHOICES, default=CHOICES[:3], format_func=charts_trust.title, key="faith_methods")
+target = c2.selectbox("Class", range(spec.num_classes), index=int(probs.argmax()), key=f"faith_target_{name}",
+                      format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})")
+baseline = c3.selectbox("Baseline", methods.BASELINES, key="faith_baseline",
+                        help="What a deleted pixel becomes: a blurred copy of the image (Petsiuk et al.), the "
+                             "image's mean colour, or zero (the dataset's mean colour after normalisation).")
+steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points on each curve.")
+if not chosen:
+    st.info("Choose at least one method.")
+    st.stop()
+
+scores = show_interp_errors(_scores, name, image_key(), tuple(chosen), int(target), baseline, steps)
+if scores is None:
+    st.stop()
+left, right = st.columns([1, 5])
+left.image(display, caption=f"input; class {class_label(name, int(target))}", width="stretch")
+right.plotly_chart(charts_trust.deletion_insertion_curves(scores, spec.class_names[int(target)]),
+                   width="stretch", key="faith_curves")
+
+st.subheader("Mean areas over held-out images")
+st.caption(f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
+           "insertion: higher is better; the random columns are the reference every method should beat.")
+n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
+try:
+    indices = _held_out(name, n_images)
+except DataError as exc:
+    st.info(f"No held-out images of {spec.task} here: {exc}")
+    st.stop()
+per_image, progress = [], st.progress(0.0, text="Scoring held-out images...")
+try:
+    for i, index in enumerate(indices):
+        per_image.append(_held_out_scores(name, index, tuple(chosen), baseline, steps))
+        progress.progress((i + 1) / len(indices), text=f"Scored {i + 1} of {len(indices)} held-out images")
+except InterpError as exc:
+    st.error(str(exc))
+    st.stop()
+progress.empty()
+table = pd.DataFrame(methods.summarize(per_image))
+table["method"] = table["method"].map(charts_trust.title)
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
+    "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),
+    "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
+    "random_insertion_auc": st.column_config.NumberColumn("random insertion AUC", format="%.3f")})
