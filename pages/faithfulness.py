@@ -6,7 +6,8 @@ import streamlit as st
 
 from interp import DataError, InterpError, charts_trust, get_spec, load_image, methods, preprocess
 from interp.data import dataset_split
-from pages.common import cached_model, class_label, image_key, model_input, page_model_and_image, show_interp_errors
+from pages.common import (cached_model, cached_probabilities, class_label, image_key, model_input,
+                          page_model_and_image, show_interp_errors)
 
 CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
@@ -24,12 +25,6 @@ if picked is None:
     st.stop()
 name, model, x, display = picked
 spec = get_spec(name)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _predict(name: str, key):
-    x, _ = model_input(name, key)
-    return methods.predict(cached_model(name), x)[0]
 
 
 @st.cache_data(show_spinner="Deleting and inserting pixels...", max_entries=32)
@@ -55,7 +50,7 @@ def _held_out_scores(name: str, index: int, chosen: tuple, baseline: str, steps:
                                  baseline=baseline, n_random=N_RANDOM, options=FAST)
 
 
-probs = _predict(name, image_key())
+probs = cached_probabilities(name, image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 chosen = c1.multiselect("Methods", CHOICES, default=CHOICES[:3], format_func=charts_trust.title, key="faith_methods")
 target = c2.selectbox("Class", range(spec.num_classes), index=int(probs.argmax()), key=f"faith_target_{name}",

@@ -5,7 +5,8 @@ import streamlit as st
 
 from interp import charts_trust, get_spec, methods
 from interp.catalog import has_weights
-from pages.common import cached_model, class_label, image_key, model_input, page_model_and_image, show_interp_errors
+from pages.common import (cached_model, cached_probabilities, class_label, image_key, model_input,
+                          page_model_and_image, show_interp_errors)
 
 CHOICES = ["guided_backprop", "grad_cam", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
@@ -26,12 +27,6 @@ name, model, x, display = picked
 spec = get_spec(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _predict(name: str, key):
-    x, _ = model_input(name, key)
-    return methods.predict(cached_model(name), x)[0]
-
-
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)
 def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: int):
     x, _ = model_input(name, key)
@@ -39,7 +34,7 @@ def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: 
     return run(cached_model(name), x, chosen, target=target, seed=seed, options=FAST)
 
 
-probs = _predict(name, image_key())
+probs = cached_probabilities(name, image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
 chosen = c1.multiselect("Methods", CHOICES, default=CHOICES[:3], format_func=charts_trust.title, key="sanity_methods")
 kind = c2.radio("Randomisation", ["cascading", "independent"], horizontal=True, key="sanity_kind",
