@@ -241,13 +241,16 @@ def _hardware() -> dict[str, Any]:
 
 
 def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
-                           steps: int = 3) -> float:
-    """Images/s of plain forward+backward+step on one pre-loaded batch: the loop's ceiling."""
+                           steps: int = 5, warmup: int = 3) -> float:
+    """Images/s of plain forward+backward+step on one pre-loaded batch: the loop's ceiling.
+
+    The first few steps are slow while oneDNN picks its bf16/channels-last kernels, hence the warm-up.
+    """
     model = copy.deepcopy(model).train()
     opt = _make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     x = x.contiguous(memory_format=torch.channels_last)
     times = []
-    for _ in range(steps + 1):
+    for _ in range(steps + warmup):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = F.cross_entropy(model(x), y)
@@ -255,7 +258,7 @@ def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, 
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t0)
-    return len(y) / float(np.median(times[1:]))
+    return len(y) / float(np.median(times[warmup:]))
 
 
 class _Stop(Exception):

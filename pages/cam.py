@@ -54,7 +54,7 @@ def _gallery(name: str, method: str, layer: str | None, per_kind: int = 4, pool:
 
 reason = _cam_applies(name, image_key())
 c1, c2 = st.columns(2)
-method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True, key="cam_method",
+method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True, key=f"cam_method_{name}",
                   disabled=reason is not None)
 if reason is not None:
     st.info(f"CAM does not apply to {name}: {reason}")

@@ -35,7 +35,7 @@ def _after_activation(conv: str) -> str:
 
 default = [_after_activation(c) for c in picks]
 chosen = st.multiselect("Layers (up to three)", layers, default=list(dict.fromkeys(default)), max_selections=3,
-                        key="fm_layers")
+                        key=f"fm_layers_{name}")
 c1, c2 = st.columns(2)
 count = c1.slider("Channels shown per layer", 4, 64, 16, step=4, key="fm_count")
 rank_by = c2.radio("Rank channels by", ["mean", "max"], horizontal=True, key="fm_rank")

@@ -36,7 +36,7 @@ else:
     view = o2.radio("Deeper layer view", ["mean over input channels", "one input channel"], key="filters_view",
                     horizontal=True)
     if view == "one input channel":
-        channel = o3.number_input("Input channel", 0, in_ch - 1, 0, key="filters_in_channel")
+        channel = o3.number_input("Input channel", 0, in_ch - 1, 0, key=f"filters_in_channel_{name}_{layer}")
 
 order = methods.order_by_norm(weights) if order_by_norm else np.arange(out_ch)
 if colour:
@@ -56,7 +56,7 @@ grid.update_layout(height=620)
 st.plotly_chart(grid, width="stretch", key="filters_grid")
 
 st.subheader("One filter")
-index = st.number_input("Filter", 0, out_ch - 1, int(order[0]), key="filters_index",
+index = st.number_input("Filter", 0, out_ch - 1, int(order[0]), key=f"filters_index_{name}_{layer}",
                         help="Filter index in the layer (hover the grid to find one).")
 w = weights[int(index)]
 cols = st.columns(4 if colour else 2)

@@ -23,7 +23,7 @@ spec = get_spec(name)
 probs = cached_probabilities(name, image_key())
 c1, c2, c3 = st.columns(3)
 target = c1.selectbox("Target class", range(spec.num_classes), index=int(probs.argmax()),
-                      format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})", key="grad_target")
+                      format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})", key=f"grad_target_{name}")
 samples = c2.slider("SmoothGrad samples", 5, 50, 25, step=5, key="grad_samples")
 steps = c3.slider("Integrated-gradients steps", 10, 100, 50, step=10, key="grad_steps")
 options = {"smoothgrad": (("n_samples", samples),), "integrated_gradients": (("steps", steps),)}

@@ -95,9 +95,9 @@ def test_filters_page_layers_views_and_sorting(data_dir):
     _no_errors(at)
     assert at.selectbox(key="filters_layer").value == "conv3"
     at.radio(key="filters_view").set_value("one input channel").run()
-    at.number_input(key="filters_in_channel").set_value(5).run()
+    at.number_input(key="filters_in_channel_table2_cnn_cifar10_conv3").set_value(5).run()
     at.toggle(key="filters_sort").set_value(True).run()
-    at.number_input(key="filters_index").set_value(7).run()
+    at.number_input(key="filters_index_table2_cnn_cifar10_conv3").set_value(7).run()
     _no_errors(at)
 
 
@@ -110,12 +110,12 @@ def test_filters_page_on_an_untrained_entry_says_how_to_train(data_dir):
 
 def test_feature_maps_page(data_dir):
     at = _page("pages/feature_maps.py", "table2_cnn_cifar10")
-    assert at.multiselect(key="fm_layers").value == ["relu1", "relu2", "relu3"]
-    at.multiselect(key="fm_layers").set_value(["pool1"]).run()
+    assert at.multiselect(key="fm_layers_table2_cnn_cifar10").value == ["relu1", "relu2", "relu3"]
+    at.multiselect(key="fm_layers_table2_cnn_cifar10").set_value(["pool1"]).run()
     at.slider(key="fm_count").set_value(32).run()
     at.radio(key="fm_rank").set_value("max").run()
     _no_errors(at)
-    at.multiselect(key="fm_layers").set_value([]).run()
+    at.multiselect(key="fm_layers_table2_cnn_cifar10").set_value([]).run()
     assert any("at least one layer" in i.value for i in at.info)
 
 
@@ -129,7 +129,7 @@ def test_filter_activations_page(data_dir):
 def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity(data_dir):
     at = _page("pages/cam.py", "table2_cnn_cifar10")
     assert any("CAM does not apply" in i.value for i in at.info)
-    assert at.radio(key="cam_method").value == "Grad-CAM"
+    assert at.radio(key="cam_method_table2_cnn_cifar10").value == "Grad-CAM"
     at.selectbox(key="cam_target_table2_cnn_cifar10").set_value(3).run()
     at.slider(key="cam_opacity").set_value(0.8).run()
     at.selectbox(key="cam_layer_table2_cnn_cifar10").set_value("conv2").run()
@@ -139,7 +139,7 @@ def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity(data_dir
 
 def test_gradients_page(data_dir):
     at = _page("pages/gradients.py", "table2_cnn_cifar10")
-    at.selectbox(key="grad_target").set_value(0).run()
+    at.selectbox(key="grad_target_table2_cnn_cifar10").set_value(0).run()
     at.slider(key="grad_samples").set_value(10).run()
     at.slider(key="grad_steps").set_value(20).run()
     _no_errors(at)
