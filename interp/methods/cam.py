@@ -8,16 +8,19 @@ model needs to declare anything and a look-alike head is refused rather than mis
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import LayerError
-from .core import CamNotApplicableError, Target, as_batch, attribute, layer_activation_and_grad, upsample, using
-from .gradients import _guided_backprop
+from .core import (CamNotApplicableError, Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks,
+                   get_module, layer_activation_and_grad, logits_of, target_score, upsample, using, zero_safe_grad)
+from .gradients import _guide
 from .trace import Call, name_of_tensor, trace
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d)
@@ -56,7 +59,17 @@ def _is_gap(c: Call) -> bool:
             and c.output.ndim == 4 and tuple(c.output.shape[-2:]) == (1, 1))
 
 
-def _find_cam_head(model: nn.Module, xb: torch.Tensor) -> CamHead:
+@dataclass(frozen=True)
+class _HeadPlan:
+    """What one trace learned about a model's CAM head, so that later calls need one plain pass."""
+
+    pool: nn.Module
+    linear: nn.Linear | None
+    head: CamHead  # from the tracing call; its features are that call's
+
+
+def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torch.Tensor]:
+    """Find the head by tracing one forward pass; the plan and that pass's logits."""
     calls, logits = trace(model, xb, keep_inputs=lambda m: isinstance(m, (nn.Linear,) + _POOLS))
     gaps = [c for c in calls if _is_gap(c)]
     if not gaps:
@@ -72,14 +85,68 @@ def _find_cam_head(model: nn.Module, xb: torch.Tensor) -> CamHead:
             _refuse(model, f"its linear layer {lin.name!r} does not read the pooled maps of {gap.name!r} directly")
         if not _close(lin.output_value, logits):
             _refuse(model, f"the output of {lin.name!r} is not the model's output")
-        weights = lin.module.weight.detach()
+        linear = lin.module
     else:
         if not _close(pooled, logits):
             _refuse(model, f"the pooled maps of {gap.name!r} are neither read by one linear layer "
                            "nor the model's output")
-        weights = None
+        linear = None
     names = name_of_tensor(calls, gap.input, gap.input_version, gap.order)
-    return CamHead(gap.name, names[0] if names else None, names, weights, gap.input_value)
+    head = CamHead(gap.name, names[0] if names else None, names,
+                   None if linear is None else linear.weight.detach(), gap.input_value)
+    return _HeadPlan(gap.module, linear, head), logits
+
+
+# Per model and input shape: what a first, traced call found (a plan, the layer name Grad-CAM
+# defaults to, or why CAM does not apply). Weak keys: a model that is dropped takes its entries
+# along; a model whose modules are replaced is traced again (the plan checks its modules).
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _remembered(model: nn.Module, kind: str, xb: torch.Tensor, find: Callable[[], Any]) -> Any:
+    key = (kind, tuple(xb.shape[1:]), xb.dtype, xb.device.type)
+    table = _PLANS.setdefault(model, {})
+    if key not in table:
+        table[key] = find()
+    return table[key]
+
+
+def _cam_features(model: nn.Module, xb: torch.Tensor) -> tuple[CamHead, torch.Tensor]:
+    """The CAM head with this input's pooled maps, and the logits, from one forward pass."""
+    found: dict[str, Any] = {}
+
+    def first_trace() -> _HeadPlan | str:
+        try:
+            found["plan"], found["logits"] = _trace_cam_head(model, xb)
+            return found["plan"]
+        except CamNotApplicableError as exc:
+            return str(exc)
+
+    plan = _remembered(model, "cam", xb, first_trace)
+    if isinstance(plan, str):
+        raise CamNotApplicableError(plan)
+    if "plan" in found:  # this call traced: its pass gave the maps already
+        return plan.head, found["logits"]
+    if get_module(model, plan.head.pool) is not plan.pool:  # the model was edited since: trace again
+        _PLANS[model].clear()
+        return _cam_features(model, xb)
+    pooled: list[tuple[torch.Tensor, int]] = []
+
+    def grab(module: nn.Module, inputs: tuple, output) -> None:
+        pooled.append((inputs[0], inputs[0]._version))
+
+    with forward_hooks([(plan.pool, grab)]), torch.no_grad():
+        logits = logits_of(model, xb)
+    if not pooled or pooled[-1][0]._version != pooled[-1][1]:  # not run, or overwritten later in place
+        _PLANS[model].clear()
+        return _cam_features(model, xb)
+    weights = None if plan.linear is None else plan.linear.weight.detach()
+    h = plan.head
+    return CamHead(h.pool, h.layer, h.layers, weights, pooled[-1][0]), logits
+
+
+def _find_cam_head(model: nn.Module, xb: torch.Tensor) -> CamHead:
+    return _trace_cam_head(model, xb)[0].head
 
 
 def cam_head(model: nn.Module, x: torch.Tensor) -> CamHead:
@@ -112,9 +179,10 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
         return _default_layer(m, xb)
 
 
-def _cam(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+def _cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
          layer: str | None = None) -> tuple[torch.Tensor, str | None]:
-    head = _find_cam_head(model, xb)
+    head, logits = _cam_features(model, xb)
+    targets = targets.of(logits)
     if layer is not None and layer not in head.layers:
         raise LayerError(f"CAM reads the maps that {head.pool!r} pools (layer {head.layer!r}); it cannot "
                          f"use layer {layer!r}. Leave the layer out, or use grad_cam for another layer.")
@@ -126,10 +194,17 @@ def _cam(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
     return upsample(maps, xb.shape[-2:]), head.layer
 
 
-def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor, layer: str | None = None,
-              relu: bool = True) -> tuple[torch.Tensor, str]:
-    layer = layer or _default_layer(model, xb)
-    act, grad = layer_activation_and_grad(model, xb, targets, layer)
+def _remembered_default_layer(model: nn.Module, xb: torch.Tensor) -> str:
+    name = _remembered(model, "default_layer", xb, lambda: _default_layer(model, xb))
+    try:
+        model.get_submodule(name)
+    except AttributeError:  # the model was edited since: look again
+        _PLANS[model].clear()
+        return _remembered_default_layer(model, xb)
+    return name
+
+
+def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any, relu: bool = True) -> torch.Tensor:
     if act.ndim != 4:
         raise LayerError(f"Grad-CAM needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
                          f"shape {tuple(act.shape)}. Pick a conv layer or the activation after one.")
@@ -137,13 +212,48 @@ def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor, layer: 
     maps = (alpha * act).sum(1)
     if relu:
         maps = maps.clamp(min=0)
-    return upsample(maps, xb.shape[-2:]), layer
+    return upsample(maps, size)
 
 
-def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
+              relu: bool = True) -> tuple[torch.Tensor, str]:
+    layer = layer or _remembered_default_layer(model, xb)
+    act, grad = layer_activation_and_grad(model, xb, targets, layer)
+    return _grad_cam_maps(act, grad, layer, xb.shape[-2:], relu), layer
+
+
+def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
                      layer: str | None = None) -> tuple[torch.Tensor, str]:
-    maps, layer = _grad_cam(model, xb, targets, layer)
-    guided, _ = _guided_backprop(model, xb, targets)
+    """Guided backprop times Grad-CAM, from one forward and one backward pass where it can be.
+
+    Guided backprop changes the gradient only where it passes a ReLU; when no ReLU runs after
+    the Grad-CAM layer, the layer's gradient is the plain one and one pass gives both factors.
+    Otherwise Grad-CAM gets a pass of its own.
+    """
+    layer = layer or _remembered_default_layer(model, xb)
+    keep = _KeepLayerOutput(layer)
+    relu_after_layer = []
+
+    def guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if keep.act is not None:
+            relu_after_layer.append(module)
+        return _guide(module, inputs, output)
+
+    xg = xb.detach().requires_grad_(True)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    # The layer's own hook goes last: if the layer is a ReLU, Grad-CAM reads the gradient of
+    # its guided output, which is the plain gradient at the layer.
+    with forward_hooks([(m, guide) for m in relus] + [(get_module(model, layer), keep)]):
+        logits = logits_of(model, xg)
+    act = keep.ran()
+    score = target_score(logits, targets.of(logits))
+    if relu_after_layer or not score.requires_grad:
+        guided = zero_safe_grad(score, xg)
+        maps, _ = _grad_cam(model, xb, targets, layer)
+    else:
+        grads = torch.autograd.grad(score, [act, xg], allow_unused=True)
+        grad_act, guided = (torch.zeros_like(t) if g is None else g for g, t in zip(grads, (act, xg)))
+        maps = _grad_cam_maps(act.detach(), grad_act, layer, xb.shape[-2:])
     return guided * maps[:, None], layer
 
 

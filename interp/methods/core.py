@@ -21,8 +21,9 @@ from torch import nn
 from ..errors import ImageError, InterpError, LayerError
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
-# compute(model, batch, targets) -> (map with a leading N, the layer it read or None)
-Compute = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, str | None]"]
+# compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
+# the targets with ``targets.of(logits)`` from its own forward pass (see Targets)
+Compute = Callable[[nn.Module, torch.Tensor, "Targets"], "tuple[torch.Tensor, str | None]"]
 
 
 class TargetError(InterpError, ValueError):
@@ -198,33 +199,77 @@ def target_score(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, targets[:, None]).sum()
 
 
-def layer_activation_and_grad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
-                              layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A layer's output (its last call, if it runs more than once) and d target logit / d output."""
-    module = get_module(model, layer)
-    store: dict[str, torch.Tensor] = {}
+class Targets:
+    """The classes a method explains, fixed from the first forward pass the method runs anyway.
 
-    def keep(mod: nn.Module, inputs: tuple, output):
+    A method calls :meth:`of` with the logits of its own (gradient-enabled) forward pass, so
+    choosing the predicted class costs no separate prediction pass; a method that needs the
+    classes before its first pass (Captum's integrated gradients) calls :meth:`before`.
+    """
+
+    def __init__(self, requested: Target):
+        self.requested = requested
+        self.logits: torch.Tensor | None = None
+        self.value: torch.Tensor | None = None
+
+    def of(self, logits: torch.Tensor) -> torch.Tensor:
+        """The classes (N,), resolved from ``logits`` the first time and kept thereafter."""
+        if self.value is None:
+            logits = logits.detach()
+            if not torch.isfinite(logits).all():
+                raise ModelOutputError("the model's output is NaN or infinite for this input "
+                                       "(a diverged checkpoint, or an input far outside the training range)")
+            self.logits, self.value = logits, resolve_targets(logits, self.requested)
+        return self.value
+
+    def before(self, model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        """The classes, running one no-grad forward pass if no pass has fixed them yet."""
+        if self.value is None:
+            with torch.no_grad():
+                self.of(logits_of(model, xb))
+        return self.value
+
+
+class _KeepLayerOutput:
+    """A forward hook that keeps a layer's output (its last call) for differentiation."""
+
+    def __init__(self, layer: str):
+        self.layer, self.act = layer, None
+
+    def __call__(self, mod: nn.Module, inputs: tuple, output):
         if not isinstance(output, torch.Tensor):
-            raise LayerError(f"layer {layer!r} returns a {type(output).__name__}, not a tensor")
-        store["act"] = output
+            raise LayerError(f"layer {self.layer!r} returns a {type(output).__name__}, not a tensor")
+        if torch.is_grad_enabled() and not output.requires_grad:
+            # Nothing before the layer needs gradients (frozen weights, plain input): differentiate
+            # from here without making the backward pass go further down than the layer.
+            output = output.detach().requires_grad_(True)
+        self.act = output
         # An in-place op after this layer (ReLU(inplace=True) after a conv) would overwrite
         # the tensor we differentiate against; the rest of the network gets a copy instead.
         return output.clone()
 
-    xb = xb.detach().requires_grad_(True)
-    with forward_hooks([(module, keep)]):
-        logits = logits_of(model, xb)
-    if "act" not in store:
-        raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
-    act = store["act"]
-    return act.detach(), zero_safe_grad(target_score(logits, targets), act)
+    def ran(self) -> torch.Tensor:
+        if self.act is None:
+            raise LayerError(f"layer {self.layer!r} did not run in the model's forward pass")
+        return self.act
 
 
-def input_grad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """d target logit / d input, N x C x H x W."""
+def layer_activation_and_grad(model: nn.Module, xb: torch.Tensor, targets: Targets,
+                              layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's output (its last call, if it runs more than once) and d target logit / d output,
+    from one forward and one backward pass (which stops at the layer)."""
+    keep = _KeepLayerOutput(layer)
+    with forward_hooks([(get_module(model, layer), keep)]):
+        logits = logits_of(model, xb.detach())
+    act = keep.ran()
+    return act.detach(), zero_safe_grad(target_score(logits, targets.of(logits)), act)
+
+
+def input_grad(model: nn.Module, xb: torch.Tensor, targets: Targets) -> torch.Tensor:
+    """d target logit / d input, N x C x H x W, from one forward and one backward pass."""
     xb = xb.detach().requires_grad_(True)
-    return zero_safe_grad(target_score(logits_of(model, xb), targets), xb)
+    logits = logits_of(model, xb)
+    return zero_safe_grad(target_score(logits, targets.of(logits)), xb)
 
 
 def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -247,22 +292,20 @@ class Attribution:
 
 
 def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Compute) -> Attribution:
-    """Check the input, hold the model's lock, pick targets, run ``compute``, return numpy."""
+    """Check the input, hold the model's lock, run ``compute`` (which fixes the targets from its
+    own forward pass), return numpy."""
     xb, single = as_batch(model, x)
+    targets = Targets(target)
     with using(model) as m, torch.inference_mode(False):
-        with torch.no_grad():
-            logits = logits_of(m, xb).detach()
-        if not torch.isfinite(logits).all():
-            raise ModelOutputError("the model's output is NaN or infinite for this input "
-                                   "(a diverged checkpoint, or an input far outside the training range)")
-        targets = resolve_targets(logits, target)
-        probs = torch.softmax(logits.double(), 1).gather(1, targets[:, None])[:, 0]
         with torch.enable_grad():
             amap, layer = compute(m, xb, targets)
+        if targets.value is None:
+            raise RuntimeError("the method returned without fixing its target classes (Targets.of)")
+        probs = torch.softmax(targets.logits.double(), 1).gather(1, targets.value[:, None])[:, 0]
     out = amap.detach().float().cpu().numpy()
     if not np.isfinite(out).all():
         raise ModelOutputError("the attribution is not finite: the model's gradients overflow for this input")
-    t, p = targets.cpu().numpy(), probs.float().cpu().numpy()
+    t, p = targets.value.cpu().numpy(), probs.float().cpu().numpy()
     if single:
         return Attribution(out[0], int(t[0]), float(p[0]), layer)
     return Attribution(out, t, p, layer)

@@ -1,6 +1,9 @@
 """Input-gradient attributions: guided backprop, saliency, SmoothGrad, integrated gradients.
 
-Saliency and integrated gradients are Captum's. Guided backprop is done here because
+Integrated gradients and SmoothGrad run Captum. Saliency is one forward and one backward pass
+done here, so that the pass that computes the gradient also picks the predicted class (Captum's
+Saliency needs the class before its pass, which costs a second forward); the tests hold it to
+Captum's Saliency. Guided backprop is done here because
 Captum's version puts backward hooks on ReLU modules, which fails on in-place ReLUs
 (torchvision's ResNet); here a forward hook wraps each ReLU's output in a function whose
 backward passes only positive gradients, which is correct whether the ReLU is in-place or
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import MethodError, Target, attribute, forward_hooks, input_grad, logits_of
+from .core import MethodError, Target, Targets, attribute, forward_hooks, input_grad, logits_of
 
 
 class _GuidedReLUGrad(torch.autograd.Function):
@@ -38,7 +41,7 @@ def _guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tens
     return _GuidedReLUGrad.apply(output)
 
 
-def _guided_backprop(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+def _guided_backprop(model: nn.Module, xb: torch.Tensor, targets: Targets,
                      layer: str | None = None) -> tuple[torch.Tensor, None]:
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     with forward_hooks((m, _guide) for m in relus):
@@ -54,12 +57,9 @@ def _connected(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return forward
 
 
-def _saliency(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+def _saliency(model: nn.Module, xb: torch.Tensor, targets: Targets,
               layer: str | None = None) -> tuple[torch.Tensor, None]:
-    from captum.attr import Saliency
-
-    grads = Saliency(_connected(model)).attribute(xb.detach().requires_grad_(True), target=targets, abs=False)
-    return grads, None
+    return input_grad(model, xb, targets), None
 
 
 def smoothgrad_noise(x: torch.Tensor, n_samples: int, noise_level: float, seed: int) -> torch.Tensor:
@@ -75,13 +75,14 @@ def _check(ok: bool, message: str) -> None:
         raise MethodError(message)
 
 
-def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor, layer: str | None = None,
+def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
                 n_samples: int = 25, noise_level: float = 0.15, seed: int = 0,
                 batch_size: int = 16) -> tuple[torch.Tensor, None]:
     from captum.attr import Saliency
 
     _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
     _check(noise_level >= 0 and np.isfinite(noise_level), f"noise_level must be >= 0, not {noise_level!r}")
+    classes = targets.before(model, xb)  # the clean image's prediction, not a noisy copy's
     noise = smoothgrad_noise(xb, n_samples, noise_level, seed)
     saliency = Saliency(_connected(model))
     n = xb.shape[0]
@@ -89,7 +90,7 @@ def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor, layer
     for chunk in noise.split(max(1, batch_size // n)):  # several noisy copies per forward pass
         s = chunk.shape[0]
         noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:]).requires_grad_(True)
-        grads = saliency.attribute(noisy, target=targets.repeat(s), abs=False)
+        grads = saliency.attribute(noisy, target=classes.repeat(s), abs=False)
         total += grads.reshape(s, *xb.shape).sum(0)
     return total / n_samples, None
 
@@ -104,7 +105,7 @@ def _baseline(xb: torch.Tensor, baseline: float | np.ndarray | torch.Tensor | No
         raise MethodError(f"the baseline must be a number or broadcast to the input {tuple(xb.shape)} ({exc})") from exc
 
 
-def _integrated_gradients(model: nn.Module, xb: torch.Tensor, targets: torch.Tensor,
+def _integrated_gradients(model: nn.Module, xb: torch.Tensor, targets: Targets,
                           layer: str | None = None, steps: int = 50,
                           baseline: float | np.ndarray | torch.Tensor | None = None,
                           batch_size: int = 32) -> tuple[torch.Tensor, None]:
@@ -112,8 +113,8 @@ def _integrated_gradients(model: nn.Module, xb: torch.Tensor, targets: torch.Ten
 
     _check(isinstance(steps, int) and steps >= 1, f"steps must be an int >= 1, not {steps!r}")
     ig = IntegratedGradients(_connected(model))
-    attr = ig.attribute(xb.detach(), baselines=_baseline(xb, baseline), target=targets, n_steps=steps,
-                        method="gausslegendre", internal_batch_size=max(batch_size, xb.shape[0]))
+    attr = ig.attribute(xb.detach(), baselines=_baseline(xb, baseline), target=targets.before(model, xb),
+                        n_steps=steps, method="gausslegendre", internal_batch_size=max(batch_size, xb.shape[0]))
     return attr, None
 
 

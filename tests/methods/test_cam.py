@@ -190,3 +190,63 @@ def test_grad_cam_layer_errors(tiny_gap_model):
         grad_cam(tiny_gap_model, x, layer="conv9")
     with pytest.raises(LayerError, match="feature maps"):
         grad_cam(tiny_gap_model, x, layer="fc")
+
+
+@pytest.mark.parametrize("name,size,layer", [
+    ("tiny", 16, "relu2"),  # no ReLU after the layer: one pass gives both factors
+    ("resnet18_imagenet", 64, "layer4"),  # likewise (layer4 -> avgpool -> fc)
+    ("table2_cnn_cifar10", 32, "conv2"),  # ReLUs after the layer: Grad-CAM needs its own pass
+])
+def test_guided_grad_cam_equals_captum(name, size, layer, tiny_gap_model):
+    from captum.attr import GuidedGradCam
+
+    m = tiny_gap_model if name == "tiny" else registry_model(name)
+    x = image_batch(2, size, seed=4)
+    twin = not_inplace_copy(m)  # Captum's guided backprop hooks fail on in-place ReLUs
+    ref = GuidedGradCam(twin, twin.get_submodule(layer)).attribute(x.clone(), target=[1, 2],
+                                                                    interpolate_mode="bilinear")
+    _close(guided_grad_cam(m, x, target=[1, 2], layer=layer), ref.detach().numpy())
+
+
+class _CountingModel(nn.Module):
+    """A model that counts its forward passes (tiny_gap_model inside)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.passes = inner, 0
+
+    def forward(self, x):
+        self.passes += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("method", ["cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency"])
+def test_a_method_runs_one_forward_pass_once_the_model_is_known(method, tiny_gap_model):
+    """The forward pass that computes a map also picks the predicted class (no separate
+    prediction pass); a model's first call may trace it once to find its head or default layer."""
+    m = _CountingModel(tiny_gap_model).eval()
+    x = image_batch(3, 16)
+    first = interp.explain(m, x, method)
+    m.passes = 0
+    again = interp.explain(m, x, method)
+    assert m.passes == 1
+    _close(again.map, first.map)
+    with torch.no_grad():
+        logits = tiny_gap_model(x)
+    np.testing.assert_array_equal(again.target, logits.argmax(1).numpy())
+    np.testing.assert_allclose(again.probability, torch.softmax(logits, 1).max(1).values.numpy(), rtol=1e-5)
+
+
+def test_cam_notices_a_replaced_head(tiny_gap_model):
+    m = tiny_gap_model
+    x = image_batch(1, 16)
+    class_activation_map(m, x, target=0)
+    m.fc = nn.Linear(6, 3)  # a new head: CAM must read the new weights
+    with torch.no_grad():
+        m.fc.weight.normal_()
+    with torch.no_grad():
+        expected = torch.einsum("k,khw->hw", m.fc.weight[0], m[:4](x)[0])
+    _close(class_activation_map(m, x, target=0), _up(expected[None], (16, 16))[0])
+    m.gap = nn.AdaptiveMaxPool2d(1)  # and a model that lost its average pooling is refused
+    with pytest.raises(CamNotApplicableError):
+        class_activation_map(m, x, target=0)

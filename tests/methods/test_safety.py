@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 
@@ -36,16 +37,23 @@ CALLS = {
 def test_no_hooks_remain_after_success_or_an_exception_inside_forward(name, tiny_bomb_model):
     m, call = tiny_bomb_model, CALLS[name]
     x = image_batch(1, 16)
+    cold = copy.deepcopy(m)  # never called: the first call on a model may trace it once
     call(m, x)
     assert hooks_left(m) == []
-    forwards = m.bomb.calls
-    assert forwards >= 1
-    # Fail in each forward pass the method runs: before, during and after its hooks are on.
-    for fuse in range(1, min(forwards, 6) + 1):
-        m.bomb.calls, m.bomb.fuse = 0, fuse
-        with pytest.raises(RuntimeError, match="bomb"):
-            call(m, x)
-        assert hooks_left(m) == [], (name, fuse)
+    cold_forwards = m.bomb.calls
+    m.bomb.calls = 0
+    call(m, x)
+    warm_forwards = m.bomb.calls
+    assert cold_forwards >= warm_forwards >= 1
+    # Fail in each forward pass the method runs: before, during and after its hooks are on,
+    # on a model seen before and on one never called (a fresh copy each time).
+    for fresh, forwards in ((False, warm_forwards), (True, cold_forwards)):
+        for fuse in range(1, min(forwards, 6) + 1):
+            model = copy.deepcopy(cold) if fresh else m
+            model.bomb.calls, model.bomb.fuse = 0, fuse
+            with pytest.raises(RuntimeError, match="bomb"):
+                call(model, x)
+            assert hooks_left(model) == [], (name, fresh, fuse)
     m.bomb.fuse = 0
     call(m, x)  # and the model still works
     assert hooks_left(m) == []
