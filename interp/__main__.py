@@ -1,4 +1,4 @@
-"""Command line: python -m interp <command> (models, summary, train, evaluate)."""
+"""Command line: python -m interp <command> (models, summary, train, evaluate, explain, bench)."""
 
 from __future__ import annotations
 
@@ -97,6 +97,27 @@ def _cmd_explain(args: argparse.Namespace) -> None:
           + (f", layer {e.layer}" if e.layer else ""))
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .bench import markdown_report, run_benchmark, text_report, write_markdown
+
+    def names(value: str | None) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    kwargs = dict(models=names(args.models), methods=names(args.methods),
+                  batches=[int(b) for b in names(args.batches)] if args.batches else None)
+    result = run_benchmark(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
+                           dashboard=args.dashboard, training=args.training, progress=args.progress,
+                           **{k: v for k, v in kwargs.items() if v is not None})
+    result["command"] = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if args.markdown:
+        write_markdown(args.markdown, markdown_report(result, result["command"]))
+    print(json.dumps(result, indent=1) if args.json else text_report(result))
+
+
 def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
     cells = [tuple(map(str, header))] + [tuple(map(str, r)) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -161,6 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("bench", help="time the methods against their floor and the peer libraries, the dashboard "
+                                     "and training (see BENCHMARKS.md)")
+    p.add_argument("--quick", action="store_true", help="tiny batches and repeats: checks that every row runs")
+    p.add_argument("--json", action="store_true", help="print one JSON object (machine, settings, rows)")
+    p.add_argument("--out", help="also write the JSON object to this file")
+    p.add_argument("--markdown", help="write the results as Markdown to this file; in a file with the "
+                   "bench:results markers (BENCHMARKS.md) only the part between them is replaced")
+    p.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else every core)")
+    p.add_argument("--models", help="comma-separated registry names (default: the three of the issue)")
+    p.add_argument("--methods", help="comma-separated methods (default: all six)")
+    p.add_argument("--batches", help="comma-separated batch sizes (default: 1,32; quick: 1,2)")
+    p.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")
+    p.add_argument("--warmup", type=int, help="untimed calls before the repeats")
+    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True, help="dashboard rows")
+    p.add_argument("--training", action=argparse.BooleanOptionalAction, default=True, help="training rows")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bar on stderr (default on)")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -130,19 +130,20 @@ def _cam_features(model: nn.Module, xb: torch.Tensor) -> tuple[CamHead, torch.Te
     if get_module(model, plan.head.pool) is not plan.pool:  # the model was edited since: trace again
         _PLANS[model].clear()
         return _cam_features(model, xb)
-    pooled: list[tuple[torch.Tensor, int]] = []
+    pooled: list[torch.Tensor] = []
 
     def grab(module: nn.Module, inputs: tuple, output) -> None:
-        pooled.append((inputs[0], inputs[0]._version))
+        pooled.append(inputs[0].clone())  # a copy: a later in-place op cannot change it
 
-    with forward_hooks([(plan.pool, grab)]), torch.no_grad():
+    # Inference mode: CAM needs no autograd, and this skips even no_grad's bookkeeping.
+    with forward_hooks([(plan.pool, grab)]), torch.inference_mode():
         logits = logits_of(model, xb)
-    if not pooled or pooled[-1][0]._version != pooled[-1][1]:  # not run, or overwritten later in place
+    if not pooled:  # the model no longer runs its pooling layer: trace again
         _PLANS[model].clear()
         return _cam_features(model, xb)
     weights = None if plan.linear is None else plan.linear.weight.detach()
     h = plan.head
-    return CamHead(h.pool, h.layer, h.layers, weights, pooled[-1][0]), logits
+    return CamHead(h.pool, h.layer, h.layers, weights, pooled[-1]), logits
 
 
 def _find_cam_head(model: nn.Module, xb: torch.Tensor) -> CamHead:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -66,6 +66,13 @@ def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3
     return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
 
 
+@lru_cache(maxsize=None)
+def _options_of(method: str) -> list[str]:
+    """The options a method takes (its keyword parameters besides model, input, targets, layer)."""
+    params = inspect.signature(METHODS[method]).parameters
+    return [p for p in params if p not in ("model", "xb", "targets", "layer")]
+
+
 def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
             layer: str | None = None, **options: Any) -> Explanation:
     """Attribute a model's decision to its input with one of :data:`METHODS`.
@@ -89,7 +96,7 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     fn = METHODS.get(method)
     if fn is None:
         raise MethodError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    allowed = [p for p in inspect.signature(fn).parameters if p not in ("model", "xb", "targets", "layer")]
+    allowed = _options_of(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "

@@ -5,9 +5,8 @@ done here, so that the pass that computes the gradient also picks the predicted 
 Saliency needs the class before its pass, which costs a second forward); the tests hold it to
 Captum's Saliency. Guided backprop is done here because
 Captum's version puts backward hooks on ReLU modules, which fails on in-place ReLUs
-(torchvision's ResNet); here a forward hook wraps each ReLU's output in a function whose
-backward passes only positive gradients, which is correct whether the ReLU is in-place or
-not. SmoothGrad draws its noise from its own seeded generator, so results are reproducible
+(torchvision's ResNet); here a tensor hook on each ReLU's output lets only positive gradients
+into the ReLU's backward, which is correct whether the ReLU is in-place or not. SmoothGrad draws its noise from its own seeded generator, so results are reproducible
 and no global random state is touched (Captum's NoiseTunnel uses the global one).
 """
 
@@ -23,22 +22,20 @@ from torch import nn
 from .core import MethodError, Target, Targets, attribute, forward_hooks, input_grad, logits_of
 
 
-class _GuidedReLUGrad(torch.autograd.Function):
-    """Identity forward; backward lets through only positive gradients where the ReLU was on."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(y > 0)
-        return y.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (active,) = ctx.saved_tensors
-        return grad.clamp(min=0) * active
+def _positive_part(grad: torch.Tensor) -> torch.Tensor:
+    return grad.clamp(min=0)
 
 
-def _guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    return _GuidedReLUGrad.apply(output)
+def _guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    """Make a ReLU guided: a hook on its output keeps the positive part of the gradient that
+    arrives there, and the ReLU's own backward then zeroes it where the unit was off, so the
+    gradient passed down is (y > 0) * max(g, 0). Costs one clamp per ReLU call, nothing forward.
+
+    A tensor hook (not a module backward hook) is right for in-place ReLUs too: if the tensor
+    is later changed in place, the hook still receives the gradient w.r.t. the ReLU's output.
+    """
+    if isinstance(output, torch.Tensor) and output.requires_grad:
+        output.register_hook(_positive_part)
 
 
 def _guided_backprop(model: nn.Module, xb: torch.Tensor, targets: Targets,

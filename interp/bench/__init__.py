@@ -1,0 +1,15 @@
+"""The benchmark of issue 7: ``python -m interp bench``.
+
+Per model, method and batch size: interp's time per image, its floor (the bare forward, or
+forward+backward, pass) and the peers' times (pytorch-grad-cam, torch-cam, Captum) on the same
+model object and inputs in the same process; plus the dashboard's re-render and cold start and
+the training loop's throughput. See BENCHMARKS.md for what each field means.
+"""
+
+from .cases import METHODS, MODELS
+from .peers import PEER_METHODS, PEERS
+from .report import markdown_report, text_report, write_markdown
+from .run import QUICK, Settings, run_benchmark
+
+__all__ = ["METHODS", "MODELS", "PEERS", "PEER_METHODS", "QUICK", "Settings", "markdown_report", "run_benchmark",
+           "text_report", "write_markdown"]

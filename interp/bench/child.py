@@ -1,0 +1,28 @@
+"""Entry of the benchmark's fresh processes: python -m interp.bench.child KIND JSON-ARGS.
+
+Prints one JSON object as its last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv: list[str]) -> int:
+    kind, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    if kind == "rerender":
+        from .dashboard import child_rerender as fn
+    elif kind == "train_loop":
+        from .training import child_train_loop as fn
+    elif kind == "bare_loop":
+        from .training import child_bare_loop as fn
+    else:
+        print(f"unknown benchmark child {kind!r}", file=sys.stderr)
+        return 2
+    print(json.dumps(fn(**args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

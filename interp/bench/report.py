@@ -1,0 +1,148 @@
+"""The benchmark's results as a readable text table or as the Markdown that BENCHMARKS.md holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .peers import PEERS
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else (f"{v:.3g}" if v < 100 else f"{v:.0f}")
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def _peer_cell(row: dict[str, Any], peer: str) -> str:
+    for p in row["peers"]:
+        if p["peer"] == peer:
+            return f"{_ms(p['peer_ms'])} ({_x(p['ratio_to_peer'])})" if "peer_ms" in p else "n/a*"
+    return ""
+
+
+def missed_targets(row: dict[str, Any]) -> list[str]:
+    """The targets a row misses (empty: all met, or none apply); a row without numbers misses all."""
+    missed = []
+    if row.get("ours_ms") is None:
+        missed.append("not measured")
+    elif row["kind"] == "method":
+        t, r = row.get("target_ratio_to_floor"), row.get("ratio_to_floor")
+        if t is not None and r is not None and r > t:
+            missed.append(f"{r:.2f}x floor > {t}x")
+        t, r = row.get("target_ratio_to_peer"), row.get("ratio_to_fastest_peer")
+        if t is not None and r is not None and r > t:
+            missed.append(f"{r:.2f}x fastest peer > {t}x")
+    elif row["kind"] == "dashboard":
+        if row["ours_ms"] > row["target_ms"]:
+            missed.append(f"{row['ours_ms']:.0f} ms > {row['target_ms']:.0f} ms")
+    elif row["kind"] == "training" and row.get("throughput_ratio") is not None:
+        if row["throughput_ratio"] < row["target_throughput_ratio"]:
+            missed.append(f"{row['throughput_ratio']:.2f}x bare loop < {row['target_throughput_ratio']}x")
+    return missed
+
+
+def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
+    if markdown:
+        return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+                *("| " + " | ".join(r) + " |" for r in rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _sections(result: dict[str, Any], markdown: bool) -> list[str]:
+    rows = result["rows"]
+    h = (lambda t: f"### {t}") if markdown else (lambda t: f"\n{t}")
+    out: list[str] = []
+    methods = [r for r in rows if r["kind"] == "method"]
+    if methods:
+        out += [h("Methods: ms per image (median), ours / floor, and each peer as ms (ours / theirs)"), ""]
+        header = ["model", "method", "batch", "ours", "floor", "ours/floor", "target", *PEERS, "ours/fastest", "missed"]
+        out += _table(header, [[r["model"], r["method"], str(r["batch"]), _ms(r["ours_ms"]), _ms(r["floor_ms"]),
+                                _x(r["ratio_to_floor"]),
+                                f"<= {r['target_ratio_to_floor']}x" if r.get("target_ratio_to_floor") else "-",
+                                *(_peer_cell(r, p) for p in PEERS), _x(r.get("ratio_to_fastest_peer")),
+                                "; ".join(missed_targets(r)) or ""] for r in methods], markdown)
+    dash = [r for r in rows if r["kind"] == "dashboard"]
+    if dash:
+        out += ["", h("Dashboard (ms)"), ""]
+        out += _table(["measurement", "model", "ms", "target", "missed"],
+                      [[r["method"], r.get("model") or "-", _ms(r["ours_ms"]), f"<= {r['target_ms']:.0f}",
+                        "; ".join(missed_targets(r))] for r in dash], markdown)
+    train = [r for r in rows if r["kind"] == "training"]
+    if train:
+        out += ["", h("Training"), ""]
+        out += _table(["loop", "model", "batch", "images/s", "ms/image", "loop/bare", "peak RSS MB",
+                       "RSS before data MB", "missed"],
+                      [[r["method"], r["model"], str(r["batch"]), _ms(r.get("images_per_s")), _ms(r["ours_ms"]),
+                        _x(r.get("throughput_ratio")), _ms(r.get("peak_rss_mb")), _ms(r.get("base_rss_mb")),
+                        "; ".join(missed_targets(r))] for r in train], markdown)
+    out += ["", h("Notes"), ""]
+    notes = _notes(rows)
+    out += [f"- {n}" if markdown else f"  {n}" for n in notes]
+    return out
+
+
+def _notes(rows: list[dict[str, Any]]) -> list[str]:
+    """Each distinct floor, weight and peer note once, in order of appearance."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        if r["kind"] == "method":
+            seen[f"{r['model']} ({r['input_size']} px): {r['weights']}"] = None
+            seen[f"floor of {r['method']}: {r['floor']}"] = None
+            for p in r["peers"]:
+                if p.get("note"):
+                    star = "*" if "peer_ms" not in p else ""
+                    seen[f"{p['peer']}{star}, {r['method']}"
+                         + (f" on {r['model']}" if star else "") + f": {p['note']}"] = None
+        elif r.get("note"):
+            seen[f"{r['method']}: {r['note']}"] = None
+    return list(seen)
+
+
+def _machine(result: dict[str, Any]) -> list[str]:
+    m, s = result["machine"], result["settings"]
+    pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return [f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {m['device']}; "
+            f"Python {m['python']}; {m['platform']}; load average at the end {m.get('load_average')}",
+            f"packages: {pk}", f"measured: {m['date']}",
+            f"settings: batches {', '.join(map(str, s['batches']))}, {s['warmup']} warm-up, median of up to {s['repeats']} repeats "
+            f"(at least {s['min_repeats']}, about {s['budget_s']} s per implementation and case), "
+            f"integrated gradients {s['ig_steps']} steps"
+            + ("; QUICK MODE: the numbers mean nothing" if s["quick"] else "")]
+
+
+def text_report(result: dict[str, Any]) -> str:
+    """A readable table for the terminal."""
+    return "\n".join([*_machine(result), *_sections(result, markdown=False)]) + "\n"
+
+
+def markdown_report(result: dict[str, Any], command: str | None = None) -> str:
+    """The results section of BENCHMARKS.md: machine, command, tables, notes and missed targets."""
+    lines = ["## Results", ""]
+    if command:
+        lines += [f"Produced by `{command}`.", ""]
+    lines += [f"- {m}" for m in _machine(result)] + [""]
+    lines += _sections(result, markdown=True)
+    missed = [(r, missed_targets(r)) for r in result["rows"]]
+    missed = [f"{r['model'] or '-'} {r['method']}" + (f" batch {r['batch']}" if r.get("batch") else "")
+              + f": {'; '.join(m)}" for r, m in missed if m]
+    lines += ["", "### Missed targets", ""] + ([f"- {m}" for m in missed] or ["- none"])
+    return "\n".join(lines) + "\n"
+
+
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+
+
+def write_markdown(path: str | Path, text: str) -> None:
+    """Write the results section to ``path``. A file that already has the markers (BENCHMARKS.md)
+    keeps everything outside them; any other file is replaced."""
+    path = Path(path)
+    old = path.read_text() if path.is_file() else ""
+    if START in old and END in old and old.index(START) < old.index(END):
+        head, rest = old.split(START, 1)
+        text = f"{head}{START}\n{text}{END}{rest.split(END, 1)[1]}"
+    path.write_text(text)

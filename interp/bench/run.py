@@ -1,0 +1,164 @@
+"""run_benchmark: every row of issue 7 in one run (methods x models x batches, dashboard, training)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Sequence
+
+import torch
+
+from ..methods import MethodError
+from .cases import (FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, ModelCase, bare_forward,
+                    bare_forward_backward, bare_forward_backward_to_layer, floor_note, inputs, model_case, ours)
+from .peers import agreement, as_numpy, peer_impls
+from .timing import Impl, default_threads, machine_info, measure, median_ms_per_image, ratio, rounded, set_threads
+
+PEER_TARGET = 1.0  # ours / the fastest peer
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much to measure; the quick mode only proves that every row can be produced."""
+
+    batches: tuple[int, ...] = (1, 32)
+    warmup: int = 2
+    repeats: int = 10
+    min_repeats: int = 3
+    budget_s: float = 20.0  # per implementation and case: slow cases get fewer repeats (>= min_repeats)
+    ig_steps: int = 50  # ours' default
+    dashboard_repeats: int = 10
+    cold_repeats: int = 3
+    train_model: str = "nin_cifar10"
+    train_images: int = 2048
+    train_batch: int = 128  # nin_cifar10's recipe
+
+
+QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4,
+                 dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16)
+
+
+def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: Sequence[str] = METHODS,
+                  batches: Sequence[int] | None = None, repeats: int | None = None, warmup: int | None = None,
+                  threads: int | None = None, dashboard: bool = True, training: bool = True,
+                  progress: bool = False) -> dict[str, Any]:
+    """Measure every row of the benchmark on CPU.
+
+    Args:
+        quick: tiny batches, repeats and training subset (a CI-sized run; numbers are not meaningful).
+        models, methods: registry names and method names to measure.
+        batches, repeats, warmup: override the mode's defaults.
+        threads: torch threads (default $OMP_NUM_THREADS, else every core).
+        dashboard, training: include those rows.
+        progress: a tqdm bar on stderr.
+
+    Returns:
+        {"machine": ..., "settings": ..., "rows": [...]}; see BENCHMARKS.md for the fields.
+
+    Raises:
+        UnknownModelError: a model name the registry lacks. MethodError: an unknown method.
+    """
+    from tqdm.auto import tqdm
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise MethodError(f"the benchmark has no method {', '.join(map(repr, unknown))}; "
+                          f"choose from {', '.join(METHODS)}")
+    if batches is not None and any(int(b) < 1 for b in batches):
+        raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
+    s = QUICK if quick else Settings()
+    s = replace(s, **{k: v for k, v in dict(batches=tuple(batches) if batches else None, repeats=repeats,
+                                            warmup=warmup).items() if v is not None})
+    threads = threads or default_threads()
+    set_threads(threads)
+    total = len(models) * len(s.batches) * len(methods) + 2 * dashboard + training
+    bar = tqdm(total=total, desc="bench", unit="case", file=sys.stderr, disable=not progress)
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in models:
+            case = model_case(name)
+            for batch in s.batches:
+                x, targets = inputs(case, batch)
+                for method in methods:
+                    bar.set_description(f"{name} b{batch} {method}")
+                    rows.append(_method_row(case, method, batch, x, targets, s))
+                    bar.update()
+        if dashboard:
+            from .dashboard import dashboard_rows
+
+            bar.set_description("dashboard")
+            rows += dashboard_rows(s.warmup, s.dashboard_repeats, s.cold_repeats, threads)
+            bar.update(2)
+        if training:
+            from .training import training_rows
+
+            bar.set_description("training")
+            rows += training_rows(s.train_model, s.train_images, s.train_batch, threads)
+            bar.update()
+    finally:
+        bar.close()
+    return {"machine": machine_info(threads), "settings": {"quick": quick, **asdict(s)},
+            "rows": [_rounded(r) for r in rows]}
+
+
+def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targets: torch.Tensor,
+                s: Settings) -> dict[str, Any]:
+    """Time ours, the floor and the peers on one case; one row of the JSON."""
+    model = case.model
+    own = Impl("ours", ours(case, method, x, targets, s.ig_steps), model)
+    if method == "grad_cam":
+        floor = Impl("floor", bare_forward_backward_to_layer(model, case.grad_layer, x, targets), model)
+    elif method in GRADIENT_METHODS:
+        floor = Impl("floor", bare_forward_backward(model, x, targets), model)
+    else:
+        floor = Impl("floor", bare_forward(model, x), model)
+    peers = peer_impls(case, method, x, targets, s.ig_steps)
+    measure([own, floor, *peers], s.warmup, s.repeats, s.budget_s, s.min_repeats)
+    if own.error:
+        raise RuntimeError(f"interp's {method} failed on {case.name} at batch {batch}: {own.error}")
+    ours_ms, floor_ms = median_ms_per_image(own, batch), median_ms_per_image(floor, batch)
+    if method == "integrated_gradients" and floor_ms is not None:
+        floor_ms *= s.ig_steps
+    mine = as_numpy(own.output)
+    peer_rows = []
+    for p in peers:
+        ms = median_ms_per_image(p, batch)
+        if ms is None:
+            peer_rows.append({"peer": p.name, "note": "; ".join(n for n in (p.error, p.note) if n)})
+        else:
+            peer_rows.append({"peer": p.name, "peer_ms": ms, "ratio_to_peer": ratio(ours_ms, ms),
+                              "agreement": agreement(mine, as_numpy(p.output)), "repeats": len(p.seconds),
+                              "note": p.note})
+    timed = [p["peer_ms"] for p in peer_rows if "peer_ms" in p]
+    row = {
+        "kind": "method", "model": case.name, "input_size": case.spec.input_size, "weights": case.weights,
+        "method": method, "batch": batch, "ours_ms": ours_ms, "floor_ms": floor_ms,
+        "ratio_to_floor": ratio(ours_ms, floor_ms), "floor": floor_note(method, s.ig_steps),
+        "target_ratio_to_floor": FLOOR_TARGETS.get(method), "repeats": len(own.seconds),
+        "ratio_to_fastest_peer": ratio(ours_ms, min(timed)) if timed else None,
+        "target_ratio_to_peer": PEER_TARGET if timed else None, "peers": peer_rows,
+    }
+    if method in ("grad_cam", "guided_grad_cam"):
+        row["layer"] = case.grad_layer
+    elif method == "cam":
+        row["layer"] = case.cam_layer
+    if own.note:
+        row["note"] = own.note
+    return row
+
+
+_FIRST = ("kind", "model", "method", "batch", "ours_ms", "floor_ms", "ratio_to_floor", "peers")
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """Three significant figures for every float (the JSON stays readable); the fields every
+    row has come first."""
+    out = {}
+    for k, v in sorted(row.items(), key=lambda kv: _FIRST.index(kv[0]) if kv[0] in _FIRST else len(_FIRST)):
+        if isinstance(v, float):
+            out[k] = rounded(v, 4 if k in ("agreement",) else 3)
+        elif isinstance(v, list):
+            out[k] = [_rounded(e) if isinstance(e, dict) else e for e in v]
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,109 @@
+"""Training rows: interp's training loop (``interp.train.train``) against a bare loop over
+pre-loaded tensors, each in a fresh process so that each one's peak memory is its own.
+
+Peak memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``),
+not tracemalloc: tracemalloc sees only Python's allocator, not the tensors' memory. Both
+processes hold the same decoded split; ``base_rss_mb`` is the peak before any data is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TRAIN_RATIO_TARGET = 0.9  # the loop's images/s over the bare loop's
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20  # macOS reports bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# In the child process
+
+
+def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
+    """One epoch of interp's own training on the first ``limit_train`` images (weights go to a
+    temporary file, never to checkpoints/)."""
+    from ..train import config_for, train
+
+    base = _peak_rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train,
+                         limit_val=min(limit_train, 64), progress=False, threads=threads,
+                         out=str(Path(tmp) / f"{name}.safetensors"))
+        card = train(name, cfg, command="python -m interp bench")
+    t = card["throughput"]
+    return {"images_per_s": t["train_loop_images_per_s"], "card_bare_images_per_s": t["bare_loop_images_per_s"],
+            "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16}
+
+
+def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
+    """The same model, optimizer, batches and steps as the training loop, on tensors that are
+    normalised once up front: forward, loss, backward, step and nothing else."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..train import _batch_inputs, _init_model, _make_optimizer, config_for, load_split
+    from ..registry import get_spec
+
+    torch.set_num_threads(threads)
+    base = _peak_rss_mb()
+    spec = get_spec(name)
+    cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train, progress=False)
+    x_u8, y = load_split(spec, "train", cfg.data_dir, cfg.limit_train, progress=False)
+    x = _batch_inputs(x_u8, spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
+    model = _init_model(spec, cfg).to(memory_format=torch.channels_last).train()
+    opt = _make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(cfg.seed * 7919))
+    seconds, seen = 0.0, 0
+    for b in range(math.ceil(len(y) / cfg.batch_size)):
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seconds += time.perf_counter() - t0
+        seen += len(idx)
+    return {"images_per_s": seen / seconds, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16}
+
+
+# ---------------------------------------------------------------------------------------------
+# In the benchmark process
+
+
+def training_rows(name: str, limit_train: int, batch_size: int, threads: int) -> list[dict[str, Any]]:
+    """The training-loop row and the bare-loop row (a note instead of numbers on failure)."""
+    from .dashboard import run_child
+
+    args = {"name": name, "limit_train": limit_train, "batch_size": batch_size, "threads": threads}
+    base = {"kind": "training", "model": name, "batch": batch_size, "peers": []}
+    try:
+        bare, _ = run_child("bare_loop", args, threads)
+        loop, _ = run_child("train_loop", args, threads)
+    except (RuntimeError, OSError) as exc:
+        note = f"not measured: {exc}"
+        return [{**base, "method": m, "ours_ms": None, "floor_ms": None, "ratio_to_floor": None, "note": note}
+                for m in ("train_loop", "bare_loop")]
+    loop_ms, bare_ms = 1000.0 / loop["images_per_s"], 1000.0 / bare["images_per_s"]
+    common = f"one epoch over {limit_train} training images, batch {batch_size}, bf16 autocast {loop['bf16']}"
+    return [
+        {**base, "method": "train_loop", "ours_ms": loop_ms, "floor_ms": bare_ms, "ratio_to_floor": loop_ms / bare_ms,
+         "images_per_s": loop["images_per_s"], "bare_images_per_s": bare["images_per_s"],
+         "throughput_ratio": loop["images_per_s"] / bare["images_per_s"], "target_throughput_ratio": TRAIN_RATIO_TARGET,
+         "card_bare_images_per_s": loop["card_bare_images_per_s"],
+         "peak_rss_mb": loop["peak_rss_mb"], "base_rss_mb": loop["base_rss_mb"],
+         "note": f"interp.train.train: {common}; ms are per image (1000 / images/s); floor: the bare loop; "
+                 "memory: peak RSS of the process (getrusage)"},
+        {**base, "method": "bare_loop", "ours_ms": bare_ms, "floor_ms": None, "ratio_to_floor": None,
+         "images_per_s": bare["images_per_s"], "peak_rss_mb": bare["peak_rss_mb"], "base_rss_mb": bare["base_rss_mb"],
+         "note": f"forward+loss+backward+step over tensors normalised up front: {common}"},
+    ]
