@@ -29,19 +29,25 @@ def data_dir() -> Path:
     return root
 
 
-@pytest.fixture
-def tiny_gap_model() -> nn.Module:
-    """conv -> ReLU -> conv -> ReLU -> global average pooling -> Linear: CAM-capable, 3 classes."""
+def _tiny_gap(extra: dict[str, nn.Module] | None = None) -> nn.Module:
+    """conv -> ReLU -> conv -> ReLU -> [extra] -> global average pooling -> Linear, seeded."""
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict([
         ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
         ("relu1", nn.ReLU(inplace=True)),
         ("conv2", nn.Conv2d(4, 6, 3, padding=1)),
         ("relu2", nn.ReLU(inplace=True)),
+        *(extra or {}).items(),
         ("gap", nn.AdaptiveAvgPool2d(1)),
         ("flatten", nn.Flatten()),
         ("fc", nn.Linear(6, 3)),
     ])).eval()
+
+
+@pytest.fixture
+def tiny_gap_model() -> nn.Module:
+    """conv -> ReLU -> conv -> ReLU -> global average pooling -> Linear: CAM-capable, 3 classes."""
+    return _tiny_gap()
 
 
 @pytest.fixture
@@ -75,17 +81,7 @@ class Bomb(nn.Module):
 @pytest.fixture
 def tiny_bomb_model() -> nn.Module:
     """tiny_gap_model with a Bomb between the last ReLU and the pooling (model.bomb)."""
-    torch.manual_seed(0)
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
-        ("relu1", nn.ReLU(inplace=True)),
-        ("conv2", nn.Conv2d(4, 6, 3, padding=1)),
-        ("relu2", nn.ReLU(inplace=True)),
-        ("bomb", Bomb()),
-        ("gap", nn.AdaptiveAvgPool2d(1)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(6, 3)),
-    ])).eval()
+    return _tiny_gap({"bomb": Bomb()})
 
 
 class _Blind(nn.Module):

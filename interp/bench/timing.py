@@ -10,7 +10,6 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -139,14 +138,9 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 
 def machine_info(threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ..train import cpu_name
+
+    cpu = cpu_name()
     versions = {}
     for name in PACKAGES:
         try:
