@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
     p.add_argument("--out", help="weights file (default: checkpoints/NAME.safetensors)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast (default on; float32 weights either way)")
+                   help="bfloat16 autocast (default: where the CPU has native bf16; float32 weights either way)")
     p.add_argument("--threads", type=int)
     p.add_argument("--input-size", type=int, help="another input size where allowed (transfer: 112)")
     p.add_argument("--init-weights", help="transfer: ImageNet weights file instead of the download")

@@ -11,7 +11,12 @@ from .registry import REGISTRY, ModelSpec
 
 
 def parameter_count(spec: ModelSpec) -> int:
-    """Parameters of an entry, counted on the meta device (no memory, no initialisation cost)."""
+    """Parameters of an entry, counted on the meta device (no memory, no initialisation cost);
+    torchvision's ResNets by formula, so that the table does not import torchvision."""
+    from .models import resnet
+
+    if spec.arch in resnet.BACKBONE_PARAMETERS and not spec.arch_kwargs:
+        return resnet.parameter_count(spec.arch, spec.num_classes)
     with torch.device("meta"):
         model = spec.build()
     return sum(p.numel() for p in model.parameters())

@@ -54,7 +54,9 @@ class TrainConfig:
     seed: int = 0
     data_dir: str | None = None
     out: str | None = None  # default: the entry's checkpoint path in checkpoints/
-    bf16: bool = True  # bfloat16 autocast: ~2x faster convolutions on CPUs with AVX512-BF16; weights stay float32
+    # bfloat16 autocast (weights stay float32): ~2x faster convolutions on CPUs with native bf16
+    # (AVX512-BF16, AMX) but several times slower elsewhere, so None means "where it is native".
+    bf16: bool | None = None
     threads: int | None = None  # torch threads (default: all cores)
     arch_kwargs: dict[str, Any] = field(default_factory=dict)  # architecture switches (batch_norm, dropout)
     input_size: int | None = None  # only where the entry allows another size (transfer: 112)
@@ -63,6 +65,22 @@ class TrainConfig:
     limit_val: int | None = None
     save_every_s: float = 120.0  # seconds between resumable-state saves within an epoch
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.bf16 is None:
+            self.bf16 = native_bf16()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's own check, else /proc/cpuinfo's flags)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def config_for(name: str, **overrides: Any) -> TrainConfig:

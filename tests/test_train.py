@@ -4,6 +4,7 @@ early stopping, transfer freezing, evaluation."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 import interp
 from interp import train as train_mod
 from interp.__main__ import main
-from interp.train import TrainConfig, augment_batch, config_for, learning_rate, train
+from interp.train import TrainConfig, augment_batch, config_for, learning_rate, native_bf16, train
 
 SMALL = dict(epochs=1, batch_size=4, lr=1e-3, limit_train=8, limit_val=4, progress=False, bf16=False)
 
@@ -60,6 +61,18 @@ def test_transfer_changes_only_layer4_and_fc(tmp_path, data_dir):
                if not k.startswith("fc.") and not torch.equal(v, stand_in[k].to(v.dtype))}
     assert changed == {"layer4"}
     assert after["fc.weight"].shape == (10, 512)
+
+
+def test_bf16_autocast_defaults_to_what_the_cpu_computes_natively():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to compare oneDNN's check with")
+    flags = cpuinfo.read_text()
+    native = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert native_bf16() == native
+    assert TrainConfig().bf16 == native
+    assert TrainConfig(bf16=True).bf16 is True and TrainConfig(bf16=False).bf16 is False
+    assert config_for("nin_cifar10").bf16 == native
 
 
 def test_same_seed_same_weights(tmp_path, data_dir):

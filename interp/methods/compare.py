@@ -7,7 +7,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from ..errors import LayerError
@@ -42,6 +41,8 @@ def cosine_matrix(weights_a: np.ndarray, weights_b: np.ndarray) -> np.ndarray:
 def match_filters(weights_a: np.ndarray, weights_b: np.ndarray) -> FilterMatch:
     """Hungarian assignment maximising the summed cosine similarity; pairs sorted by similarity."""
     sim = cosine_matrix(weights_a, weights_b)
+    from scipy.optimize import linear_sum_assignment  # here, not at import: scipy is slow to import
+
     rows, cols = linear_sum_assignment(sim, maximize=True)
     order = np.argsort(-sim[rows, cols], kind="stable")
     rows, cols = rows[order], cols[order]

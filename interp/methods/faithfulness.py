@@ -15,7 +15,6 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from ..errors import ImageError
@@ -69,6 +68,8 @@ def baseline_image(x: torch.Tensor, baseline: Baseline = "blur", blur_sigma: flo
             side = min(xb.shape[-2:])
             sigma = float(blur_sigma) if blur_sigma is not None else max(2.0, 5.0 * side / 224)
             arr = xb.detach().double().cpu().numpy()
+            from scipy.ndimage import gaussian_filter  # lazily: scipy is slow to import
+
             blurred = gaussian_filter(arr, sigma=(0, 0, sigma, sigma), mode="nearest")
             return torch.from_numpy(blurred).to(device=xb.device, dtype=xb.dtype)
         raise MethodError(f"baseline must be one of {', '.join(BASELINES)} or an array, not {baseline!r}")

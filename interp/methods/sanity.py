@@ -17,8 +17,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy.ndimage import uniform_filter
-from scipy.stats import rankdata
 from torch import nn
 
 from ..errors import ImageError, LayerError
@@ -62,6 +60,8 @@ def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
 
     A constant map has no ranking: two constant maps give 1, one constant map gives 0.
     """
+    from scipy.stats import rankdata  # lazily: scipy is slow to import
+
     ra = rankdata(np.abs(np.asarray(a, np.float64)).ravel())
     rb = rankdata(np.abs(np.asarray(b, np.float64)).ravel())
     if ra.size != rb.size:
@@ -89,6 +89,8 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 
         raise ValueError(f"maps of shape {x.shape} are too small for SSIM")
     n = win * win
     cov_norm = n / (n - 1) if n > 1 else 1.0
+    from scipy.ndimage import uniform_filter  # lazily: scipy is slow to import
+
     mx, my = uniform_filter(x, win), uniform_filter(y, win)
     vx = cov_norm * (uniform_filter(x * x, win) - mx * mx)
     vy = cov_norm * (uniform_filter(y * y, win) - my * my)

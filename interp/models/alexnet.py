@@ -94,7 +94,9 @@ def alexnet_gap(num_classes: int, batch_norm: bool = False, conv1_init_std: floa
             the data, not the initial noise, shape the first-layer filters.
     """
     features = _conv_stack(nn.MaxPool2d, batch_norm=batch_norm, last_pool=False)
-    if conv1_init_std is not None:
+    # On the meta device (parameter counts) there is nothing to initialise, and normal_ there
+    # would import torch._dynamo (seconds at the dashboard's start).
+    if conv1_init_std is not None and not features.conv1.weight.is_meta:
         nn.init.normal_(features.conv1.weight, std=conv1_init_std)
         nn.init.zeros_(features.conv1.bias)
     head = nn.Sequential(OrderedDict([

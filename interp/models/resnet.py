@@ -1,30 +1,50 @@
-"""ImageNet-style ResNets from torchvision: ResNet-18 (ImageNet and transfer) and ResNet-50."""
+"""ImageNet-style ResNets from torchvision: ResNet-18 (ImageNet and transfer) and ResNet-50.
+
+torchvision is imported inside the builders, not here: importing it costs about two seconds
+(it pulls in torch._dynamo), which the dashboard's start would pay for models it may never show.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
-from torchvision import models as tvm
 
 from ..errors import CheckpointError
 
+# Parameters of torchvision's ResNets without their final Linear (whose input width is given):
+# what the registry's table shows without importing torchvision (tests compare with torchvision).
+BACKBONE_PARAMETERS = {"resnet18": (11_176_512, 512), "resnet18_transfer": (11_176_512, 512),
+                       "resnet50": (23_508_032, 2048)}
 
-def resnet18(num_classes: int = 1000) -> tvm.ResNet:
+
+def parameter_count(arch: str, num_classes: int) -> int:
+    """Parameters of a torchvision ResNet entry with ``num_classes`` outputs, without building it."""
+    backbone, width = BACKBONE_PARAMETERS[arch]
+    return backbone + width * num_classes + num_classes
+
+
+def resnet18(num_classes: int = 1000) -> nn.Module:
     """torchvision's ResNet-18, untrained."""
+    from torchvision import models as tvm
+
     return tvm.resnet18(weights=None, num_classes=num_classes)
 
 
-def resnet50(num_classes: int = 10) -> tvm.ResNet:
+def resnet50(num_classes: int = 10) -> nn.Module:
     """Bottleneck ResNet-50 ([3, 4, 6, 3], stride on the 3x3): torchvision's layout, untrained."""
+    from torchvision import models as tvm
+
     return tvm.resnet50(weights=None, num_classes=num_classes)
 
 
-def resnet18_transfer(num_classes: int = 10) -> tvm.ResNet:
+def resnet18_transfer(num_classes: int = 10) -> nn.Module:
     """ResNet-18 with a new ``fc`` and every parameter frozen except ``layer4`` and ``fc``.
 
     The ImageNet weights are loaded by the training command (see
     :func:`imagenet_resnet18_state_dict`), not here: building never downloads.
     """
-    model = tvm.resnet18(weights=None)
+    model = resnet18()
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     freeze_all_but(model, ("layer4", "fc"))
     return model
@@ -37,8 +57,9 @@ def freeze_all_but(model: nn.Module, trainable_prefixes: tuple[str, ...]) -> Non
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet class names that travel with torchvision's weights (no download)."""
-    return list(tvm.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet class names of torchvision's weights, in their order (a copy that ships
+    with interp, so that the registry needs no torchvision import; tests compare the two)."""
+    return (Path(__file__).with_name("imagenet_classes.txt").read_text(encoding="utf-8")).splitlines()
 
 
 def imagenet_resnet18_state_dict() -> dict:
@@ -47,6 +68,8 @@ def imagenet_resnet18_state_dict() -> dict:
     Raises:
         CheckpointError: when the weights are neither cached nor downloadable (offline).
     """
+    from torchvision import models as tvm
+
     weights = tvm.ResNet18_Weights.IMAGENET1K_V1
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
