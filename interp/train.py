@@ -34,6 +34,7 @@ from torch import nn
 from .checkpoints import read_card, save_checkpoint
 from .data import dataset_split, decode_split, normalize
 from .errors import CheckpointError
+from .hardware import cpu_name, native_bf16
 from .methods.filters import conv1_autocorrelation, first_conv_name
 from .registry import ModelSpec, get_spec
 
@@ -69,18 +70,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.bf16 is None:
             self.bf16 = native_bf16()
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (oneDNN's own check, else /proc/cpuinfo's flags)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-        return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def config_for(name: str, **overrides: Any) -> TrainConfig:
@@ -243,17 +232,6 @@ def _code_version() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def cpu_name() -> str:
-    """The processor's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _hardware() -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..hardware import cpu_name
+
 # Hook dictionaries a module can carry; a peer that leaves an entry in one of them slows every
 # later measurement on the same model, so each peer call is checked against them.
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
@@ -138,8 +140,6 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 
 def machine_info(threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
-    from ..train import cpu_name
-
     cpu = cpu_name()
     versions = {}
     for name in PACKAGES:

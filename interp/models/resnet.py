@@ -59,7 +59,7 @@ def freeze_all_but(model: nn.Module, trainable_prefixes: tuple[str, ...]) -> Non
 def imagenet_categories() -> list[str]:
     """The 1000 ImageNet class names of torchvision's weights, in their order (a copy that ships
     with interp, so that the registry needs no torchvision import; tests compare the two)."""
-    return (Path(__file__).with_name("imagenet_classes.txt").read_text(encoding="utf-8")).splitlines()
+    return Path(__file__).with_name("imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
 
 
 def imagenet_resnet18_state_dict() -> dict:
