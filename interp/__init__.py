@@ -6,9 +6,8 @@ The public surface: the registry (list_models, get_spec, build_model, load_model
 
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, ImageError, InterpError, LayerError, UnknownModelError
-from .loading import build_model, load_model
 from .methods import CamNotApplicableError, Explanation, MethodError, TargetError, explain
-from .registry import ModelSpec, get_spec, list_models
+from .models import ModelSpec, build_model, get_spec, list_models, load_model
 
 __all__ = [
     "CamNotApplicableError", "CheckpointError", "DataError", "Explanation", "ImageError", "InterpError",

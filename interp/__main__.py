@@ -12,7 +12,7 @@ from .errors import InterpError
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from .catalog import registry_rows
+    from .models.tables import registry_rows
 
     rows = [(r["model"], r["arch"], r["task"], f"{r['parameters']:,}",
              "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}", r["weights"])
@@ -21,8 +21,7 @@ def _cmd_models(args: argparse.Namespace) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> None:
-    from .registry import get_spec
-    from .summary import spec_layer_table
+    from .models import get_spec, spec_layer_table
 
     spec = get_spec(args.name)
     rows, total = spec_layer_table(spec)
@@ -72,9 +71,8 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from .data import load_image, preprocess, resize_center_crop
-    from .loading import load_model
     from .methods.explain import LAYER_METHODS, explain
-    from .registry import get_spec
+    from .models import get_spec, load_model
     from .viz import normalize, overlay
 
     out = Path(args.out)
@@ -83,7 +81,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     spec = get_spec(args.model)
     model = load_model(args.model, args.checkpoint)
     image = load_image(args.image)
-    layer = args.layer or (spec.target_layer if args.method in ("grad_cam", "guided_grad_cam") else None)
+    layer = args.layer or spec.target_layer  # None: the method's own default layer
     e = explain(model, preprocess(image, spec), args.method, target=args.target,
                 layer=layer if args.method in LAYER_METHODS else None)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +98,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .bench import markdown_report, run_benchmark, text_report, write_markdown
+    from bench import markdown_report, run_benchmark, text_report, write_markdown
 
     def names(value: str | None) -> list[str] | None:
         return [v.strip() for v in value.split(",") if v.strip()] if value else None

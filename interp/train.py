@@ -31,12 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import read_card, save_checkpoint
+from .models.weights import read_card, save_checkpoint
 from .data import dataset_split, decode_split, normalize
 from .errors import CheckpointError
 from .hardware import cpu_name, native_bf16
-from .methods.filters import conv1_autocorrelation, first_conv_name
-from .registry import ModelSpec, get_spec
+from .methods.filters import conv1_autocorrelation
+from .methods.layers import first_conv_name
+from .models.registry import ModelSpec, get_spec
 
 
 @dataclass
@@ -178,7 +179,7 @@ def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | N
 def evaluate(name: str, checkpoint: str | None = None, data_dir: str | None = None,
              limit: int | None = None) -> dict[str, Any]:
     """Held-out metrics of a registry entry (CIFAR-10: the test set; PACS: the validation split)."""
-    from .loading import load_model
+    from .models.weights import load_model
 
     spec = get_spec(name)
     model = load_model(name, checkpoint)
@@ -207,10 +208,9 @@ def _init_model(spec: ModelSpec, cfg: TrainConfig) -> nn.Module:
     torch.manual_seed(cfg.seed)
     model = spec.build(**cfg.arch_kwargs)
     if spec.pretrained == "imagenet":  # transfer learning starts from the ImageNet weights
-        from .checkpoints import read_state_dict
-        from .models.resnet import imagenet_resnet18_state_dict
+        from .models.weights import read_state_dict, torchvision_state_dict
 
-        state = (read_state_dict(cfg.init_weights)[0] if cfg.init_weights else imagenet_resnet18_state_dict())
+        state = (read_state_dict(cfg.init_weights)[0] if cfg.init_weights else torchvision_state_dict("resnet18"))
         own = model.state_dict()
         keep = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and v.shape == own[k].shape}
         if len(keep) < len(own) - 2:  # all but the new fc

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 import interp
 from interp import CheckpointError
-from interp.checkpoints import load_weights, read_card, save_checkpoint
+from interp.models.weights import load_weights, read_card, save_checkpoint
 
 NAME = "table2_cnn_cifar10"
 

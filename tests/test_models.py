@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 import interp
-from interp.summary import count_parameters, layer_table
+from interp import methods
+from interp.models import count_parameters, layer_table
 
 # (layer, output C x H x W, parameters) for n = 4 classes: the course's AlexNet table.
 ALEXNET_TABLE = [
@@ -140,11 +141,12 @@ def test_every_entry_builds_and_runs_forward(name):
         out = model(torch.randn(2, 3, spec.input_size, spec.input_size))
     assert out.shape == (2, spec.num_classes)
     assert torch.isfinite(out).all()
-    model.get_submodule(spec.target_layer)  # the default CAM layer exists
+    assert spec.target_layer is None  # the Grad-CAM layer comes from the model (methods.layers) alone
+    model.get_submodule(methods.default_layer(model, torch.zeros(1, 3, spec.input_size, spec.input_size)))
 
 
 def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
-    """The Home table (catalog.registry_rows) counts ResNet parameters by formula and the registry
+    """The Home table (models.registry_rows) counts ResNet parameters by formula and the registry
     carries ImageNet's class names itself, so a fresh process never imports torchvision for them
     (nor torch._dynamo, which initialising meta tensors would pull in);
     both must equal what torchvision's own models and weights say."""
@@ -153,8 +155,8 @@ def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
 
     from torchvision import models as tvm
 
-    from interp.catalog import parameter_count
-    from interp.models.resnet import imagenet_categories
+    from interp.models import parameter_count
+    from interp.models.registry import imagenet_categories
 
     assert imagenet_categories() == list(tvm.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
     for spec in (interp.get_spec(n) for n in interp.list_models()):
@@ -162,7 +164,7 @@ def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
             with torch.device("meta"):
                 built = sum(p.numel() for p in spec.build().parameters())
             assert parameter_count(spec) == built, spec.name
-    probe = ("import sys; from interp.catalog import registry_rows; registry_rows(); "
+    probe = ("import sys; from interp.models import registry_rows; registry_rows(); "
              "print(*(m in sys.modules for m in ('torchvision', 'scipy', 'torch._dynamo')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]  # each costs seconds at the dashboard's start

@@ -1,18 +1,20 @@
 """Interpretability methods: each takes a model (and an input) and returns raw numpy arrays.
 
-Methods hold the model's lock (:func:`model_lock`) while they hook it, remove every hook
-before returning (also on error) and never change the model.
+Which layers a model has for each purpose (conv layers, layers with spatial maps, Grad-CAM's
+default layer) is found in one place, :mod:`.layers`. Methods hold the model's lock
+(:func:`model_lock`) while they hook it, remove every hook before returning (also on error)
+and never change the model.
 """
 
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
-from .cam import CamHead, cam_head, class_activation_map, default_layer, grad_cam, guided_grad_cam
+from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_cam
 from .core import CamNotApplicableError, MethodError, ModelOutputError, TargetError, model_lock
 from .explain import METHODS, Explanation, explain, predict, reduce_channels
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
                            method_scores, pixel_order, summarize)
-from .filters import (conv1_autocorrelation, conv_layers, filters, order_by_norm, per_input_channel,
-                      reduce_input_channels, rgb_tiles)
+from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_channel, reduce_input_channels, rgb_tiles
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
+from .layers import activation_after, conv_layers, default_layer, first_conv_name, get_conv, spatial_layers
 from .sanity import (Randomization, cascading_randomization, independent_randomization, randomization_steps,
                      randomized_copy, spearman_abs, ssim)
 
@@ -23,6 +25,8 @@ __all__ = [
     "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",
     "order_by_norm", "per_input_channel", "predict", "reduce_channels", "reduce_input_channels", "rgb_tiles",
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
+    # layer discovery
+    "activation_after", "first_conv_name", "get_conv", "spatial_layers",
     # trust: sanity checks (Adebayo et al.) and faithfulness (Petsiuk et al.)
     "BASELINES", "DeletionInsertion", "Randomization", "baseline_image", "cascading_randomization",
     "deletion_insertion", "independent_randomization", "mean_aucs", "method_scores", "pixel_order",

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..errors import LayerError
 from .core import as_batch, forward_hooks, get_module, using
-from .filters import filters, get_conv
+from .filters import filters
+from .layers import get_conv
 
 
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> dict[str, np.ndarray]:

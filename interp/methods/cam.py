@@ -8,10 +8,9 @@ model needs to declare anything and a look-alike head is refused rather than mis
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,12 +20,10 @@ from ..errors import LayerError
 from .core import (CamNotApplicableError, Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks,
                    get_module, layer_activation_and_grad, logits_of, target_score, upsample, using, zero_safe_grad)
 from .gradients import _guide
-from .trace import Call, name_of_tensor, trace
+from .layers import remembered_default_layer
+from .trace import Call, forget, name_of_tensor, remembered, trace
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d)
-# Modules that end a conv stage: the default Grad-CAM layer is the last of these with spatial maps.
-_STAGE = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-          nn.Hardswish, nn.PReLU, nn.Mish)
 
 
 @dataclass
@@ -97,20 +94,6 @@ def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torc
     return _HeadPlan(gap.module, linear, head), logits
 
 
-# Per model and input shape: what a first, traced call found (a plan, the layer name Grad-CAM
-# defaults to, or why CAM does not apply). Weak keys: a model that is dropped takes its entries
-# along; a model whose modules are replaced is traced again (the plan checks its modules).
-_PLANS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
-
-
-def _remembered(model: nn.Module, kind: str, xb: torch.Tensor, find: Callable[[], Any]) -> Any:
-    key = (kind, tuple(xb.shape[1:]), xb.dtype, xb.device.type)
-    table = _PLANS.setdefault(model, {})
-    if key not in table:
-        table[key] = find()
-    return table[key]
-
-
 def _cam_features(model: nn.Module, xb: torch.Tensor) -> tuple[CamHead, torch.Tensor]:
     """The CAM head with this input's pooled maps, and the logits, from one forward pass."""
     found: dict[str, Any] = {}
@@ -122,13 +105,13 @@ def _cam_features(model: nn.Module, xb: torch.Tensor) -> tuple[CamHead, torch.Te
         except CamNotApplicableError as exc:
             return str(exc)
 
-    plan = _remembered(model, "cam", xb, first_trace)
+    plan = remembered(model, "cam", xb, first_trace)
     if isinstance(plan, str):
         raise CamNotApplicableError(plan)
     if "plan" in found:  # this call traced: its pass gave the maps already
         return plan.head, found["logits"]
     if get_module(model, plan.head.pool) is not plan.pool:  # the model was edited since: trace again
-        _PLANS[model].clear()
+        forget(model)
         return _cam_features(model, xb)
     pooled: list[torch.Tensor] = []
 
@@ -139,7 +122,7 @@ def _cam_features(model: nn.Module, xb: torch.Tensor) -> tuple[CamHead, torch.Te
     with forward_hooks([(plan.pool, grab)]), torch.inference_mode():
         logits = logits_of(model, xb)
     if not pooled:  # the model no longer runs its pooling layer: trace again
-        _PLANS[model].clear()
+        forget(model)
         return _cam_features(model, xb)
     weights = None if plan.linear is None else plan.linear.weight.detach()
     h = plan.head
@@ -161,25 +144,6 @@ def cam_head(model: nn.Module, x: torch.Tensor) -> CamHead:
         return _find_cam_head(m, xb)
 
 
-def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
-    calls, _ = trace(model, xb)
-    stage = [c for c in calls if isinstance(c.module, _STAGE) and c.output.ndim == 4
-             and c.output.shape[-2] * c.output.shape[-1] > 1]
-    if not stage:
-        raise LayerError(f"{type(model).__name__} has no conv layer with spatial maps for Grad-CAM; "
-                         "pass a layer name")
-    last = stage[-1]
-    return name_of_tensor(calls, last.output, last.version, len(calls))[0]
-
-
-def default_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The layer Grad-CAM reads when none is given: the output of the last conv stage
-    (the last conv, batch-norm or activation call that still has spatial maps)."""
-    xb, _ = as_batch(model, x)
-    with using(model) as m, torch.inference_mode(False):
-        return _default_layer(m, xb)
-
-
 def _cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
          layer: str | None = None) -> tuple[torch.Tensor, str | None]:
     head, logits = _cam_features(model, xb)
@@ -195,16 +159,6 @@ def _cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
     return upsample(maps, xb.shape[-2:]), head.layer
 
 
-def _remembered_default_layer(model: nn.Module, xb: torch.Tensor) -> str:
-    name = _remembered(model, "default_layer", xb, lambda: _default_layer(model, xb))
-    try:
-        model.get_submodule(name)
-    except AttributeError:  # the model was edited since: look again
-        _PLANS[model].clear()
-        return _remembered_default_layer(model, xb)
-    return name
-
-
 def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any, relu: bool = True) -> torch.Tensor:
     if act.ndim != 4:
         raise LayerError(f"Grad-CAM needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
@@ -218,7 +172,7 @@ def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any,
 
 def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
               relu: bool = True) -> tuple[torch.Tensor, str]:
-    layer = layer or _remembered_default_layer(model, xb)
+    layer = layer or remembered_default_layer(model, xb)
     act, grad = layer_activation_and_grad(model, xb, targets, layer)
     return _grad_cam_maps(act, grad, layer, xb.shape[-2:], relu), layer
 
@@ -231,7 +185,7 @@ def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
     the Grad-CAM layer, the layer's gradient is the plain one and one pass gives both factors.
     Otherwise Grad-CAM gets a pass of its own.
     """
-    layer = layer or _remembered_default_layer(model, xb)
+    layer = layer or remembered_default_layer(model, xb)
     keep = _KeepLayerOutput(layer)
     relu_after_layer = []
 
@@ -277,7 +231,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: Target = None, layer: st
     """Grad-CAM on any layer with spatial maps, bilinearly upsampled: (H, W) or (N, H, W).
 
     Args:
-        layer: dotted name; default :func:`default_layer`.
+        layer: dotted name; default :func:`interp.methods.layers.default_layer`.
         relu: keep only positive evidence, as in the paper (False gives the signed map).
 
     Raises:

@@ -11,7 +11,8 @@ from torch import nn
 
 from ..errors import LayerError
 from .activations import feature_maps
-from .filters import conv_layers, filters
+from .filters import filters
+from .layers import conv_layers
 
 
 @dataclass

@@ -9,32 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import LayerError
-
-
-def conv_layers(model: nn.Module) -> list[str]:
-    """Dotted names of every Conv2d in the model, in forward-definition order."""
-    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-
-
-def first_conv_name(model: nn.Module) -> str | None:
-    names = conv_layers(model)
-    return names[0] if names else None
-
-
-def get_conv(model: nn.Module, layer: str) -> nn.Conv2d:
-    """The Conv2d called ``layer``.
-
-    Raises:
-        LayerError: no such module, or it is not a Conv2d; the message lists the conv layers.
-    """
-    try:
-        module = model.get_submodule(layer)
-    except AttributeError:
-        module = None
-    if not isinstance(module, nn.Conv2d):
-        what = "does not exist" if module is None else f"is a {type(module).__name__}, not a Conv2d"
-        raise LayerError(f"layer {layer!r} {what}. Conv layers: {', '.join(conv_layers(model))}")
-    return module
+from .layers import get_conv
 
 
 def filters(model: nn.Module, layer: str) -> np.ndarray:

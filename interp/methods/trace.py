@@ -1,5 +1,6 @@
 """A trace of one forward pass: every module call, in order, with the identity and version
-of its output tensor. CAM uses it to find the GAP head, Grad-CAM to find its default layer.
+of its output tensor. CAM uses it to find the GAP head, layer discovery to find the layers
+with spatial maps and Grad-CAM's default layer; :func:`remembered` keeps what a trace found.
 
 Identity plus version counter names a tensor exactly: an in-place op (ReLU(inplace=True),
 ``out += identity``) returns the same object with a higher version, so a batch-norm whose
@@ -8,8 +9,9 @@ output an in-place ReLU later overwrote is not mistaken for the ReLU.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -65,3 +67,23 @@ def name_of_tensor(calls: list[Call], tensor: torch.Tensor, version: int, before
         counts[c.name] = counts.get(c.name, 0) + 1
     names = list(dict.fromkeys(c.name for c in hits))
     return sorted(names, key=lambda n: (counts[n] != 1, -n.count(".")))
+
+
+# Per model and input shape: what a first, traced call found (a CAM head plan, the default
+# layer, or why CAM does not apply). Weak keys: a model that is dropped takes its entries
+# along; callers check that what they remembered still names the model's modules.
+_FOUND: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def remembered(model: nn.Module, kind: str, xb: torch.Tensor, find: Callable[[], Any]) -> Any:
+    """``find()`` the first time for this model, ``kind`` and input shape; the kept value after."""
+    key = (kind, tuple(xb.shape[1:]), xb.dtype, xb.device.type)
+    table = _FOUND.setdefault(model, {})
+    if key not in table:
+        table[key] = find()
+    return table[key]
+
+
+def forget(model: nn.Module) -> None:
+    """Drop what was remembered of a model (it was edited since: trace again)."""
+    _FOUND.pop(model, None)

@@ -1,30 +1,17 @@
-"""Architectures, one file per family. ``ARCHITECTURES`` maps an arch name to its builder.
+"""Models: the registry of named entries and their specs, architectures (one file per family in
+``arch/``), weights (checkpoints, model cards, torchvision) and tables (parameters, layers)."""
 
-Every builder takes ``num_classes`` first; other keyword arguments are the architecture's
-switches (batch norm, dropout, ...).
-"""
+from .arch import ARCHITECTURES
+from .registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, PACS_CLASSES,
+                       PACS_DOMAINS, REGISTRY, ModelSpec, get_spec, list_models, register)
+from .tables import count_parameters, layer_table, parameter_count, registry_rows, spec_layer_table
+from .weights import (build_model, has_weights, load_model, load_weights, read_card, read_state_dict,
+                      save_checkpoint, torchvision_state_dict, weights_status, write_card)
 
-from typing import Callable
-
-from torch import nn
-
-from .alexnet import alexnet, alexnet_avgpool, alexnet_gap, alexnet_large_kernel
-from .cifar import linear_cnn, nin, resnet32, table2_cnn, vanilla_cnn
-from .resnet import resnet18, resnet18_transfer, resnet50
-
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "alexnet": alexnet,
-    "alexnet_large_kernel": alexnet_large_kernel,
-    "alexnet_avgpool": alexnet_avgpool,
-    "alexnet_gap": alexnet_gap,
-    "table2_cnn": table2_cnn,
-    "vanilla_cnn": vanilla_cnn,
-    "linear_cnn": linear_cnn,
-    "nin": nin,
-    "resnet32": resnet32,
-    "resnet50": resnet50,
-    "resnet18": resnet18,
-    "resnet18_transfer": resnet18_transfer,
-}
-
-__all__ = ["ARCHITECTURES", *ARCHITECTURES]
+__all__ = [
+    "ARCHITECTURES", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
+    "PACS_CLASSES", "PACS_DOMAINS", "REGISTRY", "ModelSpec", "build_model", "count_parameters", "get_spec",
+    "has_weights", "layer_table", "list_models", "load_model", "load_weights", "parameter_count", "read_card",
+    "read_state_dict", "register", "registry_rows", "save_checkpoint", "spec_layer_table",
+    "torchvision_state_dict", "weights_status", "write_card",
+]

@@ -12,7 +12,7 @@ from PIL import Image
 
 import interp
 from interp.__main__ import main
-from interp.checkpoints import save_checkpoint
+from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
 from tests.conftest import REPO
 from tests.methods.helpers import FAST, image_batch
@@ -102,8 +102,7 @@ def test_cli_explain_writes_png_and_npy(method, nin_checkpoint, image_file, tmp_
     spec = interp.get_spec("nin_cifar10")
     model = interp.load_model("nin_cifar10", nin_checkpoint)
     x = interp.preprocess(interp.load_image(image_file), spec)
-    layer = spec.target_layer if method in ("grad_cam", "guided_grad_cam") else None
-    np.testing.assert_array_equal(raw, interp.explain(model, x, method, target=3, layer=layer).map)
+    np.testing.assert_array_equal(raw, interp.explain(model, x, method, target=3).map)
     with Image.open(tmp_path / "overlay.png") as img:
         assert img.size == (32, 32) and img.mode == "RGB"
     assert "class 3 (cat" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """The registry of named models: ``<arch>_<task>`` -> ModelSpec.
 
 A ModelSpec carries everything a caller needs to use a model (class names, input size,
-normalisation, default CAM layer, checkpoint, training recipe), so nothing of it is
-scattered in callers. The registry is a plain dict that refuses duplicate names.
+normalisation, checkpoint, training recipe), so nothing of it is scattered in callers. What
+a model's layers are (conv layers, the CAM layer) is read from the model itself by
+``interp.methods.layers``, never declared here. The registry is a plain dict that refuses duplicate names.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from .errors import UnknownModelError
-from .models import ARCHITECTURES
+from ..errors import UnknownModelError
+from .arch import ARCHITECTURES
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
 PACS_DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 PACS_CLASSES = ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")
@@ -41,12 +42,14 @@ class ModelSpec:
     input_size: int  # square input side in pixels
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    target_layer: str  # dotted module name: default layer for CAM / Grad-CAM
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)  # switches passed to the builder
     recipe: Mapping[str, Any] = field(default_factory=dict)  # training defaults (train.TrainConfig fields)
     ships: bool = False  # a trained checkpoint is committed in checkpoints/
-    pretrained: str | None = None  # "imagenet": weights come from torchvision, not from checkpoints/
+    pretrained: str | None = None  # "imagenet": starts from (or is) torchvision's ImageNet weights
     training_note: str = ""  # what to expect when training it (time, hardware)
+    # Grad-CAM's layer when none is given; None (every registry entry): the automatic choice of
+    # interp.methods.layers.default_layer, so the model's structure is the only source.
+    target_layer: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -65,6 +68,12 @@ class ModelSpec:
     def checkpoint(self) -> Path | None:
         """The checkpoint file if one exists, else None."""
         return self.checkpoint_path if self.checkpoint_path.is_file() else None
+
+    @property
+    def weights_from_torchvision(self) -> bool:
+        """The entry *is* torchvision's ImageNet model: its weights come from torchvision's
+        download (cached in the torch cache), not from checkpoints/, and it is not trained here."""
+        return self.pretrained == "imagenet" and self.task == "imagenet"
 
     @property
     def dataset(self) -> str:
@@ -112,6 +121,12 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
+def imagenet_categories() -> list[str]:
+    """The 1000 ImageNet class names of torchvision's weights, in their order (a copy that ships
+    with interp, so that the registry needs no torchvision import; tests compare the two)."""
+    return Path(__file__).with_name("imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
+
+
 def _task_classes(task: str) -> tuple[str, ...]:
     if task == "pacs_domain":
         return PACS_DOMAINS
@@ -120,8 +135,6 @@ def _task_classes(task: str) -> tuple[str, ...]:
     if task == "cifar10":
         return CIFAR10_CLASSES
     if task == "imagenet":
-        from .models.resnet import imagenet_categories
-
         return tuple(imagenet_categories())
     raise ValueError(task)
 
@@ -140,12 +153,12 @@ for _task in ("pacs_domain", "pacs_class"):
     for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
         register(ModelSpec(
             name=f"{_arch}_{_task}", arch=_arch, task=_task, class_names=_task_classes(_task),
-            input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, target_layer="features.relu5",
+            input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD,
             recipe=_ALEXNET_RECIPE, training_note=_ALEXNET_NOTE,
         ))
     register(ModelSpec(
         name=f"alexnet_gap_{_task}", arch="alexnet_gap", task=_task, class_names=_task_classes(_task),
-        input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, target_layer="features.relu5",
+        input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3), ships=True,
         # The domain task is the easier one: 8 epochs reach its target, the class task needs 12.
         recipe={**_PACS_GAP_RECIPE, "epochs": 8 if _task == "pacs_domain" else 12},
@@ -153,26 +166,26 @@ for _task in ("pacs_domain", "pacs_class"):
     ))
 
 _CIFAR = dict(task="cifar10", class_names=CIFAR10_CLASSES, input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD)
-register(ModelSpec(name="table2_cnn_cifar10", arch="table2_cnn", target_layer="relu3", ships=True,
+register(ModelSpec(name="table2_cnn_cifar10", arch="table2_cnn", ships=True,
                    recipe=dict(epochs=10, batch_size=64, lr=0.05, optimizer="sgd", weight_decay=5e-4,
                                schedule="onecycle", augment=True, patience=3), **_CIFAR))
-register(ModelSpec(name="vanilla_cnn_cifar10", arch="vanilla_cnn", target_layer="relu1",
+register(ModelSpec(name="vanilla_cnn_cifar10", arch="vanilla_cnn",
                    recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", schedule="none",
                                augment=False, patience=2), **_CIFAR))
-register(ModelSpec(name="linear_cnn_cifar10", arch="linear_cnn", target_layer="features.relu3_2", ships=True,
+register(ModelSpec(name="linear_cnn_cifar10", arch="linear_cnn", ships=True,
                    arch_kwargs=dict(batch_norm=True, dropout=0.3),
                    recipe=dict(epochs=10, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
                                schedule="onecycle", augment=True, patience=3), **_CIFAR))
-register(ModelSpec(name="nin_cifar10", arch="nin", target_layer="features.relu3_3", ships=True,
+register(ModelSpec(name="nin_cifar10", arch="nin", ships=True,
                    arch_kwargs=dict(batch_norm=True, dropout=0.3),
                    recipe=dict(epochs=12, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
                                schedule="onecycle", augment=True, patience=3), **_CIFAR))
-register(ModelSpec(name="resnet32_cifar10", arch="resnet32", target_layer="layer3",
+register(ModelSpec(name="resnet32_cifar10", arch="resnet32",
                    recipe=dict(epochs=160, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=1e-4,
                                schedule="cosine", augment=True, patience=20),
                    training_note="He et al.'s schedule: 92-93% after about 160 epochs (an hour on one GPU).",
                    **_CIFAR))
-register(ModelSpec(name="resnet50_cifar10", arch="resnet50", target_layer="layer4",
+register(ModelSpec(name="resnet50_cifar10", arch="resnet50",
                    recipe=dict(epochs=60, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
                                schedule="onecycle", augment=True, patience=10),
                    training_note="23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once, so "
@@ -180,7 +193,7 @@ register(ModelSpec(name="resnet50_cifar10", arch="resnet50", target_layer="layer
                    **_CIFAR))
 register(ModelSpec(name="resnet18_transfer_cifar10", arch="resnet18_transfer", task="cifar10",
                    class_names=CIFAR10_CLASSES, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                   target_layer="layer4", pretrained="imagenet",
+                   pretrained="imagenet",
                    recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", weight_decay=0.0,
                                schedule="cosine", augment=True, patience=2),
                    training_note="Starts from ImageNet weights (downloaded once); only layer4 and fc train. "
@@ -188,6 +201,6 @@ register(ModelSpec(name="resnet18_transfer_cifar10", arch="resnet18_transfer", t
                                  "is four times cheaper."))
 register(ModelSpec(name="resnet18_imagenet", arch="resnet18", task="imagenet",
                    class_names=_task_classes("imagenet"), input_size=224, mean=IMAGENET_MEAN,
-                   std=IMAGENET_STD, target_layer="layer4", pretrained="imagenet",
+                   std=IMAGENET_STD, pretrained="imagenet",
                    training_note="Not trained here: torchvision's ImageNet weights (69.8% top-1), "
                                  "downloaded to the torch cache on first use."))

@@ -1,4 +1,5 @@
-"""Weights on disk: safetensors plus a JSON model card; loading never runs code from a file.
+"""Weights: where an entry's come from (a checkpoint or torchvision), reading and writing them,
+and build_model / load_model. Loading never runs code from a file.
 
 ``.safetensors`` files are read with safetensors; ``.pt``/``.pth`` files that users bring
 are read with ``torch.load(weights_only=True)``, which refuses pickled code. Every tensor
@@ -9,18 +10,19 @@ never leaves a half-loaded model.
 from __future__ import annotations
 
 import json
-import re
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
+from .registry import ModelSpec, get_spec
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, arch: str, card: Mapping[str, Any] | None = None,
@@ -152,3 +154,74 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = N
 def _few(names: list[str], n: int = 5) -> str:
     shown = ", ".join(names[:n])
     return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an entry's weights come from
+
+
+def has_weights(spec: ModelSpec) -> bool:
+    """A checkpoint is present, or the weights come from torchvision (downloaded on first use)."""
+    return spec.checkpoint is not None or spec.weights_from_torchvision
+
+
+def weights_status(spec: ModelSpec) -> str:
+    """'checkpoint present', the download note, or the command that trains the entry."""
+    if spec.checkpoint:
+        return "checkpoint present"
+    if spec.weights_from_torchvision:
+        return "torchvision ImageNet weights (downloaded on first use)"
+    return f"python -m interp train {spec.name}"
+
+
+def torchvision_state_dict(arch: str = "resnet18") -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights of ``arch``, downloaded to the torch cache on first use.
+
+    Raises:
+        CheckpointError: when the weights are neither cached nor downloadable (offline).
+    """
+    from torchvision import models as tvm
+
+    weights = tvm.get_model_weights(arch).IMAGENET1K_V1
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
+        raise CheckpointError(
+            f"could not download torchvision's ImageNet {arch} weights from {weights.url} ({exc}). "
+            "Connect to the internet once (they are cached in ~/.cache/torch), or pass a local "
+            "file with --checkpoint / load_model(name, checkpoint=PATH)."
+        ) from exc
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh, untrained model of a registry entry (never downloads anything)."""
+    return get_spec(name).build()
+
+
+def load_model(name: str, checkpoint: str | os.PathLike | None = None) -> nn.Module:
+    """A registry entry with trained weights, in eval mode.
+
+    Args:
+        name: registry name (see list_models()).
+        checkpoint: a weights file (.safetensors, or .pt/.pth state_dict) for that entry's
+            architecture; by default the entry's own checkpoint, or for ImageNet entries
+            torchvision's weights (downloaded to the torch cache on first use).
+
+    Raises:
+        UnknownModelError: unknown name.
+        CheckpointError: no weights for the entry, or a file that does not fit it.
+    """
+    spec = get_spec(name)
+    model = spec.build()
+    if checkpoint is not None:
+        load_weights(model, checkpoint, spec.arch)
+    elif spec.checkpoint is not None:
+        load_weights(model, spec.checkpoint, spec.arch)
+    elif spec.weights_from_torchvision:
+        model.load_state_dict(torchvision_state_dict(spec.arch))
+    else:
+        raise CheckpointError(
+            f"{name} has no trained weights yet ({spec.checkpoint_path} does not exist). "
+            f"Train it with: python -m interp train {name}"
+        )
+    return model.eval()

@@ -40,7 +40,7 @@ def _peak_rss_mb() -> float:
 def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
     """One epoch of interp's own training on the first ``limit_train`` images (weights go to a
     temporary file, never to checkpoints/)."""
-    from ..train import config_for, train
+    from interp.train import config_for, train
 
     base = _peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,8 +59,8 @@ def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) 
     import torch
     import torch.nn.functional as F
 
-    from ..train import _batch_inputs, _init_model, _make_optimizer, config_for, load_split
-    from ..registry import get_spec
+    from interp.train import _batch_inputs, _init_model, _make_optimizer, config_for, load_split
+    from interp.models import get_spec
 
     torch.set_num_threads(threads)
     base = _peak_rss_mb()

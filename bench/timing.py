@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..hardware import cpu_name
+from interp.hardware import cpu_name
 
 # Hook dictionaries a module can carry; a peer that leaves an entry in one of them slows every
 # later measurement on the same model, so each peer call is checked against them.

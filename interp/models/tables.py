@@ -1,4 +1,6 @@
-"""Per-layer architecture table: type, kernel, padding, stride, output shape, parameters."""
+"""Tables of models for people: parameter counts, the per-layer architecture table (type,
+kernel, padding, stride, output shape, parameters) and the registry's rows (the `models`
+command and the dashboard's Home page)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,39 @@ from typing import Any
 import torch
 from torch import nn
 
+from .arch import resnet
+from .registry import REGISTRY, ModelSpec
+from .weights import read_card, weights_status
+
 
 def count_parameters(model: nn.Module) -> int:
+    """Parameters of a built model (trainable or frozen)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """Parameters of an entry, counted on the meta device (no memory, no initialisation cost);
+    torchvision's ResNets by formula, so that the table does not import torchvision."""
+    if spec.arch in resnet.BACKBONE_PARAMETERS and not spec.arch_kwargs:
+        return resnet.parameter_count(spec.arch, spec.num_classes)
+    with torch.device("meta"):
+        return count_parameters(spec.build())
+
+
+def registry_rows() -> list[dict[str, Any]]:
+    """One row per registry entry: model, arch, task, parameters, held-out accuracy, weights."""
+    rows = []
+    for spec in REGISTRY.values():
+        card = read_card(spec.checkpoint_path) if spec.checkpoint else None
+        accuracy = card.get("metrics", {}).get("accuracy") if card else None
+        rows.append({
+            "model": spec.name, "arch": spec.arch, "task": spec.task,
+            "parameters": parameter_count(spec),
+            "held-out accuracy": accuracy,
+            "conv1 autocorrelation": card.get("conv1_autocorrelation") if card else None,
+            "weights": weights_status(spec),
+        })
+    return rows
 
 
 def _pair(v: Any) -> str:
@@ -18,7 +50,7 @@ def _pair(v: Any) -> str:
     return str(v)
 
 
-def spec_layer_table(spec) -> tuple[list[dict[str, Any]], int]:
+def spec_layer_table(spec: ModelSpec) -> tuple[list[dict[str, Any]], int]:
     """layer_table of a registry entry, traced on the meta device: shapes only, no arithmetic."""
     with torch.device("meta"):
         model = spec.build()

@@ -6,11 +6,7 @@ torchvision is imported inside the builders, not here: importing it costs about 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import nn
-
-from ..errors import CheckpointError
 
 # Parameters of torchvision's ResNets without their final Linear (whose input width is given):
 # what the registry's table shows without importing torchvision (tests compare with torchvision).
@@ -42,7 +38,7 @@ def resnet18_transfer(num_classes: int = 10) -> nn.Module:
     """ResNet-18 with a new ``fc`` and every parameter frozen except ``layer4`` and ``fc``.
 
     The ImageNet weights are loaded by the training command (see
-    :func:`imagenet_resnet18_state_dict`), not here: building never downloads.
+    ``interp.models.weights.torchvision_state_dict``), not here: building never downloads.
     """
     model = resnet18()
     model.fc = nn.Linear(model.fc.in_features, num_classes)
@@ -54,28 +50,3 @@ def freeze_all_but(model: nn.Module, trainable_prefixes: tuple[str, ...]) -> Non
     """Set requires_grad=False on every parameter whose name starts with none of the prefixes."""
     for name, p in model.named_parameters():
         p.requires_grad = name.split(".")[0] in trainable_prefixes
-
-
-def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet class names of torchvision's weights, in their order (a copy that ships
-    with interp, so that the registry needs no torchvision import; tests compare the two)."""
-    return Path(__file__).with_name("imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
-
-
-def imagenet_resnet18_state_dict() -> dict:
-    """torchvision's ImageNet ResNet-18 weights, downloaded to the torch cache on first use.
-
-    Raises:
-        CheckpointError: when the weights are neither cached nor downloadable (offline).
-    """
-    from torchvision import models as tvm
-
-    weights = tvm.ResNet18_Weights.IMAGENET1K_V1
-    try:
-        return weights.get_state_dict(progress=True, check_hash=True)
-    except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
-        raise CheckpointError(
-            f"could not download torchvision's ImageNet ResNet-18 weights from {weights.url} ({exc}). "
-            "Connect to the internet once (they are cached in ~/.cache/torch), or pass a local "
-            "file with --checkpoint / load_model(name, checkpoint=PATH)."
-        ) from exc

@@ -1,33 +1,30 @@
-"""Images and datasets: load_image, preprocess, PACS and CIFAR-10, the decoded-image cache.
+"""Datasets under the data root: PACS and CIFAR-10 as ImageLists, their splits, one sampler of
+spread indices, the sample images of the picker, and the decoded-image cache.
 
 Data root: ``--data-dir``, else ``$INTERP_DATA_DIR``, else ``./data``. Layout:
 ``PACS/<domain>/<class>/*.jpg``, ``cifar10/{train,test}/<class>/*.jpg`` (or torchvision's
-``cifar10/cifar-10-batches-py``), ``zebra.jpg``.
+``cifar10/cifar-10-batches-py``, written out once as that tree), ``zebra.jpg``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Union
+from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import DataError, ImageError
-from .registry import CIFAR10_CLASSES, PACS_CLASSES, PACS_DOMAINS, ModelSpec
+from ..errors import DataError
+from ..models.registry import CIFAR10_CLASSES, PACS_CLASSES, PACS_DOMAINS, ModelSpec
+from .images import load_image, resize_center_crop
 
-# Larger than any photo a user means to explain; keeps a crafted file from eating the memory.
-MAX_IMAGE_PIXELS = 64_000_000
 ZEBRA_URL = "https://raw.githubusercontent.com/TDT4265-tutorial/TDT4265_StarterCode/main/assignment3/images/zebra.jpg"
 PACS_VAL_FRACTION = 0.2
-
-ImageSource = Union[str, os.PathLike, bytes, bytearray, IO[bytes], Image.Image]
+# Side of the images as each dataset stores them: splits are decoded (and cached) at this size.
+NATIVE_SIZE = {"pacs": 227, "cifar10": 32}
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -38,127 +35,6 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
 def cache_dir() -> Path:
     """Where decoded datasets are cached: $INTERP_CACHE_DIR, else ~/.cache/interp."""
     return Path(os.environ.get("INTERP_CACHE_DIR") or Path.home() / ".cache" / "interp")
-
-
-# ---------------------------------------------------------------------------------------------
-# Single images
-
-
-def load_image(src: ImageSource) -> Image.Image:
-    """Read an image from a path, bytes, a binary file object or a PIL image; return RGB.
-
-    Applies EXIF orientation, composites transparency on white, converts palette, CMYK,
-    grayscale and 16-bit images (rescaled, not clipped), and takes the first frame of an
-    animation.
-
-    Raises:
-        ImageError: empty, unreadable, truncated or non-image input, or more than
-            MAX_IMAGE_PIXELS pixels (decompression bombs included).
-    """
-    if isinstance(src, Image.Image):
-        img = src
-    else:
-        img = _open(src)
-    try:
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)
-        if img.width * img.height > MAX_IMAGE_PIXELS:
-            raise ImageError(f"image is {img.width}x{img.height} pixels, more than the limit of "
-                             f"{MAX_IMAGE_PIXELS:,}; resize it first")
-        img.load()  # decode now so that a truncated file fails here, not later
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
-    except ImageError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"image data is damaged or truncated and cannot be decoded ({exc})") from exc
-
-
-def _open(src: ImageSource) -> Image.Image:
-    if isinstance(src, (bytes, bytearray)):
-        if len(src) == 0:
-            raise ImageError("the image is empty (0 bytes)")
-        fp: IO[bytes] | Path = io.BytesIO(bytes(src))
-        where = "the uploaded data"
-    elif isinstance(src, (str, os.PathLike)):
-        fp = Path(src)
-        where = str(fp)
-        if not fp.is_file():
-            raise ImageError(f"no image file at {fp}")
-        if fp.stat().st_size == 0:
-            raise ImageError(f"{fp} is empty (0 bytes)")
-    elif hasattr(src, "read"):
-        data = src.read()
-        if not data:
-            raise ImageError("the image is empty (0 bytes)")
-        fp = io.BytesIO(data)
-        where = getattr(src, "name", "the file")
-    else:
-        raise ImageError(f"cannot read an image from a {type(src).__name__}; pass a path, bytes, "
-                         "a binary file or a PIL image")
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns between 1x and 2x its own pixel limit and raises beyond; both are refusals here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{where} is a decompression bomb or far too large an image ({exc})") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageError(f"{where} is not an image in a format Pillow can read (JPEG, PNG, GIF, "
-                         "WebP, BMP, TIFF, ...)") from exc
-    except OSError as exc:
-        raise ImageError(f"{where} cannot be read as an image ({exc})") from exc
-    return img
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit grayscale: rescale 0..65535 to 0..255 instead of clipping at 255 as convert("L") does.
-        arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(arr / 257.0, 0, 255)
-        return Image.fromarray(np.round(arr).astype(np.uint8), "L").convert("RGB")
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = np.nanmin(arr), np.nanmax(arr)
-        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255
-        return Image.fromarray(np.round(np.nan_to_num(scaled)).astype(np.uint8), "L").convert("RGB")
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("L", "1") and "transparency" in img.info:
-        img = img.convert("LA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to ``size`` and crop the centre square: what the model sees."""
-    w, h = image.size
-    if (w, h) == (size, size):
-        return image
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((nw, nh), Image.BILINEAR)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return image.crop((left, top, left + size, top + size))
-
-
-def preprocess(image: ImageSource, spec: ModelSpec) -> torch.Tensor:
-    """Image -> normalised 1xCxHxW float tensor at the spec's input size."""
-    if not isinstance(image, Image.Image) or image.mode != "RGB":
-        image = load_image(image)
-    arr = np.asarray(resize_center_crop(image, spec.input_size), dtype=np.uint8)
-    return normalize(torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0), spec)
-
-
-def normalize(batch_uint8: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """uint8 NxCxHxW in 0..255 -> float, normalised with the spec's mean and std."""
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    return (batch_uint8.float() / 255.0 - mean) / std
 
 
 def sample_image_path(data_dir: str | os.PathLike | None = None) -> tuple[Path, str | None]:
@@ -207,17 +83,12 @@ def sample_images(data_dir: str | os.PathLike | None = None, per_dataset: int = 
         pass
     try:
         test = cifar10_split("test", data_dir)
-        if isinstance(test, ImageList):
-            for label, cls in enumerate(CIFAR10_CLASSES[:per_dataset]):
-                path = test.paths[test.labels.index(label)]
-                found[f"CIFAR-10 test / {cls} ({path.name})"] = path
+        for label, cls in enumerate(CIFAR10_CLASSES[:per_dataset]):
+            path = test.paths[test.labels.index(label)]
+            found[f"CIFAR-10 test / {cls} ({path.name})"] = path
     except DataError:
         pass
     return found
-
-
-# ---------------------------------------------------------------------------------------------
-# Datasets
 
 
 @dataclass
@@ -230,6 +101,21 @@ class ImageList:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageList":
+        """The images at ``indices``, in that order."""
+        return ImageList([self.paths[i] for i in indices], [self.labels[i] for i in indices], self.class_names)
+
+
+def spread_indices(total: int, k: int) -> np.ndarray:
+    """Up to ``k`` indices spread evenly over ``range(total)``, first and last included, sorted.
+
+    The splits are ordered by class, so an even spread keeps every class in a small sample
+    (training smoke runs, the dashboard's galleries and held-out tables).
+    """
+    if total <= 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.linspace(0, total - 1, num=min(k, total)).round().astype(np.int64))
 
 
 def pacs_files(data_dir: str | os.PathLike | None = None) -> list[tuple[Path, str, str]]:
@@ -281,11 +167,11 @@ def pacs_split(split: str, label_type: str, data_dir: str | os.PathLike | None =
     return ImageList(paths, labels, names)
 
 
-def cifar10_split(split: str, data_dir: str | os.PathLike | None = None, download: bool = False) -> ImageList | "torch.utils.data.Dataset":
-    """CIFAR-10 train (50,000) or test (10,000).
+def cifar10_split(split: str, data_dir: str | os.PathLike | None = None, download: bool = False) -> ImageList:
+    """CIFAR-10 train (50,000) or test (10,000) from the image-folder tree ``cifar10/<split>/<class>/``.
 
-    Reads the image-folder tree ``cifar10/<split>/<class>/*.jpg`` when present; otherwise
-    torchvision's binary release under ``cifar10/`` (downloaded there when ``download``).
+    Where only torchvision's binary release is under ``cifar10/`` (or ``download`` fetches it),
+    it is written out once as that tree (lossless PNG), so a split is always an ImageList.
 
     Raises:
         DataError: neither is present and the download is off or fails.
@@ -294,29 +180,42 @@ def cifar10_split(split: str, data_dir: str | os.PathLike | None = None, downloa
         raise ValueError(f"CIFAR-10 split must be 'train' or 'test', not {split!r}")
     root = data_root(data_dir) / "cifar10"
     tree = root / split
-    if tree.is_dir():
-        paths, labels = [], []
-        for label, cls in enumerate(CIFAR10_CLASSES):
-            folder = tree / cls
-            if not folder.is_dir():
-                raise DataError(f"CIFAR-10 is incomplete: {folder} is missing")
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-            paths += files
-            labels += [label] * len(files)
-        return ImageList(paths, labels, CIFAR10_CLASSES)
+    if not tree.is_dir():
+        _export_cifar10_release(root, split, download)
+    paths, labels = [], []
+    for label, cls in enumerate(CIFAR10_CLASSES):
+        folder = tree / cls
+        if not folder.is_dir():
+            raise DataError(f"CIFAR-10 is incomplete: {folder} is missing")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        paths += files
+        labels += [label] * len(files)
+    return ImageList(paths, labels, CIFAR10_CLASSES)
+
+
+def _export_cifar10_release(root: Path, split: str, download: bool) -> None:
+    """Write torchvision's binary CIFAR-10 release (downloaded when asked) as ``root/<split>/<class>/*.png``."""
     from torchvision.datasets import CIFAR10
+    from tqdm.auto import tqdm
 
     try:
-        return CIFAR10(str(root), train=split == "train", download=download)
+        release = CIFAR10(str(root), train=split == "train", download=download)
     except Exception as exc:
         hint = ("the download failed: are you offline? " if download else
-                "pass --download (or download=True) to fetch it with torchvision, or ")
+                "fetch it with interp.data.cifar10_split(split, download=True), or ")
         raise DataError(f"CIFAR-10 not found under {root} ({exc}); {hint}put the image-folder tree "
                         "cifar10/{train,test}/<class>/*.jpg there (see README, 'Data')") from exc
+    partial = root / f"{split}.partial"
+    for i in tqdm(range(len(release)), desc=f"writing CIFAR-10 {split} as PNG files (once)", leave=False):
+        image, label = release[i]
+        folder = partial / CIFAR10_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / f"{i:05d}.png")
+    os.replace(partial, root / split)  # a run killed mid-way leaves no half tree behind
 
 
 def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | None = None,
-                  download: bool = False):
+                  download: bool = False) -> ImageList:
     """The train or held-out split of a spec's task ('val' and 'test' both mean held-out)."""
     held_out = split in ("val", "test")
     if spec.dataset == "pacs":
@@ -327,21 +226,27 @@ def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | Non
                     "evaluate it on here")
 
 
+def held_out_sample(spec: ModelSpec, n: int, data_dir: str | os.PathLike | None = None) -> ImageList:
+    """``n`` held-out images of the spec's task, spread evenly over the split (so over its classes).
+
+    Raises:
+        DataError: the dataset is not under the data root.
+    """
+    images = dataset_split(spec, "val", data_dir)
+    return images.subset(spread_indices(len(images), n))
+
+
 _DECODED: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # in-process copy of the disk cache
 
 
-def decode_split(images, size: int, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_split(images: ImageList, size: int, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode a split once into uint8 (N, 3, size, size) and int64 labels, cached on disk.
 
     Later calls (and later runs) read the cache, so training batches come from memory and
     the JPEG decoder is never the bottleneck.
     """
-    if isinstance(images, ImageList):
-        ident = "\n".join(f"{p}:{y}" for p, y in zip(images.paths, images.labels))
-        n = len(images)
-    else:  # torchvision dataset
-        ident = f"{type(images).__name__}:{images.root}:{images.train}"
-        n = len(images)
+    ident = "\n".join(f"{p}:{y}" for p, y in zip(images.paths, images.labels))
+    n = len(images)
     key = hashlib.sha1(f"{size}\n{ident}".encode()).hexdigest()[:16]
     if key in _DECODED:
         return _DECODED[key]
@@ -358,11 +263,7 @@ def decode_split(images, size: int, progress: bool = True) -> tuple[torch.Tensor
     x = torch.empty((n, 3, size, size), dtype=torch.uint8)
     y = torch.empty(n, dtype=torch.int64)
     for i in tqdm(range(n), desc=f"decoding {n} images (once)", disable=not progress, leave=False):
-        if isinstance(images, ImageList):
-            img, label = load_image(images.paths[i]), images.labels[i]
-        else:
-            img, label = images[i]
-            img = img.convert("RGB")
+        img, label = load_image(images.paths[i]), images.labels[i]
         arr = np.asarray(resize_center_crop(img, size), dtype=np.uint8)
         x[i] = torch.from_numpy(arr.copy()).permute(2, 0, 1)
         y[i] = label

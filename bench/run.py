@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..methods import MethodError
+from interp.methods import MethodError
 from .cases import (FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, ModelCase, bare_forward,
                     bare_forward_backward, bare_forward_backward_to_layer, floor_note, inputs, model_case, ours)
 from .peers import agreement, as_numpy, peer_impls

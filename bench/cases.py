@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..loading import build_model, load_model
-from ..methods import CamNotApplicableError, cam_head, explain
-from ..registry import ModelSpec, get_spec
+from interp.models import build_model, load_model
+from interp.methods import CamNotApplicableError, cam_head, explain
+from interp.models import ModelSpec, get_spec
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
 METHODS = ("cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients")
