@@ -1,4 +1,4 @@
-"""The benchmark of issue 7: ``python -m interp bench``.
+"""The benchmark: ``python -m bench`` (also ``python -m interp bench``); not part of the library.
 
 Per model, method and batch size: interp's time per image, its floor (the bare forward, or
 forward+backward, pass) and the peers' times (pytorch-grad-cam, torch-cam, Captum) on the same

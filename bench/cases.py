@@ -9,14 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from interp.models import build_model, load_model
-from interp.methods import CamNotApplicableError, cam_head, explain
-from interp.models import ModelSpec, get_spec
+from interp.methods import CamNotApplicableError, cam_head, default_layer, explain
+from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
 METHODS = ("cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients")
 GRADIENT_METHODS = METHODS[1:]
-# The issue's targets: ours / floor.
+# The targets: ours / floor (BENCHMARKS.md).
 FLOOR_TARGETS = {"cam": 1.1, "grad_cam": 1.25, "guided_backprop": 1.25, "saliency": 1.25}
 
 
@@ -30,7 +29,7 @@ class ModelCase:
     weights: str  # "trained (...)" or "untrained (...)": timing does not depend on the values
     cam_layer: str | None  # the maps ours' CAM reads (torch-cam is given the same)
     fc_layer: str | None  # the linear layer of the CAM head; None when the pooled maps are the classes
-    grad_layer: str  # the layer every Grad-CAM is given: the registry's target layer
+    grad_layer: str  # the layer every Grad-CAM is given: the one interp's Grad-CAM reads by default
 
 
 def model_case(name: str) -> ModelCase:
@@ -51,7 +50,7 @@ def model_case(name: str) -> ModelCase:
                             if isinstance(m, nn.Linear) and m.weight.data_ptr() == head.weights.data_ptr())
     except (CamNotApplicableError, StopIteration):  # no CAM head: the CAM row will say so
         pass
-    return ModelCase(name, spec, model, weights, cam_layer, fc_layer, spec.target_layer)
+    return ModelCase(name, spec, model, weights, cam_layer, fc_layer, default_layer(model, probe))
 
 
 def inputs(case: ModelCase, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

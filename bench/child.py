@@ -1,6 +1,7 @@
-"""Entry of the benchmark's fresh processes: python -m interp.bench.child KIND JSON-ARGS.
+"""Entry of the benchmark's fresh processes: python -m bench.child KIND JSON-ARGS.
 
-Prints one JSON object as its last line of stdout.
+Prints one JSON object as its last line of stdout. Run with the repository root as the working
+directory and on PYTHONPATH (``bench.dashboard.run_child`` does both).
 """
 
 from __future__ import annotations

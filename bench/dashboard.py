@@ -16,16 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # the repository root: bench/ and app.py are in it
 APP = REPO / "app.py"
 RERENDER_TARGET_MS = 300.0
 COLD_START_TARGET_MS = 5000.0
 
 
 def run_child(kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0) -> tuple[dict[str, Any], float]:
-    """Run ``interp.bench.child`` in a fresh process; return its JSON (last stdout line) and the
-    wall time of the whole process in ms."""
-    return _run_python(["-m", "interp.bench.child", kind, json.dumps(args)], threads, timeout, kind)
+    """Run ``bench.child`` in a fresh process (from the repository root, which is also put on
+    PYTHONPATH); return its JSON (last stdout line) and the wall time of the whole process in ms."""
+    return _run_python(["-m", "bench.child", kind, json.dumps(args)], threads, timeout, kind)
 
 
 def _run_python(argv: list[str], threads: int, timeout: float = 900.0,
@@ -71,7 +71,7 @@ def child_rerender(warmup: int, repeats: int) -> dict[str, Any]:
             "model": model}
 
 
-# Run as `python -c`, not through interp.bench.child: importing interp first would load torch
+# Run as `python -c`, not through bench.child: importing interp first would load torch
 # before the clock starts and flatter the cold start.
 _COLD_START = """
 import json, sys, time

@@ -1,4 +1,4 @@
-"""run_benchmark: every row of issue 7 in one run (methods x models x batches, dashboard, training)."""
+"""run_benchmark: every row of the benchmark in one run (methods x models x batches, dashboard, training)."""
 
 from __future__ import annotations
 
@@ -60,15 +60,7 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
     """
     from tqdm.auto import tqdm
 
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise MethodError(f"the benchmark has no method {', '.join(map(repr, unknown))}; "
-                          f"choose from {', '.join(METHODS)}")
-    if batches is not None and any(int(b) < 1 for b in batches):
-        raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
-    s = QUICK if quick else Settings()
-    s = replace(s, **{k: v for k, v in dict(batches=tuple(batches) if batches else None, repeats=repeats,
-                                            warmup=warmup).items() if v is not None})
+    s = _settings(quick, methods, batches, repeats, warmup)
     threads = threads or default_threads()
     set_threads(threads)
     total = len(models) * len(s.batches) * len(methods) + 2 * dashboard + training
@@ -99,6 +91,19 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
         bar.close()
     return {"machine": machine_info(threads), "settings": {"quick": quick, **asdict(s)},
             "rows": [_rounded(r) for r in rows]}
+
+
+def _settings(quick: bool, methods: Sequence[str], batches: Sequence[int] | None, repeats: int | None,
+              warmup: int | None) -> Settings:
+    """The mode's settings with the caller's overrides; MethodError on an unknown method or a batch below 1."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise MethodError(f"the benchmark has no method {', '.join(map(repr, unknown))}; "
+                          f"choose from {', '.join(METHODS)}")
+    if batches is not None and any(int(b) < 1 for b in batches):
+        raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
+    overrides = dict(batches=tuple(batches) if batches else None, repeats=repeats, warmup=warmup)
+    return replace(QUICK if quick else Settings(), **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targets: torch.Tensor,

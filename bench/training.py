@@ -40,14 +40,13 @@ def _peak_rss_mb() -> float:
 def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
     """One epoch of interp's own training on the first ``limit_train`` images (weights go to a
     temporary file, never to checkpoints/)."""
-    from interp.train import config_for, train
+    from interp.train import RunSettings, config_for, train
 
     base = _peak_rss_mb()
+    cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train, limit_val=min(limit_train, 64))
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train,
-                         limit_val=min(limit_train, 64), progress=False, threads=threads,
-                         out=str(Path(tmp) / f"{name}.safetensors"))
-        card = train(name, cfg, command="python -m interp bench")
+        settings = RunSettings(out=str(Path(tmp) / f"{name}.safetensors"), threads=threads, progress=False)
+        card = train(name, cfg, settings, command="python -m bench")
     t = card["throughput"]
     return {"images_per_s": t["train_loop_images_per_s"], "card_bare_images_per_s": t["bare_loop_images_per_s"],
             "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16}
@@ -59,17 +58,17 @@ def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) 
     import torch
     import torch.nn.functional as F
 
-    from interp.train import _batch_inputs, _init_model, _make_optimizer, config_for, load_split
+    from interp.train import batch_inputs, config_for, init_model, load_split, make_optimizer
     from interp.models import get_spec
 
     torch.set_num_threads(threads)
     base = _peak_rss_mb()
     spec = get_spec(name)
-    cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train, progress=False)
-    x_u8, y = load_split(spec, "train", cfg.data_dir, cfg.limit_train, progress=False)
-    x = _batch_inputs(x_u8, spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
-    model = _init_model(spec, cfg).to(memory_format=torch.channels_last).train()
-    opt = _make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train)
+    x_u8, y = load_split(spec, "train", None, cfg.limit_train, progress=False)  # the default data root, as train's
+    x = batch_inputs(x_u8, spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
+    model = init_model(spec, cfg).to(memory_format=torch.channels_last).train()
+    opt = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(cfg.seed * 7919))
     seconds, seen = 0.0, 0
     for b in range(math.ceil(len(y) / cfg.batch_size)):

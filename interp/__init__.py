@@ -14,3 +14,17 @@ __all__ = [
     "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
     "get_spec", "list_models", "load_image", "load_model", "preprocess",
 ]
+
+
+# Modules renamed when figures got one home; the old names keep working for a while.
+_MOVED = {"viz": "figures", "charts": "figures", "charts_trust": "figures"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(f"interp.{name} is now interp.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(f".{_MOVED[name]}", __name__)
+    raise AttributeError(f"module 'interp' has no attribute {name!r}")

@@ -33,7 +33,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from .train import config_for, train
+    from .train import RunSettings, config_for, train
 
     arch_kwargs = {}
     if args.batch_norm is not None:
@@ -43,13 +43,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
     cfg = config_for(
         args.name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment, patience=args.patience,
-        seed=args.seed, data_dir=args.data_dir, out=args.out, bf16=args.bf16, threads=args.threads,
-        input_size=args.input_size, init_weights=args.init_weights, limit_train=args.limit_train,
-        limit_val=args.limit_val, progress=args.progress, arch_kwargs=arch_kwargs or None,
+        seed=args.seed, bf16=args.bf16, input_size=args.input_size, init_weights=args.init_weights,
+        limit_train=args.limit_train, limit_val=args.limit_val, arch_kwargs=arch_kwargs or None,
     )
+    settings = RunSettings.given(data_dir=args.data_dir, out=args.out, threads=args.threads, progress=args.progress)
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        card = train(args.name, cfg, resume=args.resume, command=command)
+        card = train(args.name, cfg, settings, resume=args.resume, command=command)
     except KeyboardInterrupt:
         sys.exit(130)
     m = card["metrics"]
@@ -73,7 +73,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from .data import load_image, preprocess, resize_center_crop
     from .methods.explain import LAYER_METHODS, explain
     from .models import get_spec, load_model
-    from .viz import normalize, overlay
+    from .figures import normalize, overlay
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
@@ -95,25 +95,28 @@ def _cmd_explain(args: argparse.Namespace) -> None:
           + (f", layer {e.layer}" if e.layer else ""))
 
 
-def _cmd_bench(args: argparse.Namespace) -> None:
+def _bench_cli():
+    """The benchmark's command line (``bench.cli``, the repository's ``bench`` package, which is not
+    part of the library) and None, or None and why it cannot be imported. Run from a checkout, the
+    repository root is put on sys.path."""
     from pathlib import Path
 
-    from bench import markdown_report, run_benchmark, text_report, write_markdown
+    root = Path(__file__).resolve().parents[1]
+    if (root / "bench" / "cli.py").is_file() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        from bench import cli
+    except ImportError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return cli, None
 
-    def names(value: str | None) -> list[str] | None:
-        return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
-    kwargs = dict(models=names(args.models), methods=names(args.methods),
-                  batches=[int(b) for b in names(args.batches)] if args.batches else None)
-    result = run_benchmark(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                           dashboard=args.dashboard, training=args.training, progress=args.progress,
-                           **{k: v for k, v in kwargs.items() if v is not None})
-    result["command"] = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    if args.markdown:
-        write_markdown(args.markdown, markdown_report(result, result["command"]))
-    print(json.dumps(result, indent=1) if args.json else text_report(result))
+def _cmd_bench(args: argparse.Namespace) -> None:
+    """``python -m interp bench``: hands over to ``python -m bench`` (the same options)."""
+    if args.bench_cli is None:
+        raise InterpError("the benchmark is the repository's bench/ package, which cannot be imported here "
+                          f"({args.bench_error}); run `python -m bench` from a checkout of the repository")
+    args.bench_cli.run_command(args, "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
@@ -157,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("--input-size", type=int, help="another input size where allowed (transfer: 112)")
     p.add_argument("--init-weights", help="transfer: ImageNet weights file instead of the download")
-    p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
+    p.add_argument("--limit-train", type=int, help="train on N images spread over the split (smoke runs)")
     p.add_argument("--limit-val", type=int)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default on; epoch summaries are printed either way)")
@@ -181,24 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
     p.set_defaults(func=_cmd_explain)
 
+    cli, why = _bench_cli()  # the options are bench.cli's; without it, any arguments lead to the error
     p = sub.add_parser("bench", help="time the methods against their floor and the peer libraries, the dashboard "
-                                     "and training (see BENCHMARKS.md)")
-    p.add_argument("--quick", action="store_true", help="tiny batches and repeats: checks that every row runs")
-    p.add_argument("--json", action="store_true", help="print one JSON object (machine, settings, rows)")
-    p.add_argument("--out", help="also write the JSON object to this file")
-    p.add_argument("--markdown", help="write the results as Markdown to this file; in a file with the "
-                   "bench:results markers (BENCHMARKS.md) only the part between them is replaced")
-    p.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else every core)")
-    p.add_argument("--models", help="comma-separated registry names (default: the three of the issue)")
-    p.add_argument("--methods", help="comma-separated methods (default: all six)")
-    p.add_argument("--batches", help="comma-separated batch sizes (default: 1,32; quick: 1,2)")
-    p.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")
-    p.add_argument("--warmup", type=int, help="untimed calls before the repeats")
-    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True, help="dashboard rows")
-    p.add_argument("--training", action=argparse.BooleanOptionalAction, default=True, help="training rows")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bar on stderr (default on)")
-    p.set_defaults(func=_cmd_bench)
+                                     "and training (python -m bench; see BENCHMARKS.md)",
+                       **({"description": cli.DESCRIPTION} if cli else {"prefix_chars": "+", "add_help": False}))
+    if cli:
+        cli.add_arguments(p)
+    else:
+        p.add_argument("arguments", nargs="*")
+    p.set_defaults(func=_cmd_bench, bench_cli=cli, bench_error=why)
     return parser
 
 

@@ -26,3 +26,19 @@ class DataError(InterpError, FileNotFoundError):
 
 class LayerError(InterpError, ValueError):
     """A layer name that does not exist in a model or does not fit the requested method."""
+
+
+class TargetError(InterpError, ValueError):
+    """A target class index that the model does not have."""
+
+
+class MethodError(InterpError, ValueError):
+    """An unknown attribution method, or an option it does not take."""
+
+
+class ModelOutputError(InterpError, ValueError):
+    """A model whose output is not N x classes logits, or is not finite."""
+
+
+class CamNotApplicableError(LayerError):
+    """CAM asked of a model whose head is not global average pooling -> one linear layer."""

@@ -1,14 +1,15 @@
 """CAM: where the model looks for a class (CAM where the head allows it, Grad-CAM on any layer)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from interp import DataError, get_spec, load_image, methods, preprocess, viz
-from interp.data import dataset_split, resize_center_crop
+from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, probabilities
+from dashboard.widgets import image_key, page_model_and_image, show_interp_errors, target_picker
+from interp import figures, get_spec, methods
 from interp.methods import CamNotApplicableError
-from pages.common import (cached_explanation, cached_model, cached_probabilities, class_label, image_key,
-                          model_input, page_model_and_image, show_interp_errors)
+
+GALLERY_POOL = 96  # held-out images classified for the gallery
+GALLERY_PER_KIND = 4  # shown right and wrong
 
 st.title("CAM")
 st.caption("Class activation maps: which regions raise the score of a class. Raw map values on the "
@@ -33,42 +34,27 @@ def _cam_applies(name: str, key) -> str | None:
 
 
 @st.cache_data(show_spinner="Classifying held-out images and computing their maps...", max_entries=8)
-def _gallery(name: str, method: str, layer: str | None, per_kind: int = 4, pool: int = 96):
-    spec = get_spec(name)
-    images = dataset_split(spec, "val")
-    idx = np.linspace(0, len(images) - 1, num=min(pool, len(images))).round().astype(int)
-    pictures = [resize_center_crop(load_image(images.paths[i]), spec.input_size) for i in idx]
-    batch = np.concatenate([preprocess(p, spec).numpy() for p in pictures])
-    import torch
-
-    xb = torch.from_numpy(batch)
-    probs = methods.predict(cached_model(name), xb)
-    pred, truth = probs.argmax(1), np.asarray(images.labels)[idx]
-    right = np.flatnonzero(pred == truth)[:per_kind]
-    wrong = np.flatnonzero(pred != truth)[:per_kind]
-    chosen = np.concatenate([right, wrong])
-    maps = methods.explain(cached_model(name), xb[chosen], method, target=pred[chosen], layer=layer).map
-    return [dict(picture=np.asarray(pictures[c]), map=maps[j], truth=int(truth[c]), pred=int(pred[c]),
-                 prob=float(probs[c, pred[c]])) for j, c in enumerate(chosen)], float((pred == truth).mean())
+def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.Gallery, list]:
+    batch = held_out(name, GALLERY_POOL)
+    found = methods.right_and_wrong(cached_model(name), batch.x, batch.labels, method, layer, GALLERY_PER_KIND)
+    return found, [(batch.pictures[i], int(batch.labels[i])) for i in found.right + found.wrong]
 
 
 reason = _cam_applies(name, image_key())
 c1, c2 = st.columns(2)
-method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True, key=f"cam_method_{name}",
-                  disabled=reason is not None)
+method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True,
+                  key=f"cam_method_{name}", disabled=reason is not None)
 if reason is not None:
     st.info(f"CAM does not apply to {name}: {reason}")
 method_name = "cam" if method == "CAM" else "grad_cam"
 layer = None
 if method_name == "grad_cam":
-    layers = [n for n, m in model.named_modules() if n and not list(m.children())
-              and type(m).__name__ in ("Conv2d", "ReLU", "BatchNorm2d", "MaxPool2d", "AvgPool2d")]
-    if spec.target_layer not in layers:
-        layers = [spec.target_layer, *layers]
-    layer = c2.selectbox("Layer", layers, index=layers.index(spec.target_layer), key=f"cam_layer_{name}")
+    layers = model_layers(name)
+    layer = c2.selectbox("Layer", layers["spatial"], index=layers["spatial"].index(layers["default"]),
+                         key=f"cam_layer_{name}")
 
-probs = cached_probabilities(name, image_key())
-top5 = np.argsort(-probs)[:5]
+probs = probabilities(name, image_key())
+top5 = probs.argsort()[::-1][:5]
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Top-5 predictions**")
@@ -76,33 +62,33 @@ with right:
                  hide_index=True, width="stretch",
                  column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
                                                                                format="percent")})
-    target = st.selectbox("Target class", range(spec.num_classes), index=int(top5[0]), key=f"cam_target_{name}",
-                          format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})")
+    target = target_picker(name, probs, key="cam_target")
     opacity = st.slider("Map opacity", 0.0, 1.0, 0.5, step=0.05, key="cam_opacity")
-result = show_interp_errors(cached_explanation, name, image_key(), method_name, int(target), layer)
+result = show_interp_errors(explanation, name, image_key(), method_name, target, layer)
 if result is None:
     st.stop()
 with left:
-    fig = viz.heatmap_figure(result.map, image=display, opacity=opacity, colorbar_title=method,
-                             title=f"{method} for '{spec.class_names[result.target]}' "
-                                   f"(p = {result.probability:.1%}), layer {result.layer}")
+    fig = figures.heatmap_figure(result.map, image=display, opacity=opacity, colorbar_title=method,
+                                 title=f"{method} for '{spec.class_names[result.target]}' "
+                                       f"(p = {result.probability:.1%}), layer {result.layer}")
     fig.update_layout(height=520)
     st.plotly_chart(fig, width="stretch", key="cam_overlay")
 
 st.subheader("Held-out images it got right and wrong")
-try:
-    gallery, accuracy = _gallery(name, method_name, layer)
-except DataError as exc:
-    st.info(f"No held-out images to show: {exc}")
+found = show_interp_errors(_gallery, name, method_name, layer)
+if found is None:
     st.stop()
-st.caption(f"From 96 held-out images ({accuracy:.0%} correct); each map explains the predicted class.")
-for kind, items in (("right", [g for g in gallery if g["truth"] == g["pred"]]),
-                    ("wrong", [g for g in gallery if g["truth"] != g["pred"]])):
-    if not items:
+gallery, shown = found
+st.caption(f"From {len(gallery.predictions)} held-out images ({gallery.accuracy:.0%} correct); "
+           "each map explains the predicted class.")
+pictures = dict(zip(gallery.right + gallery.wrong, shown))
+for kind, indices in (("right", gallery.right), ("wrong", gallery.wrong)):
+    if not indices:
         st.caption(f"None {kind} in this sample.")
         continue
-    cols = st.columns(4)
-    for col, g in zip(cols, items):
-        col.image(viz.overlay(g["picture"], viz.normalize(g["map"]), alpha=0.45), width="stretch",
-                  caption=f"{'✓' if kind == 'right' else '✗'} true {spec.class_names[g['truth']]}, "
-                          f"predicted {spec.class_names[g['pred']]} ({g['prob']:.0%})")
+    for col, i in zip(st.columns(GALLERY_PER_KIND), indices):
+        picture, truth = pictures[i]
+        pred = int(gallery.predictions[i])
+        col.image(figures.overlay(picture, figures.normalize(gallery.maps[i]), alpha=0.45), width="stretch",
+                  caption=f"{'✓' if kind == 'right' else '✗'} true {spec.class_names[truth]}, "
+                          f"predicted {spec.class_names[pred]} ({gallery.confidence[i]:.0%})")

@@ -3,13 +3,11 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from interp import DataError, get_spec, list_models, load_image, methods, preprocess, viz
-from interp.data import dataset_split
+from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
+from dashboard.widgets import available_models, image_key, image_sidebar, load_or_explain, show_interp_errors
+from interp import figures, get_spec, list_models, methods
 from interp.methods.compare import layer_similarity, match_filters
-from pages.common import (available_models, cached_explanation, cached_model, image_key, image_sidebar,
-                          load_or_explain, model_input, show_interp_errors)
 
 st.title("Compare models")
 st.caption("Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
@@ -34,14 +32,11 @@ if model_a is None or model_b is None:
 
 @st.cache_data(show_spinner="Comparing layers over held-out images...", max_entries=8)
 def _summary(name_a: str, name_b: str, n_images: int):
-    spec = get_spec(name_a)
-    images = dataset_split(spec, "val")
-    idx = np.linspace(0, len(images) - 1, num=min(n_images, len(images))).round().astype(int)
-    x = torch.cat([preprocess(load_image(images.paths[i]), spec) for i in idx])
+    x = held_out(name_a, n_images).x
     return pd.DataFrame(layer_similarity(cached_model(name_a), cached_model(name_b), x))
 
 
-layers = methods.conv_layers(model_a)
+layers = model_layers(name_a)["conv"]
 layer = st.selectbox("Conv layer", layers, key="cmp_layer")
 wa, wb = methods.filters(model_a, layer), methods.filters(model_b, layer)
 match = match_filters(wa, wb)
@@ -54,7 +49,7 @@ def _tiles(w: np.ndarray) -> np.ndarray:
 st.subheader(f"Filters of `{layer}`")
 left, right = st.columns(2)
 for col, name, w in ((left, name_a, wa), (right, name_b, wb)):
-    fig = viz.filter_grid_figure(_tiles(w), title=name)
+    fig = figures.filter_grid_figure(_tiles(w), title=name)
     fig.update_layout(height=480)
     col.plotly_chart(fig, width="stretch", key=f"cmp_grid_{name}")
 
@@ -64,18 +59,14 @@ st.caption("Each filter of A is paired with one filter of B (Hungarian assignmen
 n_pairs = st.slider("Pairs shown", 8, len(match.a), min(32, len(match.a)), step=8, key="cmp_pairs")
 left, right = st.columns(2)
 for col, name, w, order in ((left, name_a, wa, match.a), (right, name_b, wb, match.b)):
-    fig = viz.filter_grid_figure(_tiles(w)[order[:n_pairs]], labels=order[:n_pairs], ncols=8, title=name)
+    fig = figures.filter_grid_figure(_tiles(w)[order[:n_pairs]], labels=order[:n_pairs], ncols=8, title=name)
     fig.update_layout(height=max(200, 60 * int(np.ceil(n_pairs / 8)) + 60))
     col.plotly_chart(fig, width="stretch", key=f"cmp_pairs_{name}")
 st.line_chart(pd.DataFrame({"cosine similarity of pair": match.cosine}), height=180)
 
 st.subheader("Layer by layer")
 n_images = st.slider("Held-out images for CKA", 8, 64, 16, step=8, key="cmp_images")
-try:
-    summary = show_interp_errors(_summary, name_a, name_b, n_images)
-except DataError as exc:
-    summary = None
-    st.info(f"No held-out images for CKA: {exc}")
+summary = show_interp_errors(_summary, name_a, name_b, n_images)
 if summary is not None:
     st.dataframe(summary, hide_index=True, width="stretch", column_config={
         "matched_cosine": st.column_config.NumberColumn("mean matched cosine", format="%.3f"),
@@ -84,7 +75,7 @@ if summary is not None:
 st.subheader("The same image under both (one colour scale)")
 maps = []
 for name, model in ((name_a, model_a), (name_b, model_b)):
-    result = show_interp_errors(cached_explanation, name, image_key(), "cam")
+    result = show_interp_errors(explanation, name, image_key(), "cam")
     if result is None:
         st.stop()
     maps.append((name, result))
@@ -93,8 +84,7 @@ hi = max(float(r.map.max()) for _, r in maps)
 cols = st.columns(2)
 for col, (name, r) in zip(cols, maps):
     _, display = model_input(name, image_key())
-    fig = viz.heatmap_figure(r.map, image=display, colorbar_title="CAM",
-                             title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})")
-    fig.update_traces(zmin=lo, zmax=hi if hi > lo else lo + 1, selector=dict(type="heatmap"))
+    fig = figures.heatmap_figure(r.map, image=display, colorbar_title="CAM", zrange=(lo, hi),
+                                 title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})")
     fig.update_layout(height=420)
     col.plotly_chart(fig, width="stretch", key=f"cmp_cam_{name}")

@@ -1,13 +1,12 @@
 """Faithfulness: deletion and insertion curves of each method's map (Petsiuk et al., RISE, BMVC 2018)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from interp import DataError, InterpError, charts_trust, get_spec, load_image, methods, preprocess
-from interp.data import dataset_split
-from pages.common import (cached_model, cached_probabilities, class_label, image_key, model_input,
-                          page_model_and_image, show_interp_errors)
+from dashboard.loaders import cached_model, held_out, model_input, probabilities
+from dashboard.widgets import (class_label, image_key, methods_picker, no_choice, page_model_and_image,
+                               show_interp_errors, target_picker)
+from interp import InterpError, figures, get_spec, methods
 
 CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
@@ -34,63 +33,50 @@ def _scores(name: str, key, chosen: tuple, target: int, baseline: str, steps: in
                                  n_random=N_RANDOM, options=FAST)
 
 
-@st.cache_data(show_spinner=False)
-def _held_out(name: str, n: int) -> list[int]:
-    """Indices of n held-out images spread evenly over the split (which is ordered by class)."""
-    images = dataset_split(get_spec(name), "val")
-    return sorted(set(np.linspace(0, len(images) - 1, num=min(n, len(images))).round().astype(int).tolist()))
-
-
 @st.cache_data(show_spinner=False, max_entries=512)
-def _held_out_scores(name: str, index: int, chosen: tuple, baseline: str, steps: int):
-    spec = get_spec(name)
-    images = dataset_split(spec, "val")
-    picture = load_image(images.paths[index]) if hasattr(images, "paths") else images[index][0]
-    return methods.method_scores(cached_model(name), preprocess(picture, spec), chosen, steps=steps,
+def _held_out_scores(name: str, n: int, index: int, chosen: tuple, baseline: str, steps: int):
+    """Scores of image ``index`` of the model's n-image held-out sample (cached image by image)."""
+    return methods.method_scores(cached_model(name), held_out(name, n).image(index), chosen, steps=steps,
                                  baseline=baseline, n_random=N_RANDOM, options=FAST)
 
 
-probs = cached_probabilities(name, image_key())
+probs = probabilities(name, image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-chosen = c1.multiselect("Methods", CHOICES, default=CHOICES[:3], format_func=charts_trust.title, key="faith_methods")
-target = c2.selectbox("Class", range(spec.num_classes), index=int(probs.argmax()), key=f"faith_target_{name}",
-                      format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})")
+chosen = methods_picker(CHOICES, key="faith_methods", container=c1)
+target = target_picker(name, probs, key="faith_target", label="Class", container=c2)
 baseline = c3.selectbox("Baseline", methods.BASELINES, key="faith_baseline",
                         help="What a deleted pixel becomes: a blurred copy of the image (Petsiuk et al.), the "
                              "image's mean colour, or zero (the dataset's mean colour after normalisation).")
 steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points on each curve.")
-if not chosen:
-    st.info("Choose at least one method.")
+if no_choice(chosen, "method"):
     st.stop()
 
-scores = show_interp_errors(_scores, name, image_key(), tuple(chosen), int(target), baseline, steps)
+scores = show_interp_errors(_scores, name, image_key(), tuple(chosen), target, baseline, steps)
 if scores is None:
     st.stop()
 left, right = st.columns([1, 5])
-left.image(display, caption=f"input; class {class_label(name, int(target))}", width="stretch")
-right.plotly_chart(charts_trust.deletion_insertion_curves(scores, spec.class_names[int(target)]),
+left.image(display, caption=f"input; class {class_label(name, target)}", width="stretch")
+right.plotly_chart(figures.deletion_insertion_curves(scores, spec.class_names[target]),
                    width="stretch", key="faith_curves")
 
 st.subheader("Mean areas over held-out images")
 st.caption(f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
            "insertion: higher is better; the random columns are the reference every method should beat.")
 n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
-try:
-    indices = _held_out(name, n_images)
-except DataError as exc:
-    st.info(f"No held-out images of {spec.task} here: {exc}")
+count = show_interp_errors(lambda: len(held_out(name, n_images)))
+if count is None:
     st.stop()
 per_image, progress = [], st.progress(0.0, text="Scoring held-out images...")
 try:
-    for i, index in enumerate(indices):
-        per_image.append(_held_out_scores(name, index, tuple(chosen), baseline, steps))
-        progress.progress((i + 1) / len(indices), text=f"Scored {i + 1} of {len(indices)} held-out images")
+    for index in range(count):
+        per_image.append(_held_out_scores(name, n_images, index, tuple(chosen), baseline, steps))
+        progress.progress((index + 1) / count, text=f"Scored {index + 1} of {count} held-out images")
 except InterpError as exc:
     st.error(str(exc))
     st.stop()
 progress.empty()
 table = pd.DataFrame(methods.summarize(per_image))
-table["method"] = table["method"].map(charts_trust.title)
+table["method"] = table["method"].map(figures.method_title)
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
     "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),

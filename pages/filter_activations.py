@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from interp import methods, viz
-from pages.common import cached_model, image_key, model_input, page_model_and_image, show_interp_errors
+from dashboard.loaders import cached_model, model_input, model_layers
+from dashboard.widgets import image_key, no_choice, page_model_and_image, show_interp_errors
+from interp import figures, methods
 
 # The classic exercise: ResNet-18 (ImageNet) conv1 filters that pick out stripes and colours.
 CLASSIC = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
@@ -16,7 +17,7 @@ picked = page_model_and_image("alexnet_gap_pacs_class")
 if picked is None:
     st.stop()
 name, model, x, display = picked
-convs = methods.conv_layers(model)
+convs = model_layers(name)["conv"]
 
 
 @st.cache_data(show_spinner="Computing activations...", max_entries=32)
@@ -30,8 +31,7 @@ n_filters = methods.filters(model, layer).shape[0]
 default = CLASSIC.get((name, layer), list(range(min(5, n_filters))))
 indices = st.multiselect("Filters", list(range(n_filters)), default=default, max_selections=10,
                          key=f"fa_indices_{name}_{layer}")
-if not indices:
-    st.info("Choose at least one filter.")
+if no_choice(indices, "filter"):
     st.stop()
 result = show_interp_errors(_activations, name, image_key(), layer, tuple(indices))
 if result is None:
@@ -42,9 +42,9 @@ for col, i, w, a in zip(cols, indices, weights, acts):
     with col:
         st.markdown(f"**filter {i}**")
         tiles = methods.rgb_tiles(w[None]) if w.shape[0] == 3 else methods.reduce_input_channels(w[None])
-        kernel = viz.compact(viz.filter_grid_figure(tiles, labels=[i]), height=220)
+        kernel = figures.compact(figures.filter_grid_figure(tiles, labels=[i]), height=220)
         st.plotly_chart(kernel, width="stretch", key=f"fa_w_{i}")
-        fig = viz.compact(viz.heatmap_figure(a, colorscale="Gray", colorbar_title="activation"), height=280)
+        fig = figures.compact(figures.heatmap_figure(a, colorscale="Gray", colorbar_title="activation"), height=280)
         st.plotly_chart(fig, width="stretch", key=f"fa_act_{i}")
 st.image(display, caption="the image as the model sees it", width=240)
 
@@ -55,6 +55,6 @@ if last is not None:
     _, acts = last
     st.caption(f"{acts.shape[0]} channels of {acts.shape[1]}x{acts.shape[2]}: at this depth each position "
                "covers a large part of the image, and the maps say where a high-level pattern was found.")
-    fig = viz.feature_grid_figure(acts, np.arange(len(acts)), ncols=5)
+    fig = figures.feature_grid_figure(acts, np.arange(len(acts)), ncols=5)
     fig.update_layout(height=380)
     st.plotly_chart(fig, width="stretch", key="fa_last")

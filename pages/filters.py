@@ -1,11 +1,11 @@
 """Filters: the kernels of any conv layer, as a grid and one at a time with values on hover."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from interp import methods, viz
-from pages.common import load_or_explain, model_card, model_picker
+from dashboard.loaders import model_card
+from dashboard.widgets import load_or_explain, model_picker
+from interp import figures, methods
 
 st.title("Filters")
 st.caption("What each conv layer's kernels look like. First layer: each filter as an RGB picture "
@@ -51,7 +51,7 @@ if layer == layers[0]:
     value = card.get("conv1_autocorrelation") if card else methods.conv1_autocorrelation(weights)
     st.caption(f"Lag-1 spatial autocorrelation of these filters: **{value:.2f}** "
                "(random initialisation about 0, Gabor-like filters about 0.66).")
-grid = viz.filter_grid_figure(tiles[order], labels=order)
+grid = figures.filter_grid_figure(tiles[order], labels=order)
 grid.update_layout(height=620)
 st.plotly_chart(grid, width="stretch", key="filters_grid")
 
@@ -61,28 +61,19 @@ index = st.number_input("Filter", 0, out_ch - 1, int(order[0]), key=f"filters_in
 w = weights[int(index)]
 cols = st.columns(4 if colour else 2)
 if colour:
-    big = viz.filter_grid_figure(methods.rgb_tiles(weights[int(index):int(index) + 1]), labels=[int(index)])
+    big = figures.filter_grid_figure(methods.rgb_tiles(weights[int(index):int(index) + 1]), labels=[int(index)])
     big.update_layout(height=300, title="as RGB")
     cols[0].plotly_chart(big, width="stretch", key="filters_big")
-    m = float(np.abs(w).max()) or 1.0
+    shared = float(np.abs(w).max())  # one scale for the three channels, so they can be compared
     for c, channel_name in enumerate("RGB"):
-        fig = go.Figure(go.Heatmap(z=w[c], zmin=-m, zmax=m, colorscale="RdBu_r",
-                                   hovertemplate="row %{y}, col %{x}<br>weight %{z:.4g}<extra></extra>",
-                                   showscale=c == 2))
-        fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-        fig.update_xaxes(showticklabels=False)
-        fig.update_layout(title=f"{channel_name} channel", height=300, margin=dict(l=10, r=10, t=40, b=10))
+        fig = figures.kernel_figure(w[c], title=f"{channel_name} channel", showscale=c == 2, limit=shared)
+        fig.update_layout(height=300)
         cols[c + 1].plotly_chart(fig, width="stretch", key=f"filters_channel_{c}")
 else:
-    reduced = w.mean(axis=0)
-    m = float(np.abs(reduced).max()) or 1.0
-    fig = go.Figure(go.Heatmap(z=reduced, zmin=-m, zmax=m, colorscale="RdBu_r",
-                               hovertemplate="row %{y}, col %{x}<br>mean weight %{z:.4g}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title="mean over input channels", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    fig = figures.kernel_figure(w.mean(axis=0), title="mean over input channels", what="mean weight")
+    fig.update_layout(height=320)
     cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
-    kernels = viz.filter_grid_figure(methods.per_input_channel(weights, int(index)),
-                                     title="its kernel for each input channel")
+    kernels = figures.filter_grid_figure(methods.per_input_channel(weights, int(index)),
+                                         title="its kernel for each input channel")
     kernels.update_layout(height=320)
     cols[1].plotly_chart(kernels, width="stretch", key="filters_kernels")

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from interp.catalog import registry_rows
-from pages.common import image_sidebar
+from dashboard.widgets import image_sidebar
+from interp.models import registry_rows
 
 
 @st.cache_data(show_spinner=False)

@@ -3,16 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from interp import charts_trust, get_spec, methods
-from interp.catalog import has_weights
-from pages.common import (cached_model, cached_probabilities, class_label, image_key, model_input,
-                          page_model_and_image, show_interp_errors)
+from dashboard.loaders import cached_model, model_input, probabilities
+from dashboard.widgets import (class_label, image_key, methods_picker, no_choice, page_model_and_image,
+                               show_interp_errors, target_picker)
+from interp import figures, methods
 
 CHOICES = ["guided_backprop", "grad_cam", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
 FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
-DEFAULT = next((n for n in ("alexnet_gap_pacs_class", "table2_cnn_cifar10") if has_weights(get_spec(n))),
-               "table2_cnn_cifar10")
 
 st.title("Sanity checks")
 st.caption("A map that explains the model should change when the model's weights are replaced by random "
@@ -20,11 +18,10 @@ st.caption("A map that explains the model should change when the model's weights
            "down (cascading), or each on its own (independent), and every map is recomputed for the same "
            "image and class. Adebayo et al. (NeurIPS 2018) found that guided backprop barely changes: it "
            "shows the image's edges more than the model's reasoning.")
-picked = page_model_and_image(DEFAULT)
+picked = page_model_and_image("alexnet_gap_pacs_class")
 if picked is None:
     st.stop()
 name, model, x, display = picked
-spec = get_spec(name)
 
 
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)
@@ -34,20 +31,18 @@ def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: 
     return run(cached_model(name), x, chosen, target=target, seed=seed, options=FAST)
 
 
-probs = cached_probabilities(name, image_key())
+probs = probabilities(name, image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
-chosen = c1.multiselect("Methods", CHOICES, default=CHOICES[:3], format_func=charts_trust.title, key="sanity_methods")
+chosen = methods_picker(CHOICES, key="sanity_methods", container=c1)
 kind = c2.radio("Randomisation", ["cascading", "independent"], horizontal=True, key="sanity_kind",
                 help="Cascading: from the logits down, each step adds a layer. Independent: one layer at a "
                      "time, the others keep their trained weights.")
-target = c3.selectbox("Class explained", range(spec.num_classes), index=int(probs.argmax()),
-                      key=f"sanity_target_{name}", format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})")
+target = target_picker(name, probs, key="sanity_target", label="Class explained", container=c3)
 seed = int(c4.number_input("Seed", 0, 9999, 0, key="sanity_seed", help="Seeds the random weights."))
-if not chosen:
-    st.info("Choose at least one method.")
+if no_choice(chosen, "method"):
     st.stop()
 
-result = show_interp_errors(_randomization, name, image_key(), tuple(chosen), kind, int(target), seed)
+result = show_interp_errors(_randomization, name, image_key(), tuple(chosen), kind, target, seed)
 if result is None:
     st.stop()
 left, right = st.columns([1, 5])
@@ -56,13 +51,13 @@ with right:
     st.markdown("**Maps across randomisation depth**")
     st.caption("Each map scaled to its own maximum |value| (the colour bar is a share of it; hover for the raw "
                "value). Channel maps are reduced to their largest |value| over colour channels.")
-    st.plotly_chart(charts_trust.randomization_strip(result), width="stretch", key="sanity_strip")
+    st.plotly_chart(figures.randomization_strip(result), width="stretch", key="sanity_strip")
 st.markdown("**Similarity to the original map**")
 st.caption("1 means unchanged. A trustworthy map falls towards 0 as the layers it depends on are randomised.")
-st.plotly_chart(charts_trust.similarity_curves(result), width="stretch", key="sanity_curves")
+st.plotly_chart(figures.similarity_curves(result), width="stretch", key="sanity_curves")
 with st.expander("Similarity table"):
     table = pd.DataFrame(result.rows())
-    table["method"] = table["method"].map(charts_trust.title)
+    table["method"] = table["method"].map(figures.method_title)
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"spearman": st.column_config.NumberColumn(format="%.3f"),
                                 "ssim": st.column_config.NumberColumn("SSIM", format="%.3f")})

@@ -2,15 +2,16 @@
 
 import streamlit as st
 
-from interp import charts, get_spec
-from pages.common import model_card, model_picker
+from dashboard.loaders import model_card
+from dashboard.widgets import model_picker
+from interp import figures, get_spec
 
 st.title("Training")
 name = model_picker(default="alexnet_gap_pacs_class")
 card = model_card(name)
 if card is None:
     spec = get_spec(name)
-    if spec.task == "imagenet":
+    if spec.weights_from_torchvision:
         st.info(f"{name} uses torchvision's ImageNet weights, trained elsewhere: there is no training record.")
     else:
         st.info(f"{name} has not been trained in this installation. Train it with "
@@ -26,14 +27,14 @@ if card.get("conv1_autocorrelation") is not None:
     cols[3].metric("conv1 autocorrelation", f"{card['conv1_autocorrelation']:.2f}",
                    help="Lag-1 spatial autocorrelation of the first layer's filters: about 0 for random "
                         "initialisation, about 0.66 for Gabor-like filters.")
-st.plotly_chart(charts.training_curves(card), width="stretch")
+st.plotly_chart(figures.training_curves(card), width="stretch")
 left, right = st.columns(2)
 with left:
     st.subheader("Confusion matrix")
-    st.plotly_chart(charts.confusion_matrix(metrics["confusion_matrix"], card["class_names"]), width="stretch")
+    st.plotly_chart(figures.confusion_matrix(metrics["confusion_matrix"], card["class_names"]), width="stretch")
 with right:
     st.subheader("Accuracy per class")
-    st.plotly_chart(charts.per_class_accuracy(metrics["per_class_accuracy"]), width="stretch")
+    st.plotly_chart(figures.per_class_accuracy(metrics["per_class_accuracy"]), width="stretch")
 with st.expander("How it was trained"):
     st.code(card["command"], language="bash")
     st.json({"settings": card["settings"], "hardware": card["hardware"], "code_version": card["code_version"],

@@ -1,15 +1,18 @@
-"""The benchmark (issue 7): a quick run produces every row with finite numbers. Timings are not asserted."""
+"""The benchmark (bench/, python -m bench): a quick run produces every row with finite numbers.
+Timings are not asserted."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 import torch
 
-from interp.__main__ import main
-from interp.bench import METHODS, MODELS, PEER_METHODS, QUICK, markdown_report, run_benchmark, text_report
+from bench import METHODS, MODELS, PEER_METHODS, QUICK, markdown_report, run_benchmark, text_report
+from bench.cli import main as bench_main
+from interp.__main__ import main as interp_main
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +63,41 @@ def test_dashboard_and_training_rows(quick):
 def test_result_is_json_and_reports_render(quick):
     text = json.dumps(quick, allow_nan=False)
     assert json.loads(text)["machine"]["torch_threads"] == torch.get_num_threads()
-    md, table = markdown_report(quick, "python -m interp bench --quick"), text_report(quick)
+    md, table = markdown_report(quick, "python -m bench --quick"), text_report(quick)
     for name in MODELS:
         assert name in md and name in table
     assert "### Missed targets" in md and "QUICK MODE" in md
 
 
-def test_cli_json_and_markdown(tmp_path, capsys):
+@pytest.mark.parametrize("entry", ["python -m bench", "python -m interp bench"])
+def test_cli_json_and_markdown(entry, tmp_path, capsys, monkeypatch):
     md = tmp_path / "bench.md"
-    assert main(["bench", "--quick", "--json", "--models", "nin_cifar10", "--methods", "saliency", "--batches", "1",
-                 "--no-dashboard", "--no-training", "--no-progress", "--threads", str(torch.get_num_threads()),
-                 "--markdown", str(md)]) == 0
+    argv = ["--quick", "--json", "--models", "nin_cifar10", "--methods", "saliency", "--batches", "1",
+            "--no-dashboard", "--no-training", "--no-progress", "--threads", str(torch.get_num_threads()),
+            "--markdown", str(md)]
+    if entry == "python -m bench":
+        monkeypatch.setattr(sys, "argv", ["bench/__main__.py", *argv])
+        assert bench_main() == 0
+    else:
+        monkeypatch.setattr(sys, "argv", ["interp/__main__.py", "bench", *argv])
+        assert interp_main() == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["command"] == f"{entry} {' '.join(argv)}"
     (row,) = result["rows"]
     assert {"model", "method", "batch", "ours_ms", "floor_ms", "ratio_to_floor", "peers"} <= set(row)
     assert row["peers"][0]["peer"] == "captum" and {"peer_ms", "ratio_to_peer"} <= set(row["peers"][0])
     assert "| nin_cifar10 | saliency | 1 |" in md.read_text()
+
+
+def test_cli_rejects_an_unknown_method_with_a_message(capsys):
+    assert bench_main(["--quick", "--methods", "nope", "--no-dashboard", "--no-training", "--no-progress"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_interp_bench_has_the_options_of_python_m_bench():
+    from interp.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["bench"]
+    options = {s for a in sub._actions for s in a.option_strings}
+    from bench.cli import build_parser as bench_parser
+    assert options == {s for a in bench_parser()._actions for s in a.option_strings}

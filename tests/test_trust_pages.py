@@ -3,32 +3,21 @@ plus their figure builders."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from interp import charts_trust
+from interp import figures
 from interp.methods import cascading_randomization, independent_randomization, method_scores
+from interp.models import registry
+from tests.apptest import REPO, no_errors as _no_errors, open_page, widget
 from tests.methods.helpers import image_batch
 
-REPO = Path(__file__).resolve().parent.parent
 FAST_MODEL = "table2_cnn_cifar10"  # shipped, 32 x 32: quick enough for every widget test
 
 
 def _page(name: str, model: str | None = FAST_MODEL) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=300)
-    if model is not None:
-        at.session_state["model"] = model
-    at.run()
-    _no_errors(at)
-    return at
-
-
-def _no_errors(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    return open_page(name, model)
 
 
 def test_sanity_page_default_state(data_dir):
@@ -52,7 +41,7 @@ def test_sanity_page_widgets(data_dir):
     assert set(at.dataframe[0].value["method"]) == {"Saliency", "SmoothGrad"}
     at.number_input(key="sanity_seed").set_value(3).run()
     _no_errors(at)
-    at.selectbox(key=f"sanity_target_{FAST_MODEL}").set_value(2).run()
+    widget(at.selectbox, f"sanity_target_{FAST_MODEL}_").set_value(2).run()
     _no_errors(at)
     picker = at.sidebar.selectbox(key="image_picker")
     picker.set_value(next(o for o in picker.options if o.startswith("CIFAR-10"))).run()
@@ -94,20 +83,21 @@ def test_faithfulness_page_widgets(data_dir):
     at.multiselect(key="faith_methods").set_value(["integrated_gradients"]).run()
     _no_errors(at)
     assert list(at.dataframe[0].value["method"]) == ["Integrated gradients"]
-    at.selectbox(key=f"faith_target_{FAST_MODEL}").set_value(1).run()
+    widget(at.selectbox, f"faith_target_{FAST_MODEL}_").set_value(1).run()
     _no_errors(at)
     at.multiselect(key="faith_methods").set_value(["cam"]).run()
     assert not at.exception and any("CAM does not apply" in e.value for e in at.error)
 
 
-def test_pages_tell_what_to_do_for_an_untrained_model(data_dir):
+def test_pages_tell_what_to_do_for_an_untrained_model(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)  # an installation where nothing is trained
     for page in ("sanity.py", "faithfulness.py"):
         at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=120)
         at.session_state["model"] = "resnet32_cifar10"
         at.run()
         assert not at.exception
-        if at.selectbox(key="model").value == "resnet32_cifar10":  # not trained in this installation
-            assert any("python -m interp train resnet32_cifar10" in i.value for i in at.info)
+        assert at.selectbox(key="model").value == "resnet32_cifar10"
+        assert any("python -m interp train resnet32_cifar10" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("kind", ["cascading", "independent"])
@@ -115,12 +105,12 @@ def test_figure_builders(kind, tiny_gap_model):
     x = image_batch(1, 12)
     run = cascading_randomization if kind == "cascading" else independent_randomization
     r = run(tiny_gap_model, x, ["saliency", "grad_cam"])
-    strip = charts_trust.randomization_strip(r)
+    strip = figures.randomization_strip(r)
     assert len(strip.data) == 2 * 4
     assert all(np.nanmax(t.z) <= 1 and np.nanmin(t.z) >= 0 for t in strip.data)
-    curves = charts_trust.similarity_curves(r)
-    assert len(curves.data) == 2 * 2 and list(curves.data[0].x) == charts_trust.step_labels(r)
+    curves = figures.similarity_curves(r)
+    assert len(curves.data) == 2 * 2 and list(curves.data[0].x) == figures.step_labels(r)
     scores = method_scores(tiny_gap_model, x, ["saliency", "grad_cam"], steps=6, n_random=1)
-    fig = charts_trust.deletion_insertion_curves(scores, "cat")
+    fig = figures.deletion_insertion_curves(scores, "cat")
     assert len(fig.data) == 2 * 2 + 2
     assert "AUC" in fig.data[0].name

@@ -1,5 +1,5 @@
 """Datasets under the data root: PACS and CIFAR-10 as ImageLists, their splits, one sampler of
-spread indices, the sample images of the picker, and the decoded-image cache.
+spread indices, and the decoded-image cache.
 
 Data root: ``--data-dir``, else ``$INTERP_DATA_DIR``, else ``./data``. Layout:
 ``PACS/<domain>/<class>/*.jpg``, ``cifar10/{train,test}/<class>/*.jpg`` (or torchvision's
@@ -21,7 +21,6 @@ from ..errors import DataError
 from ..models.registry import CIFAR10_CLASSES, PACS_CLASSES, PACS_DOMAINS, ModelSpec
 from .images import load_image, resize_center_crop
 
-ZEBRA_URL = "https://raw.githubusercontent.com/TDT4265-tutorial/TDT4265_StarterCode/main/assignment3/images/zebra.jpg"
 PACS_VAL_FRACTION = 0.2
 # Side of the images as each dataset stores them: splits are decoded (and cached) at this size.
 NATIVE_SIZE = {"pacs": 227, "cifar10": 32}
@@ -35,60 +34,6 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
 def cache_dir() -> Path:
     """Where decoded datasets are cached: $INTERP_CACHE_DIR, else ~/.cache/interp."""
     return Path(os.environ.get("INTERP_CACHE_DIR") or Path.home() / ".cache" / "interp")
-
-
-def sample_image_path(data_dir: str | os.PathLike | None = None) -> tuple[Path, str | None]:
-    """The zebra photo (fetched once into the data root if missing), else matplotlib's sample photo.
-
-    Returns:
-        (path, message): message is None when the zebra is used, else says why it is not.
-    """
-    root = data_root(data_dir)
-    zebra = root / "zebra.jpg"
-    if zebra.is_file():
-        return zebra, None
-    try:
-        import urllib.request
-
-        with urllib.request.urlopen(ZEBRA_URL, timeout=10) as response:
-            data = response.read()
-        load_image(data)
-        root.mkdir(parents=True, exist_ok=True)
-        zebra.write_bytes(data)
-        return zebra, None
-    except Exception as exc:  # offline, read-only root, bad download
-        import matplotlib
-
-        fallback = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-        return fallback, (f"zebra.jpg is not in {root} and could not be fetched from {ZEBRA_URL} "
-                          f"({exc}); showing matplotlib's sample photo instead")
-
-
-def sample_images(data_dir: str | os.PathLike | None = None, per_dataset: int = 8) -> dict[str, Path]:
-    """A few held-out images from the data root's datasets, labelled for a picker.
-
-    PACS: one validation image of each class, cycling over the domains; CIFAR-10: the first
-    test image of each class. Datasets that are absent are skipped.
-    """
-    found: dict[str, Path] = {}
-    try:
-        val = pacs_split("val", "class", data_dir)
-        root = data_root(data_dir) / "PACS"
-        for label, cls in enumerate(PACS_CLASSES[:per_dataset]):
-            domain = PACS_DOMAINS[label % len(PACS_DOMAINS)]
-            path = next(p for p, y in zip(val.paths, val.labels)
-                        if y == label and p.relative_to(root).parts[0] == domain)
-            found[f"PACS {domain} / {cls} ({path.name})"] = path
-    except (DataError, StopIteration):
-        pass
-    try:
-        test = cifar10_split("test", data_dir)
-        for label, cls in enumerate(CIFAR10_CLASSES[:per_dataset]):
-            path = test.paths[test.labels.index(label)]
-            found[f"CIFAR-10 test / {cls} ({path.name})"] = path
-    except DataError:
-        pass
-    return found
 
 
 @dataclass

@@ -8,13 +8,16 @@ and never change the model.
 
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
 from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_cam
-from .core import CamNotApplicableError, MethodError, ModelOutputError, TargetError, model_lock
+from ..errors import CamNotApplicableError, MethodError, ModelOutputError, TargetError
+from .core import model_lock
 from .explain import METHODS, Explanation, explain, predict, reduce_channels
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
                            method_scores, pixel_order, summarize)
 from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_channel, reduce_input_channels, rgb_tiles
+from .gallery import Gallery, right_and_wrong
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
-from .layers import activation_after, conv_layers, default_layer, first_conv_name, get_conv, spatial_layers
+from .layers import (activation_after, conv_layers, default_layer, first_conv_name, get_conv, probe_input,
+                     spatial_layers)
 from .sanity import (Randomization, cascading_randomization, independent_randomization, randomization_steps,
                      randomized_copy, spearman_abs, ssim)
 
@@ -25,8 +28,9 @@ __all__ = [
     "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",
     "order_by_norm", "per_input_channel", "predict", "reduce_channels", "reduce_input_channels", "rgb_tiles",
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
+    "Gallery", "right_and_wrong",
     # layer discovery
-    "activation_after", "first_conv_name", "get_conv", "spatial_layers",
+    "activation_after", "first_conv_name", "get_conv", "probe_input", "spatial_layers",
     # trust: sanity checks (Adebayo et al.) and faithfulness (Petsiuk et al.)
     "BASELINES", "DeletionInsertion", "Randomization", "baseline_image", "cascading_randomization",
     "deletion_insertion", "independent_randomization", "mean_aucs", "method_scores", "pixel_order",

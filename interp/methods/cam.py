@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
-from .core import (CamNotApplicableError, Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks,
+from ..errors import CamNotApplicableError, LayerError
+from .core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks,
                    get_module, layer_activation_and_grad, logits_of, target_score, upsample, using, zero_safe_grad)
 from .gradients import _guide
 from .layers import remembered_default_layer

@@ -3,6 +3,8 @@ lookup, input and target checks, gradients of a layer, and the runner every meth
 
 Every method that puts hooks on a model does it through :func:`using` (the model's lock) and
 :func:`forward_hooks` (removed in ``finally``), so the shared model is never left changed.
+Kept as one module past 300 lines on purpose: it is the whole contract every method relies on,
+read together when a method is added.
 """
 
 from __future__ import annotations
@@ -19,28 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, InterpError, LayerError
+from ..errors import ImageError, LayerError, ModelOutputError, TargetError
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
 # compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
 # the targets with ``targets.of(logits)`` from its own forward pass (see Targets)
 Compute = Callable[[nn.Module, torch.Tensor, "Targets"], "tuple[torch.Tensor, str | None]"]
-
-
-class TargetError(InterpError, ValueError):
-    """A target class index that the model does not have."""
-
-
-class MethodError(InterpError, ValueError):
-    """An unknown attribution method, or an option it does not take."""
-
-
-class ModelOutputError(InterpError, ValueError):
-    """A model whose output is not N x classes logits, or is not finite."""
-
-
-class CamNotApplicableError(LayerError):
-    """CAM asked of a model whose head is not global average pooling -> one linear layer."""
 
 
 # ---------------------------------------------------------------------------------------------

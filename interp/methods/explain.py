@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .cam import _cam, _grad_cam, _guided_grad_cam
-from .core import MethodError, Target, as_batch, attribute, logits_of, using
+from ..errors import MethodError
+from .core import Target, as_batch, attribute, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
 
 METHODS: dict[str, Callable] = {

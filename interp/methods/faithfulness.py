@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError
-from .core import MethodError, Target, as_batch, logits_of, resolve_targets, using
+from ..errors import ImageError, MethodError
+from .core import Target, as_batch, logits_of, resolve_targets, using
 from .explain import LAYER_METHODS, explain, reduce_channels
 
 BASELINES = ("blur", "mean", "zero")

@@ -64,6 +64,12 @@ def activation_after(model: nn.Module, layer: str, candidates: list[str]) -> str
     return next((n for n in later if isinstance(model.get_submodule(n), ACTIVATIONS)), layer)
 
 
+def probe_input(input_size: int | tuple[int, int]) -> torch.Tensor:
+    """A black 1 x 3 x H x W input: enough to trace which layers have spatial maps."""
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    return torch.zeros(1, 3, h, w)
+
+
 def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
     calls, _ = trace(model, xb)
     stage = [c for c in calls if isinstance(c.module, STAGE) and c.output.ndim == 4

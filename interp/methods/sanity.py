@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, LayerError
-from .core import MethodError, Target, as_batch, get_module, model_lock, using
+from ..errors import ImageError, LayerError, MethodError
+from .core import Target, as_batch, get_module, model_lock, using
 from .explain import LAYER_METHODS, explain
 from .trace import trace
 

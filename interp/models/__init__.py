@@ -4,14 +4,14 @@
 from .arch import ARCHITECTURES
 from .registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, PACS_CLASSES,
                        PACS_DOMAINS, REGISTRY, ModelSpec, get_spec, list_models, register)
-from .tables import count_parameters, layer_table, parameter_count, registry_rows, spec_layer_table
+from .tables import count_parameters, layer_table, meta_model, parameter_count, registry_rows, spec_layer_table
 from .weights import (build_model, has_weights, load_model, load_weights, read_card, read_state_dict,
                       save_checkpoint, torchvision_state_dict, weights_status, write_card)
 
 __all__ = [
     "ARCHITECTURES", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
     "PACS_CLASSES", "PACS_DOMAINS", "REGISTRY", "ModelSpec", "build_model", "count_parameters", "get_spec",
-    "has_weights", "layer_table", "list_models", "load_model", "load_weights", "parameter_count", "read_card",
+    "has_weights", "layer_table", "list_models", "load_model", "load_weights", "meta_model", "parameter_count", "read_card",
     "read_state_dict", "register", "registry_rows", "save_checkpoint", "spec_layer_table",
     "torchvision_state_dict", "weights_status", "write_card",
 ]

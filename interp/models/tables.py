@@ -24,8 +24,7 @@ def parameter_count(spec: ModelSpec) -> int:
     torchvision's ResNets by formula, so that the table does not import torchvision."""
     if spec.arch in resnet.BACKBONE_PARAMETERS and not spec.arch_kwargs:
         return resnet.parameter_count(spec.arch, spec.num_classes)
-    with torch.device("meta"):
-        return count_parameters(spec.build())
+    return count_parameters(meta_model(spec))
 
 
 def registry_rows() -> list[dict[str, Any]]:
@@ -50,11 +49,15 @@ def _pair(v: Any) -> str:
     return str(v)
 
 
+def meta_model(spec: ModelSpec) -> nn.Module:
+    """The entry's model on the meta device, in eval mode: shapes without memory or arithmetic."""
+    with torch.device("meta"):
+        return spec.build().eval()
+
+
 def spec_layer_table(spec: ModelSpec) -> tuple[list[dict[str, Any]], int]:
     """layer_table of a registry entry, traced on the meta device: shapes only, no arithmetic."""
-    with torch.device("meta"):
-        model = spec.build()
-    return layer_table(model, spec.input_size)
+    return layer_table(meta_model(spec), spec.input_size)
 
 
 def layer_table(model: nn.Module, input_size: int) -> tuple[list[dict[str, Any]], int]:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import interp
-from interp import viz
+from interp import figures
 from interp.methods import (METHODS, CamNotApplicableError, cam_head, default_layer, feature_maps,
                             filter_activations)
 from tests.methods.helpers import FAST, assert_unchanged, hooks_left, image_batch, registry_model, snapshot
@@ -163,7 +163,7 @@ def test_black_image_gives_finite_maps():
         assert np.isfinite(e.map).all(), method
         assert np.isfinite(e.probability) and 0 <= e.probability <= 1
         for mode in ("minmax", "abs", "symmetric", "percentile"):
-            assert np.isfinite(viz.normalize(e.spatial(), mode)).all()
+            assert np.isfinite(figures.normalize(e.spatial(), mode)).all()
 
 
 def test_zero_gradients_give_zero_finite_maps(zero_gap_model, blind_model):
@@ -171,7 +171,7 @@ def test_zero_gradients_give_zero_finite_maps(zero_gap_model, blind_model):
     for method, e in _all_methods(zero_gap_model, x).items():
         assert np.array_equal(e.map, np.zeros_like(e.map)), method
         for mode in ("minmax", "abs", "symmetric", "percentile"):
-            n = viz.normalize(e.spatial(), mode, per_item=True)
+            n = figures.normalize(e.spatial(), mode, per_item=True)
             assert np.isfinite(n).all() and n.shape == e.spatial().shape
     # output ignores the input entirely: no autograd error, just zeros
     for method, e in _all_methods(blind_model, x, skip_cam=True).items():

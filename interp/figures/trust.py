@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import cv2
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .methods.faithfulness import DeletionInsertion
-from .methods.sanity import Randomization
-from .viz import normalize
-
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
-TITLES = {"cam": "CAM", "grad_cam": "Grad-CAM", "guided_backprop": "Guided backprop",
-          "guided_grad_cam": "Guided Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-          "integrated_gradients": "Integrated gradients"}
-
-
-def title(method: str) -> str:
-    return TITLES.get(method, method)
+from ..methods.faithfulness import DeletionInsertion
+from ..methods.sanity import Randomization
+from .scaling import normalize, shrink
+from .style import COLOURS, MAGNITUDE_SCALE, method_title as title, style_chart
 
 
 def step_labels(result: Randomization) -> list[str]:
@@ -30,16 +21,7 @@ def step_labels(result: Randomization) -> list[str]:
     return ["original", *(f"{mark}{layer}" for layer in result.layers)]
 
 
-def _shrink(a: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = a.shape
-    scale = max_side / max(h, w)
-    if scale >= 1:
-        return a
-    return cv2.resize(a.astype(np.float32), (max(1, round(w * scale)), max(1, round(h * scale))),
-                      interpolation=cv2.INTER_AREA)
-
-
-def randomization_strip(result: Randomization, max_side: int = 64, colorscale: str = "Hot") -> go.Figure:
+def randomization_strip(result: Randomization, max_side: int = 64, colorscale: str = MAGNITUDE_SCALE) -> go.Figure:
     """Maps per method (rows) across randomisation depth (columns).
 
     Each map is shown as |map| / max |map| (its own maximum: the pattern, not the scale; the raw
@@ -51,7 +33,7 @@ def randomization_strip(result: Randomization, max_side: int = 64, colorscale: s
                         horizontal_spacing=0.01, vertical_spacing=0.02)
     for r, method in enumerate(result.methods, start=1):
         for c, amap in enumerate(result.maps[method], start=1):
-            raw = _shrink(np.nan_to_num(np.asarray(amap, np.float32)), max_side)
+            raw = shrink(np.nan_to_num(np.asarray(amap, np.float32)), max_side)
             fig.add_trace(go.Heatmap(z=normalize(raw, "abs"), customdata=raw, coloraxis="coloraxis",
                                      hovertemplate="x=%{x}, y=%{y}<br>raw=%{customdata:.4g}<br>"
                                                    "share of max |map|=%{z:.2f}<extra></extra>"), r, c)
@@ -81,8 +63,7 @@ def similarity_curves(result: Randomization) -> go.Figure:
     fig.update_yaxes(range=[low - 0.05, 1.05])
     fig.add_hline(y=0, line=dict(color="grey", width=1, dash="dot"))
     fig.update_xaxes(title_text="randomised (cascading: down to)" if result.kind == "cascading" else "randomised alone")
-    fig.update_layout(height=380, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.3))
-    return fig
+    return style_chart(fig, 380, legend_below=True)
 
 
 def deletion_insertion_curves(scores: Mapping[str, DeletionInsertion], class_name: str = "") -> go.Figure:
@@ -108,5 +89,4 @@ def deletion_insertion_curves(scores: Mapping[str, DeletionInsertion], class_nam
     fig.update_xaxes(title_text="fraction of pixels", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title_text=what, range=[-0.02, 1.02], col=1)
     fig.update_yaxes(range=[-0.02, 1.02], col=2)
-    fig.update_layout(height=400, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.3))
-    return fig
+    return style_chart(fig, 400, legend_below=True)

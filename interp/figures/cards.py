@@ -1,4 +1,5 @@
-"""Plotly figures of model cards and architectures: training curves, confusion matrix, parameters."""
+"""Plotly figures of model cards and architectures: training curves, confusion matrix, per-class
+accuracy, parameters per layer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from .style import HELD_OUT_COLOUR, TRAIN_COLOUR, style_chart
 
 
 def training_curves(card: dict[str, Any]) -> go.Figure:
@@ -22,21 +25,20 @@ def training_curves(card: dict[str, Any]) -> go.Figure:
                                  line=dict(color="rgba(31,119,180,0.25)", width=1)), 1, 1)
     e = [r["epoch"] for r in epochs]
     fig.add_trace(go.Scatter(x=e, y=[r["train_loss"] for r in epochs], name="train loss (epoch mean)",
-                             mode="lines+markers", line=dict(color="#1f77b4")), 1, 1)
+                             mode="lines+markers", line=dict(color=TRAIN_COLOUR)), 1, 1)
     fig.add_trace(go.Scatter(x=e, y=[r["val_loss"] for r in epochs], name="validation loss",
-                             mode="lines+markers", line=dict(color="#d62728")), 1, 1)
+                             mode="lines+markers", line=dict(color=HELD_OUT_COLOUR)), 1, 1)
     fig.add_trace(go.Scatter(x=e, y=[r["train_accuracy"] for r in epochs], name="train accuracy",
-                             mode="lines+markers", line=dict(color="#1f77b4", dash="dot")), 1, 2)
+                             mode="lines+markers", line=dict(color=TRAIN_COLOUR, dash="dot")), 1, 2)
     fig.add_trace(go.Scatter(x=e, y=[r["val_accuracy"] for r in epochs], name="validation accuracy",
-                             mode="lines+markers", line=dict(color="#d62728", dash="dot")), 1, 2)
+                             mode="lines+markers", line=dict(color=HELD_OUT_COLOUR, dash="dot")), 1, 2)
     best = card.get("best_epoch")
     if best and best > 0:
         for col in (1, 2):
             fig.add_vline(x=best, line=dict(color="grey", dash="dash"), row=1, col=col)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=380, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.25))
-    return fig
+    return style_chart(fig, 380, legend_below=True)
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
@@ -50,17 +52,14 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
         hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the row)<extra></extra>",
         colorbar=dict(title="share of row", tickformat=".0%"),
     ))
-    fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
-                      height=420, margin=dict(t=20, b=40, l=40, r=20))
-    return fig
+    return style_chart(fig, 420, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
 
 
 def per_class_accuracy(per_class: dict[str, float]) -> go.Figure:
+    """Bars: accuracy of each class on the held-out split."""
     fig = go.Figure(go.Bar(x=list(per_class), y=list(per_class.values()),
                            text=[f"{v:.0%}" for v in per_class.values()], textposition="outside"))
-    fig.update_layout(yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"), height=320,
-                      margin=dict(t=20, b=40, l=40, r=20))
-    return fig
+    return style_chart(fig, 320, yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"))
 
 
 def parameters_per_layer(rows: list[dict[str, Any]]) -> go.Figure:
@@ -72,6 +71,4 @@ def parameters_per_layer(rows: list[dict[str, Any]]) -> go.Figure:
         text=[f"{r['parameters'] / total:.1%}" for r in rows], textposition="outside",
         hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
     ))
-    fig.update_layout(xaxis_title="parameters", yaxis_autorange="reversed",
-                      height=max(250, 22 * len(rows) + 80), margin=dict(t=20, b=40, l=40, r=60))
-    return fig
+    return style_chart(fig, max(250, 22 * len(rows) + 80), xaxis_title="parameters", yaxis_autorange="reversed")

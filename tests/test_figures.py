@@ -1,4 +1,4 @@
-"""Display scaling, colour maps, overlays and Plotly figures (interp/viz.py)."""
+"""Display scaling, colour maps, overlays and Plotly figures (interp/figures.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import interp
-from interp import viz
-from interp.methods import filters, rgb_tiles, reduce_input_channels
+from interp import figures
+from interp.methods import filters, reduce_channels, rgb_tiles, reduce_input_channels
 from tests.methods.helpers import registry_model
 
 MODES = ("minmax", "abs", "symmetric", "percentile")
@@ -16,20 +16,20 @@ MODES = ("minmax", "abs", "symmetric", "percentile")
 
 def test_normalize_modes():
     a = np.array([[-2.0, 0.0], [1.0, 2.0]])
-    np.testing.assert_allclose(viz.normalize(a, "minmax"), [[0, 0.5], [0.75, 1]])
-    np.testing.assert_allclose(viz.normalize(a, "abs"), [[1, 0], [0.5, 1]])
-    np.testing.assert_allclose(viz.normalize(a, "symmetric"), [[0, 0.5], [0.75, 1]])
+    np.testing.assert_allclose(figures.normalize(a, "minmax"), [[0, 0.5], [0.75, 1]])
+    np.testing.assert_allclose(figures.normalize(a, "abs"), [[1, 0], [0.5, 1]])
+    np.testing.assert_allclose(figures.normalize(a, "symmetric"), [[0, 0.5], [0.75, 1]])
     b = np.arange(1000.0)
     b[-1] = 1e6  # an outlier does not squash everything else
-    assert viz.normalize(b, "percentile")[500] > 0.4
+    assert figures.normalize(b, "percentile")[500] > 0.4
     with pytest.raises(ValueError):
-        viz.normalize(a, "log")
+        figures.normalize(a, "log")
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("value", [0.0, 3.5, -1e-30, 1e30])
 def test_normalize_constant_maps_has_no_nan(mode, value):
-    out = viz.normalize(np.full((5, 7), value), mode)
+    out = figures.normalize(np.full((5, 7), value), mode)
     assert out.dtype == np.float32 and out.shape == (5, 7)
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert len(np.unique(out)) == 1
@@ -38,74 +38,74 @@ def test_normalize_constant_maps_has_no_nan(mode, value):
 @pytest.mark.parametrize("mode", MODES)
 def test_normalize_nan_inf_empty_and_per_item(mode):
     a = np.array([[np.nan, np.inf], [-np.inf, 1.0]])
-    assert np.isfinite(viz.normalize(a, mode)).all()
-    assert viz.normalize(np.zeros((0, 3)), mode).shape == (0, 3)
+    assert np.isfinite(figures.normalize(a, mode)).all()
+    assert figures.normalize(np.zeros((0, 3)), mode).shape == (0, 3)
     batch = np.stack([np.full((2, 2), 5.0), np.array([[0.0, 1.0], [2.0, 4.0]])])
-    out = viz.normalize(batch, mode, per_item=True)
+    out = figures.normalize(batch, mode, per_item=True)
     assert np.isfinite(out).all() and out.shape == (2, 2, 2)
     assert out[1].max() == 1.0
-    assert np.isfinite(viz.normalize(torch.zeros(3, 4), mode)).all()
+    assert np.isfinite(figures.normalize(torch.zeros(3, 4), mode)).all()
 
 
 def test_colormap_and_overlay():
     heat = np.linspace(0, 1, 12).reshape(3, 4)
-    rgb = viz.apply_colormap(heat, "jet")
+    rgb = figures.apply_colormap(heat, "jet")
     assert rgb.shape == (3, 4, 3) and rgb.dtype == np.uint8
     assert rgb[0, 0, 2] > rgb[0, 0, 0] and rgb[-1, -1, 0] > rgb[-1, -1, 2]  # jet: blue low, red high (RGB order)
     img = np.full((30, 40, 3), 100, np.uint8)
-    out = viz.overlay(img, heat, alpha=0.5)
+    out = figures.overlay(img, heat, alpha=0.5)
     assert out.shape == (30, 40, 3) and out.dtype == np.uint8
-    np.testing.assert_array_equal(viz.overlay(img, heat, alpha=0.0), img)
-    assert viz.overlay(img, np.full((3, 4), np.nan)).shape == (30, 40, 3)
+    np.testing.assert_array_equal(figures.overlay(img, heat, alpha=0.0), img)
+    assert figures.overlay(img, np.full((3, 4), np.nan)).shape == (30, 40, 3)
     with pytest.raises(ValueError):
-        viz.apply_colormap(heat, "rainbowish")
+        figures.apply_colormap(heat, "rainbowish")
 
 
 def test_gradient_image_and_denormalize():
     g = np.zeros((3, 4, 4))
     g[0, 0, 0] = 2.0
     g[1, 1, 1] = -2.0
-    img = viz.gradient_image(g)
+    img = figures.gradient_image(g)
     assert img.shape == (4, 4, 3) and img[0, 0, 0] == 1.0 and img[1, 1, 1] == 0.0 and img[2, 2, 2] == 0.5
-    assert np.isfinite(viz.gradient_image(np.zeros((3, 4, 4)))).all()
+    assert np.isfinite(figures.gradient_image(np.zeros((3, 4, 4)))).all()
     spec = interp.get_spec("nin_cifar10")
     pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     from PIL import Image
 
     x = interp.preprocess(Image.fromarray(pixels), spec)
-    np.testing.assert_array_equal(viz.denormalize(x, spec.mean, spec.std), pixels)
+    np.testing.assert_array_equal(figures.denormalize(x, spec.mean, spec.std), pixels)
 
 
 def test_reduce_channels():
     a = np.array([[[1.0, -3.0]], [[-2.0, 1.0]]])  # (C=2, H=1, W=2)
-    np.testing.assert_array_equal(viz.reduce_channels(a, "absmax"), [[2.0, 3.0]])
-    np.testing.assert_array_equal(viz.reduce_channels(a, "sum"), [[-1.0, -2.0]])
-    assert viz.reduce_channels(np.zeros((4, 3, 5, 5))).shape == (4, 5, 5)
+    np.testing.assert_array_equal(reduce_channels(a, "absmax"), [[2.0, 3.0]])
+    np.testing.assert_array_equal(reduce_channels(a, "sum"), [[-1.0, -2.0]])
+    assert reduce_channels(np.zeros((4, 3, 5, 5))).shape == (4, 5, 5)
 
 
 def test_heatmap_figure_shows_raw_values_with_a_colour_bar():
     z = np.arange(12.0).reshape(3, 4) - 3
-    fig = viz.heatmap_figure(z, title="t")
+    fig = figures.heatmap_figure(z, title="t")
     hm = fig.data[-1]
     assert hm.type == "heatmap" and hm.zmin == -3 and hm.zmax == 8 and hm.colorbar.title.text == "value"
-    fig = viz.heatmap_figure(z, image=np.zeros((30, 40, 3), np.uint8), symmetric=True)
+    fig = figures.heatmap_figure(z, image=np.zeros((30, 40, 3), np.uint8), symmetric=True)
     assert [d.type for d in fig.data] == ["image", "heatmap"]
     assert fig.data[1].z.shape == (30, 40) and fig.data[1].zmin == -8 and fig.data[1].zmax == 8
-    const = viz.heatmap_figure(np.zeros((4, 4)))
+    const = figures.heatmap_figure(np.zeros((4, 4)))
     assert const.data[0].zmin < const.data[0].zmax and np.isfinite(const.data[0].z).all()
 
 
 def test_filter_grid_figures():
     m = registry_model("alexnet_gap_pacs_class")
     w = filters(m, "features.conv1")
-    fig = viz.filter_grid_figure(rgb_tiles(w), ncols=12)
+    fig = figures.filter_grid_figure(rgb_tiles(w), ncols=12)
     img = fig.data[0]
     assert img.type == "image" and img.z.shape == (8 * 12 - 1, 12 * 12 - 1, 3)
     assert img.customdata[0, 0] == 0 and img.customdata[11, 0] == -1 and img.customdata[0, 12] == 1
     deep = reduce_input_channels(filters(m, "features.conv2"), "mean")
-    fig = viz.filter_grid_figure(deep, labels=np.arange(256)[::-1])
+    fig = figures.filter_grid_figure(deep, labels=np.arange(256)[::-1])
     hm = fig.data[0]
     assert hm.type == "heatmap" and hm.zmin == -hm.zmax and hm.customdata[0, 0] == 255
-    zero = viz.filter_grid_figure(np.zeros((4, 3, 3)))
+    zero = figures.filter_grid_figure(np.zeros((4, 3, 3)))
     assert np.isfinite(zero.data[0].z).all() and zero.data[0].zmax > 0
-    assert np.isfinite(viz.filter_grid_figure(np.zeros((4, 3, 3, 3))).data[0].z).all()
+    assert np.isfinite(figures.filter_grid_figure(np.zeros((4, 3, 3, 3))).data[0].z).all()

@@ -1,0 +1,96 @@
+"""Cached loaders shared by every page.
+
+Models are loaded once per process (st.cache_resource) and shared by all browser sessions,
+so nothing here or in a page modifies them; the methods take the model's lock while hooks are
+on it. Per-image results are cached per (model, image, ...) so that moving a display control
+re-renders without recomputing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import interp
+from interp import methods
+from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_image_path, sample_images
+from interp.models import read_card
+
+ImageKey = tuple[str, Any]  # ("path", str) or ("upload", bytes): what identifies the chosen image
+
+
+@st.cache_resource(show_spinner="Loading model weights...", max_entries=8)
+def cached_model(name: str):
+    return interp.load_model(name)
+
+
+@st.cache_data(show_spinner=False)
+def model_card(name: str) -> dict[str, Any] | None:
+    spec = interp.get_spec(name)
+    return read_card(spec.checkpoint_path) if spec.checkpoint else None
+
+
+@st.cache_data(show_spinner=False)
+def model_layers(name: str) -> dict[str, Any]:
+    """The model's conv layers, its layers with spatial maps, and Grad-CAM's default layer,
+    all read from the model (interp.methods.layers)."""
+    model, spec = cached_model(name), interp.get_spec(name)
+    probe = methods.probe_input(spec.input_size)
+    spatial = methods.spatial_layers(model, probe)
+    default = spec.target_layer or methods.default_layer(model, probe)
+    if default not in spatial:  # a block's output (ResNet's layer4.1) rather than a leaf module's
+        spatial = [default, *spatial]
+    return {"conv": methods.conv_layers(model), "spatial": spatial, "default": default}
+
+
+@st.cache_data(show_spinner=False)
+def image_choices() -> tuple[dict[str, str], str | None]:
+    """{label: path} of the picker's images (the zebra first), and a note when the zebra is missing."""
+    zebra, note = sample_image_path()
+    choices = {("zebra.jpg" if note is None else "Sample photo (Grace Hopper)"): str(zebra)}
+    choices.update({label: str(path) for label, path in sample_images().items()})
+    return choices, note
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def decode(kind: str, payload: bytes | str) -> Image.Image:
+    return interp.load_image(Path(payload) if kind == "path" else payload)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def model_input(name: str, key: ImageKey):
+    """(x, display): the image preprocessed for the model (1xCxHxW), and the RGB uint8 picture
+    the model sees (resized and centre-cropped), on which maps are drawn."""
+    spec = interp.get_spec(name)
+    image = decode(*key)
+    display = np.asarray(resize_center_crop(image, spec.input_size), dtype=np.uint8)
+    return interp.preprocess(image, spec), display
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def probabilities(name: str, key: ImageKey) -> np.ndarray:
+    """The model's class probabilities for the chosen image, (classes,)."""
+    x, _ = model_input(name, key)
+    return methods.predict(cached_model(name), x)[0]
+
+
+@st.cache_data(show_spinner="Computing the map...", max_entries=256)
+def explanation(name: str, key: ImageKey, method: str, target: int | None = None,
+                layer: str | None = None, options: tuple = ()):
+    """interp.explain on the chosen image, cached per (model, image, method, target, layer, options)."""
+    x, _ = model_input(name, key)
+    return methods.explain(cached_model(name), x, method, target=target, layer=layer, **dict(options))
+
+
+@st.cache_resource(show_spinner="Loading held-out images...", max_entries=8)
+def held_out(name: str, n: int) -> HeldOutBatch:
+    """n held-out images of the model's task, spread over its classes (read-only: shared by sessions).
+
+    Raises:
+        DataError: the dataset is not under the data root.
+    """
+    return held_out_batch(interp.get_spec(name), n)

@@ -1,0 +1,177 @@
+"""Widgets shared by the pages: the model and image pickers, the target-class and method pickers,
+and the usual start of an image page. State that depends on the image or the model is keyed
+on both, so a label never describes another image or model than the map beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import interp
+from interp.errors import DataError, InterpError
+from interp.figures import method_title
+from interp.models import has_weights, weights_status
+
+from .loaders import ImageKey, cached_model, decode, image_choices, model_input
+
+UPLOAD = "Upload an image..."
+
+
+def available_models() -> list[str]:
+    """Entries that can be loaded here: a checkpoint is present, or torchvision provides weights."""
+    return [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
+
+
+def model_picker(label: str = "Model", key: str = "model", default: str | None = None,
+                 names: list[str] | None = None, container=st) -> str:
+    """A selectbox over the registry; models with weights first, and never opened on one without."""
+    names = names or interp.list_models()
+    ready = [n for n in names if n in available_models()]
+    ordered = ready + [n for n in names if n not in ready]
+    index = ordered.index(default) if default in ready else 0
+    return container.selectbox(label, ordered, index=index, key=key,
+                               format_func=lambda n: n if n in ready else f"{n} (not trained)")
+
+
+def load_or_explain(name: str):
+    """The cached model, or None after telling the user what to do (no traceback)."""
+    spec = interp.get_spec(name)
+    if not has_weights(spec):
+        st.info(f"**{name}** has no trained weights in this installation. Train it with "
+                f"`{weights_status(spec)}`, then reload this page.")
+        return None
+    return show_interp_errors(cached_model, name)
+
+
+def show_interp_errors(fn: Callable, *args, **kwargs):
+    """Run fn; an InterpError becomes a message saying what is wrong and what to do, result None.
+
+    A dataset missing from the data root is a calm st.info (the page works without it); any
+    other InterpError is an st.error.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except DataError as exc:
+        st.info(f"No held-out images here: {exc}")
+        return None
+    except InterpError as exc:
+        st.error(str(exc))
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The image
+
+
+def image_sidebar() -> None:
+    """The image picker in the sidebar: zebra.jpg, held-out samples of the datasets, or an upload.
+
+    Each page that uses the image calls this once. The choice lives in session state under
+    keys of its own, so it survives switching pages (widget state does not).
+    """
+    choices, note = image_choices()
+    options = [*choices, UPLOAD]
+    previous = st.session_state.get("image_choice", options[0])
+    choice = st.sidebar.selectbox("Image", options, index=options.index(previous) if previous in options else 0,
+                                  key="image_picker",
+                                  help="Used by every page. Samples come from the data root's datasets.")
+    st.session_state["image_choice"] = choice
+    if note:
+        st.sidebar.caption(note)
+    if choice == UPLOAD:
+        upload = st.sidebar.file_uploader("Image file", key="image_upload",
+                                          help="JPEG, PNG, GIF, WebP, BMP or TIFF, at most 20 MB")
+        if upload is not None:
+            st.session_state["image_source"] = ("upload", upload.getvalue(), upload.name)
+        elif st.session_state.get("image_source", ("path",))[0] != "upload":
+            st.session_state["image_source"] = ("upload", None, None)
+    else:
+        st.session_state["image_source"] = ("path", choices[choice], choice)
+    image = current_image(show_errors=False)
+    if image is not None:
+        st.sidebar.image(image, caption=st.session_state["image_source"][2], width="stretch")
+
+
+def image_key() -> ImageKey | None:
+    """A hashable identity of the chosen image, for the per-image caches (None: nothing uploaded yet)."""
+    kind, payload, _ = st.session_state.get("image_source", (None, None, None))
+    if kind is None:
+        choices, _ = image_choices()
+        return "path", next(iter(choices.values()))
+    return None if payload is None else (kind, payload)
+
+
+def image_token() -> str:
+    """A short digest of the chosen image, for widget keys that must reset when the image changes."""
+    key = image_key()
+    payload = b"" if key is None else (key[1] if isinstance(key[1], bytes) else str(key[1]).encode())
+    return hashlib.sha1(payload).hexdigest()[:10]
+
+
+def current_image(show_errors: bool = True) -> Image.Image | None:
+    """The chosen image as RGB, or None (after an st.error / st.info saying why)."""
+    key = image_key()
+    if key is None:
+        if show_errors:
+            st.info("Upload an image in the sidebar.")
+        return None
+    try:
+        return decode(*key)
+    except InterpError as exc:
+        if show_errors:
+            st.error(f"This image cannot be used: {exc}")
+        return None
+
+
+def page_model_and_image(default: str, label: str = "Model", key: str = "model", names: list[str] | None = None):
+    """The usual start of an image page: sidebar picker, model picker, loaded model, input.
+
+    Returns:
+        (name, model, x, display), or None after telling the user what is missing.
+    """
+    image_sidebar()
+    name = model_picker(label, key=key, default=default, names=names)
+    model = load_or_explain(name)
+    if model is None or current_image() is None:
+        return None
+    x, display = model_input(name, image_key())
+    return name, model, x, display
+
+
+# ---------------------------------------------------------------------------------------------
+# What to explain
+
+
+def class_label(name: str, index: int) -> str:
+    """'3: cat' for class 3 of the model's task."""
+    return f"{index}: {interp.get_spec(name).class_names[index]}"
+
+
+def target_picker(name: str, probs: np.ndarray, key: str, label: str = "Target class", container=st) -> int:
+    """A class of the model, the prediction first chosen, each with its probability.
+
+    The key includes the model and the image: a new image starts again from its own prediction
+    instead of keeping a class (and a probability) chosen for another one.
+    """
+    spec = interp.get_spec(name)
+    return int(container.selectbox(label, range(spec.num_classes), index=int(np.argmax(probs)),
+                                   key=f"{key}_{name}_{image_token()}",
+                                   format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})"))
+
+
+def methods_picker(choices: Sequence[str], key: str, shown: int = 3, container=st) -> list[str]:
+    """A multiselect over method names, shown by their titles; the first ``shown`` chosen."""
+    return container.multiselect("Methods", list(choices), default=list(choices[:shown]), format_func=method_title,
+                                 key=key)
+
+
+def no_choice(chosen: Sequence[Any], what: str) -> bool:
+    """True, after saying what to do, when nothing is chosen."""
+    if not chosen:
+        st.info(f"Choose at least one {what}.")
+    return not chosen

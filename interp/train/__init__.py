@@ -1,0 +1,30 @@
+"""Training and evaluation of registry entries.
+
+- ``config``: TrainConfig (what decides the weights) apart from RunSettings (where and how a
+  run executes); ``config_for`` applies overrides to an entry's recipe.
+- ``steps``: one step's pieces: seeded random streams, learning-rate schedule, augmentation,
+  inputs, optimizer, the starting model (``init_model``).
+- ``loop``: ``train``: epochs, validation, early stopping, resume.
+- ``state``: the resumable state file and the run identity it must match.
+- ``evaluation``: decoded splits (``load_split``) and held-out metrics.
+- ``card``: the model card (hardware, code version, throughput, metrics, history).
+
+Design points:
+- Each split is decoded once into a uint8 tensor (cached on disk); batches are sliced from
+  memory and augmented as whole batches, so the JPEG decoder never limits a CPU run.
+- Every random choice comes from a stream seeded by (seed, epoch, batch) and the learning rate
+  is a pure function of the step: the same seed gives the same weights, and a resumed run
+  continues exactly where the stopped one was.
+"""
+
+from ..hardware import native_bf16
+from ..models.weights import read_card
+from .config import RunSettings, TrainConfig, config_for
+from .evaluation import evaluate, evaluate_tensors, load_split
+from .loop import train
+from .steps import augment_batch, batch_inputs, init_model, learning_rate, make_optimizer
+
+__all__ = [
+    "RunSettings", "TrainConfig", "augment_batch", "batch_inputs", "config_for", "evaluate", "evaluate_tensors",
+    "init_model", "learning_rate", "load_split", "make_optimizer", "native_bf16", "read_card", "train",
+]

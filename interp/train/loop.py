@@ -1,0 +1,227 @@
+"""The training loop: epochs of seeded batches, validation after each epoch, early stopping on
+the validation loss, and a resumable state saved every few minutes, at each epoch's end and on
+Ctrl-C/SIGTERM. The best epoch's weights are written with the model card at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..methods.filters import conv1_autocorrelation
+from ..methods.layers import first_conv_name
+from ..models.registry import get_spec
+from ..models.tables import count_parameters
+from ..models.weights import save_checkpoint
+from .card import bare_loop_images_per_s, model_card
+from .config import RunSettings, TrainConfig
+from .evaluation import evaluate_tensors, load_split
+from .state import ResumeFile, fresh_state, resume_key, running_totals
+from .steps import (MIN_CROP_SCALE, augment_batch, batch_generator, batch_inputs, epoch_order, init_model,
+                    learning_rate, make_optimizer, optimizer_step, train_mode)
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler so a kill is handled like Ctrl-C."""
+
+
+def _raise_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Stop()
+
+
+def train(name: str, cfg: TrainConfig, settings: RunSettings | None = None, *, resume: bool = False,
+          command: str | None = None) -> dict[str, Any]:
+    """Train a registry entry; write the best epoch's weights and the model card; return the card.
+
+    Args:
+        name: registry name.
+        cfg: the hyper-parameters (``config_for(name, ...)``).
+        settings: where and how to run (default: RunSettings()).
+        resume: continue the run from its saved state instead of starting afresh.
+        command: the command line recorded in the card.
+
+    Returns:
+        The model card (also written beside the weights as JSON).
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C or SIGTERM, after saving the resumable state.
+        CheckpointError: resume without a state saved under the same TrainConfig and out.
+        DataError: the dataset is missing (or the entry is an ImageNet model).
+        FloatingPointError: the training loss became NaN or infinite.
+    """
+    run = _Run(name, cfg, settings or RunSettings())
+    if resume:
+        run.state = run.resume_file.load(run.model, run.optimizer)
+        print(f"resuming {name} at epoch {run.state['epoch'] + 1}, batch {run.state['batch']}", file=sys.stderr)
+    bare = bare_loop_images_per_s(run.model, cfg, batch_inputs(run.x_train[:cfg.batch_size], run.spec, run.size),
+                                  run.y_train[:cfg.batch_size])
+    started = dt.datetime.now(dt.timezone.utc)
+    run.start_clock()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        run.run_epochs()
+    except (KeyboardInterrupt, _Stop):
+        run.save()
+        print(f"\ninterrupted; state saved to {run.resume_file.path}. Continue with: python -m interp train {name} "
+              "--resume (and the same options)", file=sys.stderr)
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    return run.finish(bare, started, command)
+
+
+class _Run:
+    """One session of a run: the entry, its decoded splits, the model, its optimizer and the
+    resumable progress ``state`` (see state.fresh_state)."""
+
+    def __init__(self, name: str, cfg: TrainConfig, settings: RunSettings) -> None:
+        self.spec, self.cfg, self.settings = get_spec(name), cfg, settings
+        self.out = Path(settings.out) if settings.out else self.spec.checkpoint_path
+        self.resume_file = ResumeFile(self.out, resume_key(cfg, settings.out))
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.size = cfg.input_size or self.spec.input_size
+        self.x_train, self.y_train = load_split(self.spec, "train", settings.data_dir, cfg.limit_train,
+                                                settings.progress)
+        self.x_val, self.y_val = load_split(self.spec, "val", settings.data_dir, cfg.limit_val, settings.progress)
+        self.min_crop_scale = MIN_CROP_SCALE[self.spec.dataset]
+        self.model = init_model(self.spec, cfg).to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
+        self.steps_per_epoch = math.ceil(len(self.y_train) / cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.conv1 = first_conv_name(self.model)
+        self.state = fresh_state()
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """Count the wall time from now on top of what earlier sessions of the run spent."""
+        self.elapsed_at_start, self.session_start = self.state["elapsed_s"], time.perf_counter()
+
+    def save(self) -> None:
+        """Record the elapsed time and write the resumable state."""
+        self.state["elapsed_s"] = self.elapsed_at_start + time.perf_counter() - self.session_start
+        self.resume_file.save(self.model, self.optimizer, self.state)
+
+    def run_epochs(self) -> None:
+        """Train from the state's epoch and batch to the last epoch or an early stop."""
+        first, epochs = self.state["epoch"], self.cfg.epochs
+        for epoch in tqdm(range(first, epochs), desc=self.spec.name, unit="epoch", disable=not self.settings.progress,
+                          initial=first, total=epochs):
+            self.run_batches(epoch)
+            if self.end_epoch(epoch):
+                break
+
+    def run_batches(self, epoch: int) -> None:
+        """The remaining batches of ``epoch``, saving the state every ``save_every_s`` seconds."""
+        order = epoch_order(self.cfg.seed, epoch, len(self.y_train))
+        train_mode(self.model)
+        last_save = time.perf_counter()
+        batches = tqdm(range(self.state["batch"], self.steps_per_epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+                       unit="batch", leave=False, disable=not self.settings.progress, initial=self.state["batch"],
+                       total=self.steps_per_epoch)
+        for b in batches:
+            self.step(epoch, b, order)
+            run = self.state["run"]
+            batches.set_postfix(loss=f"{run['loss'] / run['seen']:.3f}", acc=f"{run['correct'] / run['seen']:.3f}",
+                                img_s=f"{run['seen'] / max(run['seconds'], 1e-9):.0f}")
+            if time.perf_counter() - last_save > self.settings.save_every_s:
+                self.save()
+                last_save = time.perf_counter()
+        batches.close()
+
+    def step(self, epoch: int, b: int, order: torch.Tensor) -> None:
+        """Batch ``b`` of ``epoch``: inputs, augmentation, learning rate, optimizer step, running totals.
+
+        Raises:
+            FloatingPointError: the loss is NaN or infinite.
+        """
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        generator = batch_generator(cfg.seed, epoch, b)
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        xb = batch_inputs(self.x_train[idx], self.spec, self.size)
+        if cfg.augment:
+            xb = augment_batch(xb, generator, self.min_crop_scale).contiguous(memory_format=torch.channels_last)
+        yb = self.y_train[idx]
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, epoch * self.steps_per_epoch + b, self.total_steps)
+        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, bool(cfg.bf16))
+        if not torch.isfinite(loss):  # the run stops here, so the step just taken is never saved
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {b}: "
+                                     "lower the learning rate")
+        run = self.state["run"]
+        run["loss"] += loss.item() * len(yb)
+        run["correct"] += int((logits.argmax(1) == yb).sum())
+        run["seen"] += len(yb)
+        run["seconds"] += time.perf_counter() - t0
+        self.state["step_loss"].append(round(loss.item(), 5))
+        self.state["batch"] = b + 1
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validate, record the epoch, keep the best weights, save the state.
+
+        Returns:
+            True where early stopping ends the run (``patience`` epochs without a better validation loss).
+        """
+        st = self.state
+        val = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
+        record = self.epoch_record(epoch, val)
+        st["epochs"].append(record)
+        tqdm.write(f"{self.spec.name} epoch {epoch + 1}: "
+                   + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"), file=sys.stderr)
+        st["run"] = running_totals()
+        st["epoch"], st["batch"] = epoch + 1, 0
+        if val["loss"] < st["best_val_loss"] or st["best_state"] is None:  # NaN never compares less
+            st["best_val_loss"], st["best_epoch"], st["bad_epochs"] = val["loss"], epoch + 1, 0
+            st["best_state"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            st["bad_epochs"] += 1
+        self.save()
+        if st["bad_epochs"] >= self.cfg.patience:
+            tqdm.write(f"early stop: validation loss has not improved for {self.cfg.patience} epochs",
+                       file=sys.stderr)
+            return True
+        return False
+
+    def epoch_record(self, epoch: int, val: dict[str, Any]) -> dict[str, Any]:
+        """The history entry of ``epoch``: training and validation loss and accuracy, lr, speed."""
+        run = self.state["run"]
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": round(run["loss"] / max(run["seen"], 1), 5),
+            "train_accuracy": round(run["correct"] / max(run["seen"], 1), 5),
+            "val_loss": round(val["loss"], 5),
+            "val_accuracy": round(val["accuracy"], 5),
+            "lr_end": learning_rate(self.cfg, (epoch + 1) * self.steps_per_epoch - 1, self.total_steps),
+            "images_per_s": round(run["seen"] / max(run["seconds"], 1e-9), 1),
+        }
+        autocorrelation = self.conv1_autocorrelation()
+        if autocorrelation is not None:
+            record["conv1_autocorrelation"] = autocorrelation
+        return record
+
+    def conv1_autocorrelation(self) -> float | None:
+        """Lag-1 spatial autocorrelation of the first convolution's filters (None: no convolution)."""
+        if not self.conv1:
+            return None
+        return round(conv1_autocorrelation(self.model.get_submodule(self.conv1).weight), 4)
+
+    def finish(self, bare_images_per_s: float, started: dt.datetime, command: str | None) -> dict[str, Any]:
+        """Restore the best epoch's weights, evaluate them, write weights and card, drop the state."""
+        self.model.load_state_dict(self.state["best_state"])
+        metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
+        metrics.pop("loss")
+        card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
+                          conv1_autocorrelation=self.conv1_autocorrelation(),
+                          parameters=count_parameters(self.model), bare_images_per_s=bare_images_per_s,
+                          started=started, command=command)
+        save_checkpoint(self.model.to(memory_format=torch.contiguous_format), self.out, self.spec.arch, card)
+        self.resume_file.remove()
+        return card
