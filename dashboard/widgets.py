@@ -143,6 +143,29 @@ def page_model_and_image(default: str, label: str = "Model", key: str = "model",
     return name, model, x, display
 
 
+def image_page(title: str, caption: str, default_model: str):
+    """Title, caption, pickers, model and input of a page about the chosen image; stops the page
+    (after saying why) when the model or the image cannot be used.
+
+    Returns:
+        (name, model, x, display) as :func:`page_model_and_image`.
+    """
+    st.title(title)
+    st.caption(caption)
+    picked = page_model_and_image(default_model)
+    if picked is None:
+        st.stop()
+    return picked
+
+
+def or_stop(fn: Callable, *args, **kwargs):
+    """:func:`show_interp_errors`, and the page stops there when it showed an error."""
+    result = show_interp_errors(fn, *args, **kwargs)
+    if result is None:
+        st.stop()
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # What to explain
 

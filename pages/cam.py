@@ -4,21 +4,19 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, probabilities
-from dashboard.widgets import image_key, page_model_and_image, show_interp_errors, target_picker
+from dashboard.widgets import image_key, image_page, or_stop, target_picker
 from interp import figures, get_spec, methods
 from interp.methods import CamNotApplicableError
 
 GALLERY_POOL = 96  # held-out images classified for the gallery
 GALLERY_PER_KIND = 4  # shown right and wrong
 
-st.title("CAM")
-st.caption("Class activation maps: which regions raise the score of a class. Raw map values on the "
-           "colour bar (CAM: the class score's contribution per position; Grad-CAM: ReLU of the "
-           "gradient-weighted activations).")
-picked = page_model_and_image("alexnet_gap_pacs_class")
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "CAM",
+    "Class activation maps: which regions raise the score of a class. Raw map values on the "
+    "colour bar (CAM: the class score's contribution per position; Grad-CAM: ReLU of the "
+    "gradient-weighted activations).",
+    "alexnet_gap_pacs_class")
 spec = get_spec(name)
 
 
@@ -64,9 +62,7 @@ with right:
                                                                                format="percent")})
     target = target_picker(name, probs, key="cam_target")
     opacity = st.slider("Map opacity", 0.0, 1.0, 0.5, step=0.05, key="cam_opacity")
-result = show_interp_errors(explanation, name, image_key(), method_name, target, layer)
-if result is None:
-    st.stop()
+result = or_stop(explanation, name, image_key(), method_name, target, layer)
 with left:
     fig = figures.heatmap_figure(result.map, image=display, opacity=opacity, colorbar_title=method,
                                  title=f"{method} for '{spec.class_names[result.target]}' "
@@ -75,9 +71,7 @@ with left:
     st.plotly_chart(fig, width="stretch", key="cam_overlay")
 
 st.subheader("Held-out images it got right and wrong")
-found = show_interp_errors(_gallery, name, method_name, layer)
-if found is None:
-    st.stop()
+found = or_stop(_gallery, name, method_name, layer)
 gallery, shown = found
 st.caption(f"From {len(gallery.predictions)} held-out images ({gallery.accuracy:.0%} correct); "
            "each map explains the predicted class.")

@@ -4,8 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, held_out, model_input, probabilities
-from dashboard.widgets import (class_label, image_key, methods_picker, no_choice, page_model_and_image,
-                               show_interp_errors, target_picker)
+from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
 from interp import InterpError, figures, get_spec, methods
 
 CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
@@ -14,15 +13,13 @@ N_RANDOM = 2  # random pixel orders averaged for the reference curve
 # Small inputs by default: the held-out table runs every method and curve on N images.
 DEFAULT = "table2_cnn_cifar10"
 
-st.title("Faithfulness")
-st.caption("Does the map point at what the model uses? Deletion removes pixels in the map's order, most "
-           "important first (each replaced by the baseline), and tracks the class probability: a faithful map "
-           "makes it fall fast. Insertion starts from the baseline and puts pixels back in the same order: it "
-           "should rise fast. Dashed: the mean of random pixel orders.")
-picked = page_model_and_image(DEFAULT)
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "Faithfulness",
+    "Does the map point at what the model uses? Deletion removes pixels in the map's order, most "
+    "important first (each replaced by the baseline), and tracks the class probability: a faithful map "
+    "makes it fall fast. Insertion starts from the baseline and puts pixels back in the same order: it "
+    "should rise fast. Dashed: the mean of random pixel orders.",
+    DEFAULT)
 spec = get_spec(name)
 
 
@@ -51,9 +48,7 @@ steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points 
 if no_choice(chosen, "method"):
     st.stop()
 
-scores = show_interp_errors(_scores, name, image_key(), tuple(chosen), target, baseline, steps)
-if scores is None:
-    st.stop()
+scores = or_stop(_scores, name, image_key(), tuple(chosen), target, baseline, steps)
 left, right = st.columns([1, 5])
 left.image(display, caption=f"input; class {class_label(name, target)}", width="stretch")
 right.plotly_chart(figures.deletion_insertion_curves(scores, spec.class_names[target]),
@@ -63,9 +58,7 @@ st.subheader("Mean areas over held-out images")
 st.caption(f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
            "insertion: higher is better; the random columns are the reference every method should beat.")
 n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
-count = show_interp_errors(lambda: len(held_out(name, n_images)))
-if count is None:
-    st.stop()
+count = or_stop(lambda: len(held_out(name, n_images)))
 per_image, progress = [], st.progress(0.0, text="Scoring held-out images...")
 try:
     for index in range(count):

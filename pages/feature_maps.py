@@ -4,16 +4,14 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
-from dashboard.widgets import image_key, no_choice, page_model_and_image, show_interp_errors
+from dashboard.widgets import image_key, image_page, no_choice, or_stop
 from interp import figures, methods
 
-st.title("Feature maps")
-st.caption("What each layer's channels respond to in the image. Channels are ordered by their mean "
-           "activation; one colour scale per layer, in activation units.")
-picked = page_model_and_image("alexnet_gap_pacs_class")
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "Feature maps",
+    "What each layer's channels respond to in the image. Channels are ordered by their mean "
+    "activation; one colour scale per layer, in activation units.",
+    "alexnet_gap_pacs_class")
 
 
 @st.cache_data(show_spinner="Computing feature maps...", max_entries=32)
@@ -34,9 +32,7 @@ count = c1.slider("Channels shown per layer", 4, 64, 16, step=4, key="fm_count")
 rank_by = c2.radio("Rank channels by", ["mean", "max"], horizontal=True, key="fm_rank")
 if no_choice(chosen, "layer"):
     st.stop()
-maps = show_interp_errors(_maps, name, image_key(), tuple(chosen))
-if maps is None:
-    st.stop()
+maps = or_stop(_maps, name, image_key(), tuple(chosen))
 left, right = st.columns([1, 4])
 left.image(display, caption="what the model sees", width="stretch")
 with right:

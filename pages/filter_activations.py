@@ -4,19 +4,17 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
-from dashboard.widgets import image_key, no_choice, page_model_and_image, show_interp_errors
+from dashboard.widgets import image_key, image_page, no_choice, or_stop, show_interp_errors
 from interp import figures, methods
 
 # The classic exercise: ResNet-18 (ImageNet) conv1 filters that pick out stripes and colours.
 CLASSIC = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
 
-st.title("Filter activations")
-st.caption("Each chosen filter's weights (top) and its response to the image (bottom): the "
-           "filter convolved with the preprocessed image, plus its bias, before any ReLU.")
-picked = page_model_and_image("alexnet_gap_pacs_class")
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "Filter activations",
+    "Each chosen filter's weights (top) and its response to the image (bottom): the "
+    "filter convolved with the preprocessed image, plus its bias, before any ReLU.",
+    "alexnet_gap_pacs_class")
 convs = model_layers(name)["conv"]
 
 
@@ -33,9 +31,7 @@ indices = st.multiselect("Filters", list(range(n_filters)), default=default, max
                          key=f"fa_indices_{name}_{layer}")
 if no_choice(indices, "filter"):
     st.stop()
-result = show_interp_errors(_activations, name, image_key(), layer, tuple(indices))
-if result is None:
-    st.stop()
+result = or_stop(_activations, name, image_key(), layer, tuple(indices))
 weights, acts = result
 cols = st.columns(len(indices))
 for col, i, w, a in zip(cols, indices, weights, acts):

@@ -3,18 +3,16 @@
 import streamlit as st
 
 from dashboard.loaders import explanation, probabilities
-from dashboard.widgets import class_label, image_key, page_model_and_image, show_interp_errors, target_picker
+from dashboard.widgets import class_label, image_key, image_page, show_interp_errors, target_picker
 from interp import figures
 
 METHODS = ["guided_backprop", "guided_grad_cam", "saliency", "smoothgrad", "integrated_gradients"]
 
-st.title("Gradients")
-st.caption("How the target class's score changes with each input pixel. Top: the gradient as colour "
-           "(grey is zero); bottom: its largest absolute value over colour channels, in raw units.")
-picked = page_model_and_image("alexnet_gap_pacs_class")
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "Gradients",
+    "How the target class's score changes with each input pixel. Top: the gradient as colour "
+    "(grey is zero); bottom: its largest absolute value over colour channels, in raw units.",
+    "alexnet_gap_pacs_class")
 
 probs = probabilities(name, image_key())
 c1, c2, c3 = st.columns(3)

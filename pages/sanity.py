@@ -4,24 +4,21 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, probabilities
-from dashboard.widgets import (class_label, image_key, methods_picker, no_choice, page_model_and_image,
-                               show_interp_errors, target_picker)
+from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
 from interp import figures, methods
 
 CHOICES = ["guided_backprop", "grad_cam", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
 FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
 
-st.title("Sanity checks")
-st.caption("A map that explains the model should change when the model's weights are replaced by random "
-           "ones. Here the layers of a copy of the model are re-initialised one at a time, from the logits "
-           "down (cascading), or each on its own (independent), and every map is recomputed for the same "
-           "image and class. Adebayo et al. (NeurIPS 2018) found that guided backprop barely changes: it "
-           "shows the image's edges more than the model's reasoning.")
-picked = page_model_and_image("alexnet_gap_pacs_class")
-if picked is None:
-    st.stop()
-name, model, x, display = picked
+name, model, x, display = image_page(
+    "Sanity checks",
+    "A map that explains the model should change when the model's weights are replaced by random "
+    "ones. Here the layers of a copy of the model are re-initialised one at a time, from the logits "
+    "down (cascading), or each on its own (independent), and every map is recomputed for the same "
+    "image and class. Adebayo et al. (NeurIPS 2018) found that guided backprop barely changes: it "
+    "shows the image's edges more than the model's reasoning.",
+    "alexnet_gap_pacs_class")
 
 
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)
@@ -42,9 +39,7 @@ seed = int(c4.number_input("Seed", 0, 9999, 0, key="sanity_seed", help="Seeds th
 if no_choice(chosen, "method"):
     st.stop()
 
-result = show_interp_errors(_randomization, name, image_key(), tuple(chosen), kind, target, seed)
-if result is None:
-    st.stop()
+result = or_stop(_randomization, name, image_key(), tuple(chosen), kind, target, seed)
 left, right = st.columns([1, 5])
 left.image(display, caption=f"input; explained class {class_label(name, result.target)}", width="stretch")
 with right:

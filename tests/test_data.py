@@ -6,11 +6,13 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import interp
 from interp import ImageError
-from interp.data import MAX_IMAGE_PIXELS, cifar10_split, pacs_files, pacs_split
+from interp.data import (MAX_IMAGE_PIXELS, ImageList, cifar10_split, held_out_batch, pacs_files, pacs_split,
+                         spread_indices)
 
 
 def _png(img: Image.Image, **kw) -> bytes:
@@ -171,3 +173,41 @@ def test_missing_dataset_says_what_to_do(tmp_path):
         pacs_files(tmp_path)
     with pytest.raises(interp.DataError, match="cifar10"):
         cifar10_split("test", tmp_path)
+
+
+def test_spread_indices_by_hand():
+    assert spread_indices(10, 4).tolist() == [0, 3, 6, 9]
+    assert spread_indices(5, 10).tolist() == [0, 1, 2, 3, 4]
+    assert spread_indices(0, 3).tolist() == [] and spread_indices(7, 0).tolist() == []
+    ordered_by_class = np.repeat(np.arange(10), 100)
+    assert sorted(ordered_by_class[spread_indices(1000, 10)].tolist()) == list(range(10))
+
+
+def test_cifar10_binary_release_becomes_an_image_folder_tree(tmp_path, monkeypatch):
+    """torchvision's pickled release (here a 3-image stand-in) is written out once as lossless PNG files."""
+    import pickle
+
+    from torchvision.datasets import cifar
+
+    release = tmp_path / "cifar10" / "cifar-10-batches-py"
+    release.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(3, 3 * 32 * 32), dtype=np.uint8)
+    (release / "test_batch").write_bytes(pickle.dumps({"data": pixels, "labels": [3, 0, 3]}))
+    (release / "batches.meta").write_bytes(pickle.dumps({"label_names": list(interp.models.CIFAR10_CLASSES)}))
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args: True)  # the stand-in has no official MD5
+    test = cifar10_split("test", tmp_path)
+    assert isinstance(test, ImageList) and test.labels == [0, 3, 3]
+    assert [p.parent.name for p in test.paths] == ["airplane", "cat", "cat"]
+    decoded = np.asarray(interp.load_image(test.paths[1]))  # the first image of class 3 is release image 0
+    np.testing.assert_array_equal(decoded, pixels[0].reshape(3, 32, 32).transpose(1, 2, 0))
+    assert cifar10_split("test", tmp_path).paths == test.paths  # read from the tree from now on
+
+
+def test_held_out_batch_is_preprocessed_and_spread_over_classes(data_dir):
+    spec = interp.get_spec("table2_cnn_cifar10")
+    batch = held_out_batch(spec, 20, data_dir)
+    assert batch.x.shape == (20, 3, 32, 32) and len(batch.pictures) == 20
+    assert sorted(set(batch.labels.tolist())) == list(range(10))
+    first = cifar10_split("test", data_dir).paths[0]
+    torch.testing.assert_close(batch.image(0), interp.preprocess(interp.load_image(first), spec))

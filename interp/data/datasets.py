@@ -151,11 +151,11 @@ def _export_cifar10_release(root: Path, split: str, download: bool) -> None:
         raise DataError(f"CIFAR-10 not found under {root} ({exc}); {hint}put the image-folder tree "
                         "cifar10/{train,test}/<class>/*.jpg there (see README, 'Data')") from exc
     partial = root / f"{split}.partial"
+    for cls in CIFAR10_CLASSES:
+        (partial / cls).mkdir(parents=True, exist_ok=True)
     for i in tqdm(range(len(release)), desc=f"writing CIFAR-10 {split} as PNG files (once)", leave=False):
         image, label = release[i]
-        folder = partial / CIFAR10_CLASSES[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / f"{i:05d}.png")
+        image.save(partial / CIFAR10_CLASSES[label] / f"{i:05d}.png")
     os.replace(partial, root / split)  # a run killed mid-way leaves no half tree behind
 
 

@@ -46,7 +46,7 @@ def get_conv(model: nn.Module, layer: str) -> nn.Conv2d:
 
 
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Leaf modules whose output for ``x`` is N x C x H x W maps, in the order they run.
+    """Leaf modules whose output for ``x`` is N x C x H x W maps larger than 1 x 1, in the order they run.
 
     Args:
         x: an input of the model's size (a preprocessed image, or zeros; a meta tensor works).
@@ -54,7 +54,8 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     xb = x if x.is_meta else as_batch(model, x)[0]
     with using(model) as m, torch.inference_mode(False):
         calls, _ = trace(m, xb)
-    leaves = [c for c in calls if not c.module._modules and c.output.ndim == 4]
+    leaves = [c for c in calls if not c.module._modules and c.output.ndim == 4
+              and c.output.shape[-2] * c.output.shape[-1] > 1]
     return list(dict.fromkeys(c.name for c in leaves))
 
 
