@@ -1,4 +1,4 @@
-"""Display scaling, colour maps, overlays and Plotly figures (interp/figures.py)."""
+"""Display scaling, colour maps, overlays and Plotly figures (interp/figures)."""
 
 from __future__ import annotations
 
@@ -109,3 +109,29 @@ def test_filter_grid_figures():
     zero = figures.filter_grid_figure(np.zeros((4, 3, 3)))
     assert np.isfinite(zero.data[0].z).all() and zero.data[0].zmax > 0
     assert np.isfinite(figures.filter_grid_figure(np.zeros((4, 3, 3, 3))).data[0].z).all()
+
+
+def test_kernel_figure_centres_its_scale_on_zero_and_can_share_it():
+    k = np.array([[0.5, -2.0], [1.0, 0.0]])
+    trace = figures.kernel_figure(k).data[0]
+    assert (trace.zmin, trace.zmax) == (-2.0, 2.0)
+    shared = figures.kernel_figure(k, limit=3.0).data[0]
+    assert (shared.zmin, shared.zmax) == (-3.0, 3.0)
+    flat = figures.kernel_figure(np.zeros((3, 3))).data[0]
+    assert flat.zmin < 0 < flat.zmax  # a zero kernel still draws with a colour bar
+
+
+def test_heatmap_figure_puts_maps_on_a_given_scale():
+    fig = figures.heatmap_figure(np.array([[0.0, 1.0], [2.0, 3.0]]), zrange=(-1.0, 5.0))
+    heat = [t for t in fig.data if t.type == "heatmap"][0]
+    assert (heat.zmin, heat.zmax) == (-1.0, 5.0)
+    assert figures.method_title("grad_cam") == "Grad-CAM" and figures.method_title("new_method") == "new_method"
+
+
+def test_the_old_module_names_still_answer_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="interp.figures"):
+        assert interp.viz.normalize is figures.normalize
+    with pytest.warns(DeprecationWarning):
+        assert interp.charts_trust.randomization_strip is figures.randomization_strip
+    with pytest.raises(AttributeError):
+        interp.no_such_module
