@@ -38,7 +38,7 @@ def _peak_rss_mb() -> float:
 
 
 def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
-    """One epoch of interp's own training on the first ``limit_train`` images (weights go to a
+    """One epoch of interp's own training on ``limit_train`` images spread over the split (weights go to a
     temporary file, never to checkpoints/)."""
     from interp.train import RunSettings, config_for, train
 
@@ -59,6 +59,7 @@ def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) 
     import torch.nn.functional as F
 
     from interp.train import batch_inputs, config_for, init_model, load_split, make_optimizer
+    from interp.train.steps import epoch_order
     from interp.models import get_spec
 
     torch.set_num_threads(threads)
@@ -69,7 +70,7 @@ def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) 
     x = batch_inputs(x_u8, spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
     model = init_model(spec, cfg).to(memory_format=torch.channels_last).train()
     opt = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(cfg.seed * 7919))
+    order = epoch_order(cfg.seed, 0, len(y))  # the batches the training loop's first epoch visits
     seconds, seen = 0.0, 0
     for b in range(math.ceil(len(y) / cfg.batch_size)):
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]

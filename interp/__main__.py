@@ -128,17 +128,7 @@ def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m interp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("models", help="list the registry: parameters, checkpoint, accuracy")
-    p.set_defaults(func=_cmd_models)
-
-    p = sub.add_parser("summary", help="per-layer table of a model: kernel, padding, stride, output, parameters")
-    p.add_argument("name")
-    p.set_defaults(func=_cmd_summary)
-
+def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a registry entry (defaults: the entry's recipe)")
     p.add_argument("name")
     p.add_argument("--epochs", type=int)
@@ -167,23 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue a stopped run from its saved state")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate_and_explain_parsers(sub) -> None:
     p = sub.add_parser("evaluate", help="held-out accuracy, per-class accuracy and confusion matrix as JSON")
     p.add_argument("name")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--data-dir")
     p.add_argument("--limit", type=int, help="evaluate on N held-out images only")
     p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
     p.add_argument("--model", required=True, help="registry name (see: python -m interp models)")
     p.add_argument("--method", required=True, choices=("cam", "grad_cam", "guided_backprop", "guided_grad_cam",
                                                         "saliency", "smoothgrad", "integrated_gradients"))
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
-    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam (default: the model's target layer)")
+    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam (default: the last conv stage, read from the model)")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
     p.set_defaults(func=_cmd_explain)
 
+
+def _add_bench_parser(sub) -> None:
     cli, why = _bench_cli()  # the options are bench.cli's; without it, any arguments lead to the error
     p = sub.add_parser("bench", help="time the methods against their floor and the peer libraries, the dashboard "
                                      "and training (python -m bench; see BENCHMARKS.md)",
@@ -193,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         p.add_argument("arguments", nargs="*")
     p.set_defaults(func=_cmd_bench, bench_cli=cli, bench_error=why)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per task."""
+    parser = argparse.ArgumentParser(prog="python -m interp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("models", help="list the registry: parameters, checkpoint, accuracy")
+    p.set_defaults(func=_cmd_models)
+    p = sub.add_parser("summary", help="per-layer table of a model: kernel, padding, stride, output, parameters")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_summary)
+    _add_train_parser(sub)
+    _add_evaluate_and_explain_parsers(sub)
+    _add_bench_parser(sub)
     return parser
 
 
