@@ -17,7 +17,7 @@ from PIL import Image
 
 import interp
 from interp import methods
-from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_image_path, sample_images
+from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_images, zebra_path
 from interp.models import read_card
 
 ImageKey = tuple[str, Any]  # ("path", str) or ("upload", bytes): what identifies the chosen image
@@ -48,12 +48,9 @@ def model_layers(name: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False)
-def image_choices() -> tuple[dict[str, str], str | None]:
-    """{label: path} of the picker's images (the zebra first), and a note when the zebra is missing."""
-    zebra, note = sample_image_path()
-    choices = {("zebra.jpg" if note is None else "Sample photo (Grace Hopper)"): str(zebra)}
-    choices.update({label: str(path) for label, path in sample_images().items()})
-    return choices, note
+def image_choices() -> dict[str, str]:
+    """{label: path} of the picker's images: the zebra first, then held-out images of each dataset."""
+    return {"zebra.jpg": str(zebra_path()), **{label: str(path) for label, path in sample_images().items()}}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -88,9 +85,10 @@ def explanation(name: str, key: ImageKey, method: str, target: int | None = None
 
 @st.cache_resource(show_spinner="Loading held-out images...", max_entries=8)
 def held_out(name: str, n: int) -> HeldOutBatch:
-    """n held-out images of the model's task, spread over its classes (read-only: shared by sessions).
+    """n held-out images of the model's task, spread over its classes (read-only: shared by sessions);
+    the shipped sample where the full dataset is not under the data root (its ``note`` says so).
 
     Raises:
-        DataError: the dataset is not under the data root.
+        DataError: the task has no held-out images here (ImageNet).
     """
     return held_out_batch(interp.get_spec(name), n)

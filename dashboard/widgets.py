@@ -57,7 +57,7 @@ def show_interp_errors(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except DataError as exc:
-        st.info(f"No held-out images here: {exc}")
+        st.info(str(exc))
         return None
     except InterpError as exc:
         st.error(str(exc))
@@ -74,15 +74,14 @@ def image_sidebar() -> None:
     Each page that uses the image calls this once. The choice lives in session state under
     keys of its own, so it survives switching pages (widget state does not).
     """
-    choices, note = image_choices()
+    choices = image_choices()
     options = [*choices, UPLOAD]
     previous = st.session_state.get("image_choice", options[0])
     choice = st.sidebar.selectbox("Image", options, index=options.index(previous) if previous in options else 0,
                                   key="image_picker",
-                                  help="Used by every page. Samples come from the data root's datasets.")
+                                  help="Used by every page. Held-out images come from the data root's datasets, "
+                                       "or from the sample that ships with interp where those are absent.")
     st.session_state["image_choice"] = choice
-    if note:
-        st.sidebar.caption(note)
     if choice == UPLOAD:
         upload = st.sidebar.file_uploader("Image file", key="image_upload",
                                           help="JPEG, PNG, GIF, WebP, BMP or TIFF, at most 20 MB")
@@ -101,8 +100,7 @@ def image_key() -> ImageKey | None:
     """A hashable identity of the chosen image, for the per-image caches (None: nothing uploaded yet)."""
     kind, payload, _ = st.session_state.get("image_source", (None, None, None))
     if kind is None:
-        choices, _ = image_choices()
-        return "path", next(iter(choices.values()))
+        return "path", next(iter(image_choices().values()))
     return None if payload is None else (kind, payload)
 
 

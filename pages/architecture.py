@@ -3,9 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard.navigation import run_through_app
 from interp import figures, get_spec, list_models
 from interp.methods import default_layer, probe_input
 from interp.models import meta_model, spec_layer_table
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 
 @st.cache_data(show_spinner=False)
@@ -29,5 +32,6 @@ if spec.training_note:
 table = pd.DataFrame([{**r, "output": "x".join(map(str, r["output"]))} for r in rows])
 st.dataframe(table, hide_index=True, width="stretch", height=min(600, 36 * len(rows) + 40),
              column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+
 st.subheader("Where the parameters are")
 st.plotly_chart(figures.parameters_per_layer(rows), width="stretch")

@@ -4,9 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, probabilities
+from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, or_stop, target_picker
 from interp import figures, get_spec, methods
 from interp.methods import CamNotApplicableError
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 GALLERY_POOL = 96  # held-out images classified for the gallery
 GALLERY_PER_KIND = 4  # shown right and wrong
@@ -32,10 +35,10 @@ def _cam_applies(name: str, key) -> str | None:
 
 
 @st.cache_data(show_spinner="Classifying held-out images and computing their maps...", max_entries=8)
-def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.Gallery, list]:
+def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.Gallery, list, str | None]:
     batch = held_out(name, GALLERY_POOL)
     found = methods.right_and_wrong(cached_model(name), batch.x, batch.labels, method, layer, GALLERY_PER_KIND)
-    return found, [(batch.pictures[i], int(batch.labels[i])) for i in found.right + found.wrong]
+    return found, [(batch.pictures[i], int(batch.labels[i])) for i in found.right + found.wrong], batch.note
 
 
 reason = _cam_applies(name, image_key())
@@ -71,10 +74,9 @@ with left:
     st.plotly_chart(fig, width="stretch", key="cam_overlay")
 
 st.subheader("Held-out images it got right and wrong")
-found = or_stop(_gallery, name, method_name, layer)
-gallery, shown = found
+gallery, shown, note = or_stop(_gallery, name, method_name, layer)
 st.caption(f"From {len(gallery.predictions)} held-out images ({gallery.accuracy:.0%} correct); "
-           "each map explains the predicted class.")
+           "each map explains the predicted class." + (f" {note}" if note else ""))
 pictures = dict(zip(gallery.right + gallery.wrong, shown))
 for kind, indices in (("right", gallery.right), ("wrong", gallery.wrong)):
     if not indices:
@@ -85,4 +87,5 @@ for kind, indices in (("right", gallery.right), ("wrong", gallery.wrong)):
         pred = int(gallery.predictions[i])
         col.image(figures.overlay(picture, figures.normalize(gallery.maps[i]), alpha=0.45), width="stretch",
                   caption=f"{'✓' if kind == 'right' else '✗'} true {spec.class_names[truth]}, "
+
                           f"predicted {spec.class_names[pred]} ({gallery.confidence[i]:.0%})")

@@ -5,9 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
+from dashboard.navigation import run_through_app
 from dashboard.widgets import available_models, image_key, image_sidebar, load_or_explain, show_interp_errors
 from interp import figures, get_spec, list_models, methods
 from interp.methods.compare import layer_similarity, match_filters
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 st.title("Compare models")
 st.caption("Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
@@ -31,9 +34,9 @@ if model_a is None or model_b is None:
 
 
 @st.cache_data(show_spinner="Comparing layers over held-out images...", max_entries=8)
-def _summary(name_a: str, name_b: str, n_images: int):
-    x = held_out(name_a, n_images).x
-    return pd.DataFrame(layer_similarity(cached_model(name_a), cached_model(name_b), x))
+def _summary(name_a: str, name_b: str, n_images: int) -> tuple[pd.DataFrame, str | None]:
+    batch = held_out(name_a, n_images)
+    return pd.DataFrame(layer_similarity(cached_model(name_a), cached_model(name_b), batch.x)), batch.note
 
 
 layers = model_layers(name_a)["conv"]
@@ -66,7 +69,9 @@ st.line_chart(pd.DataFrame({"cosine similarity of pair": match.cosine}), height=
 
 st.subheader("Layer by layer")
 n_images = st.slider("Held-out images for CKA", 8, 64, 16, step=8, key="cmp_images")
-summary = show_interp_errors(_summary, name_a, name_b, n_images)
+summary, note = show_interp_errors(_summary, name_a, name_b, n_images) or (None, None)
+if note:
+    st.caption(note)
 if summary is not None:
     st.dataframe(summary, hide_index=True, width="stretch", column_config={
         "matched_cosine": st.column_config.NumberColumn("mean matched cosine", format="%.3f"),
@@ -86,5 +91,6 @@ for col, (name, r) in zip(cols, maps):
     _, display = model_input(name, image_key())
     fig = figures.heatmap_figure(r.map, image=display, colorbar_title="CAM", zrange=(lo, hi),
                                  title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})")
+
     fig.update_layout(height=420)
     col.plotly_chart(fig, width="stretch", key=f"cmp_cam_{name}")

@@ -4,8 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, held_out, model_input, probabilities
+from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
 from interp import InterpError, figures, get_spec, methods
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
@@ -58,7 +61,10 @@ st.subheader("Mean areas over held-out images")
 st.caption(f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
            "insertion: higher is better; the random columns are the reference every method should beat.")
 n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
-count = or_stop(lambda: len(held_out(name, n_images)))
+sample = or_stop(held_out, name, n_images)
+count = len(sample)
+if sample.note:
+    st.caption(sample.note)
 per_image, progress = [], st.progress(0.0, text="Scoring held-out images...")
 try:
     for index in range(count):
@@ -75,3 +81,4 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),
     "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
     "random_insertion_auc": st.column_config.NumberColumn("random insertion AUC", format="%.3f")})
+

@@ -4,8 +4,11 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
+from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop
 from interp import figures, methods
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 name, model, x, display = image_page(
     "Feature maps",
@@ -27,6 +30,7 @@ picks = [convs[0], convs[len(convs) // 2], convs[-1]] if len(convs) >= 3 else co
 default = [methods.activation_after(model, c, layers["spatial"]) for c in picks]
 chosen = st.multiselect("Layers (up to three)", layers["spatial"], default=list(dict.fromkeys(default)), max_selections=3,
                         key=f"fm_layers_{name}")
+
 c1, c2 = st.columns(2)
 count = c1.slider("Channels shown per layer", 4, 64, 16, step=4, key="fm_count")
 rank_by = c2.radio("Rank channels by", ["mean", "max"], horizontal=True, key="fm_rank")

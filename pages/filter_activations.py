@@ -4,8 +4,11 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
+from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop, show_interp_errors
 from interp import figures, methods
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 # The classic exercise: ResNet-18 (ImageNet) conv1 filters that pick out stripes and colours.
 CLASSIC = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
@@ -47,6 +50,7 @@ st.image(display, caption="the image as the model sees it", width=240)
 st.subheader(f"Last conv layer: the first ten channels of `{convs[-1]}`")
 last = show_interp_errors(_activations, name, image_key(), convs[-1],
                           tuple(range(min(10, methods.filters(model, convs[-1]).shape[0]))))
+
 if last is not None:
     _, acts = last
     st.caption(f"{acts.shape[0]} channels of {acts.shape[1]}x{acts.shape[2]}: at this depth each position "

@@ -4,8 +4,11 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import model_card
+from dashboard.navigation import run_through_app
 from dashboard.widgets import load_or_explain, model_picker
 from interp import figures, methods
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 st.title("Filters")
 st.caption("What each conv layer's kernels look like. First layer: each filter as an RGB picture "
@@ -75,5 +78,6 @@ else:
     cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
     kernels = figures.filter_grid_figure(methods.per_input_channel(weights, int(index)),
                                          title="its kernel for each input channel")
+
     kernels.update_layout(height=320)
     cols[1].plotly_chart(kernels, width="stretch", key="filters_kernels")

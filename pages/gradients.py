@@ -3,8 +3,11 @@
 import streamlit as st
 
 from dashboard.loaders import explanation, probabilities
+from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, show_interp_errors, target_picker
 from interp import figures
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 METHODS = ["guided_backprop", "guided_grad_cam", "saliency", "smoothgrad", "integrated_gradients"]
 
@@ -32,6 +35,7 @@ for i, (col, method) in enumerate(zip(cols, METHODS)):
         st.image(figures.gradient_image(result.map), width="stretch")
         fig = figures.compact(figures.heatmap_figure(result.spatial("absmax"), colorscale="Hot",
                                                      colorbar_title="max |gradient| over colour"), height=300)
+
         st.plotly_chart(fig, width="stretch", key=f"grad_{method}")
 progress.empty()
 st.image(display, caption=f"input; explained class {class_label(name, target)}", width=240)

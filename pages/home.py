@@ -3,8 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard.navigation import run_through_app
 from dashboard.widgets import image_sidebar
 from interp.models import registry_rows
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 
 @st.cache_data(show_spinner=False)
@@ -33,4 +36,5 @@ st.dataframe(
         "weights": st.column_config.TextColumn(help="present, downloaded, or the command that trains the entry"),
     },
 )
+
 st.caption("Held-out accuracy: CIFAR-10 test set (10,000 images) or the PACS validation split (1,998 images).")

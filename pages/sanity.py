@@ -4,8 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, probabilities
+from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
 from interp import figures, methods
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 CHOICES = ["guided_backprop", "grad_cam", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
@@ -56,3 +59,4 @@ with st.expander("Similarity table"):
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"spearman": st.column_config.NumberColumn(format="%.3f"),
                                 "ssim": st.column_config.NumberColumn("SSIM", format="%.3f")})
+

@@ -3,8 +3,11 @@
 import streamlit as st
 
 from dashboard.loaders import model_card
+from dashboard.navigation import run_through_app
 from dashboard.widgets import model_picker
 from interp import figures, get_spec
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 st.title("Training")
 name = model_picker(default="alexnet_gap_pacs_class")
@@ -39,3 +42,4 @@ with st.expander("How it was trained"):
     st.code(card["command"], language="bash")
     st.json({"settings": card["settings"], "hardware": card["hardware"], "code_version": card["code_version"],
              "trained_at": card["trained_at"], "throughput": card.get("throughput")}, expanded=False)
+

@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/screenshots/ for people to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,18 +32,22 @@ def _pages() -> list[tuple[str, str]]:
     return [("" if i == 0 else stem, title) for i, (stem, title) in enumerate(pages)]
 
 
-@pytest.fixture(scope="module")
-def server(data_dir):
+def _require_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
+
+
+@contextlib.contextmanager
+def _streamlit_server():
+    """`streamlit run app.py` on a free port of this machine, fresh for each use; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -63,6 +68,29 @@ def server(data_dir):
             proc.kill()
 
 
+@contextlib.contextmanager
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    _require_browser()
+    with _streamlit_server() as url:
+        yield url
+
+
 def _settle(page) -> None:
     """Wait until the script run is over: the 'running' indicator is gone and nothing spins."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
@@ -81,28 +109,37 @@ def _settle(page) -> None:
 
 
 def test_every_page_renders_without_exception(server):
-    from playwright.sync_api import sync_playwright
-
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)
     failures = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for i, (path, title) in enumerate(_pages()):
-                page.goto(f"{server}/{path}")
-                _settle(page)
-                page.screenshot(path=str(SHOTS / f"{i:02d}-{path or 'home'}.png"), full_page=True)
-                if page.locator('[data-testid="stException"]').count():
-                    failures.append(f"{title}: {page.locator('[data-testid=stException]').first.inner_text()[:500]}")
-                if not page.locator("h1").count():
-                    failures.append(f"{title}: no title rendered")
-        finally:
-            browser.close()
+    with _browser() as page:
+        for i, (path, title) in enumerate(_pages()):
+            page.goto(f"{server}/{path}")
+            _settle(page)
+            page.screenshot(path=str(SHOTS / f"{i:02d}-{path or 'home'}.png"), full_page=True)
+            if page.locator('[data-testid="stException"]').count():
+                failures.append(f"{title}: {page.locator('[data-testid=stException]').first.inner_text()[:500]}")
+            if not page.locator("h1").count():
+                failures.append(f"{title}: no title rendered")
+    assert not failures, failures
+
+
+def test_a_deep_link_to_a_fresh_server_keeps_the_apps_navigation():
+    """The first request to a new server names a page: the sidebar still lists the app's own
+    pages by their titles, never the files of pages/, and later visitors see the same."""
+    _require_browser()
+    titles = [title for _, title in _pages()]
+    stems = [path for path, _ in _pages() if path]
+    failures = []
+    for path in stems:
+        with _streamlit_server() as url, _browser() as page:
+            for visit in (f"{url}/{path}", f"{url}/"):  # the deep link, then a later visitor
+                page.goto(visit)
+                page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=90_000)
+                page.wait_for_selector("h1", timeout=90_000)
+                links = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+                shown = [text.split("\n")[-1].strip() for text in links]
+                if shown != titles:
+                    failures.append(f"{visit}: sidebar lists {shown}")
     assert not failures, failures

@@ -171,16 +171,6 @@ def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | Non
                     "evaluate it on here")
 
 
-def held_out_sample(spec: ModelSpec, n: int, data_dir: str | os.PathLike | None = None) -> ImageList:
-    """``n`` held-out images of the spec's task, spread evenly over the split (so over its classes).
-
-    Raises:
-        DataError: the dataset is not under the data root.
-    """
-    images = dataset_split(spec, "val", data_dir)
-    return images.subset(spread_indices(len(images), n))
-
-
 _DECODED: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # in-process copy of the disk cache
 
 
