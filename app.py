@@ -1,8 +1,16 @@
-"""interp dashboard entry point: page configuration and navigation only."""
+"""interp dashboard entry point: page configuration, the dashboard's options and navigation only."""
+
+import sys
 
 import streamlit as st
 
+from dashboard.cli import apply_command_line
+
 st.set_page_config(page_title="interp: inside trained CNNs", layout="wide")
+not_understood = apply_command_line(sys.argv[1:])  # streamlit run app.py -- --data-dir DIR --device DEV
+if not_understood:
+    st.sidebar.warning(f"Options not understood (the dashboard takes --data-dir and --device): "
+                       f"{' '.join(not_understood)}")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),

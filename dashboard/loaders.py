@@ -18,14 +18,16 @@ from PIL import Image
 import interp
 from interp import methods
 from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_images, zebra_path
+from interp.hardware import resolve_device
 from interp.models import read_card
 
 ImageKey = tuple[str, Any]  # ("path", str) or ("upload", bytes): what identifies the chosen image
 
 
 @st.cache_resource(show_spinner="Loading model weights...", max_entries=8)
-def cached_model(name: str):
-    return interp.load_model(name)
+def cached_model(name: str, device: str | None = None):
+    """The model, on the dashboard's device (INTERP_DEVICE / --device, else CUDA where available)."""
+    return interp.load_model(name, device=resolve_device(device))
 
 
 @st.cache_data(show_spinner=False)

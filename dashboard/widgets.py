@@ -15,7 +15,7 @@ from PIL import Image
 import interp
 from interp.errors import DataError, InterpError
 from interp.figures import method_title
-from interp.models import has_weights, weights_status
+from interp.models import has_weights, weights_command
 
 from .loaders import ImageKey, cached_model, decode, image_choices, model_input
 
@@ -23,7 +23,7 @@ UPLOAD = "Upload an image..."
 
 
 def available_models() -> list[str]:
-    """Entries that can be loaded here: a checkpoint is present, or torchvision provides weights."""
+    """Entries that can be loaded here: a checkpoint is present, or torchvision's weights are cached."""
     return [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
 
 
@@ -35,15 +35,16 @@ def model_picker(label: str = "Model", key: str = "model", default: str | None =
     ordered = ready + [n for n in names if n not in ready]
     index = ordered.index(default) if default in ready else 0
     return container.selectbox(label, ordered, index=index, key=key,
-                               format_func=lambda n: n if n in ready else f"{n} (not trained)")
+                               format_func=lambda n: n if n in ready else f"{n} (needs weights)")
 
 
 def load_or_explain(name: str):
     """The cached model, or None after telling the user what to do (no traceback)."""
     spec = interp.get_spec(name)
     if not has_weights(spec):
-        st.info(f"**{name}** has no trained weights in this installation. Train it with "
-                f"`{weights_status(spec)}`, then reload this page.")
+        what = "downloads its weights" if spec.weights_from_torchvision else "trains it"
+        st.info(f"**{name}** has no weights in this installation. `{weights_command(spec)}` {what}; "
+                "then reload this page.")
         return None
     return show_interp_errors(cached_model, name)
 

@@ -10,22 +10,20 @@ import pytest
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parent.parent
-# Tests and CI read the real data from ../shared/data unless INTERP_DATA_DIR says otherwise.
-os.environ.setdefault("INTERP_DATA_DIR", str(REPO.parent / "shared" / "data"))
+from interp.data import data_root
+
 torch.set_num_threads(int(os.environ.get("INTERP_TEST_THREADS", min(2, os.cpu_count() or 1))))
-
-
-def _data_root() -> Path:
-    return Path(os.environ["INTERP_DATA_DIR"])
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real data root; tests that need it skip (with the reason) only where it is absent."""
-    root = _data_root()
+    """The data root with the full datasets ($INTERP_DATA_DIR, else ./data). Only tests that need
+    the full datasets take it (training, held-out accuracy, the split rules); they skip, saying
+    why, where it is absent. Everything else, the dashboard included, runs on the shipped sample."""
+    root = data_root()
     if not (root / "PACS").is_dir() and not (root / "cifar10").is_dir():
-        pytest.skip(f"no data in INTERP_DATA_DIR={root} (PACS/ and cifar10/ missing)")
+        pytest.skip(f"needs the full datasets: neither PACS/ nor cifar10/ is under the data root {root} "
+                    "(set INTERP_DATA_DIR)")
     return root
 
 

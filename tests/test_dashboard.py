@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import REPO, no_errors as _no_errors, open_app as _open, widget
 
 
-def test_home_lists_the_registry(data_dir):
+def test_home_lists_the_registry():
     at = _open()
     _no_errors(at)
     table = at.dataframe[0].value
@@ -19,7 +19,7 @@ def test_home_lists_the_registry(data_dir):
     assert at.sidebar.selectbox(key="image_picker").value == "zebra.jpg"
 
 
-def test_image_picker_samples_and_bad_upload(data_dir):
+def test_image_picker_samples_and_bad_upload():
     at = _open()
     picker = at.sidebar.selectbox(key="image_picker")
     sample = next(o for o in picker.options if o.startswith("CIFAR-10"))
@@ -33,7 +33,7 @@ def test_image_picker_samples_and_bad_upload(data_dir):
     assert not at.exception
 
 
-def test_training_page_with_and_without_a_card(data_dir):
+def test_training_page_with_and_without_a_card():
     at = _open("pages/training.py")
     assert not at.exception
     box = at.selectbox(key="model")
@@ -46,7 +46,7 @@ def test_training_page_with_and_without_a_card(data_dir):
 
 
 @pytest.mark.parametrize("name", ["alexnet_pacs_domain", "nin_cifar10", "resnet18_imagenet"])
-def test_architecture_page(name, data_dir):
+def test_architecture_page(name):
     at = _open("pages/architecture.py")
     at.selectbox(key="model").set_value(name).run()
     _no_errors(at)
@@ -61,7 +61,7 @@ def _page(page: str, model: str | None = None) -> AppTest:
     return at
 
 
-def test_filters_page_layers_views_and_sorting(data_dir):
+def test_filters_page_layers_views_and_sorting():
     at = _page("pages/filters.py", "table2_cnn_cifar10")
     assert any("32 filters" in m.value for m in at.markdown)
     at.button[1].click().run()  # "Last conv layer"
@@ -74,14 +74,14 @@ def test_filters_page_layers_views_and_sorting(data_dir):
     _no_errors(at)
 
 
-def test_filters_page_on_an_untrained_entry_says_how_to_train(data_dir):
+def test_filters_page_on_an_untrained_entry_says_how_to_train():
     at = _page("pages/filters.py")
     at.selectbox(key="model").set_value("resnet32_cifar10").run()
     assert not at.exception
     assert any("python -m interp train resnet32_cifar10" in i.value for i in at.info)
 
 
-def test_feature_maps_page(data_dir):
+def test_feature_maps_page():
     at = _page("pages/feature_maps.py", "table2_cnn_cifar10")
     assert at.multiselect(key="fm_layers_table2_cnn_cifar10").value == ["relu1", "relu2", "relu3"]
     at.multiselect(key="fm_layers_table2_cnn_cifar10").set_value(["pool1"]).run()
@@ -92,14 +92,14 @@ def test_feature_maps_page(data_dir):
     assert any("at least one layer" in i.value for i in at.info)
 
 
-def test_filter_activations_page(data_dir):
+def test_filter_activations_page():
     at = _page("pages/filter_activations.py", "table2_cnn_cifar10")
     at.selectbox(key="fa_layer").set_value("conv2").run()
     at.multiselect(key="fa_indices_table2_cnn_cifar10_conv2").set_value([3, 9]).run()
     _no_errors(at)
 
 
-def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity(data_dir):
+def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity():
     at = _page("pages/cam.py", "table2_cnn_cifar10")
     assert any("CAM does not apply" in i.value for i in at.info)
     assert at.radio(key="cam_method_table2_cnn_cifar10").value == "Grad-CAM"
@@ -110,7 +110,7 @@ def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity(data_dir
     assert any("held-out images" in c.value for c in at.caption)
 
 
-def test_gradients_page(data_dir):
+def test_gradients_page():
     at = _page("pages/gradients.py", "table2_cnn_cifar10")
     widget(at.selectbox, "grad_target_table2_cnn_cifar10_").set_value(0).run()
     at.slider(key="grad_samples").set_value(10).run()
@@ -118,7 +118,7 @@ def test_gradients_page(data_dir):
     _no_errors(at)
 
 
-def test_bad_upload_on_an_image_page_is_an_error_message(data_dir):
+def test_bad_upload_on_an_image_page_is_an_error_message():
     at = _open("pages/gradients.py")
     assert len(at.get("plotly_chart")) == 5
     at.session_state["image_picker"] = "Upload an image..."
@@ -132,7 +132,7 @@ def test_bad_upload_on_an_image_page_is_an_error_message(data_dir):
     assert len(at.get("plotly_chart")) == 5
 
 
-def test_compare_page(data_dir):
+def test_compare_page():
     at = _open("pages/compare.py")
     _no_errors(at)  # the shipped PACS pair: two trained models of one architecture
     at.selectbox(key="cmp_layer").set_value("features.conv2").run()
@@ -141,7 +141,7 @@ def test_compare_page(data_dir):
     _no_errors(at)
 
 
-def test_target_class_follows_the_image_and_agrees_with_the_map(data_dir):
+def test_target_class_follows_the_image_and_agrees_with_the_map():
     at = _open("pages/cam.py")
     at.selectbox(key="model").set_value("nin_cifar10").run()
     picker = at.sidebar.selectbox(key="image_picker")
@@ -173,3 +173,38 @@ def test_pages_import_no_torch_and_interp_no_streamlit():
     assert len(pages) == 11
     assert not [p.name for p in pages if "torch" in imports(p)]
     assert not [str(p) for p in (REPO / "interp").rglob("*.py") if "streamlit" in imports(p)]
+
+
+def test_the_dashboards_options_after_the_double_dash(monkeypatch, tmp_path):
+    from dashboard.cli import apply_command_line
+
+    monkeypatch.delenv("INTERP_DATA_DIR", raising=False)
+    monkeypatch.delenv("INTERP_DEVICE", raising=False)
+    assert apply_command_line(["--data-dir", str(tmp_path), "--device", "cpu"]) == []
+    import os
+
+    assert os.environ["INTERP_DATA_DIR"] == str(tmp_path) and os.environ["INTERP_DEVICE"] == "cpu"
+    assert apply_command_line(["--colour", "red"]) == ["--colour", "red"]
+
+
+@pytest.mark.parametrize("page,prefix", [("pages/gradients.py", "grad_target"), ("pages/sanity.py", "sanity_target"),
+                                         ("pages/faithfulness.py", "faith_target"), ("pages/cam.py", "cam_target")])
+def test_the_target_box_follows_image_and_model_on_every_page(page, prefix):
+    """Change the image, then the model: the target box starts from the prediction of the pair
+    on screen (computed here with the library directly), never from a stale choice."""
+    import interp
+
+    at = _open(page)
+    if page.endswith("faithfulness.py"):
+        at.slider(key="faith_images").set_value(2).run()  # keep the held-out table small
+    samples = [o for o in at.sidebar.selectbox(key="image_picker").options if o.startswith("CIFAR-10")][:2]
+    for model, sample in [("nin_cifar10", samples[0]), ("nin_cifar10", samples[1]), ("table2_cnn_cifar10", samples[1])]:
+        at.selectbox(key="model").set_value(model).run()
+        at.sidebar.selectbox(key="image_picker").set_value(sample).run()
+        _no_errors(at)
+        path = at.session_state["image_source"][1]
+        spec = interp.get_spec(model)
+        probs = interp.methods.predict(interp.load_model(model), interp.preprocess(interp.load_image(path), spec))[0]
+        box = widget(at.selectbox, f"{prefix}_{model}_")
+        assert box.value == int(probs.argmax()), (model, sample)
+        assert box.options[box.value].endswith(f"({probs.max():.1%})")  # the probability shown is this pair's

@@ -159,6 +159,10 @@ def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
     from interp.models.registry import imagenet_categories
 
     assert imagenet_categories() == list(tvm.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    from interp.models.weights import TORCHVISION_FILES
+
+    for arch, filename in TORCHVISION_FILES.items():
+        assert tvm.get_model_weights(arch).IMAGENET1K_V1.url.rsplit("/", 1)[1] == filename
     for spec in (interp.get_spec(n) for n in interp.list_models()):
         if spec.arch.startswith("resnet") and spec.arch != "resnet32":
             with torch.device("meta"):
@@ -168,3 +172,19 @@ def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
              "print(*(m in sys.modules for m in ('torchvision', 'scipy', 'torch._dynamo')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]  # each costs seconds at the dashboard's start
+
+
+def test_torchvision_entry_is_ready_only_once_its_weights_are_cached(tmp_path, monkeypatch):
+    from interp.models import has_weights, registry_rows, torchvision_weights_file, weights_command, weights_status
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty torch cache
+    spec = interp.get_spec("resnet18_imagenet")
+    assert not has_weights(spec)
+    assert weights_status(spec) == "torchvision (not downloaded)"
+    assert weights_command(spec) == "python -m interp fetch resnet18_imagenet"
+    cached = torchvision_weights_file("resnet18")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")  # only its presence is read here
+    assert has_weights(spec) and weights_status(spec) == "torchvision (cached)" and weights_command(spec) == ""
+    row = next(r for r in registry_rows() if r["model"] == "nin_cifar10")
+    assert (row["weights"], row["get weights"]) == ("checkpoint", "")

@@ -224,8 +224,12 @@ def test_card_records_what_the_training_page_needs(tmp_path, data_dir):
     on_disk = json.loads((tmp_path / f"{name}.json").read_text())
     assert on_disk == json.loads(json.dumps(card))
 
-    # Same keys as the shipped card, which the dashboard's Training page reads.
-    assert _key_sets(on_disk) == _key_sets(json.loads((CHECKPOINT_DIR / f"{name}.json").read_text()))
+    # Every key of the shipped card, which the dashboard's Training page reads; cards now also
+    # record the device (its GPU) and the precision they trained with.
+    keys, shipped = _key_sets(on_disk), _key_sets(json.loads((CHECKPOINT_DIR / f"{name}.json").read_text()))
+    assert all(keys[group] >= shipped[group] for group in shipped)
+    assert {"device", "precision"} <= keys["card"] and "device" in keys["settings"] and "gpu" in keys["hardware"]
+    assert on_disk["device"] == "cpu" and on_disk["hardware"]["gpu"] is None
     assert on_disk["settings"] == json.loads(json.dumps({**dataclasses.asdict(cfg), **dataclasses.asdict(settings)}))
     assert on_disk["command"] == "python -m interp train x" and on_disk["seed"] == cfg.seed
 

@@ -20,7 +20,7 @@ def _page(name: str, model: str | None = FAST_MODEL) -> AppTest:
     return open_page(name, model)
 
 
-def test_sanity_page_default_state(data_dir):
+def test_sanity_page_default_state():
     at = _page("sanity.py", model=None)
     assert at.title[0].value == "Sanity checks"
     assert at.sidebar.selectbox(key="image_picker").value == "zebra.jpg"
@@ -28,7 +28,7 @@ def test_sanity_page_default_state(data_dir):
     assert len(at.get("plotly_chart")) == 2  # the strip of maps and the similarity curves
 
 
-def test_sanity_page_widgets(data_dir):
+def test_sanity_page_widgets():
     at = _page("sanity.py")
     assert at.multiselect(key="sanity_methods").value == ["guided_backprop", "grad_cam", "saliency"]
     table = at.dataframe[0].value
@@ -51,14 +51,14 @@ def test_sanity_page_widgets(data_dir):
     assert any("at least one method" in i.value for i in at.info)
 
 
-def test_sanity_page_shows_interp_errors_not_tracebacks(data_dir):
+def test_sanity_page_shows_interp_errors_not_tracebacks():
     at = _page("sanity.py")
     at.multiselect(key="sanity_methods").set_value(["cam"]).run()  # table2_cnn has no GAP head
     assert not at.exception
     assert any("CAM does not apply" in e.value for e in at.error)
 
 
-def test_faithfulness_page_default_state(data_dir):
+def test_faithfulness_page_default_state():
     at = _page("faithfulness.py", model=None)
     assert at.title[0].value == "Faithfulness"
     assert at.session_state["model"] == FAST_MODEL
@@ -68,7 +68,7 @@ def test_faithfulness_page_default_state(data_dir):
     assert (table["images"] == 8).all()
 
 
-def test_faithfulness_page_widgets(data_dir):
+def test_faithfulness_page_widgets():
     at = _page("faithfulness.py")
     table = at.dataframe[0].value
     assert {"deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc"} <= set(table.columns)
@@ -89,7 +89,7 @@ def test_faithfulness_page_widgets(data_dir):
     assert not at.exception and any("CAM does not apply" in e.value for e in at.error)
 
 
-def test_pages_tell_what_to_do_for_an_untrained_model(data_dir, tmp_path, monkeypatch):
+def test_pages_tell_what_to_do_for_an_untrained_model(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)  # an installation where nothing is trained
     for page in ("sanity.py", "faithfulness.py"):
         at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=120)

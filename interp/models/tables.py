@@ -11,7 +11,7 @@ from torch import nn
 
 from .arch import resnet
 from .registry import REGISTRY, ModelSpec
-from .weights import read_card, weights_status
+from .weights import read_card, weights_command, weights_status
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -28,7 +28,8 @@ def parameter_count(spec: ModelSpec) -> int:
 
 
 def registry_rows() -> list[dict[str, Any]]:
-    """One row per registry entry: model, arch, task, parameters, held-out accuracy, weights."""
+    """One row per registry entry: model, arch, task, parameters, held-out accuracy, conv1
+    autocorrelation, where the weights stand and the command that gets them."""
     rows = []
     for spec in REGISTRY.values():
         card = read_card(spec.checkpoint_path) if spec.checkpoint else None
@@ -39,6 +40,7 @@ def registry_rows() -> list[dict[str, Any]]:
             "held-out accuracy": accuracy,
             "conv1 autocorrelation": card.get("conv1_autocorrelation") if card else None,
             "weights": weights_status(spec),
+            "get weights": weights_command(spec),
         })
     return rows
 
