@@ -32,15 +32,16 @@ class ModelCase:
     grad_layer: str  # the layer every Grad-CAM is given: the one interp's Grad-CAM reads by default
 
 
-def model_case(name: str) -> ModelCase:
-    """Build (or load, where a checkpoint is present) one model in eval mode; never downloads."""
+def model_case(name: str, device: torch.device = torch.device("cpu")) -> ModelCase:
+    """Build (or load, where a checkpoint is present) one model in eval mode on ``device``; never downloads."""
     spec = get_spec(name)
     if spec.checkpoint is not None:
-        model, weights = load_model(name), f"trained ({spec.checkpoint.name})"
+        model, weights = load_model(name, device=device), f"trained ({spec.checkpoint.name})"
     else:
         # resnet18_imagenet would download torchvision's weights; random ones time the same.
-        model, weights = build_model(name).eval(), "untrained (random init; no checkpoint here, timing only)"
-    probe = torch.zeros(1, 3, spec.input_size, spec.input_size)
+        model = build_model(name).to(device).eval()
+        weights = "untrained (random init; no checkpoint here, timing only)"
+    probe = torch.zeros(1, 3, spec.input_size, spec.input_size, device=device)
     cam_layer = fc_layer = None
     try:
         head = cam_head(model, probe)
@@ -54,11 +55,13 @@ def model_case(name: str) -> ModelCase:
 
 
 def inputs(case: ModelCase, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded batch in the model's normalised input space, and the predicted classes that
-    ours and every peer are asked to explain (so no one pays for choosing a target)."""
+    """A seeded batch in the model's normalised input space, on the model's device, and the
+    predicted classes that ours and every peer are asked to explain (so no one pays for choosing
+    a target). Drawn on the CPU: the same inputs on every device."""
     gen = torch.Generator().manual_seed(seed + batch)
     size = case.spec.input_size
-    x = torch.randn(batch, 3, size, size, generator=gen)
+    device = next(case.model.parameters()).device
+    x = torch.randn(batch, 3, size, size, generator=gen).to(device)
     with torch.no_grad():
         targets = case.model(x).argmax(1)
     return x, targets

@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from interp.hardware import DEVICE_HELP
+
 DESCRIPTION = ("Time interp's methods against their floor and the peer libraries (pytorch-grad-cam, "
                "torch-cam, Captum), the dashboard and training (see BENCHMARKS.md).")
 
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", help="write the results as Markdown to this file; in a file with the "
                    "bench:results markers (BENCHMARKS.md) only the part between them is replaced")
     p.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else every core)")
+    p.add_argument("--device", help=DEVICE_HELP.replace("(default:", "(models, inputs and peers; default:"))
     p.add_argument("--models", type=_names, help="comma-separated registry names "
                    "(default: alexnet_gap_pacs_class, nin_cifar10, resnet18_imagenet)")
     p.add_argument("--methods", type=_names, help="comma-separated methods (default: cam, grad_cam, guided_backprop, "
@@ -62,7 +65,8 @@ def run_command(args: argparse.Namespace, command: str) -> None:
 
     chosen = {k: v for k, v in dict(models=args.models, methods=args.methods, batches=args.batches).items() if v}
     result = run_benchmark(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                           dashboard=args.dashboard, training=args.training, progress=args.progress, **chosen)
+                           dashboard=args.dashboard, training=args.training, progress=args.progress,
+                           device=args.device, **chosen)
     result["command"] = command
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -72,7 +76,8 @@ def run_command(args: argparse.Namespace, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench [options]``; 2 (with the message on stderr) on a bad model or method name."""
+    """``python -m bench [options]``; 2 (with the message on stderr) on a bad model or method name,
+    or a device this machine lacks."""
     from interp.errors import InterpError
 
     argv = sys.argv[1:] if argv is None else list(argv)

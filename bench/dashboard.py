@@ -22,16 +22,20 @@ RERENDER_TARGET_MS = 300.0
 COLD_START_TARGET_MS = 5000.0
 
 
-def run_child(kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0) -> tuple[dict[str, Any], float]:
+def run_child(kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0,
+              device: str | None = None) -> tuple[dict[str, Any], float]:
     """Run ``bench.child`` in a fresh process (from the repository root, which is also put on
     PYTHONPATH); return its JSON (last stdout line) and the wall time of the whole process in ms."""
-    return _run_python(["-m", "bench.child", kind, json.dumps(args)], threads, timeout, kind)
+    return _run_python(["-m", "bench.child", kind, json.dumps(args)], threads, timeout, kind, device)
 
 
-def _run_python(argv: list[str], threads: int, timeout: float = 900.0,
-                label: str = "") -> tuple[dict[str, Any], float]:
+def _run_python(argv: list[str], threads: int, timeout: float = 900.0, label: str = "",
+                device: str | None = None) -> tuple[dict[str, Any], float]:
+    """``device`` (if given) reaches the process as $INTERP_DEVICE, where the dashboard reads its choice."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    if device is not None:
+        env["INTERP_DEVICE"] = device
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -99,12 +103,14 @@ def _check(at) -> None:
 # In the benchmark process
 
 
-def dashboard_rows(warmup: int, repeats: int, cold_repeats: int, threads: int) -> list[dict[str, Any]]:
-    """The re-render row and the cold-start row (each with a note instead of numbers on failure)."""
+def dashboard_rows(warmup: int, repeats: int, cold_repeats: int, threads: int,
+                   device: str | None = None) -> list[dict[str, Any]]:
+    """The re-render row and the cold-start row (each with a note instead of numbers on failure);
+    ``device`` is passed to the dashboard's processes as $INTERP_DEVICE."""
     rows = []
     base = {"kind": "dashboard", "batch": None, "floor_ms": None, "ratio_to_floor": None, "peers": []}
     try:
-        res, _ = run_child("rerender", {"warmup": warmup, "repeats": repeats}, threads)
+        res, _ = run_child("rerender", {"warmup": warmup, "repeats": repeats}, threads, device=device)
         rows.append({**base, "model": res["model"], "method": "dashboard_rerender", "ours_ms": res["ms"],
                      "all_ms": res["all_ms"], "target_ms": RERENDER_TARGET_MS,
                      "note": "CAM page, opacity slider moved, model loaded; median of "
@@ -113,7 +119,7 @@ def dashboard_rows(warmup: int, repeats: int, cold_repeats: int, threads: int) -
         rows.append({**base, "model": None, "method": "dashboard_rerender", "ours_ms": None,
                      "target_ms": RERENDER_TARGET_MS, "note": f"not measured: {exc}"})
     try:
-        runs = [_run_python(["-c", _COLD_START, str(APP)], threads, label="cold start")
+        runs = [_run_python(["-c", _COLD_START, str(APP)], threads, label="cold start", device=device)
                 for _ in range(cold_repeats)]
         rows.append({**base, "model": None, "method": "dashboard_cold_start",
                      "ours_ms": statistics.median(r["ms"] for r, _ in runs),

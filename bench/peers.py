@@ -59,7 +59,7 @@ def _pgc_guided(case: ModelCase) -> tuple[Callable[[torch.Tensor, torch.Tensor],
     from pytorch_grad_cam import GuidedBackpropReLUModel
 
     twin = copy.deepcopy(case.model)
-    gb = GuidedBackpropReLUModel(twin, device="cpu")
+    gb = GuidedBackpropReLUModel(twin, device=next(twin.parameters()).device)
 
     def run(x: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
         maps = [gb(x[i:i + 1].clone(), target_category=int(t)) for i, t in enumerate(targets)]

@@ -106,7 +106,8 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
 def _machine(result: dict[str, Any]) -> list[str]:
     m, s = result["machine"], result["settings"]
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
-    return [f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {m['device']}; "
+    device = m["device"] + (f" ({m['gpu']})" if m.get("gpu") else "")
+    return [f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {device}; "
             f"Python {m['python']}; {m['platform']}; load average at the end {m.get('load_average')}",
             f"packages: {pk}", f"measured: {m['date']}",
             f"settings: batches {', '.join(map(str, s['batches']))}, {s['warmup']} warm-up, median of up to {s['repeats']} repeats "

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import torch
 
+from interp.hardware import resolve_device
 from interp.methods import MethodError
 from .cases import (FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, ModelCase, bare_forward,
                     bare_forward_backward, bare_forward_backward_to_layer, floor_note, inputs, model_case, ours)
@@ -41,8 +42,8 @@ QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.
 def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: Sequence[str] = METHODS,
                   batches: Sequence[int] | None = None, repeats: int | None = None, warmup: int | None = None,
                   threads: int | None = None, dashboard: bool = True, training: bool = True,
-                  progress: bool = False) -> dict[str, Any]:
-    """Measure every row of the benchmark on CPU.
+                  progress: bool = False, device: str | torch.device | None = None) -> dict[str, Any]:
+    """Measure every row of the benchmark on one device: models, inputs, peers and training.
 
     Args:
         quick: tiny batches, repeats and training subset (a CI-sized run; numbers are not meaningful).
@@ -51,15 +52,19 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
         threads: torch threads (default $OMP_NUM_THREADS, else every core).
         dashboard, training: include those rows.
         progress: a tqdm bar on stderr.
+        device: cpu, cuda, cuda:N or mps (default: ``interp.hardware.resolve_device()``: $INTERP_DEVICE,
+            else cuda where available, else cpu). The dashboard's processes get it as $INTERP_DEVICE.
 
     Returns:
         {"machine": ..., "settings": ..., "rows": [...]}; see BENCHMARKS.md for the fields.
 
     Raises:
         UnknownModelError: a model name the registry lacks. MethodError: an unknown method.
+        DeviceError: a device that is unknown or that this machine lacks.
     """
     from tqdm.auto import tqdm
 
+    device = resolve_device(device)
     s = _settings(quick, methods, batches, repeats, warmup)
     threads = threads or default_threads()
     set_threads(threads)
@@ -68,7 +73,7 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
     rows: list[dict[str, Any]] = []
     try:
         for name in models:
-            case = model_case(name)
+            case = model_case(name, device)
             for batch in s.batches:
                 x, targets = inputs(case, batch)
                 for method in methods:
@@ -79,17 +84,17 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
             from .dashboard import dashboard_rows
 
             bar.set_description("dashboard")
-            rows += dashboard_rows(s.warmup, s.dashboard_repeats, s.cold_repeats, threads)
+            rows += dashboard_rows(s.warmup, s.dashboard_repeats, s.cold_repeats, threads, str(device))
             bar.update(2)
         if training:
             from .training import training_rows
 
             bar.set_description("training")
-            rows += training_rows(s.train_model, s.train_images, s.train_batch, threads)
+            rows += training_rows(s.train_model, s.train_images, s.train_batch, threads, str(device))
             bar.update()
     finally:
         bar.close()
-    return {"machine": machine_info(threads), "settings": {"quick": quick, **asdict(s)},
+    return {"machine": machine_info(threads, device), "settings": {"quick": quick, **asdict(s)},
             "rows": [_rounded(r) for r in rows]}
 
 
@@ -118,7 +123,7 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
     else:
         floor = Impl("floor", bare_forward(model, x), model)
     peers = peer_impls(case, method, x, targets, s.ig_steps)
-    measure([own, floor, *peers], s.warmup, s.repeats, s.budget_s, s.min_repeats)
+    measure([own, floor, *peers], s.warmup, s.repeats, s.budget_s, s.min_repeats, device=x.device)
     if own.error:
         raise RuntimeError(f"interp's {method} failed on {case.name} at batch {batch}: {own.error}")
     ours_ms, floor_ms = median_ms_per_image(own, batch), median_ms_per_image(floor, batch)

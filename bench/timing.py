@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from interp.hardware import cpu_name
+from interp.hardware import cpu_name, cuda_name, synchronize
 
 # Hook dictionaries a module can carry; a peer that leaves an entry in one of them slows every
 # later measurement on the same model, so each peer call is checked against them.
@@ -55,14 +55,17 @@ def _remove_new_hooks(model: nn.Module, before: dict[tuple[int, str], set[int]])
     return removed
 
 
-def _call(impl: Impl) -> float:
-    """Run once; time it; then undo what the call left on its model (hooks, .grad)."""
+def _call(impl: Impl, device: torch.device) -> float:
+    """Run once; time it (on a GPU, from idle to the end of the work it queued); then undo what the
+    call left on its model (hooks, .grad)."""
     before = _hook_ids(impl.model) if impl.model is not None else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Captum warns on every call that the input lacked requires_grad
+            synchronize(device)  # nothing queued earlier is counted
             t0 = time.perf_counter()
             impl.output = impl.fn()
+            synchronize(device)  # a GPU returns before it has done the work
             elapsed = time.perf_counter() - t0
     finally:
         if impl.model is not None:
@@ -76,13 +79,14 @@ def _call(impl: Impl) -> float:
 
 
 def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = float("inf"),
-            min_repeats: int = 2) -> None:
+            min_repeats: int = 2, device: torch.device = torch.device("cpu")) -> None:
     """Warm each implementation up, then time them interleaved (ours, floor, peers; then floor,
     peers, ours; ...) so that a slow drift of the machine's load hits all of them alike.
 
     An implementation whose warm-up call took t seconds gets ``budget_s / t`` repeats, clamped to
     [min_repeats, repeats], so that one slow case (integrated gradients at batch 32) does not take
     the whole run. Fills ``seconds``; one that raises gets ``error`` and is left out thereafter.
+    ``device``: where they compute (a CUDA device is synchronised around each timed call).
     """
     planned: dict[int, int] = {}
     for i, impl in enumerate(impls):
@@ -90,7 +94,7 @@ def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = floa
         for w in range(warmup):
             if w and last > budget_s / 4:  # a slow call needs no second warm-up
                 break
-            last = _try(impl)
+            last = _try(impl, device)
         planned[i] = repeats if last <= 0 else max(min_repeats, min(repeats, int(budget_s / last)))
     for r in range(repeats):
         # Each round starts one implementation later, so none always runs right after the
@@ -98,17 +102,17 @@ def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = floa
         for i in [(r + j) % len(impls) for j in range(len(impls))]:
             impl = impls[i]
             if r < planned[i] and impl.error is None:
-                t = _try(impl)
+                t = _try(impl, device)
                 if impl.error is None:
                     impl.seconds.append(t)
 
 
-def _try(impl: Impl) -> float:
+def _try(impl: Impl, device: torch.device) -> float:
     """One call; a peer that cannot run this case gets a note (``error``), not a crash."""
     if impl.error is not None:
         return 0.0
     try:
-        return _call(impl)
+        return _call(impl, device)
     except Exception as exc:  # noqa: BLE001
         first = str(exc).splitlines()[0][:160] if str(exc) else ""
         impl.error = f"could not run: {type(exc).__name__}: {first}"
@@ -138,8 +142,8 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def machine_info(threads: int) -> dict[str, Any]:
-    """What the numbers were measured on."""
+def machine_info(threads: int, device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """What the numbers were measured on: the CPU, the device and its GPU (None on the CPU), versions."""
     cpu = cpu_name()
     versions = {}
     for name in PACKAGES:
@@ -148,7 +152,8 @@ def machine_info(threads: int) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "device": "cpu",
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "device": str(device),
+        "gpu": cuda_name(device),
         "python": platform.python_version(), "platform": platform.platform(),
         "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "packages": versions, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -8,11 +8,11 @@ processes hold the same decoded split; ``base_rss_mb`` is the peak before any da
 
 from __future__ import annotations
 
+import functools
 import math
 import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,63 +37,67 @@ def _peak_rss_mb() -> float:
 # In the child process
 
 
-def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
-    """One epoch of interp's own training on ``limit_train`` images spread over the split (weights go to a
-    temporary file, never to checkpoints/)."""
+def child_train_loop(name: str, limit_train: int, batch_size: int, threads: int,
+                     device: str = "cpu") -> dict[str, Any]:
+    """One epoch of interp's own training on ``limit_train`` images spread over the split, on ``device``
+    (weights go to a temporary file, never to checkpoints/)."""
     from interp.train import RunSettings, config_for, train
 
     base = _peak_rss_mb()
     cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train, limit_val=min(limit_train, 64))
     with tempfile.TemporaryDirectory() as tmp:
-        settings = RunSettings(out=str(Path(tmp) / f"{name}.safetensors"), threads=threads, progress=False)
+        settings = RunSettings(out=str(Path(tmp) / f"{name}.safetensors"), threads=threads, progress=False,
+                               device=device)
         card = train(name, cfg, settings, command="python -m bench")
     t = card["throughput"]
     return {"images_per_s": t["train_loop_images_per_s"], "card_bare_images_per_s": t["bare_loop_images_per_s"],
-            "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16}
+            "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16, "precision": card["precision"]}
 
 
-def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int) -> dict[str, Any]:
-    """The same model, optimizer, batches and steps as the training loop, on tensors that are
-    normalised once up front: forward, loss, backward, step and nothing else."""
+def child_bare_loop(name: str, limit_train: int, batch_size: int, threads: int,
+                    device: str = "cpu") -> dict[str, Any]:
+    """The same model, optimizer, batches, steps, device and precision as the training loop, on
+    tensors that are normalised once up front (on the device): forward, loss, backward, step and
+    nothing else."""
     import torch
-    import torch.nn.functional as F
 
-    from interp.train import batch_inputs, config_for, init_model, load_split, make_optimizer
-    from interp.train.steps import epoch_order
+    from interp.hardware import resolve_device
+    from interp.train import batch_inputs, config_for, init_model, load_split, make_optimizer, precision_for
+    from interp.train.device import step_seconds
+    from interp.train.steps import epoch_order, optimizer_step
     from interp.models import get_spec
 
     torch.set_num_threads(threads)
     base = _peak_rss_mb()
-    spec = get_spec(name)
+    spec, dev = get_spec(name), resolve_device(device)
     cfg = config_for(name, epochs=1, batch_size=batch_size, limit_train=limit_train)
     x_u8, y = load_split(spec, "train", None, cfg.limit_train, progress=False)  # the default data root, as train's
-    x = batch_inputs(x_u8, spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
-    model = init_model(spec, cfg).to(memory_format=torch.channels_last).train()
+    x = batch_inputs(x_u8.to(dev), spec, cfg.input_size or spec.input_size)  # pre-loaded, channels_last
+    y = y.to(dev)
+    model = init_model(spec, cfg).to(dev, memory_format=torch.channels_last).train()
     opt = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
-    order = epoch_order(cfg.seed, 0, len(y))  # the batches the training loop's first epoch visits
-    seconds, seen = 0.0, 0
-    for b in range(math.ceil(len(y) / cfg.batch_size)):
-        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        seconds += time.perf_counter() - t0
-        seen += len(idx)
-    return {"images_per_s": seen / seconds, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16}
+    precision = precision_for(dev, bool(cfg.bf16))
+    scaler = precision.scaler()
+    order = epoch_order(cfg.seed, 0, len(y)).to(dev)  # the batches the training loop's first epoch visits
+    batches = [order[b * cfg.batch_size:(b + 1) * cfg.batch_size] for b in range(math.ceil(len(y) / cfg.batch_size))]
+
+    def step(idx: torch.Tensor) -> None:
+        optimizer_step(model, opt, x[idx], y[idx], precision, scaler)
+    seconds = sum(step_seconds([functools.partial(step, idx) for idx in batches], dev))
+    return {"images_per_s": len(y) / seconds, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "bf16": cfg.bf16,
+            "precision": precision.name}
 
 
 # ---------------------------------------------------------------------------------------------
 # In the benchmark process
 
 
-def training_rows(name: str, limit_train: int, batch_size: int, threads: int) -> list[dict[str, Any]]:
-    """The training-loop row and the bare-loop row (a note instead of numbers on failure)."""
+def training_rows(name: str, limit_train: int, batch_size: int, threads: int,
+                  device: str = "cpu") -> list[dict[str, Any]]:
+    """The training-loop row and the bare-loop row on ``device`` (a note instead of numbers on failure)."""
     from .dashboard import run_child
 
-    args = {"name": name, "limit_train": limit_train, "batch_size": batch_size, "threads": threads}
+    args = {"name": name, "limit_train": limit_train, "batch_size": batch_size, "threads": threads, "device": device}
     base = {"kind": "training", "model": name, "batch": batch_size, "peers": []}
     try:
         bare, _ = run_child("bare_loop", args, threads)
@@ -103,7 +107,7 @@ def training_rows(name: str, limit_train: int, batch_size: int, threads: int) ->
         return [{**base, "method": m, "ours_ms": None, "floor_ms": None, "ratio_to_floor": None, "note": note}
                 for m in ("train_loop", "bare_loop")]
     loop_ms, bare_ms = 1000.0 / loop["images_per_s"], 1000.0 / bare["images_per_s"]
-    common = f"one epoch over {limit_train} training images, batch {batch_size}, bf16 autocast {loop['bf16']}"
+    common = f"one epoch over {limit_train} training images, batch {batch_size}, on {device}, {loop['precision']}"
     return [
         {**base, "method": "train_loop", "ours_ms": loop_ms, "floor_ms": bare_ms, "ratio_to_floor": loop_ms / bare_ms,
          "images_per_s": loop["images_per_s"], "bare_images_per_s": bare["images_per_s"],

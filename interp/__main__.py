@@ -1,4 +1,4 @@
-"""Command line: python -m interp <command> (models, summary, train, evaluate, explain, bench)."""
+"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, bench)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from .errors import InterpError
 def _cmd_models(args: argparse.Namespace) -> None:
     from .models.tables import registry_rows
 
-    rows = [(r["model"], r["arch"], r["task"], f"{r['parameters']:,}",
-             "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}", r["weights"])
+    rows = [(r["model"], r["task"], f"{r['parameters']:,}",
+             "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}", r["weights"], r["get weights"])
             for r in registry_rows()]
-    _print_table(("model", "arch", "task", "parameters", "accuracy", "weights"), rows)
+    _print_table(("model", "task", "parameters", "accuracy", "weights", "get weights"), rows)
 
 
 def _cmd_summary(args: argparse.Namespace) -> None:
@@ -33,6 +33,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from .hardware import resolve_device
     from .train import RunSettings, config_for, train
 
     arch_kwargs = {}
@@ -46,7 +47,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed, bf16=args.bf16, input_size=args.input_size, init_weights=args.init_weights,
         limit_train=args.limit_train, limit_val=args.limit_val, arch_kwargs=arch_kwargs or None,
     )
-    settings = RunSettings.given(data_dir=args.data_dir, out=args.out, threads=args.threads, progress=args.progress)
+    settings = RunSettings.given(data_dir=args.data_dir, out=args.out, threads=args.threads, progress=args.progress,
+                                 device=str(resolve_device(args.device)))
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         card = train(args.name, cfg, settings, resume=args.resume, command=command)
@@ -58,10 +60,23 @@ def _cmd_train(args: argparse.Namespace) -> None:
                       "wall_time_s": card["wall_time_s"], "throughput": card["throughput"]}, indent=1))
 
 
+def _cmd_fetch(args: argparse.Namespace) -> None:
+    from .models import get_spec, torchvision_state_dict, torchvision_weights_file
+
+    spec = get_spec(args.name)
+    if not spec.weights_from_torchvision:
+        raise InterpError(f"{spec.name} does not use downloaded weights: "
+                          + ("its checkpoint is here" if spec.checkpoint else f"python -m interp train {spec.name}"))
+    torchvision_state_dict(spec.arch)  # downloads into the torch cache, or says why it cannot
+    print(f"{spec.name}: torchvision's weights are in {torchvision_weights_file(spec.arch)}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from .hardware import resolve_device
     from .train import evaluate
 
-    print(json.dumps(evaluate(args.name, args.checkpoint, args.data_dir, args.limit), indent=1))
+    device = resolve_device(args.device)
+    print(json.dumps(evaluate(args.name, args.checkpoint, args.data_dir, args.limit, device=device), indent=1))
 
 
 def _cmd_explain(args: argparse.Namespace) -> None:
@@ -71,6 +86,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from .data import load_image, preprocess, resize_center_crop
+    from .hardware import resolve_device
     from .methods.explain import LAYER_METHODS, explain
     from .models import get_spec, load_model
     from .figures import normalize, overlay
@@ -79,7 +95,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     if out.suffix.lower() not in (".png", ".npy"):
         raise InterpError(f"--out must end in .png (an overlay) or .npy (the raw map), not {out.name!r}")
     spec = get_spec(args.model)
-    model = load_model(args.model, args.checkpoint)
+    model = load_model(args.model, args.checkpoint, device=resolve_device(args.device))
     image = load_image(args.image)
     layer = args.layer or spec.target_layer  # None: the method's own default layer
     e = explain(model, preprocess(image, spec), args.method, target=args.target,
@@ -128,6 +144,13 @@ def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def _add_device_option(p: argparse.ArgumentParser) -> None:
+    """--device on a command that runs a model (resolved, and checked, by hardware.resolve_device)."""
+    from .hardware import DEVICE_HELP
+
+    p.add_argument("--device", help=DEVICE_HELP)
+
+
 def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a registry entry (defaults: the entry's recipe)")
     p.add_argument("name")
@@ -155,6 +178,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default on; epoch summaries are printed either way)")
     p.add_argument("--resume", action="store_true", help="continue a stopped run from its saved state")
+    _add_device_option(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -164,6 +188,7 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--data-dir")
     p.add_argument("--limit", type=int, help="evaluate on N held-out images only")
+    _add_device_option(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
@@ -172,9 +197,11 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
                                                         "saliency", "smoothgrad", "integrated_gradients"))
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
-    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam (default: the last conv stage, read from the model)")
+    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam "
+                                   "(default: the last conv stage, read from the model)")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
+    _add_device_option(p)
     p.set_defaults(func=_cmd_explain)
 
 
@@ -199,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-layer table of a model: kernel, padding, stride, output, parameters")
     p.add_argument("name")
     p.set_defaults(func=_cmd_summary)
+    p = sub.add_parser("fetch", help="download an entry's torchvision weights into the torch cache (once)")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_fetch)
     _add_train_parser(sub)
     _add_evaluate_and_explain_parsers(sub)
     _add_bench_parser(sub)

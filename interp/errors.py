@@ -42,3 +42,7 @@ class ModelOutputError(InterpError, ValueError):
 
 class CamNotApplicableError(LayerError):
     """CAM asked of a model whose head is not global average pooling -> one linear layer."""
+
+
+class DeviceError(InterpError, ValueError):
+    """A device name that is unknown, or a device this machine does not have (e.g. cuda without a GPU)."""

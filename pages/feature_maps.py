@@ -28,8 +28,8 @@ convs = layers["conv"]
 picks = [convs[0], convs[len(convs) // 2], convs[-1]] if len(convs) >= 3 else convs
 # Post-activation maps by default: what the next layer actually receives.
 default = [methods.activation_after(model, c, layers["spatial"]) for c in picks]
-chosen = st.multiselect("Layers (up to three)", layers["spatial"], default=list(dict.fromkeys(default)), max_selections=3,
-                        key=f"fm_layers_{name}")
+chosen = st.multiselect("Layers (up to three)", layers["spatial"], default=list(dict.fromkeys(default)),
+                        max_selections=3, key=f"fm_layers_{name}")
 
 c1, c2 = st.columns(2)
 count = c1.slider("Channels shown per layer", 4, 64, 16, step=4, key="fm_count")

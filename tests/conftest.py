@@ -13,6 +13,8 @@ from torch import nn
 from interp.data import data_root
 
 torch.set_num_threads(int(os.environ.get("INTERP_TEST_THREADS", min(2, os.cpu_count() or 1))))
+# Tests compare with CPU computations; the tests marked `cuda` choose the GPU themselves.
+os.environ.setdefault("INTERP_DEVICE", "cpu")
 
 
 @pytest.fixture(scope="session")

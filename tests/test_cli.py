@@ -34,3 +34,25 @@ def test_unknown_model_is_a_message_not_a_traceback():
     result = subprocess.run([sys.executable, "-m", "interp", "summary", "lenet"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown model 'lenet'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fetch_gets_torchvision_weights_and_refuses_other_entries(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import interp.models
+    from interp.models import has_weights, torchvision_weights_file
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def download(arch):  # torchvision's download, without the network: the file lands in the cache
+        torchvision_weights_file(arch).parent.mkdir(parents=True, exist_ok=True)
+        torchvision_weights_file(arch).write_bytes(b"weights")
+        return {}
+
+    monkeypatch.setattr(interp.models, "torchvision_state_dict", download)
+    spec = interp.get_spec("resnet18_imagenet")
+    assert not has_weights(spec)
+    assert main(["fetch", "resnet18_imagenet"]) == 0
+    assert has_weights(spec) and str(tmp_path) in capsys.readouterr().out
+    assert main(["fetch", "nin_cifar10"]) == 2
+    assert "does not use downloaded weights" in capsys.readouterr().err

@@ -18,6 +18,9 @@ from interp.hardware import available_devices, cuda_name, resolve_device
 from interp.methods import METHODS
 from interp.models.weights import save_checkpoint
 from interp.train import RunSettings, config_for, precision_for, train
+from interp.train import device as device_mod
+from interp.train import loop as loop_mod
+from interp.train.device import Batches
 from interp.train.state import resume_key
 from tests.methods.helpers import FAST, image_batch
 
@@ -64,8 +67,11 @@ def test_unavailable_devices_say_what_there_is_and_how_to_choose(monkeypatch, no
         assert why in msg and "Available here: cpu." in msg, msg
         assert "--device cpu" in msg and "INTERP_DEVICE=cpu" in msg, msg
     _cuda(monkeypatch, True, count=1)
-    with pytest.raises(DeviceError, match=r"1 CUDA device \(cuda:0 to cuda:0\).*Available here: cpu, cuda:0"):
+    with pytest.raises(DeviceError, match=r"1 CUDA device \(cuda:0\).*Available here: cpu, cuda:0"):
         resolve_device("cuda:3")
+    _cuda(monkeypatch, True, count=2)
+    with pytest.raises(DeviceError, match=r"2 CUDA devices \(cuda:0 to cuda:1\)"):
+        resolve_device("cuda:2")
     monkeypatch.setenv("INTERP_DEVICE", "cuda:7")
     with pytest.raises(DeviceError, match="INTERP_DEVICE='cuda:7'"):
         resolve_device()
@@ -87,6 +93,14 @@ def test_precision_per_device(monkeypatch):
     assert precision_for(torch.device("cuda"), False).name == "bfloat16 autocast"  # bf16 describes the CPU
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert precision_for(torch.device("cuda"), True).name == "float16 autocast + GradScaler"
+
+
+def test_batches_on_the_cpu_are_the_split_itself():
+    x, y = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8), torch.arange(10)
+    batches = Batches(x, y, torch.device("cpu"))
+    assert batches.x is x and batches.y is y and not batches.staged and len(batches) == 10
+    xb, yb = batches.take(torch.tensor([3, 1, 4]))
+    assert torch.equal(xb, x[[3, 1, 4]]) and torch.equal(yb, y[[3, 1, 4]])
 
 
 def test_the_device_is_a_run_setting_not_part_of_the_run_identity():
@@ -147,6 +161,25 @@ def test_evaluate_and_train_accept_device_cpu(nin_file, tmp_path, data_dir, caps
     assert card["precision"] == "float32" and card["hardware"]["gpu"] is None
 
 
+@pytest.mark.parametrize("bad_step", [1, 2])  # mid-epoch, and the epoch's last step (read at its end)
+def test_a_non_finite_loss_read_a_step_late_still_stops_the_run(bad_step, tmp_path, data_dir, monkeypatch):
+    # The loop reads a step's loss after queueing the next step (so a GPU never idles): the run
+    # must still stop at that loss, name its batch and write nothing.
+    real_step, steps = loop_mod.optimizer_step, []
+
+    def nan_once(*args, **kwargs):
+        logits, loss = real_step(*args, **kwargs)
+        steps.append(len(steps))
+        return logits, (loss * float("nan") if steps[-1] == bad_step else loss)
+
+    monkeypatch.setattr(loop_mod, "optimizer_step", nan_once)
+    cfg = config_for("linear_cnn_cifar10", epochs=2, batch_size=4, limit_train=12, limit_val=4, bf16=False)
+    out = tmp_path / "nan.safetensors"
+    with pytest.raises(FloatingPointError, match=f"epoch 1, batch {bad_step}"):
+        train("linear_cnn_cifar10", cfg, RunSettings(out=str(out), progress=False))
+    assert not out.exists() and not out.with_name("nan.resume.pt").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # On a CUDA GPU (skipped without one)
 
@@ -194,3 +227,35 @@ def test_training_two_steps_on_cuda(tmp_path, data_dir, cuda_device):
     assert card["throughput"]["bare_loop_images_per_s"] > 0
     model = interp.load_model(name, out)  # written from the GPU, read on the CPU
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.cuda
+def test_batches_on_cuda_resident_or_staged_in_pinned_memory(cuda_device, monkeypatch):
+    x, y = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8), torch.arange(10)
+    for fraction, staged in ((1.0, False), (0.0, True)):  # 0: the split never fits, so it is pinned
+        monkeypatch.setattr(device_mod, "RESIDENT_FRACTION", fraction)
+        batches = Batches(x, y, cuda_device)
+        assert batches.staged == staged and batches.x.is_pinned() == staged
+        for idx in (torch.tensor([3, 1, 4, 1]), torch.tensor([9, 2]), torch.tensor([5, 0, 7, 6, 8])):
+            xb, yb = batches.take(idx)
+            assert xb.device.type == "cuda" and torch.equal(xb.cpu(), x[idx]) and torch.equal(yb.cpu(), y[idx])
+
+
+@pytest.mark.cuda
+def test_a_run_stopped_on_cuda_resumes_on_the_cpu(tmp_path, data_dir, cuda_device, monkeypatch):
+    name = "linear_cnn_cifar10"
+    cfg = config_for(name, epochs=2, batch_size=4, limit_train=8, limit_val=4)
+    settings = RunSettings(out=str(tmp_path / "run.safetensors"), progress=False, device="cuda")
+    real_lr = loop_mod.learning_rate
+
+    def stop_at_step_3(c, step, total):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real_lr(c, step, total)
+
+    monkeypatch.setattr(loop_mod, "learning_rate", stop_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(name, cfg, settings)
+    monkeypatch.setattr(loop_mod, "learning_rate", real_lr)
+    card = train(name, cfg, RunSettings(out=settings.out, progress=False, device="cpu"), resume=True)
+    assert card["device"] == "cpu" and len(card["history"]["step_loss"]) == 4

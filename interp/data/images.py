@@ -134,6 +134,6 @@ def preprocess(image: ImageSource, spec: ModelSpec) -> torch.Tensor:
 
 def normalize(batch_uint8: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
     """uint8 NxCxHxW in 0..255 -> float, normalised with the spec's mean and std."""
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean, device=batch_uint8.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=batch_uint8.device).view(1, 3, 1, 1)
     return (batch_uint8.float() / 255.0 - mean) / std

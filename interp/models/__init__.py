@@ -12,7 +12,7 @@ from .weights import (build_model, has_weights, load_model, load_weights, read_c
 __all__ = [
     "ARCHITECTURES", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
     "PACS_CLASSES", "PACS_DOMAINS", "REGISTRY", "ModelSpec", "build_model", "count_parameters", "get_spec",
-    "has_weights", "layer_table", "list_models", "load_model", "load_weights", "meta_model", "parameter_count", "read_card",
-    "read_state_dict", "register", "registry_rows", "save_checkpoint", "spec_layer_table",
+    "has_weights", "layer_table", "list_models", "load_model", "load_weights", "meta_model", "parameter_count",
+    "read_card", "read_state_dict", "register", "registry_rows", "save_checkpoint", "spec_layer_table",
     "torchvision_state_dict", "torchvision_weights_file", "weights_command", "weights_status", "write_card",
 ]

@@ -145,9 +145,9 @@ _PACS_GAP_RECIPE = dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", we
                         schedule="onecycle", augment=True, patience=4)
 _ALEXNET_RECIPE = dict(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", weight_decay=5e-4,
                        schedule="cosine", augment=True, patience=6)
-_ALEXNET_NOTE = ("58 M parameters: train on a GPU (about 1 minute per epoch on one modern GPU; "
-                 "hours per epoch on two CPU cores). Expect 80-90% on pacs_domain and 50-65% on "
-                 "pacs_class from scratch.")
+_ALEXNET_NOTE = ("58 M parameters: meant for a GPU (python -m interp train NAME --device cuda); an epoch "
+                 "takes hours on two CPU cores. Speed and accuracy on a GPU not measured yet "
+                 "(bench/gpu_check.sh measures them).")
 
 for _task in ("pacs_domain", "pacs_class"):
     for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
@@ -183,24 +183,25 @@ register(ModelSpec(name="nin_cifar10", arch="nin", ships=True,
 register(ModelSpec(name="resnet32_cifar10", arch="resnet32",
                    recipe=dict(epochs=160, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=1e-4,
                                schedule="cosine", augment=True, patience=20),
-                   training_note="He et al.'s schedule: 92-93% after about 160 epochs (an hour on one GPU).",
+                   training_note="He et al.'s schedule (the paper reports 92.5% after about 160 epochs); "
+                                 "not trained here.",
                    **_CIFAR))
 register(ModelSpec(name="resnet50_cifar10", arch="resnet50",
                    recipe=dict(epochs=60, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=5e-4,
                                schedule="onecycle", augment=True, patience=10),
-                   training_note="23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once, so "
-                                 "expect about 85-88% (GPU: a few minutes per epoch).",
+                   training_note="23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not "
+                                 "trained here: meant for a GPU.",
                    **_CIFAR))
 register(ModelSpec(name="resnet18_transfer_cifar10", arch="resnet18_transfer", task="cifar10",
                    class_names=CIFAR10_CLASSES, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                    pretrained="imagenet",
                    recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", weight_decay=0.0,
                                schedule="cosine", augment=True, patience=2),
-                   training_note="Starts from ImageNet weights (downloaded once); only layer4 and fc train. "
-                                 "Expect about 90% after 3-5 epochs at 224 px on a GPU; --input-size 112 "
-                                 "is four times cheaper."))
+                   training_note="Starts from ImageNet weights (downloaded once); only layer4 and fc train, "
+                                 "at 224 px (--input-size 112 is four times cheaper). Not trained here."))
 register(ModelSpec(name="resnet18_imagenet", arch="resnet18", task="imagenet",
                    class_names=_task_classes("imagenet"), input_size=224, mean=IMAGENET_MEAN,
                    std=IMAGENET_STD, pretrained="imagenet",
-                   training_note="Not trained here: torchvision's ImageNet weights (69.8% top-1), "
-                                 "downloaded to the torch cache on first use."))
+                   training_note="Not trained here: torchvision's ImageNet weights (69.8% top-1 by "
+                                 "torchvision's measure), fetched once with python -m interp fetch "
+                                 "resnet18_imagenet."))

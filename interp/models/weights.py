@@ -160,17 +160,42 @@ def _few(names: list[str], n: int = 5) -> str:
 # Where an entry's weights come from
 
 
+# The file names of torchvision's ImageNet weights in the torch cache (hub/checkpoints/), so that
+# the registry can tell whether they are there without importing torchvision (about two seconds);
+# a test compares them with torchvision's own weights metadata.
+TORCHVISION_FILES = {"resnet18": "resnet18-f37072fd.pth"}
+
+
+def torchvision_weights_file(arch: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of ``arch`` once downloaded."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES[arch]
+
+
 def has_weights(spec: ModelSpec) -> bool:
-    """A checkpoint is present, or the weights come from torchvision (downloaded on first use)."""
-    return spec.checkpoint is not None or spec.weights_from_torchvision
+    """The entry can be loaded here without a download: a checkpoint is present, or torchvision's
+    weights are in the torch cache."""
+    if spec.checkpoint is not None:
+        return True
+    return spec.weights_from_torchvision and torchvision_weights_file(spec.arch).is_file()
 
 
 def weights_status(spec: ModelSpec) -> str:
-    """'checkpoint present', the download note, or the command that trains the entry."""
+    """Where the entry's weights stand, in a few words: checkpoint, torchvision, or none yet."""
     if spec.checkpoint:
-        return "checkpoint present"
+        return "checkpoint" if spec.ships else "checkpoint (trained here)"
     if spec.weights_from_torchvision:
-        return "torchvision ImageNet weights (downloaded on first use)"
+        return "torchvision (cached)" if has_weights(spec) else "torchvision (not downloaded)"
+    return "not trained"
+
+
+def weights_command(spec: ModelSpec) -> str:
+    """The command that gets the entry's weights ('' when they are here)."""
+    if has_weights(spec):
+        return ""
+    if spec.weights_from_torchvision:
+        return f"python -m interp fetch {spec.name}"
     return f"python -m interp train {spec.name}"
 
 
@@ -198,7 +223,8 @@ def build_model(name: str) -> nn.Module:
     return get_spec(name).build()
 
 
-def load_model(name: str, checkpoint: str | os.PathLike | None = None) -> nn.Module:
+def load_model(name: str, checkpoint: str | os.PathLike | None = None,
+               device: str | torch.device | None = None) -> nn.Module:
     """A registry entry with trained weights, in eval mode.
 
     Args:
@@ -206,11 +232,18 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None) -> nn.Mod
         checkpoint: a weights file (.safetensors, or .pt/.pth state_dict) for that entry's
             architecture; by default the entry's own checkpoint, or for ImageNet entries
             torchvision's weights (downloaded to the torch cache on first use).
+        device: where the model lives (cpu, cuda, cuda:N, mps). None keeps it on the CPU, as
+            before devices existed; callers that want a GPU when there is one pass
+            ``interp.hardware.resolve_device()``.
 
     Raises:
         UnknownModelError: unknown name.
         CheckpointError: no weights for the entry, or a file that does not fit it.
+        DeviceError: a device that is unknown or that this machine lacks.
     """
+    from ..hardware import resolve_device
+
+    target = None if device is None else resolve_device(device)  # checked before any work
     spec = get_spec(name)
     model = spec.build()
     if checkpoint is not None:
@@ -224,4 +257,4 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None) -> nn.Mod
             f"{name} has no trained weights yet ({spec.checkpoint_path} does not exist). "
             f"Train it with: python -m interp train {name}"
         )
-    return model.eval()
+    return (model if target is None else model.to(target)).eval()

@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hardware import cpu_name
+from ..hardware import cpu_name, cuda_name
 from ..models.registry import ModelSpec
 from .config import RunSettings, TrainConfig
+from .device import Precision, precision_for, step_seconds
 from .evaluation import held_out_name
 from .steps import make_optimizer, optimizer_step
 
@@ -34,33 +34,38 @@ def code_version() -> str:
         return "unknown"
 
 
-def hardware() -> dict[str, Any]:
-    """The CPU, its cores, torch's threads and the torch and Python versions."""
+def hardware(device: torch.device | None = None) -> dict[str, Any]:
+    """The CPU, its cores, torch's threads, the GPU that trained (None on the CPU) and the torch
+    and Python versions."""
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "gpu": cuda_name(device) if device is not None else None,
             "torch": torch.__version__, "python": platform.python_version()}
 
 
 def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
-                           steps: int = 5, warmup: int = 3) -> float:
-    """Images/s of plain forward+backward+step on one pre-loaded batch (on a copy of the model):
-    the ceiling of the training loop, recorded beside its own speed.
+                           precision: Precision | None = None, steps: int = 5, warmup: int = 3) -> float:
+    """Images/s of plain forward+backward+step on one pre-loaded batch (on a copy of the model, on
+    the device of ``x``): the ceiling of the training loop, recorded beside its own speed.
 
-    The first few steps are slow while oneDNN picks its bf16/channels-last kernels, hence the warm-up.
+    The first few steps are slow while oneDNN or cuDNN pick their kernels, hence the warm-up.
+    ``precision`` defaults to the CPU's (``cfg.bf16``).
     """
+    precision = precision or precision_for(torch.device("cpu"), bool(cfg.bf16))
     model = copy.deepcopy(model).train()
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    scaler = precision.scaler()
     x = x.contiguous(memory_format=torch.channels_last)
-    times = []
-    for _ in range(steps + warmup):
-        t0 = time.perf_counter()
-        optimizer_step(model, optimizer, x, y, bool(cfg.bf16))
-        times.append(time.perf_counter() - t0)
+
+    def one_step() -> None:
+        optimizer_step(model, optimizer, x, y, precision, scaler)
+    times = step_seconds([one_step] * (steps + warmup), x.device)
     return len(y) / float(np.median(times[warmup:]))
 
 
 def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: dict[str, Any], *,
                size: int, metrics: dict[str, Any], conv1_autocorrelation: float | None, parameters: int,
-               bare_images_per_s: float, started: dt.datetime, command: str | None) -> dict[str, Any]:
+               bare_images_per_s: float, started: dt.datetime, command: str | None,
+               device: torch.device | None = None, precision: Precision | None = None) -> dict[str, Any]:
     """The card of a finished run.
 
     Args:
@@ -73,11 +78,15 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         bare_images_per_s: bare_loop_images_per_s of the run's model and batch.
         started: when this session of the run started (UTC).
         command: the command line that trained it (default: the plain train command).
+        device, precision: where it trained and how the forward pass computed (default: the CPU,
+            with ``cfg.bf16``'s precision).
 
     Returns:
         The card (JSON-ready).
     """
     train_ips = float(np.mean([e["images_per_s"] for e in state["epochs"]]))
+    device = device or torch.device("cpu")
+    precision = precision or precision_for(device, bool(cfg.bf16))
     return {
         "name": spec.name, "arch": spec.arch, "task": spec.task, "class_names": list(spec.class_names),
         "input_size": size, "mean": list(spec.mean), "std": list(spec.std),
@@ -94,5 +103,6 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         "history": {"step_loss": state["step_loss"], "epochs": state["epochs"]},
         "wall_time_s": round(state["elapsed_s"], 1),
         "trained_at": started.isoformat(timespec="seconds"),
-        "hardware": hardware(), "code_version": code_version(),
+        "hardware": hardware(device), "code_version": code_version(),
+        "device": str(device), "precision": precision.name,
     }

@@ -2,7 +2,7 @@
 
 ``TrainConfig`` holds everything that decides the resulting weights: it is the run's identity
 (the resume key, the card's settings). ``RunSettings`` holds where and how the run executes
-(data, output, threads, saving, progress), which may change between a run and its resumption.
+(data, output, threads, saving, progress, device), which may change between a run and its resumption.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ class RunSettings:
     threads: int | None = None  # torch threads (default: all cores)
     save_every_s: float = 120.0  # seconds between resumable-state saves within an epoch
     progress: bool = True  # progress bars (epoch summaries are printed either way)
+    # cpu, cuda, cuda:N or mps. "cpu" as before devices existed; `python -m interp train` passes
+    # hardware.resolve_device()'s choice. Weights differ between devices only by float noise (rounding,
+    # CUDA's mixed precision) and dropout's draws, so it is no part of the run's identity: a run may
+    # resume on another device.
+    device: str = "cpu"
 
     @classmethod
     def given(cls, **options: Any) -> RunSettings:
@@ -82,7 +87,7 @@ def config_for(name: str, **overrides: Any) -> TrainConfig:
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise TypeError(f"config_for got {', '.join(unknown)}, which are not training hyper-parameters; "
-                        "where and how a run executes (data_dir, out, threads, save_every_s, progress) "
+                        "where and how a run executes (data_dir, out, threads, save_every_s, progress, device) "
                         "goes in RunSettings, passed to train()")
     values = {**spec.recipe, **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(**values)

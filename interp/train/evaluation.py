@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import NATIVE_SIZE, dataset_split, decode_split, spread_indices
+from ..methods.core import model_device_dtype
 from ..models.registry import ModelSpec, get_spec
 from .steps import batch_inputs
 
@@ -47,11 +48,13 @@ def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | N
 @torch.no_grad()
 def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, spec: ModelSpec,
                      size: int | None = None, batch_size: int = 128) -> dict[str, Any]:
-    """Metrics of a model on decoded images, in float32 and eval mode (the mode is restored).
+    """Metrics of a model on decoded images, in float32 and eval mode (the mode is restored), on
+    the model's device.
 
     Args:
         model: the classifier.
-        x_uint8, y: images (uint8 N x 3 x H x W) and labels.
+        x_uint8, y: images (uint8 N x 3 x H x W) and labels, on any device (batches are copied
+            to the model's; from pinned memory without waiting).
         spec: the entry (normalisation, classes).
         size: the input size (default: the entry's).
         batch_size: images per forward pass.
@@ -64,16 +67,19 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
     was_training = model.training
     model.eval()
     k = spec.num_classes
-    confusion = torch.zeros(k, k, dtype=torch.int64)
+    device = model_device_dtype(model)[0]
+    confusion = torch.zeros(k, k, dtype=torch.int64, device=device)
     loss_sum = 0.0
     try:
         for i in range(0, len(y), batch_size):
-            logits = model(batch_inputs(x_uint8[i:i + batch_size], spec, size)).float()
-            target = y[i:i + batch_size]
+            xb = x_uint8[i:i + batch_size].to(device, non_blocking=True)
+            target = y[i:i + batch_size].to(device, non_blocking=True)
+            logits = model(batch_inputs(xb, spec, size)).float()
             loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
             confusion += torch.bincount(target * k + logits.argmax(1), minlength=k * k).view(k, k)
     finally:
         model.train(was_training)
+    confusion = confusion.cpu()
     n = int(confusion.sum())
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
     return {
@@ -86,7 +92,7 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
 
 
 def evaluate(name: str, checkpoint: str | None = None, data_dir: str | None = None,
-             limit: int | None = None) -> dict[str, Any]:
+             limit: int | None = None, device: str | torch.device | None = None) -> dict[str, Any]:
     """Held-out metrics of a registry entry's weights (CIFAR-10: the test set; PACS: the validation split).
 
     Args:
@@ -94,17 +100,19 @@ def evaluate(name: str, checkpoint: str | None = None, data_dir: str | None = No
         checkpoint: weights file (default: the entry's checkpoint).
         data_dir: the data root (None: the default).
         limit: N held-out images spread over the split, or None for all.
+        device: where the model runs (None: the CPU, as ``load_model``).
 
     Returns:
         model, split, and evaluate_tensors' metrics without the loss.
 
     Raises:
         CheckpointError: no usable weights. DataError: the dataset is missing.
+        DeviceError: a device that is unknown or that this machine lacks.
     """
     from ..models.weights import load_model
 
     spec = get_spec(name)
-    model = load_model(name, checkpoint)
+    model = load_model(name, checkpoint, device=device)
     x, y = load_split(spec, "val", data_dir, limit)
     metrics = evaluate_tensors(model, x, y, spec)
     metrics.pop("loss")

@@ -1,6 +1,11 @@
 """The training loop: epochs of seeded batches, validation after each epoch, early stopping on
 the validation loss, and a resumable state saved every few minutes, at each epoch's end and on
-Ctrl-C/SIGTERM. The best epoch's weights are written with the model card at the end."""
+Ctrl-C/SIGTERM. The best epoch's weights are written with the model card at the end.
+
+The run computes on ``RunSettings.device``; the splits are placed there by ``device.Batches``.
+A step's loss and accuracy are read back (which waits for the device) only after the next step
+has been queued, so a GPU always has a step to work on while the host does its bookkeeping.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..hardware import resolve_device
 from ..methods.filters import conv1_autocorrelation
 from ..methods.layers import first_conv_name
 from ..models.registry import get_spec
@@ -22,6 +28,7 @@ from ..models.tables import count_parameters
 from ..models.weights import save_checkpoint
 from .card import bare_loop_images_per_s, model_card
 from .config import RunSettings, TrainConfig
+from .device import Batches, place_split, precision_for
 from .evaluation import evaluate_tensors, load_split
 from .state import ResumeFile, fresh_state, resume_key, running_totals
 from .steps import (MIN_CROP_SCALE, augment_batch, batch_generator, batch_inputs, epoch_order, init_model,
@@ -53,15 +60,16 @@ def train(name: str, cfg: TrainConfig, settings: RunSettings | None = None, *, r
     Raises:
         KeyboardInterrupt: on Ctrl-C or SIGTERM, after saving the resumable state.
         CheckpointError: resume without a state saved under the same TrainConfig and out.
+        DeviceError: a device that is unknown or that this machine lacks.
         DataError: the dataset is missing (or the entry is an ImageNet model).
         FloatingPointError: the training loss became NaN or infinite.
     """
     run = _Run(name, cfg, settings or RunSettings())
     if resume:
-        run.state = run.resume_file.load(run.model, run.optimizer)
+        run.state = run.resume_file.load(run.model, run.optimizer, run.scaler)
         print(f"resuming {name} at epoch {run.state['epoch'] + 1}, batch {run.state['batch']}", file=sys.stderr)
-    bare = bare_loop_images_per_s(run.model, cfg, batch_inputs(run.x_train[:cfg.batch_size], run.spec, run.size),
-                                  run.y_train[:cfg.batch_size])
+    x_first, y_first = run.train.take(torch.arange(min(cfg.batch_size, len(run.train))))  # the split's first batch
+    bare = bare_loop_images_per_s(run.model, cfg, batch_inputs(x_first, run.spec, run.size), y_first, run.precision)
     started = dt.datetime.now(dt.timezone.utc)
     run.start_clock()
     previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
@@ -79,22 +87,28 @@ def train(name: str, cfg: TrainConfig, settings: RunSettings | None = None, *, r
 
 class _Run:
     """One session of a run: the entry, its decoded splits, the model, its optimizer and the
-    resumable progress ``state`` (see state.fresh_state)."""
+    resumable progress ``state`` (see state.fresh_state), all on the run's device."""
 
     def __init__(self, name: str, cfg: TrainConfig, settings: RunSettings) -> None:
         self.spec, self.cfg, self.settings = get_spec(name), cfg, settings
+        self.device = resolve_device(settings.device)  # an unusable device fails before any work
         self.out = Path(settings.out) if settings.out else self.spec.checkpoint_path
         self.resume_file = ResumeFile(self.out, resume_key(cfg, settings.out))
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.size = cfg.input_size or self.spec.input_size
-        self.x_train, self.y_train = load_split(self.spec, "train", settings.data_dir, cfg.limit_train,
-                                                settings.progress)
-        self.x_val, self.y_val = load_split(self.spec, "val", settings.data_dir, cfg.limit_val, settings.progress)
+        self.train = Batches(*load_split(self.spec, "train", settings.data_dir, cfg.limit_train, settings.progress),
+                             self.device)
+        self.x_val, self.y_val = place_split(*load_split(self.spec, "val", settings.data_dir, cfg.limit_val,
+                                                         settings.progress), self.device)
         self.min_crop_scale = MIN_CROP_SCALE[self.spec.dataset]
-        self.model = init_model(self.spec, cfg).to(memory_format=torch.channels_last)
+        # Built and initialised on the CPU (the same seed gives the same start on every device), then moved.
+        self.model = init_model(self.spec, cfg).to(self.device, memory_format=torch.channels_last)
         self.optimizer = make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
-        self.steps_per_epoch = math.ceil(len(self.y_train) / cfg.batch_size)
+        self.precision = precision_for(self.device, bool(cfg.bf16))
+        self.scaler = self.precision.scaler()
+        self.pending: tuple | None = None  # the last step's numbers, still on the device (see step)
+        self.steps_per_epoch = math.ceil(len(self.train) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.conv1 = first_conv_name(self.model)
         self.state = fresh_state()
@@ -105,9 +119,10 @@ class _Run:
         self.elapsed_at_start, self.session_start = self.state["elapsed_s"], time.perf_counter()
 
     def save(self) -> None:
-        """Record the elapsed time and write the resumable state."""
+        """Record the last step and the elapsed time; write the resumable state."""
+        self.settle()
         self.state["elapsed_s"] = self.elapsed_at_start + time.perf_counter() - self.session_start
-        self.resume_file.save(self.model, self.optimizer, self.state)
+        self.resume_file.save(self.model, self.optimizer, self.state, self.scaler)
 
     def run_epochs(self) -> None:
         """Train from the state's epoch and batch to the last epoch or an early stop."""
@@ -120,7 +135,7 @@ class _Run:
 
     def run_batches(self, epoch: int) -> None:
         """The remaining batches of ``epoch``, saving the state every ``save_every_s`` seconds."""
-        order = epoch_order(self.cfg.seed, epoch, len(self.y_train))
+        order = epoch_order(self.cfg.seed, epoch, len(self.train))
         train_mode(self.model)
         last_save = time.perf_counter()
         batches = tqdm(range(self.state["batch"], self.steps_per_epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
@@ -129,40 +144,60 @@ class _Run:
         for b in batches:
             self.step(epoch, b, order)
             run = self.state["run"]
-            batches.set_postfix(loss=f"{run['loss'] / run['seen']:.3f}", acc=f"{run['correct'] / run['seen']:.3f}",
+            seen = max(run["seen"], 1)  # 0 until the first step is settled
+            batches.set_postfix(loss=f"{run['loss'] / seen:.3f}", acc=f"{run['correct'] / seen:.3f}",
                                 img_s=f"{run['seen'] / max(run['seconds'], 1e-9):.0f}")
             if time.perf_counter() - last_save > self.settings.save_every_s:
                 self.save()
                 last_save = time.perf_counter()
+        self.settle()
         batches.close()
 
     def step(self, epoch: int, b: int, order: torch.Tensor) -> None:
-        """Batch ``b`` of ``epoch``: inputs, augmentation, learning rate, optimizer step, running totals.
+        """Batch ``b`` of ``epoch``: inputs, augmentation, learning rate, optimizer step; then the
+        running totals of the step before (``settle``), whose numbers the device has by now.
 
         Raises:
-            FloatingPointError: the loss is NaN or infinite.
+            FloatingPointError: the previous step's loss is NaN or infinite.
         """
         t0 = time.perf_counter()
         cfg = self.cfg
         generator = batch_generator(cfg.seed, epoch, b)
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        xb = batch_inputs(self.x_train[idx], self.spec, self.size)
+        x_uint8, yb = self.train.take(idx)
+        xb = batch_inputs(x_uint8, self.spec, self.size)
         if cfg.augment:
             xb = augment_batch(xb, generator, self.min_crop_scale).contiguous(memory_format=torch.channels_last)
-        yb = self.y_train[idx]
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, epoch * self.steps_per_epoch + b, self.total_steps)
-        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, bool(cfg.bf16))
-        if not torch.isfinite(loss):  # the run stops here, so the step just taken is never saved
-            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {b}: "
-                                     "lower the learning rate")
-        run = self.state["run"]
-        run["loss"] += loss.item() * len(yb)
-        run["correct"] += int((logits.argmax(1) == yb).sum())
-        run["seen"] += len(yb)
-        run["seconds"] += time.perf_counter() - t0
-        self.state["step_loss"].append(round(loss.item(), 5))
+        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, self.precision, self.scaler)
         self.state["batch"] = b + 1
+        pending = (epoch, b, len(yb), loss.detach(), (logits.argmax(1) == yb).sum())
+        self.state["run"]["seconds"] += time.perf_counter() - t0
+        self.settle()
+        self.pending = pending
+
+    def settle(self) -> None:
+        """Add the last step's loss, accuracy and images to the running totals and its loss to the
+        history; reading them waits for the device to finish that step, which is timed too.
+
+        Raises:
+            FloatingPointError: its loss is NaN or infinite (the run stops, so it is never saved).
+        """
+        if self.pending is None:
+            return
+        t0 = time.perf_counter()
+        epoch, b, n, loss, correct = self.pending
+        value, correct = loss.item(), int(correct)  # the wait; a Ctrl-C here leaves the step pending for save()
+        self.pending = None
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, batch {b}: lower the learning rate")
+        run = self.state["run"]
+        run["loss"] += value * n
+        run["correct"] += correct
+        run["seen"] += n
+        self.state["step_loss"].append(round(value, 5))
+        run["seconds"] += time.perf_counter() - t0
 
     def end_epoch(self, epoch: int) -> bool:
         """Validate, record the epoch, keep the best weights, save the state.
@@ -211,7 +246,7 @@ class _Run:
         """Lag-1 spatial autocorrelation of the first convolution's filters (None: no convolution)."""
         if not self.conv1:
             return None
-        return round(conv1_autocorrelation(self.model.get_submodule(self.conv1).weight), 4)
+        return round(conv1_autocorrelation(self.model.get_submodule(self.conv1).weight.detach().cpu()), 4)
 
     def finish(self, bare_images_per_s: float, started: dt.datetime, command: str | None) -> dict[str, Any]:
         """Restore the best epoch's weights, evaluate them, write weights and card, drop the state."""
@@ -221,7 +256,7 @@ class _Run:
         card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
                           conv1_autocorrelation=self.conv1_autocorrelation(),
                           parameters=count_parameters(self.model), bare_images_per_s=bare_images_per_s,
-                          started=started, command=command)
+                          started=started, command=command, device=self.device, precision=self.precision)
         save_checkpoint(self.model.to(memory_format=torch.contiguous_format), self.out, self.spec.arch, card)
         self.resume_file.remove()
         return card

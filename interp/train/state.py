@@ -47,28 +47,37 @@ class ResumeFile:
         self.path = out.with_name(out.stem + ".resume.pt")
         self.key = key
 
-    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        """Write the model, the optimizer and the progress ``state``, atomically."""
+    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+             scaler: torch.amp.GradScaler | None = None) -> None:
+        """Write the model, the optimizer, float16's loss scaler (if any) and the progress ``state``, atomically."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                    "config": self.key}, tmp)
+        saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state, "config": self.key}
+        if scaler is not None:
+            saved["scaler"] = scaler.state_dict()
+        torch.save(saved, tmp)
         os.replace(tmp, self.path)
 
-    def load(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        """Load the saved model and optimizer in place; return the saved progress state.
+    def load(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
+        """Load the saved model, optimizer and loss scaler in place, onto whatever device the model
+        is on now (a run may resume on another device); return the saved progress state.
 
         Raises:
             CheckpointError: no state file, or one saved with another key.
         """
         if not self.path.is_file():
             raise CheckpointError(f"nothing to resume: {self.path} does not exist")
-        saved = torch.load(self.path, weights_only=True)
+        # Onto the CPU first, so a state saved on a GPU loads on a machine without one; load_state_dict
+        # then copies the weights, and the optimizer its state, to the device of the model's parameters.
+        saved = torch.load(self.path, weights_only=True, map_location="cpu")
         if saved["config"] != self.key:
             raise CheckpointError(f"{self.path} was written with other settings; start afresh "
                                   f"without --resume or use the same options: {saved['config']}")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if scaler is not None and "scaler" in saved:  # a state from a float16 run; elsewhere it starts afresh
+            scaler.load_state_dict(saved["scaler"])
         return saved["state"]
 
     def remove(self) -> None:

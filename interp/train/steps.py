@@ -17,6 +17,7 @@ from ..data import normalize
 from ..errors import CheckpointError
 from ..models.registry import ModelSpec
 from .config import TrainConfig
+from .device import Precision
 
 # Smallest crop side (a fraction of the image's) of the random-crop augmentation, per dataset.
 # PACS (227 px): objects fill the frame very differently across photos, paintings, cartoons and
@@ -80,8 +81,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, min_scale: float)
     """Random horizontal flip and random crop of a float batch, in one grid_sample.
 
     Args:
-        x: float N x C x H x W batch.
-        generator: the batch's generator (every draw comes from it).
+        x: float N x C x H x W batch, on any device.
+        generator: the batch's generator, a CPU one (every draw comes from it).
         min_scale: < 1 crops a random square of that fraction of the side or more and resizes it
             back; 1 shifts by up to 1/8 of the side (CIFAR's 4-pixel padded crop, zeros at the border).
 
@@ -102,13 +103,15 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, min_scale: float)
     theta[:, 1, 1] = scale
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # The draws above come from the CPU generator on any device (the same seed gives the same
+    # crops everywhere); the resampling runs where the batch is.
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def batch_inputs(x_uint8: torch.Tensor, spec: ModelSpec, size: int) -> torch.Tensor:
-    """A uint8 batch as the model's input: normalised, resized to ``size`` where it differs,
-    channels-last (oneDNN's fast layout for convolutions)."""
+    """A uint8 batch as the model's input, on the batch's device: normalised, resized to ``size``
+    where it differs, channels-last (the fast layout for convolutions of oneDNN and cuDNN)."""
     x = normalize(x_uint8, spec)
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
@@ -162,16 +165,23 @@ def train_mode(model: nn.Module) -> None:
 
 
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                   bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward (bf16 autocast if ``bf16``), cross-entropy, backward and optimizer step.
+                   precision: Precision, scaler: torch.amp.GradScaler | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward (under ``precision``'s autocast), cross-entropy, backward and optimizer step;
+    through ``scaler`` where float16 needs one (``precision.scaler()``).
 
     Returns:
         (logits, loss) of the forward pass.
     """
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with precision.autocast():
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)  # skips the step where the scaled gradients overflowed
+        scaler.update()
     return logits, loss

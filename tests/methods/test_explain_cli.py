@@ -14,7 +14,7 @@ import interp
 from interp.__main__ import main
 from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
-from tests.conftest import REPO
+from tests.apptest import REPO
 from tests.methods.helpers import FAST, image_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
