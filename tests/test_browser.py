@@ -143,3 +143,40 @@ def test_a_deep_link_to_a_fresh_server_keeps_the_apps_navigation():
                 if shown != titles:
                     failures.append(f"{visit}: sidebar lists {shown}")
     assert not failures, failures
+
+
+def _choose(page, label: str, option: str, sidebar: bool = False) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``, as a person would, and wait for the run."""
+    scope = page.locator('[data-testid="stSidebar"]') if sidebar else page.locator('[data-testid="stMain"]')
+    box = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _settle(page)
+
+
+def _selected(page, label: str) -> str:
+    """The option shown in the selectbox labelled ``label`` (its combobox input's value)."""
+    return page.locator(f'[data-testid="stMain"] input[role="combobox"][aria-label="{label}"]').first.input_value()
+
+
+def test_labels_follow_image_and_model_in_the_browser(server):
+    """Change the image, then the model, on the CAM page: the target box and the map's title name
+    the class the library predicts for the pair on screen."""
+    import interp
+    from interp.data import sample_images
+
+    samples = {label: path for label, path in sample_images().items() if label.startswith("CIFAR-10")}
+    (first, first_path), (second, second_path) = list(samples.items())[:2]
+    with _browser() as page:
+        page.goto(f"{server}/cam")
+        _settle(page)
+        for image, path, model in [(first, first_path, "nin_cifar10"), (second, second_path, "nin_cifar10"),
+                                   (second, second_path, "table2_cnn_cifar10")]:
+            _choose(page, "Model", model)
+            _choose(page, "Image", image, sidebar=True)
+            spec = interp.get_spec(model)
+            probs = interp.methods.predict(interp.load_model(model), interp.preprocess(interp.load_image(path), spec))[0]
+            expected = spec.class_names[int(probs.argmax())]
+            assert _selected(page, "Target class") == f"{int(probs.argmax())}: {expected} ({probs.max():.1%})"
+            title = page.locator(".gtitle").first.text_content()
+            assert f"for '{expected}'" in title, (model, image, title)
