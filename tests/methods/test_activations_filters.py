@@ -16,20 +16,12 @@ from tests.methods.helpers import image_batch, registry_model
 CLASSIC = [14, 26, 32, 49, 52]  # the ResNet-18 conv1 filters of the zebra exercise
 
 
-def _zebra_or_noise(spec, data_root):
-    path = data_root / "zebra.jpg"
-    if path.is_file():
-        return interp.preprocess(interp.load_image(path), spec)
-    return image_batch(1, spec.input_size)
-
-
 def test_resnet18_conv1_filter_activations_are_convolutions(tmp_path):
-    import os
-    from pathlib import Path
+    from interp.data import zebra_path
 
     spec = interp.get_spec("resnet18_imagenet")
     m = registry_model("resnet18_imagenet")
-    x = _zebra_or_noise(spec, Path(os.environ["INTERP_DATA_DIR"]))
+    x = interp.preprocess(interp.load_image(zebra_path()), spec)
     w, acts = filter_activations(m, x, "conv1", CLASSIC)
     assert w.shape == (5, 3, 7, 7) and acts.shape == (5, 112, 112)
     conv = m.conv1
