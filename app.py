@@ -5,12 +5,15 @@ import sys
 import streamlit as st
 
 from dashboard.cli import apply_command_line
+from interp.models import load_models_files
 
 st.set_page_config(page_title="interp: inside trained CNNs", layout="wide")
-not_understood = apply_command_line(sys.argv[1:])  # streamlit run app.py -- --data-dir DIR --device DEV
+not_understood = apply_command_line(sys.argv[1:])  # streamlit run app.py -- --data-dir DIR --models FILE
 if not_understood:
-    st.sidebar.warning(f"Options not understood (the dashboard takes --data-dir and --device): "
+    st.sidebar.warning(f"Options not understood (the dashboard takes --data-dir, --device and --models): "
                        f"{' '.join(not_understood)}")
+for problem in load_models_files().values():  # each file runs once per process; its error shows here
+    st.sidebar.error(problem)
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),

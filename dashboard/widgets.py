@@ -15,7 +15,7 @@ from PIL import Image
 import interp
 from interp.errors import DataError, InterpError
 from interp.figures import method_title
-from interp.models import has_weights, weights_command
+from interp.models import has_weights, load_models_files, weights_command
 
 from .loaders import ImageKey, cached_model, decode, image_choices, model_input
 
@@ -29,7 +29,9 @@ def available_models() -> list[str]:
 
 def model_picker(label: str = "Model", key: str = "model", default: str | None = None,
                  names: list[str] | None = None, container=st) -> str:
-    """A selectbox over the registry; models with weights first, and never opened on one without."""
+    """A selectbox over the registry (the user's models included); models with weights first, and
+    never opened on one without."""
+    load_models_files()  # once per process; app.py shows what failed
     names = names or interp.list_models()
     ready = [n for n in names if n in available_models()]
     ordered = ready + [n for n in names if n not in ready]

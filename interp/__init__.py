@@ -1,6 +1,7 @@
 """interp: look inside trained image CNNs.
 
-The public surface: the registry (list_models, get_spec, build_model, load_model), images
+The public surface: the registry (list_models, get_spec, build_model, load_model) and your own
+models (register_model, load_models_files), images
 (load_image, preprocess), attribution (explain, Explanation), the device (resolve_device) and
 interp's error types.
 """
@@ -9,12 +10,13 @@ from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, DeviceError, ImageError, InterpError, LayerError, UnknownModelError
 from .hardware import resolve_device
 from .methods import CamNotApplicableError, Explanation, MethodError, TargetError, explain
-from .models import ModelSpec, build_model, get_spec, list_models, load_model
+from .models import ModelSpec, build_model, get_spec, list_models, load_model, load_models_files, register_model
 
 __all__ = [
     "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
     "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
-    "get_spec", "list_models", "load_image", "load_model", "preprocess", "resolve_device",
+    "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess", "register_model",
+    "resolve_device",
 ]
 
 

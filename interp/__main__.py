@@ -25,7 +25,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
 
     spec = get_spec(args.name)
     rows, total = spec_layer_table(spec)
-    print(f"{spec.name}: input 3x{spec.input_size}x{spec.input_size}")
+    print(f"{spec.name}: input {spec.input_label}")
     _print_table(("layer", "type", "kernel", "padding", "stride", "output", "parameters"),
                  [(r["layer"], r["type"], r["kernel"], r["padding"], r["stride"],
                    "x".join(map(str, r["output"])), f"{r['parameters']:,}") for r in rows])
@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_evaluate_and_explain_parsers(sub)
     _add_bench_parser(sub)
+    for name, command in sub.choices.items():  # every command knows the user's models
+        if name == "bench":  # its --models names registry entries; user models come by $INTERP_MODELS
+            continue
+        command.add_argument("--models", action="append", metavar="FILE", default=[],
+                             help="a models file that calls interp.register_model (repeatable; also $INTERP_MODELS)")
     return parser
 
 
@@ -239,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `python -m interp models | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    from .models import load_models_files
+
+    for error in load_models_files(getattr(args, "models", None) or []).values():
+        print(f"warning: {error}", file=sys.stderr)  # the rest of interp works without that file's models
     try:
         args.func(args)
     except InterpError as exc:

@@ -26,7 +26,7 @@ name = st.selectbox("Model", names, index=names.index("alexnet_pacs_domain"), ke
 spec = get_spec(name)
 rows, total, cam_layer = _table(name)
 st.markdown(f"**{name}**: `{spec.arch}` for {spec.task} ({spec.num_classes} classes), input "
-            f"3x{spec.input_size}x{spec.input_size}, **{total:,} parameters**. Default Grad-CAM layer: `{cam_layer}`.")
+            f"{spec.input_label}, **{total:,} parameters**. Default Grad-CAM layer: `{cam_layer}`.")
 if spec.training_note:
     st.caption(spec.training_note)
 table = pd.DataFrame([{**r, "output": "x".join(map(str, r["output"]))} for r in rows])

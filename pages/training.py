@@ -16,6 +16,8 @@ if card is None:
     spec = get_spec(name)
     if spec.weights_from_torchvision:
         st.info(f"{name} uses torchvision's ImageNet weights, trained elsewhere: there is no training record.")
+    elif spec.builder is not None:
+        st.info(f"{name} is your model, trained outside interp: there is no training record of it here.")
     else:
         st.info(f"{name} has not been trained in this installation. Train it with "
                 f"`python -m interp train {name}`; its curves appear here afterwards.")

@@ -39,14 +39,14 @@ def _require_browser() -> None:
 
 
 @contextlib.contextmanager
-def _streamlit_server():
-    """`streamlit run app.py` on a free port of this machine, fresh for each use; yields its URL."""
+def _streamlit_server(*options: str):
+    """`streamlit run app.py [-- options]` on a free port of this machine, fresh for each use; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
+         "--server.headless", "true", "--server.address", "127.0.0.1", *(("--", *options) if options else ())],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
@@ -180,3 +180,24 @@ def test_labels_follow_image_and_model_in_the_browser(server):
             assert _selected(page, "Target class") == f"{int(probs.argmax())}: {expected} ({probs.max():.1%})"
             title = page.locator(".gtitle").first.text_content()
             assert f"for '{expected}'" in title, (model, image, title)
+
+
+def test_every_page_on_a_users_model_from_a_models_file():
+    """`streamlit run app.py -- --models tests/models_files/my_models.py`: every page with a model
+    picker offers the user's model and renders with it selected, without a traceback."""
+    _require_browser()
+    failures = []
+    with _streamlit_server("--models", "tests/models_files/my_models.py") as url, _browser() as page:
+        for path, title in _pages():
+            page.goto(f"{url}/{path}")
+            _settle(page)
+            if not page.locator('[data-testid="stMain"] input[role="combobox"][aria-label="Model"]').count():
+                continue  # Home and Compare models have no single model picker
+            _choose(page, "Model", "my_tinynet")
+            if _selected(page, "Model") != "my_tinynet":
+                failures.append(f"{title}: my_tinynet not selected")
+            if page.locator('[data-testid="stException"]').count():
+                failures.append(f"{title}: {page.locator('[data-testid=stException]').first.inner_text()[:300]}")
+            if page.locator('[data-testid="stAlertContentError"]').count():
+                failures.append(f"{title}: {page.locator('[data-testid=stAlertContentError]').first.inner_text()[:300]}")
+    assert not failures, failures

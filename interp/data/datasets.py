@@ -167,8 +167,14 @@ def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | Non
         return pacs_split("val" if held_out else "train", spec.task.split("_", 1)[1], data_dir)
     if spec.dataset == "cifar10":
         return cifar10_split("test" if held_out else "train", data_dir, download)
-    raise DataError(f"{spec.name} is an ImageNet model: there is no ImageNet data to train or "
-                    "evaluate it on here")
+    raise DataError(_no_data(spec))
+
+
+def _no_data(spec: ModelSpec) -> str:
+    """Why a task has no dataset here (ImageNet, or a user's own classes)."""
+    if spec.task == "user":
+        return f"{spec.name} is your model: interp has no images of its classes to train or evaluate it on"
+    return f"{spec.name} is an ImageNet model: there is no ImageNet data to train or evaluate it on here"
 
 
 _DECODED: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # in-process copy of the disk cache

@@ -112,16 +112,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to ``size`` and crop the centre square: what the model sees."""
+def resize_center_crop(image: Image.Image, size: int | tuple[int, int]) -> Image.Image:
+    """Scale the image to cover ``size`` (a side, or (height, width)) and crop its centre: what
+    the model sees."""
+    th, tw = (size, size) if isinstance(size, int) else size
     w, h = image.size
-    if (w, h) == (size, size):
+    if (w, h) == (tw, th):
         return image
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    scale = max(tw / w, th / h)
+    nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
     image = image.resize((nw, nh), Image.BILINEAR)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return image.crop((left, top, left + size, top + size))
+    left, top = (nw - tw) // 2, (nh - th) // 2
+    return image.crop((left, top, left + tw, top + th))
 
 
 def preprocess(image: ImageSource, spec: ModelSpec) -> torch.Tensor:

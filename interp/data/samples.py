@@ -22,7 +22,7 @@ import torch
 
 from ..errors import DataError
 from ..models.registry import CIFAR10_CLASSES, PACS_CLASSES, PACS_DOMAINS, ModelSpec
-from .datasets import ImageList, cifar10_split, data_root, dataset_split, pacs_split, spread_indices
+from .datasets import ImageList, _no_data, cifar10_split, data_root, dataset_split, pacs_split, spread_indices
 from .images import load_image, preprocess, resize_center_crop
 
 SAMPLE_DIR = Path(__file__).resolve().with_name("sample")
@@ -55,7 +55,7 @@ def shipped_split(spec: ModelSpec) -> ImageList:
         DataError: the task has no shipped images (ImageNet).
     """
     if spec.dataset not in ("pacs", "cifar10"):
-        raise DataError(f"{spec.name} is an ImageNet model: no held-out images of ImageNet ship with interp")
+        raise DataError(_no_data(spec))
     return _shipped(spec.dataset, "domain" if spec.task == "pacs_domain" else "class", spec.class_names)
 
 

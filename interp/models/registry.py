@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
@@ -37,9 +37,9 @@ class ModelSpec:
 
     name: str
     arch: str
-    task: str  # pacs_domain | pacs_class | cifar10 | imagenet
+    task: str  # pacs_domain | pacs_class | cifar10 | imagenet | user (a model registered by its user)
     class_names: tuple[str, ...]
-    input_size: int  # square input side in pixels
+    input_size: int | tuple[int, int]  # side of a square input, or (height, width), in pixels
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)  # switches passed to the builder
@@ -50,10 +50,25 @@ class ModelSpec:
     # Grad-CAM's layer when none is given; None (every registry entry): the automatic choice of
     # interp.methods.layers.default_layer, so the model's structure is the only source.
     target_layer: str | None = None
+    # A user's model (interp.register_model): what builds it (its weights included, when it was
+    # given as a module), and the weights file to load into it, if any.
+    builder: Callable[[], nn.Module] | None = None
+    weights_file: Path | None = None
+    description: str = ""
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of the model's input."""
+        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else tuple(self.input_size)
+
+    @property
+    def input_label(self) -> str:
+        """'3x227x227': the input shape for people."""
+        return "3x{}x{}".format(*self.input_hw)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -66,7 +81,9 @@ class ModelSpec:
 
     @property
     def checkpoint(self) -> Path | None:
-        """The checkpoint file if one exists, else None."""
+        """The checkpoint file if one exists, else None (a user's model: its weights file)."""
+        if self.builder is not None:
+            return self.weights_file
         return self.checkpoint_path if self.checkpoint_path.is_file() else None
 
     @property
@@ -81,6 +98,8 @@ class ModelSpec:
 
     def build(self, **overrides: Any) -> nn.Module:
         """A fresh, untrained model of this entry's architecture (never downloads)."""
+        if self.builder is not None:
+            return self.builder()
         kwargs = {**self.arch_kwargs, **overrides}
         return ARCHITECTURES[self.arch](self.num_classes, **kwargs)
 
@@ -96,10 +115,15 @@ def register(spec: ModelSpec) -> ModelSpec:
     """Add a spec; a duplicate name is a programming error."""
     if spec.name in _REGISTRY:
         raise ValueError(f"model {spec.name!r} is already registered")
-    if spec.arch not in ARCHITECTURES:
+    if spec.builder is None and spec.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {spec.arch!r} for {spec.name!r}")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Remove an entry (a user's model being registered again); unknown names are ignored."""
+    _REGISTRY.pop(name, None)
 
 
 def list_models() -> list[str]:

@@ -54,7 +54,8 @@ def _pair(v: Any) -> str:
 def meta_model(spec: ModelSpec) -> nn.Module:
     """The entry's model on the meta device, in eval mode: shapes without memory or arithmetic."""
     with torch.device("meta"):
-        return spec.build().eval()
+        model = spec.build()
+    return model.to("meta").eval()  # a user's model, copied from real tensors, moves there too
 
 
 def spec_layer_table(spec: ModelSpec) -> tuple[list[dict[str, Any]], int]:
@@ -62,8 +63,8 @@ def spec_layer_table(spec: ModelSpec) -> tuple[list[dict[str, Any]], int]:
     return layer_table(meta_model(spec), spec.input_size)
 
 
-def layer_table(model: nn.Module, input_size: int) -> tuple[list[dict[str, Any]], int]:
-    """One row per leaf module that runs in a forward pass of a 1x3xSxS input.
+def layer_table(model: nn.Module, input_size: int | tuple[int, int]) -> tuple[list[dict[str, Any]], int]:
+    """One row per leaf module that runs in a forward pass of a 1x3xSxS (or 1x3xHxW) input.
 
     Works on the meta device too (shapes without arithmetic).
 
@@ -97,7 +98,8 @@ def layer_table(model: nn.Module, input_size: int) -> tuple[list[dict[str, Any]]
         try:
             with torch.no_grad():
                 device = next(model.parameters()).device
-                model(torch.zeros(1, 3, input_size, input_size, device=device))
+                h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+                model(torch.zeros(1, 3, h, w, device=device))
         finally:
             model.train(was_training)
     finally:

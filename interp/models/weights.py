@@ -176,13 +176,15 @@ def torchvision_weights_file(arch: str) -> Path:
 def has_weights(spec: ModelSpec) -> bool:
     """The entry can be loaded here without a download: a checkpoint is present, or torchvision's
     weights are in the torch cache."""
-    if spec.checkpoint is not None:
+    if spec.checkpoint is not None or spec.builder is not None:  # a user's model brings its own
         return True
     return spec.weights_from_torchvision and torchvision_weights_file(spec.arch).is_file()
 
 
 def weights_status(spec: ModelSpec) -> str:
     """Where the entry's weights stand, in a few words: checkpoint, torchvision, or none yet."""
+    if spec.builder is not None:
+        return "your weights file" if spec.weights_file else "your model's own"
     if spec.checkpoint:
         return "checkpoint" if spec.ships else "checkpoint (trained here)"
     if spec.weights_from_torchvision:
@@ -218,6 +220,19 @@ def torchvision_state_dict(arch: str = "resnet18") -> dict[str, torch.Tensor]:
         ) from exc
 
 
+def _built(spec: ModelSpec) -> nn.Module:
+    """spec.build(), where a user's factory that fails or returns something else is a clear error."""
+    try:
+        model = spec.build()
+    except Exception as exc:
+        if spec.builder is None:
+            raise
+        raise CheckpointError(f"{spec.name}: its factory failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"{spec.name}: its factory returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
 def build_model(name: str) -> nn.Module:
     """A fresh, untrained model of a registry entry (never downloads anything)."""
     return get_spec(name).build()
@@ -245,11 +260,14 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None,
 
     target = None if device is None else resolve_device(device)  # checked before any work
     spec = get_spec(name)
-    model = spec.build()
+    model = _built(spec)
+    arch = None if spec.builder is not None else spec.arch  # a user's file need not say what it holds
     if checkpoint is not None:
-        load_weights(model, checkpoint, spec.arch)
+        load_weights(model, checkpoint, arch)
     elif spec.checkpoint is not None:
-        load_weights(model, spec.checkpoint, spec.arch)
+        load_weights(model, spec.checkpoint, arch)
+    elif spec.builder is not None:
+        pass  # a user's model given as a module comes with its weights
     elif spec.weights_from_torchvision:
         model.load_state_dict(torchvision_state_dict(spec.arch))
     else:
