@@ -24,7 +24,7 @@ def _maps(name: str, key, layers: tuple[str, ...]):
 
 
 layers = model_layers(name)
-convs = layers["conv"]
+convs = [c for c in layers["conv"] if c in layers["spatial"]]  # not squeeze-and-excitation's 1 x 1 convs
 picks = [convs[0], convs[len(convs) // 2], convs[-1]] if len(convs) >= 3 else convs
 # Post-activation maps by default: what the next layer actually receives.
 default = [methods.activation_after(model, c, layers["spatial"]) for c in picks]

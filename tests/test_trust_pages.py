@@ -107,6 +107,8 @@ def test_figure_builders(kind, tiny_gap_model):
     r = run(tiny_gap_model, x, ["saliency", "grad_cam"])
     strip = figures.randomization_strip(r)
     assert len(strip.data) == 2 * 4
+    narrow = figures.randomization_strip(r, max_columns=2)  # a deep model's 100+ steps: a spread of them
+    assert len(narrow.data) == 2 * 2 and narrow.layout.title.text.startswith("2 of 4 steps")
     assert all(np.nanmax(t.z) <= 1 and np.nanmin(t.z) >= 0 for t in strip.data)
     curves = figures.similarity_curves(r)
     assert len(curves.data) == 2 * 2 and list(curves.data[0].x) == figures.step_labels(r)

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from ..methods.faithfulness import DeletionInsertion
 from ..methods.sanity import Randomization
+from ..data.datasets import spread_indices
 from .scaling import normalize, shrink
 from .style import COLOURS, MAGNITUDE_SCALE, method_title as title, style_chart
 
@@ -21,18 +22,25 @@ def step_labels(result: Randomization) -> list[str]:
     return ["original", *(f"{mark}{layer}" for layer in result.layers)]
 
 
-def randomization_strip(result: Randomization, max_side: int = 64, colorscale: str = MAGNITUDE_SCALE) -> go.Figure:
+def randomization_strip(result: Randomization, max_side: int = 64, colorscale: str = MAGNITUDE_SCALE,
+                        max_columns: int = 12) -> go.Figure:
     """Maps per method (rows) across randomisation depth (columns).
 
     Each map is shown as |map| / max |map| (its own maximum: the pattern, not the scale; the raw
-    value is on hover), downsampled to at most ``max_side`` pixels a side for the browser.
+    value is on hover), downsampled to at most ``max_side`` pixels a side for the browser. A deep
+    model (DenseNet: 120 steps) shows ``max_columns`` steps spread from the original to the last,
+    and says so in the title; the similarity curves keep every step.
     """
-    labels = step_labels(result)
+    every = step_labels(result)
+    shown = spread_indices(len(every), max_columns).tolist()
+    labels = [every[i] for i in shown]
     rows, cols = len(result.methods), len(labels)
     fig = make_subplots(rows=rows, cols=cols, column_titles=labels, row_titles=[title(m) for m in result.methods],
                         horizontal_spacing=0.01, vertical_spacing=0.02)
+    if len(shown) < len(every):
+        fig.update_layout(title=f"{len(shown)} of {len(every)} steps, spread from the original to the last")
     for r, method in enumerate(result.methods, start=1):
-        for c, amap in enumerate(result.maps[method], start=1):
+        for c, amap in enumerate([result.maps[method][i] for i in shown], start=1):
             raw = shrink(np.nan_to_num(np.asarray(amap, np.float32)), max_side)
             fig.add_trace(go.Heatmap(z=normalize(raw, "abs"), customdata=raw, coloraxis="coloraxis",
                                      hovertemplate="x=%{x}, y=%{y}<br>raw=%{customdata:.4g}<br>"

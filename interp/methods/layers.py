@@ -73,6 +73,15 @@ def probe_input(input_size: int | tuple[int, int]) -> torch.Tensor:
 
 def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
     calls, _ = trace(model, xb)
+    pooled = [c for c in calls if isinstance(c.module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)) and c.input is not None
+              and c.input.ndim == 4 and c.input.shape[-2] * c.input.shape[-1] > 1 and c.output.shape[-2:] == (1, 1)]
+    if pooled:
+        # The maps a global average pooling head pools: the stage output, whatever its modules. (The
+        # last activation could sit inside a block in another layout: ConvNeXt's MLP runs on N x H x W x C.)
+        gap = pooled[-1]
+        names = name_of_tensor(calls, gap.input, gap.input_version, gap.order)
+        if names:
+            return names[0]
     stage = [c for c in calls if isinstance(c.module, STAGE) and c.output.ndim == 4
              and c.output.shape[-2] * c.output.shape[-1] > 1]
     if not stage:
@@ -83,8 +92,9 @@ def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
 
 
 def default_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The layer Grad-CAM reads when none is given: the output of the last conv stage
-    (the last conv, batch-norm or activation call that still has spatial maps).
+    """The layer Grad-CAM reads when none is given: the maps a global average pooling head pools,
+    else the output of the last conv stage (the last conv, batch-norm or activation call that
+    still has spatial maps).
     A meta tensor ``x`` finds it from shapes alone (a model built on the meta device)."""
     xb = x if x.is_meta else as_batch(model, x)[0]
     with using(model) as m, torch.inference_mode(False):
