@@ -105,3 +105,45 @@ def test_every_page_works_on_the_users_model(page, my_model, monkeypatch):
     assert at.selectbox(key="model").value == "my_tinynet"
     if page in ("cam.py", "faithfulness.py"):  # no held-out images of the user's classes: said calmly
         assert any("is your model" in i.value for i in at.info)
+
+
+def test_torchvision_classifiers_by_name(tmp_path, monkeypatch):
+    from torchvision import models as tvm
+
+    from interp.models import has_weights, torchvision_weights_file, weights_command
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty torch cache, offline
+    spec = interp.get_spec("torchvision/efficientnet_b0")
+    weights = tvm.EfficientNet_B0_Weights.DEFAULT
+    assert spec.class_names == tuple(weights.meta["categories"]) and spec.input_size == weights.transforms().crop_size[0]
+    assert (spec.mean, spec.std) == (tuple(weights.transforms().mean), tuple(weights.transforms().std))
+    assert not has_weights(spec) and weights_command(spec) == "python -m interp fetch torchvision/efficientnet_b0"
+    assert torchvision_weights_file("efficientnet_b0").name == weights.url.rsplit("/", 1)[1]
+    import urllib.error
+
+    from torchvision.models import _api
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(_api, "load_state_dict_from_url", offline)  # offline, whatever the test machine
+    with pytest.raises(interp.CheckpointError, match="could not download.*no network"):
+        interp.load_model("torchvision/efficientnet_b0")
+    with pytest.raises(interp.UnknownModelError, match="no image classifier 'resnet51'"):
+        interp.get_spec("torchvision/resnet51")
+
+
+def test_fine_tuned_torchvision_weights_get_a_head_of_their_size(tmp_path):
+    from torchvision import models as tvm
+
+    torch.manual_seed(3)
+    fine_tuned = tvm.resnet18(num_classes=5).state_dict()
+    torch.save(fine_tuned, tmp_path / "ft.pt")
+    interp.register_model("my_resnet18", "torchvision/resnet18", classes=["a", "b", "c", "d", "e"],
+                          weights=tmp_path / "ft.pt", input_size=64)
+    model = interp.load_model("my_resnet18")
+    assert model.fc.out_features == 5 and torch.equal(model.fc.weight, fine_tuned["fc.weight"])
+    x = interp.preprocess(interp.load_image(zebra_path()), interp.get_spec("my_resnet18"))
+    assert interp.explain(model, x, "cam").map.shape == (64, 64)
+    with pytest.raises(ValueError, match="torchvision/<builder>"):
+        interp.register_model("odd", "resnet18", classes=2)

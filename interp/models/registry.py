@@ -132,11 +132,15 @@ def list_models() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The ModelSpec of a registry entry.
+    """The ModelSpec of a registry entry; ``torchvision/<builder>`` names any of torchvision's classifiers.
 
     Raises:
         UnknownModelError: the name is not registered; the message lists the known names.
     """
+    if name not in _REGISTRY and name.startswith("torchvision/"):  # made on first use
+        from .torchvision_names import torchvision_spec
+
+        return register(torchvision_spec(name))
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -18,14 +18,15 @@ from typing import Callable, Sequence
 from torch import nn
 
 from ..errors import CheckpointError
-from .registry import IMAGENET_MEAN, IMAGENET_STD, REGISTRY, ModelSpec, register, unregister
+from .registry import IMAGENET_MEAN, IMAGENET_STD, REGISTRY, ModelSpec, get_spec, register, unregister
+from .torchvision_names import PREFIX, fine_tuned_builder
 
 MODELS_ENV = "INTERP_MODELS"
 _LOADED: dict[Path, str | None] = {}  # models file -> its error, or None: each file runs once per process
 
 
-def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Module], *,
-                   classes: Sequence[str] | int, input_size: int | tuple[int, int],
+def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Module] | str, *,
+                   classes: Sequence[str] | int, input_size: int | tuple[int, int] | None = None,
                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                    weights: str | os.PathLike | None = None, target_layer: str | None = None,
                    description: str = "") -> ModelSpec:
@@ -34,10 +35,12 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
     Args:
         name: the registry name; a user's model registered again under its name replaces itself,
             but a name of interp's own registry is refused.
-        model_or_factory: an ``nn.Module`` (its current weights are used; each load gets a copy)
-            or a function that builds one.
+        model_or_factory: an ``nn.Module`` (its current weights are used; each load gets a copy),
+            a function that builds one, or ``"torchvision/<builder>"``: torchvision's architecture
+            with its head resized to ``classes`` (give the fine-tuned ``weights``).
         classes: class names, or their number (named "class 0", "class 1", ...).
-        input_size: side of a square input, or (height, width).
+        input_size: side of a square input, or (height, width); for a torchvision name, default
+            torchvision's crop size.
         mean, std: the per-channel normalisation the model was trained with (default ImageNet's).
         weights: a .safetensors or .pt/.pth state_dict to load into what the factory builds.
         target_layer: Grad-CAM's layer; default the last conv stage, found from the model.
@@ -51,6 +54,13 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
     names = tuple(f"class {i}" for i in range(classes)) if isinstance(classes, int) else tuple(map(str, classes))
     if not names:
         raise ValueError(f"{name}: give the class names, or their number")
+    if isinstance(model_or_factory, str):
+        if not model_or_factory.startswith(PREFIX):
+            raise ValueError(f"{name}: a model given by name is 'torchvision/<builder>', not {model_or_factory!r}")
+        input_size = input_size or get_spec(model_or_factory).input_size
+        model_or_factory = fine_tuned_builder(model_or_factory, len(names))
+    if input_size is None:
+        raise ValueError(f"{name}: give input_size, the side of a square input or (height, width)")
     hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if len(hw) != 2 or min(hw) < 1:
         raise ValueError(f"{name}: input_size is a side or (height, width) in pixels, not {input_size!r}")

@@ -167,28 +167,36 @@ TORCHVISION_FILES = {"resnet18": "resnet18-f37072fd.pth"}
 
 
 def torchvision_weights_file(arch: str) -> Path:
-    """Where torchvision keeps the ImageNet weights of ``arch`` once downloaded."""
+    """Where torchvision keeps the default ImageNet weights of ``arch`` once downloaded."""
     import torch.hub
 
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES[arch]
+    if arch in TORCHVISION_FILES:
+        filename = TORCHVISION_FILES[arch]
+    else:
+        from .torchvision_names import torchvision_weights
+
+        filename = torchvision_weights(arch).url.rsplit("/", 1)[1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
 def has_weights(spec: ModelSpec) -> bool:
     """The entry can be loaded here without a download: a checkpoint is present, or torchvision's
     weights are in the torch cache."""
-    if spec.checkpoint is not None or spec.builder is not None:  # a user's model brings its own
+    if spec.checkpoint is not None:
         return True
-    return spec.weights_from_torchvision and torchvision_weights_file(spec.arch).is_file()
+    if spec.weights_from_torchvision:
+        return torchvision_weights_file(spec.arch).is_file()
+    return spec.builder is not None  # a user's model given as a module brings its own
 
 
 def weights_status(spec: ModelSpec) -> str:
     """Where the entry's weights stand, in a few words: checkpoint, torchvision, or none yet."""
+    if spec.weights_from_torchvision and spec.weights_file is None:
+        return "torchvision (cached)" if has_weights(spec) else "torchvision (not downloaded)"
     if spec.builder is not None:
         return "your weights file" if spec.weights_file else "your model's own"
     if spec.checkpoint:
         return "checkpoint" if spec.ships else "checkpoint (trained here)"
-    if spec.weights_from_torchvision:
-        return "torchvision (cached)" if has_weights(spec) else "torchvision (not downloaded)"
     return "not trained"
 
 
@@ -209,7 +217,7 @@ def torchvision_state_dict(arch: str = "resnet18") -> dict[str, torch.Tensor]:
     """
     from torchvision import models as tvm
 
-    weights = tvm.get_model_weights(arch).IMAGENET1K_V1
+    weights = tvm.get_model_weights(arch).DEFAULT
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
     except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
@@ -266,10 +274,10 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None,
         load_weights(model, checkpoint, arch)
     elif spec.checkpoint is not None:
         load_weights(model, spec.checkpoint, arch)
-    elif spec.builder is not None:
-        pass  # a user's model given as a module comes with its weights
     elif spec.weights_from_torchvision:
         model.load_state_dict(torchvision_state_dict(spec.arch))
+    elif spec.builder is not None:
+        pass  # a user's model given as a module comes with its weights
     else:
         raise CheckpointError(
             f"{name} has no trained weights yet ({spec.checkpoint_path} does not exist). "
