@@ -17,9 +17,11 @@ from interp.errors import DataError, InterpError
 from interp.figures import method_title
 from interp.models import has_weights, load_models_files, weights_command
 
+from .bring import bring_sidebar, brought_here, hidden_elsewhere
 from .loaders import ImageKey, cached_model, decode, image_choices, model_input
 
 UPLOAD = "Upload an image..."
+MAX_IMAGE_MB = 20  # the server takes uploads up to bring.MAX_UPLOAD_MB (weights); images stay small
 
 
 def available_models() -> list[str]:
@@ -32,7 +34,9 @@ def model_picker(label: str = "Model", key: str = "model", default: str | None =
     """A selectbox over the registry (the user's models included); models with weights first, and
     never opened on one without."""
     load_models_files()  # once per process; app.py shows what failed
-    names = names or interp.list_models()
+    bring_sidebar()  # before the picker, so that a model just brought can be chosen in it
+    mine = set(brought_here())
+    names = [n for n in (names or interp.list_models()) if n in mine or n not in hidden_elsewhere()]
     ready = [n for n in names if n in available_models()]
     ordered = ready + [n for n in names if n not in ready]
     index = ordered.index(default) if default in ready else 0
@@ -87,8 +91,10 @@ def image_sidebar() -> None:
     st.session_state["image_choice"] = choice
     if choice == UPLOAD:
         upload = st.sidebar.file_uploader("Image file", key="image_upload",
-                                          help="JPEG, PNG, GIF, WebP, BMP or TIFF, at most 20 MB")
-        if upload is not None:
+                                          help=f"JPEG, PNG, GIF, WebP, BMP or TIFF, at most {MAX_IMAGE_MB} MB")
+        if upload is not None and upload.size > MAX_IMAGE_MB * 1024 ** 2:
+            st.sidebar.error(f"{upload.name} is {upload.size / 1024 ** 2:.0f} MB; images are at most {MAX_IMAGE_MB} MB")
+        elif upload is not None:
             st.session_state["image_source"] = ("upload", upload.getvalue(), upload.name)
         elif st.session_state.get("image_source", ("path",))[0] != "upload":
             st.session_state["image_source"] = ("upload", None, None)

@@ -201,3 +201,37 @@ def test_every_page_on_a_users_model_from_a_models_file():
             if page.locator('[data-testid="stAlertContentError"]').count():
                 failures.append(f"{title}: {page.locator('[data-testid=stAlertContentError]').first.inner_text()[:300]}")
     assert not failures, failures
+
+
+def test_bring_a_model_through_the_sidebar(server, tmp_path):
+    """Upload a weights file with class names in the sidebar: the model is offered and the CAM
+    page explains the image with it; a file of the wrong shapes gets a message naming them."""
+    from safetensors.torch import save_file
+
+    import interp
+
+    torch_model = interp.models.ARCHITECTURES["nin"](3, batch_norm=True, dropout=0.3)
+    save_file({k: v.contiguous() for k, v in torch_model.state_dict().items()}, str(tmp_path / "three.safetensors"))
+    wrong = interp.models.ARCHITECTURES["nin"](4, batch_norm=True, dropout=0.3)
+    save_file({k: v.contiguous() for k, v in wrong.state_dict().items()}, str(tmp_path / "four.safetensors"))
+    with _browser() as page:
+        page.goto(f"{server}/cam")
+        _settle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        for weights, expected in (("four.safetensors", "has shape (4, "), ("three.safetensors", "is in the model pickers")):
+            architecture = sidebar.locator('input[role="combobox"][aria-label="Architecture"]')
+            if not architecture.is_visible():
+                sidebar.get_by_text("Bring a model").click()
+                architecture.wait_for(state="visible")
+                page.wait_for_timeout(500)  # the expander's opening animation
+            _choose(page, "Architecture", "nin", sidebar=True)
+            sidebar.locator('input[type="file"]').set_input_files(str(tmp_path / weights))
+            sidebar.locator("textarea").fill("cat\ndog\nfox")
+            sidebar.locator("textarea").press("Tab")
+            _settle(page)
+            sidebar.get_by_role("button", name="Add the model").click()
+            _settle(page)
+            assert expected in sidebar.inner_text(), sidebar.inner_text()[-500:]
+        assert _selected(page, "Model").startswith("nin [")
+        assert not page.locator('[data-testid="stException"]').count()
+        assert "layer features.relu3_3" in page.locator(".gtitle").first.text_content()

@@ -3,8 +3,6 @@ custom 5-class network with a non-square input (tests/models_files/my_models.py)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

@@ -73,18 +73,27 @@ def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
         return None
 
 
+# Larger than the weights of any image classifier one explains on one machine (ViT-H/14 in
+# float32 is 2.5 GB); keeps a wrong file from being read into memory.
+MAX_WEIGHTS_BYTES = 4 * 1024 ** 3
+
+
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a checkpoint file, without unpickling anything.
 
     Raises:
-        CheckpointError: missing, empty, truncated or not a checkpoint; a pickle that holds
-            anything but tensors and plain containers.
+        CheckpointError: missing, empty, larger than MAX_WEIGHTS_BYTES, truncated or not a
+            checkpoint; a pickle that holds anything but tensors and plain containers.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes)")
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{path} is {size / 1024 ** 3:.1f} GB, larger than the {MAX_WEIGHTS_BYTES / 1024 ** 3:.0f} GB "
+                              "any image classifier's weights take; is it the right file?")
     if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
         return _read_torch(path), {}
     try:
@@ -99,6 +108,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save's zip format, or a bare pickle
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: neither torch.save's format nor a pickle")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
