@@ -25,6 +25,7 @@ MAX_UPLOAD_MB = 500  # the dashboard holds models in memory: bigger ones belong 
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 _FILES = Path(tempfile.mkdtemp(prefix="interp-brought-"))  # this process's uploaded weights
 SESSION_KEY = "brought_models"
+_BROUGHT: set[str] = set()  # every model brought in this process; each session sees its own only
 
 
 def architectures() -> list[str]:
@@ -62,11 +63,11 @@ def bring_model(label: str, arch: str, weights: bytes, filename: str, classes: l
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise CheckpointError(f"{filename}: a weights file is .safetensors, or a .pt/.pth state_dict")
+    model, size, mean, std = _model_of(arch, classes, input_size)  # an unknown architecture: refused first
     digest = hashlib.sha1(arch.encode() + repr(classes).encode() + weights).hexdigest()[:8]
     name = f"{label.strip() or arch.split('/')[-1]} [{digest}]"
     path = _FILES / f"{digest}{suffix}"
     path.write_bytes(weights)
-    model, size, mean, std = _model_of(arch, classes, input_size)
     register_model(name, model, classes=classes, input_size=size, mean=mean, std=std, weights=path,
                    description=f"brought to the dashboard: {arch} with {filename}")
     try:
@@ -75,6 +76,7 @@ def bring_model(label: str, arch: str, weights: bytes, filename: str, classes: l
         unregister(name)
         path.unlink(missing_ok=True)
         raise type(exc)(str(exc).replace(str(path), filename)) from None  # the user's name for the file
+    _BROUGHT.add(name)
     return name
 
 
@@ -97,7 +99,7 @@ def brought_here() -> list[str]:
 
 def hidden_elsewhere() -> set[str]:
     """Models brought to the dashboard by any session: each session's pickers show only its own."""
-    return {n for n, s in REGISTRY.items() if s.description.startswith("brought to the dashboard")}
+    return _BROUGHT
 
 
 def bring_sidebar() -> None:

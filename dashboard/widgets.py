@@ -35,9 +35,9 @@ def model_picker(label: str = "Model", key: str = "model", default: str | None =
     never opened on one without."""
     load_models_files()  # once per process; app.py shows what failed
     bring_sidebar()  # before the picker, so that a model just brought can be chosen in it
-    mine = set(brought_here())
-    names = [n for n in (names or interp.list_models()) if n in mine or n not in hidden_elsewhere()]
-    ready = [n for n in names if n in available_models()]
+    mine, elsewhere = set(brought_here()), hidden_elsewhere()
+    names = [n for n in (names or interp.list_models()) if n in mine or n not in elsewhere]
+    ready = [n for n in names if has_weights(interp.get_spec(n))]
     ordered = ready + [n for n in names if n not in ready]
     index = ordered.index(default) if default in ready else 0
     return container.selectbox(label, ordered, index=index, key=key,

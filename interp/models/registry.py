@@ -54,7 +54,6 @@ class ModelSpec:
     # given as a module), and the weights file to load into it, if any.
     builder: Callable[[], nn.Module] | None = None
     weights_file: Path | None = None
-    description: str = ""
 
     @property
     def num_classes(self) -> int:

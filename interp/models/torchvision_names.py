@@ -8,7 +8,7 @@ torchvision costs seconds at import.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 from ..errors import UnknownModelError
 from .registry import ModelSpec
@@ -16,6 +16,7 @@ from .registry import ModelSpec
 PREFIX = "torchvision/"
 
 
+@lru_cache(maxsize=None)
 def torchvision_weights(builder: str):
     """torchvision's default ImageNet weights entry of ``builder``.
 

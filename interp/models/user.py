@@ -70,8 +70,7 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
     spec = ModelSpec(name=name, arch=f"user:{name}", task="user", class_names=names,
                      input_size=input_size if isinstance(input_size, int) else hw,
                      mean=tuple(mean), std=tuple(std), target_layer=target_layer, builder=builder,
-                     weights_file=Path(weights) if weights is not None else None, description=description,
-                     training_note=description)
+                     weights_file=Path(weights) if weights is not None else None, training_note=description)
     unregister(name)
     return register(spec)
 
@@ -100,10 +99,11 @@ def load_models_files(given: Sequence[str | os.PathLike] = ()) -> dict[Path, str
     A file that fails leaves the rest (and interp's own registry) working; its error is kept,
     so the caller can show it once.
     """
-    for path in models_files(given):
+    named = models_files(given)
+    for path in named:
         if path not in _LOADED:
             _LOADED[path] = _run_models_file(path)
-    return {path: error for path, error in _LOADED.items() if error is not None and path in models_files(given)}
+    return {path: _LOADED[path] for path in named if _LOADED[path] is not None}
 
 
 def _run_models_file(path: Path) -> str | None:
