@@ -25,19 +25,19 @@ st.markdown(
     "same architecture differ, **Training** and **Architecture** how each model came to be."
 )
 st.subheader("Models")
-table = pd.DataFrame(_rows()).drop(columns=["arch"])  # the model's name starts with it
-# Untrained entries have no card: an empty cell, not "None".
-table["conv1 autocorrelation"] = [None if v is None else round(v, 2) for v in table["conv1 autocorrelation"]]
-table = table.astype({"conv1 autocorrelation": "Float64", "held-out accuracy": "Float64"})
+table = pd.DataFrame(_rows()).drop(columns=["arch", "task"])  # the model's name says both
+# Untrained entries have no card: an empty cell, not "None" (a number column prints missing values).
+table["conv1 autocorrelation"] = ["" if pd.isna(v) else f"{v:.2f}" for v in table["conv1 autocorrelation"]]
+table = table.astype({"held-out accuracy": "Float64"})
 st.dataframe(
     table, hide_index=True, width="stretch", height=36 * len(table) + 40,
     column_config={
         "model": st.column_config.TextColumn(width="medium"),
         "parameters": st.column_config.NumberColumn(format="localized"),
         "held-out accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        "conv1 autocorrelation": st.column_config.NumberColumn(
-            "conv1 autocorr.", format="%.2f", help="about 0: initial noise; about 0.66: Gabor-like learned filters"),
-        "weights": st.column_config.TextColumn(help="a checkpoint, torchvision's download, or none yet"),
+        "conv1 autocorrelation": st.column_config.TextColumn(
+            "conv1 autocorr.", help="about 0: initial noise; about 0.66: Gabor-like learned filters"),
+        "weights": st.column_config.TextColumn(width="medium", help="a checkpoint, torchvision's download, or none yet"),
         "get weights": st.column_config.TextColumn(width="large", help="the command that trains or downloads them"),
     },
 )
