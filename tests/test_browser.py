@@ -206,6 +206,7 @@ def test_every_page_on_a_users_model_from_a_models_file():
 def test_bring_a_model_through_the_sidebar(server, tmp_path):
     """Upload a weights file with class names in the sidebar: the model is offered and the CAM
     page explains the image with it; a file of the wrong shapes gets a message naming them."""
+    from playwright.sync_api import expect
     from safetensors.torch import save_file
 
     import interp
@@ -226,10 +227,13 @@ def test_bring_a_model_through_the_sidebar(server, tmp_path):
                 page.wait_for_timeout(500)  # the expander's opening animation
             _choose(page, "Architecture", "nin", sidebar=True)
             sidebar.locator('input[type="file"]').set_input_files(str(tmp_path / weights))
+            _settle(page)
             sidebar.locator("textarea").fill("cat\ndog\nfox")
             sidebar.locator("textarea").press("Tab")
             _settle(page)
-            sidebar.get_by_role("button", name="Add the model").click()
+            add = sidebar.get_by_role("button", name="Add the model")
+            expect(add).to_be_enabled(timeout=90_000)  # once the upload and the names reached the server
+            add.click()
             _settle(page)
             assert expected in sidebar.inner_text(), sidebar.inner_text()[-500:]
         assert _selected(page, "Model").startswith("nin [")
