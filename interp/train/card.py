@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..hardware import cpu_name, cuda_name
+from ..losses import loss_name
 from ..models.registry import ModelSpec
 from .config import RunSettings, TrainConfig
 from .device import Precision, precision_for, step_seconds
@@ -65,7 +66,8 @@ def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, 
 def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: dict[str, Any], *,
                size: int, metrics: dict[str, Any], conv1_autocorrelation: float | None, parameters: int,
                bare_images_per_s: float, started: dt.datetime, command: str | None,
-               device: torch.device | None = None, precision: Precision | None = None) -> dict[str, Any]:
+               device: torch.device | None = None, precision: Precision | None = None,
+               train_counts: list[int] | None = None) -> dict[str, Any]:
     """The card of a finished run.
 
     Args:
@@ -80,6 +82,7 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         command: the command line that trained it (default: the plain train command).
         device, precision: where it trained and how the forward pass computed (default: the CPU,
             with ``cfg.bf16``'s precision).
+        train_counts: training images per class, as trained on (after any long-tail cut).
 
     Returns:
         The card (JSON-ready).
@@ -94,6 +97,7 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         "parameters": parameters,
         "command": command or f"python -m interp train {spec.name}",
         "settings": {**dataclasses.asdict(cfg), **dataclasses.asdict(settings)}, "seed": cfg.seed,
+        "loss": loss_name(cfg.beta, cfg.gamma), "train_counts": train_counts,
         "metrics": {"split": held_out_name(spec), **metrics},
         "conv1_autocorrelation": conv1_autocorrelation,
         "best_epoch": state["best_epoch"],

@@ -35,6 +35,13 @@ class TrainConfig:
     arch_kwargs: dict[str, Any] = field(default_factory=dict)  # architecture switches (batch_norm, dropout)
     input_size: int | None = None  # only where the entry allows another size (transfer: 112)
     init_weights: str | None = None  # transfer: ImageNet weights file instead of the download
+    # Long tail: the training split cut to n_max / n_min = imbalance (interp.data.long_tail_indices,
+    # drawn with ``seed``); None keeps it whole. The held-out split stays balanced.
+    imbalance: float | None = None
+    # The loss: interp.losses.ClassBalancedFocalLoss over the training split's class counts;
+    # beta = gamma = 0 is plain cross-entropy, beta > 0 balances the classes, gamma > 0 is focal.
+    beta: float = 0.0
+    gamma: float = 0.0
     limit_train: int | None = None  # N training images spread over the split (smoke runs and tests)
     limit_val: int | None = None  # N validation images, likewise
 

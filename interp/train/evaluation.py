@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import NATIVE_SIZE, dataset_split, decode_split, spread_indices
+from ..data import NATIVE_SIZE, dataset_split, decode_split, long_tail_indices, spread_indices
 from ..methods.core import model_device_dtype
 from ..models.registry import ModelSpec, get_spec
 from .steps import batch_inputs
@@ -21,7 +21,8 @@ def held_out_name(spec: ModelSpec) -> str:
 
 
 def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | None,
-               progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+               progress: bool = True, imbalance: float | None = None,
+               seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A split decoded to uint8 at the dataset's native size.
 
     Args:
@@ -30,6 +31,8 @@ def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | N
         data_dir: the data root (None: the default).
         limit: N images spread evenly over the split (so over its classes), or None for all.
         progress: show the one-off decoding progress bar.
+        imbalance: cut the split to a long tail of this ratio n_max / n_min first (drawn with
+            ``seed``; interp.data.long_tail_indices); None keeps it whole.
 
     Returns:
         (x, y): uint8 N x 3 x S x S images and int64 labels.
@@ -39,6 +42,9 @@ def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | N
     """
     images = dataset_split(spec, split, data_dir)
     x, y = decode_split(images, NATIVE_SIZE[spec.dataset], progress=progress)
+    if imbalance is not None:
+        idx = torch.from_numpy(long_tail_indices(y.numpy(), imbalance, seed))
+        x, y = x[idx], y[idx]
     if limit is not None:
         idx = torch.from_numpy(spread_indices(len(y), limit))
         x, y = x[idx], y[idx]

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..hardware import resolve_device
+from ..losses import ClassBalancedFocalLoss
 from ..methods.filters import conv1_autocorrelation
 from ..methods.layers import first_conv_name
 from ..models.registry import get_spec
@@ -97,8 +98,11 @@ class _Run:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.size = cfg.input_size or self.spec.input_size
-        self.train = Batches(*load_split(self.spec, "train", settings.data_dir, cfg.limit_train, settings.progress),
-                             self.device)
+        x_train, y_train = load_split(self.spec, "train", settings.data_dir, cfg.limit_train, settings.progress,
+                                      imbalance=cfg.imbalance, seed=cfg.seed)
+        self.train_counts = torch.bincount(y_train, minlength=self.spec.num_classes).tolist()
+        self.criterion = ClassBalancedFocalLoss(self.train_counts, cfg.beta, cfg.gamma).to(self.device)
+        self.train = Batches(x_train, y_train, self.device)
         self.x_val, self.y_val = place_split(*load_split(self.spec, "val", settings.data_dir, cfg.limit_val,
                                                          settings.progress), self.device)
         self.min_crop_scale = MIN_CROP_SCALE[self.spec.dataset]
@@ -170,7 +174,8 @@ class _Run:
             xb = augment_batch(xb, generator, self.min_crop_scale).contiguous(memory_format=torch.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, epoch * self.steps_per_epoch + b, self.total_steps)
-        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, self.precision, self.scaler)
+        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, self.precision, self.scaler,
+                                      self.criterion)
         self.state["batch"] = b + 1
         pending = (epoch, b, len(yb), loss.detach(), (logits.argmax(1) == yb).sum())
         self.state["run"]["seconds"] += time.perf_counter() - t0
@@ -256,7 +261,8 @@ class _Run:
         card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
                           conv1_autocorrelation=self.conv1_autocorrelation(),
                           parameters=count_parameters(self.model), bare_images_per_s=bare_images_per_s,
-                          started=started, command=command, device=self.device, precision=self.precision)
+                          started=started, command=command, device=self.device, precision=self.precision,
+                          train_counts=self.train_counts)
         save_checkpoint(self.model.to(memory_format=torch.contiguous_format), self.out, self.spec.arch, card)
         self.resume_file.remove()
         return card

@@ -8,6 +8,7 @@ same weights, and a resumed run draws exactly what the stopped one would have dr
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -165,17 +166,19 @@ def train_mode(model: nn.Module) -> None:
 
 
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                   precision: Precision, scaler: torch.amp.GradScaler | None = None
+                   precision: Precision, scaler: torch.amp.GradScaler | None = None,
+                   criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward (under ``precision``'s autocast), cross-entropy, backward and optimizer step;
-    through ``scaler`` where float16 needs one (``precision.scaler()``).
+    """One forward (under ``precision``'s autocast), loss (``criterion`` of float32 logits and
+    labels; cross-entropy by default), backward and optimizer step; through ``scaler`` where
+    float16 needs one (``precision.scaler()``).
 
     Returns:
         (logits, loss) of the forward pass.
     """
     with precision.autocast():
         logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = criterion(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
