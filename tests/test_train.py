@@ -271,3 +271,17 @@ def test_augment_shift_is_an_exact_crop():
         # Every output pixel is an input pixel (possibly mirrored) or a zero from the border.
         values = set(out[i].flatten().tolist())
         assert values <= set(x[i].flatten().tolist()) | {0.0}
+
+
+def test_long_tailed_entries_train_on_the_long_tail_and_test_on_the_balanced_set(tmp_path, data_dir):
+    from interp.data import long_tail_counts
+
+    spec = interp.get_spec("resnet32_cifar10lt_cbfocal")
+    _, y = load_split(spec, "train", str(data_dir), None, progress=False, imbalance=100, seed=0)
+    assert torch.bincount(y, minlength=10).tolist() == long_tail_counts(5000, 100, 10)
+    _, y_test = load_split(spec, "test", str(data_dir), None, progress=False)
+    assert torch.bincount(y_test, minlength=10).tolist() == [1000] * 10
+    card = _train("resnet32_cifar10lt_cbfocal", tmp_path, limit_train=64, limit_val=16, batch_size=16)
+    assert card["settings"]["imbalance"] == 100 and sum(card["train_counts"]) == 64
+    assert card["train_counts"][0] > card["train_counts"][-1]
+    assert card["loss"] == "class-balanced focal (beta 0.9999, gamma 1)"

@@ -101,7 +101,10 @@ class _Run:
         x_train, y_train = load_split(self.spec, "train", settings.data_dir, cfg.limit_train, settings.progress,
                                       imbalance=cfg.imbalance, seed=cfg.seed)
         self.train_counts = torch.bincount(y_train, minlength=self.spec.num_classes).tolist()
-        self.criterion = ClassBalancedFocalLoss(self.train_counts, cfg.beta, cfg.gamma).to(self.device)
+        # A class absent from a small smoke-run subset is never a target; counting it once keeps its
+        # (unused) weight finite.
+        self.criterion = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], cfg.beta,
+                                                cfg.gamma).to(self.device)
         self.train = Batches(x_train, y_train, self.device)
         self.x_val, self.y_val = place_split(*load_split(self.spec, "val", settings.data_dir, cfg.limit_val,
                                                          settings.progress), self.device)

@@ -1,0 +1,93 @@
+"""The class-balanced focal loss against the paper's formulas computed by hand, and the long tail
+against its defining profile."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from interp.data import long_tail_counts, long_tail_indices
+from interp.losses import ClassBalancedFocalLoss, class_balanced_weights
+
+LOGITS = [[2.0, -1.0, 0.5], [0.1, 0.2, 3.0], [-2.0, 1.5, 1.0], [0.0, 0.0, 0.0]]
+TARGETS = [0, 2, 1, 2]
+COUNTS = [100, 10, 1]
+
+
+def _by_hand(logits, targets, counts, beta, gamma):
+    """Cui et al. (2019), eq. 4 with the softmax focal loss, one sample at a time in plain floats."""
+    effective = [(1 - beta ** n) / (1 - beta) if beta else 1.0 for n in counts]
+    inverse = [1 / e for e in effective]
+    weights = [w * len(counts) / sum(inverse) for w in inverse]
+    total = 0.0
+    for row, y in zip(logits, targets):
+        p = math.exp(row[y]) / sum(math.exp(v) for v in row)
+        total += weights[y] * (1 - p) ** gamma * -math.log(p)
+    return total / len(targets)
+
+
+@pytest.mark.parametrize("beta, gamma", [(0.0, 0.0), (0.0, 2.0), (0.9, 0.0), (0.9, 1.0), (0.999, 0.5), (0.9999, 2.0)])
+def test_loss_equals_the_papers_formula(beta, gamma):
+    loss = ClassBalancedFocalLoss(COUNTS, beta, gamma)(torch.tensor(LOGITS), torch.tensor(TARGETS))
+    assert loss.item() == pytest.approx(_by_hand(LOGITS, TARGETS, COUNTS, beta, gamma), rel=1e-6)
+
+
+def test_beta_and_gamma_zero_is_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(64, 10, generator=g) * 3, torch.randint(0, 10, (64,), generator=g)
+    loss = ClassBalancedFocalLoss(long_tail_counts(5000, 100, 10), beta=0.0, gamma=0.0)(logits, targets)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, targets))
+
+
+def test_class_balanced_cross_entropy_weights_each_sample():
+    """gamma = 0: per-sample cross-entropy times its class's weight, then the plain mean."""
+    logits, targets = torch.tensor(LOGITS), torch.tensor(TARGETS)
+    w = class_balanced_weights(COUNTS, 0.99)
+    expected = (F.cross_entropy(logits, targets, reduction="none") * w[targets]).mean()
+    torch.testing.assert_close(ClassBalancedFocalLoss(COUNTS, 0.99, 0.0)(logits, targets), expected)
+
+
+def test_weights_sum_to_the_number_of_classes_and_favour_the_rare():
+    w = class_balanced_weights(long_tail_counts(5000, 100, 10), 0.9999)
+    assert w.sum().item() == pytest.approx(10, rel=1e-6)
+    assert torch.all(w[1:] > w[:-1])
+    # beta -> 1 approaches inverse class frequency: E_n -> n.
+    w = class_balanced_weights([1000, 10], 1 - 1e-9)
+    assert (w[1] / w[0]).item() == pytest.approx(100, rel=1e-3)
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match="beta"):
+        ClassBalancedFocalLoss(COUNTS, beta=1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        ClassBalancedFocalLoss(COUNTS, gamma=-1)
+    with pytest.raises(ValueError, match="at least one"):
+        ClassBalancedFocalLoss([5, 0, 3])
+    with pytest.raises(ValueError, match="classes"):
+        ClassBalancedFocalLoss(COUNTS)(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("ratio", [10, 50, 100])
+def test_long_tail_counts_follow_the_exponential_profile(ratio):
+    expected = [math.floor(5000 * (1 / ratio) ** (i / 9) + 1e-9) for i in range(10)]
+    assert long_tail_counts(5000, ratio, 10) == expected
+    assert expected[0] == 5000 and expected[-1] == 5000 // ratio
+
+
+def test_long_tail_of_cifar10_at_ratio_100_has_12406_images():
+    """The size every long-tailed CIFAR-10 paper reports for ratio 100."""
+    assert sum(long_tail_counts(5000, 100, 10)) == 12406
+
+
+def test_long_tail_indices_keep_the_counts_and_depend_on_the_seed():
+    labels = np.repeat(np.arange(10), 500)
+    idx = long_tail_indices(labels, 50, seed=3)
+    assert np.bincount(labels[idx], minlength=10).tolist() == long_tail_counts(500, 50, 10)
+    assert np.array_equal(idx, long_tail_indices(labels, 50, seed=3))
+    assert not np.array_equal(idx, long_tail_indices(labels, 50, seed=4))
+    with pytest.raises(ValueError, match="balanced"):
+        long_tail_indices(labels[:-1], 50)
