@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
     st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
     st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
 ]
 navigation = st.navigation(PAGES)

@@ -91,3 +91,27 @@ def test_long_tail_indices_keep_the_counts_and_depend_on_the_seed():
     assert not np.array_equal(idx, long_tail_indices(labels, 50, seed=4))
     with pytest.raises(ValueError, match="balanced"):
         long_tail_indices(labels[:-1], 50)
+
+
+def test_focal_term_is_the_loss_of_one_sample():
+    """The loss explorer's curve: focal_loss of a two-class sample whose true class has probability p."""
+    from interp.losses import focal_loss, focal_term
+
+    p = torch.tensor([0.05, 0.3, 0.5, 0.9, 0.999], dtype=torch.float64)
+    logits = torch.stack([p.log(), (1 - p).log()], dim=1)
+    for gamma in (0.0, 0.5, 2.0):
+        expected = focal_loss(logits, torch.zeros(5, dtype=torch.long), gamma).double().numpy()
+        np.testing.assert_allclose(focal_term(p.numpy(), gamma), expected, rtol=1e-5)
+
+
+def test_tail_classes_and_summary_from_a_card():
+    from interp.train import imbalance_summary, tail_classes
+
+    names = [f"c{i}" for i in range(10)]
+    counts = long_tail_counts(5000, 100, 10)
+    assert tail_classes(counts, names, 3) == ["c9", "c8", "c7"]
+    per_class = {n: i / 10 for i, n in enumerate(names)}
+    s = imbalance_summary({"metrics": {"per_class_accuracy": per_class}, "train_counts": counts})
+    assert s["balanced_accuracy"] == pytest.approx(0.45)
+    assert s["tail_accuracy"] == pytest.approx((0.5 + 0.6 + 0.7 + 0.8 + 0.9) / 5)
+    assert s["head_accuracy"] == pytest.approx((0.0 + 0.1 + 0.2 + 0.3 + 0.4) / 5)

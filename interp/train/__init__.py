@@ -24,11 +24,13 @@ from ..models.weights import read_card
 from .config import RunSettings, TrainConfig, config_for
 from .device import Precision, precision_for
 from .evaluation import evaluate, evaluate_tensors, load_split
+from .imbalance import imbalance_summary, tail_classes
 from .loop import train
 from .steps import augment_batch, batch_inputs, init_model, learning_rate, make_optimizer
 
 __all__ = [
     "Precision", "RunSettings", "TrainConfig", "augment_batch", "batch_inputs", "config_for", "evaluate",
-    "evaluate_tensors", "init_model", "learning_rate", "load_split", "make_optimizer", "native_bf16",
-    "precision_for", "read_card", "train",
+    "evaluate_tensors", "imbalance_summary", "init_model", "learning_rate", "load_split", "make_optimizer",
+    "native_bf16",
+    "precision_for", "read_card", "tail_classes", "train",
 ]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,3 +99,10 @@ def loss_name(beta: float, gamma: float) -> str:
     if gamma == 0:
         return f"class-balanced cross-entropy (beta {beta:g})"
     return f"class-balanced focal (beta {beta:g}, gamma {gamma:g})"
+
+
+def focal_term(p_t: np.ndarray | Sequence[float], gamma: float) -> np.ndarray:
+    """(1 - p_t)^gamma (-log p_t) of probabilities of the true class : the loss
+    of one sample, before its class weight, as a function of how well it is already classified."""
+    p_t = np.asarray(p_t, dtype=float)
+    return (1 - p_t) ** gamma * -np.log(p_t)
