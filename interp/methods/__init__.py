@@ -18,6 +18,8 @@ from .gallery import Gallery, right_and_wrong
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
 from .layers import (activation_after, conv_layers, default_layer, first_conv_name, get_conv, probe_input,
                      spatial_layers)
+from .metrics import (ROAD_PERCENTAGES, Road, average_drop, complexity, linear_imputation, max_sensitivity,
+                      metric_scores, random_logit, road, sparseness, summarize_metrics)
 from .sanity import (Randomization, cascading_randomization, independent_randomization, randomization_steps,
                      randomized_copy, spearman_abs, ssim)
 
@@ -35,4 +37,7 @@ __all__ = [
     "BASELINES", "DeletionInsertion", "Randomization", "baseline_image", "cascading_randomization",
     "deletion_insertion", "independent_randomization", "mean_aucs", "method_scores", "pixel_order",
     "randomization_steps", "randomized_copy", "spearman_abs", "ssim", "summarize",
+    # metrics beside deletion/insertion (Quantus's families)
+    "ROAD_PERCENTAGES", "Road", "average_drop", "complexity", "linear_imputation", "max_sensitivity",
+    "metric_scores", "random_logit", "road", "sparseness", "summarize_metrics",
 ]

@@ -1,0 +1,243 @@
+"""Quality metrics of attribution maps beside deletion/insertion, after their papers (and Quantus's
+choices where the papers leave one open):
+
+- average drop and increase in confidence (Chattopadhyay et al., Grad-CAM++, WACV 2018): the image
+  multiplied by the map scaled to [0, 1], in pixel space (black where the map is 0);
+- sparseness (Chalasani et al., ICML 2020): the Gini index of |map|, 1 = all on one pixel;
+- complexity (Bhatt et al., IJCAI 2020): the entropy of |map| / sum |map|, low = concentrated;
+- max-sensitivity (Yeh et al., NeurIPS 2019): the largest relative change of the map under
+  uniform input noise of a given radius (Monte Carlo, seeded), maps scaled by their max |value|;
+- random logit (Sixt et al., ICML 2020): SSIM between the map of the class and the map of a random
+  other class; a map that explains the class and not the image should score low;
+- ROAD (Rong et al., ICML 2022): remove the most (MoRF) or least (LeRF) important pixels and fill
+  them by noisy linear imputation, so the filling carries no hint of the removed shape.
+
+Every metric reads the one-value-per-pixel map (``Explanation.spatial()``), so every method is
+scored the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+import torch
+from torch import nn
+
+from ..errors import MethodError
+from .core import Target, as_batch, logits_of, resolve_targets, using
+from .explain import explain
+from .sanity import ssim
+
+ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+# Rong et al.'s imputation: each removed pixel is the weighted mean of its 8 neighbours, the
+# direct ones weighing 1/6 and the diagonal ones 1/12.
+_NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
+               (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12)]
+
+
+def _probabilities(model: nn.Module, xb: torch.Tensor) -> np.ndarray:
+    with using(model) as m, torch.no_grad():
+        return torch.softmax(logits_of(m, xb).float(), dim=1).cpu().numpy()
+
+
+def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, int]:
+    xb, _ = as_batch(model, x)
+    if xb.shape[0] != 1:
+        raise MethodError(f"the metrics score one image at a time; got a batch of {xb.shape[0]}")
+    with using(model) as m, torch.no_grad():
+        logits = logits_of(m, xb)
+    return xb, int(resolve_targets(logits, target)[0])
+
+
+def _spatial_maps(model: nn.Module, xb: torch.Tensor, method: str, targets: list[int],
+                  options: Mapping[str, Any]) -> np.ndarray:
+    """(N, H, W) one-value-per-pixel maps of a batch (explain drops the batch axis of a single image)."""
+    maps = explain(model, xb, method, target=targets, **options).spatial()
+    return np.asarray(maps).reshape(len(xb), *maps.shape[-2:])
+
+
+def sparseness(saliency_map: np.ndarray) -> float:
+    """Gini index of |map| (0: all pixels equal, -> 1: one pixel holds everything)."""
+    a = np.sort(np.abs(np.asarray(saliency_map, dtype=np.float64)).ravel()) + 1e-12
+    n = a.size
+    i = np.arange(1, n + 1)
+    return float(((2 * i - n - 1) * a).sum() / (n * a.sum()))
+
+
+def complexity(saliency_map: np.ndarray) -> float:
+    """Entropy (nats) of each pixel's share of |map|: log(pixels) for a flat map, 0 for one pixel."""
+    a = np.abs(np.asarray(saliency_map, dtype=np.float64)).ravel()
+    p = a / max(a.sum(), 1e-300)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def _unit_max(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    peak = np.abs(m).max()
+    return m / peak if peak > 0 else m
+
+
+def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Target = None,
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
+    """Confidence in the class on the image multiplied by its map, against the image alone.
+
+    Args:
+        saliency_map: (H, W) at the input's resolution; its |values| are scaled to [0, 1].
+        mean, std: the model's input normalisation, so that the masking happens in pixel space.
+
+    Returns:
+        drop: max(0, Y - O) / Y (average drop is its mean over images, in %), increase: 1.0
+        where O > Y (increase in confidence is its mean), and the two probabilities Y and O.
+    """
+    xb, c = _target_of(model, x, target)
+    mask = torch.as_tensor(np.abs(_unit_max(saliency_map)), dtype=xb.dtype, device=xb.device)
+    m = torch.as_tensor(mean, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
+    masked = ((xb * s + m) * mask - m) / s
+    probs = _probabilities(model, torch.cat([xb, masked]))[:, c]
+    y, o = float(probs[0]), float(probs[1])
+    return {"drop": max(0.0, y - o) / max(y, 1e-12), "increase": float(o > y), "original": y, "masked": o}
+
+
+def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, radius: float = 0.2,
+                    n_samples: int = 10, seed: int = 0, **options: Any) -> float:
+    """max over noisy copies x + u, u ~ U(-radius, radius) per input value (the model's input
+    units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed)."""
+    if n_samples < 1 or radius < 0:
+        raise MethodError(f"max-sensitivity needs n_samples >= 1 and radius >= 0, got {n_samples}, {radius}")
+    xb, c = _target_of(model, x, target)
+    base = _unit_max(_spatial_maps(model, xb, method, [c], options)[0])
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = (torch.rand((n_samples, *xb.shape[1:]), generator=gen) * 2 - 1) * radius
+    noisy = xb + noise.to(device=xb.device, dtype=xb.dtype)
+    maps = _spatial_maps(model, noisy, method, [c] * n_samples, options)
+    norm = max(np.linalg.norm(base), 1e-12)
+    return float(max(np.linalg.norm(_unit_max(m) - base) for m in maps) / norm)
+
+
+def random_logit(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, seed: int = 0,
+                 **options: Any) -> dict[str, Any]:
+    """SSIM of the class's map and the map of a random other class (drawn with ``seed``);
+    both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class."""
+    xb, c = _target_of(model, x, target)
+    classes = _probabilities(model, xb).shape[1]
+    others = [k for k in range(classes) if k != c]
+    other = others[int(np.random.default_rng(seed).integers(len(others)))]
+    maps = _spatial_maps(model, torch.cat([xb, xb]), method, [c, other], options)
+    a, b = (np.abs(_unit_max(m)) for m in maps)
+    return {"ssim": ssim(a, b, data_range=1.0), "target": c, "other": other}
+
+
+def linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Fill the ``removed`` pixels (H x W bool) of a C x H x W image so that each is the weighted
+    mean of its neighbours (Rong et al.'s noisy linear imputation), plus N(0, noise) noise."""
+    c, h, w = image.shape
+    idx = -np.ones((h, w), dtype=np.int64)
+    ys, xs = np.nonzero(removed)
+    idx[ys, xs] = np.arange(len(ys))
+    filled = image.astype(np.float64).copy()
+    if not len(ys):
+        return filled
+    rows, cols, vals = [np.arange(len(ys))], [np.arange(len(ys))], [np.ones(len(ys))]
+    rhs = np.zeros((len(ys), c))
+    total = np.zeros(len(ys))
+    for dy, dx, weight in _NEIGHBOURS:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        total[inside] += weight
+    for dy, dx, weight in _NEIGHBOURS:
+        ny, nx = ys + dy, xs + dx
+        inside = np.flatnonzero((ny >= 0) & (ny < h) & (nx >= 0) & (nx < w))
+        share = weight / total[inside]
+        unknown = idx[ny[inside], nx[inside]]
+        free = unknown >= 0
+        rows.append(inside[free]), cols.append(unknown[free]), vals.append(-share[free])
+        known = inside[~free]
+        rhs[known] += share[~free, None] * image[:, ny[known], nx[known]].T
+    a = scipy.sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                shape=(len(ys), len(ys)))
+    solved = scipy.sparse.linalg.spsolve(a.tocsc(), rhs)
+    solved = solved.reshape(len(ys), c) + np.random.default_rng(seed).normal(0, noise, (len(ys), c)) * (noise > 0)
+    filled[:, ys, xs] = solved.T
+    return filled
+
+
+@dataclass(frozen=True)
+class Road:
+    """ROAD curve of one map: the class probability after removing each share of pixels."""
+
+    percentages: np.ndarray  # share of pixels removed, in %
+    probability: np.ndarray  # probability of the target class after each removal
+    kept: np.ndarray  # 1.0 where the prediction is still the target (Quantus's per-image ROAD)
+    auc: float  # mean probability over the percentages: low for MoRF, high for LeRF is good
+    order: str
+    target: int
+
+
+def road(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Target = None,
+         percentages: Sequence[int] = ROAD_PERCENTAGES, order: str = "morf", noise: float = 0.01,
+         seed: int = 0) -> Road:
+    """ROAD: remove the top (``morf``) or bottom (``lerf``) pixels of the map, impute, re-classify.
+
+    Raises:
+        MethodError: an unknown order, a percentage outside [0, 100], or a map of another size.
+    """
+    if order not in ("morf", "lerf"):
+        raise MethodError(f"order must be 'morf' (most relevant first) or 'lerf', not {order!r}")
+    if any(not 0 <= p <= 100 for p in percentages):
+        raise MethodError(f"percentages must lie in [0, 100], got {list(percentages)}")
+    xb, c = _target_of(model, x, target)
+    m = np.asarray(saliency_map, dtype=np.float64)
+    if m.shape != tuple(xb.shape[-2:]):
+        raise MethodError(f"the map is {m.shape}, the input {tuple(xb.shape[-2:])}: give the input-resolution map")
+    ranking = np.argsort(-m.ravel() if order == "morf" else m.ravel(), kind="stable")
+    image = xb[0].detach().cpu().double().numpy()
+    steps = []
+    for p in percentages:
+        removed = np.zeros(m.size, dtype=bool)
+        removed[ranking[:int(round(m.size * p / 100))]] = True
+        steps.append(linear_imputation(image, removed.reshape(m.shape), noise, seed))
+    batch = torch.as_tensor(np.stack(steps), dtype=xb.dtype, device=xb.device)
+    probs = _probabilities(model, batch)
+    prob = probs[:, c]
+    return Road(np.asarray(percentages, dtype=float), prob, (probs.argmax(1) == c).astype(float),
+                float(prob.mean()), order, c)
+
+
+def summarize_metrics(per_image: Sequence[Mapping[str, Mapping[str, float]]]) -> list[dict[str, Any]]:
+    """Mean of each metric over images, one row per method (method -> metric -> value per image)."""
+    methods = list(per_image[0]) if per_image else []
+    return [{"method": method, **{metric: float(np.mean([img[method][metric] for img in per_image]))
+                                  for metric in per_image[0][method]}} for method in methods]
+
+
+def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target = None,
+                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                  options: Mapping[str, Mapping[str, Any]] | None = None, sensitivity_samples: int = 5,
+                  seed: int = 0) -> dict[str, dict[str, float]]:
+    """Every metric of every method's map on one image: method -> metric -> value.
+
+    Args:
+        mean, std: the model's input normalisation (average drop masks in pixel space).
+        options: per-method options for explain (e.g. fewer SmoothGrad samples).
+        sensitivity_samples: noisy copies for max-sensitivity (each costs one explanation).
+    """
+    xb, c = _target_of(model, x, target)
+    scores = {}
+    for method in methods:
+        opts = dict((options or {}).get(method, {}))
+        m = _spatial_maps(model, xb, method, [c], opts)[0]
+        drop = average_drop(model, xb, m, c, mean, std)
+        scores[method] = {
+            "average_drop": 100 * drop["drop"], "increase_in_confidence": 100 * drop["increase"],
+            "sparseness": sparseness(m), "complexity": complexity(m),
+            "max_sensitivity": max_sensitivity(model, xb, method, c, n_samples=sensitivity_samples, seed=seed, **opts),
+            "random_logit_ssim": random_logit(model, xb, method, c, seed=seed, **opts)["ssim"],
+            "road_morf": road(model, xb, m, c, seed=seed).auc,
+        }
+    return scores
