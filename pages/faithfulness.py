@@ -82,3 +82,58 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
     "random_insertion_auc": st.column_config.NumberColumn("random insertion AUC", format="%.3f")})
 
+
+st.subheader("More metrics")
+st.caption("Average drop (lower is better) and increase in confidence (higher): the image multiplied by the map. "
+           "Sparseness (Gini, higher: more concentrated) and complexity (entropy, lower: more concentrated). "
+           "Max-sensitivity (lower: steadier under small input noise). Random logit (SSIM with another class's map; "
+           "lower: the map depends on the class). ROAD (mean class probability after removing 10-90% of the most "
+           "important pixels, filled by linear imputation; lower is better).")
+METRIC_COLUMNS = {
+    "average_drop": st.column_config.NumberColumn("average drop %", format="%.1f"),
+    "increase_in_confidence": st.column_config.NumberColumn("increase in confidence %", format="%.0f"),
+    "sparseness": st.column_config.NumberColumn("sparseness", format="%.3f"),
+    "complexity": st.column_config.NumberColumn("complexity", format="%.2f"),
+    "max_sensitivity": st.column_config.NumberColumn("max-sensitivity", format="%.3f"),
+    "random_logit_ssim": st.column_config.NumberColumn("random logit SSIM", format="%.3f"),
+    "road_morf": st.column_config.NumberColumn("ROAD (MoRF)", format="%.3f"),
+}
+
+
+@st.cache_data(show_spinner="Scoring the maps...", max_entries=32)
+def _metrics(name: str, key, chosen: tuple, target: int):
+    x, _ = model_input(name, key)
+    spec = get_spec(name)
+    return methods.metric_scores(cached_model(name), x, chosen, target=target, mean=spec.mean, std=spec.std,
+                                 options=FAST)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _held_out_metrics(name: str, n: int, index: int, chosen: tuple):
+    spec = get_spec(name)
+    return methods.metric_scores(cached_model(name), held_out(name, n).image(index), chosen, mean=spec.mean,
+                                 std=spec.std, options=FAST)
+
+
+def _metric_table(rows: list[dict]) -> None:
+    table = pd.DataFrame(rows)
+    table["method"] = table["method"].map(figures.method_title)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=METRIC_COLUMNS)
+
+
+this_image = or_stop(_metrics, name, image_key(), tuple(chosen), target)
+st.markdown(f"**This image**, class {class_label(name, target)}")
+_metric_table([{"method": method, **values} for method, values in this_image.items()])
+n_metric_images = st.slider("Held-out images for the means", 2, 32, 4, step=2, key="faith_metric_images")
+sample = or_stop(held_out, name, n_metric_images)
+scored, progress = [], st.progress(0.0, text="Scoring held-out images...")
+try:
+    for index in range(len(sample)):
+        scored.append(_held_out_metrics(name, n_metric_images, index, tuple(chosen)))
+        progress.progress((index + 1) / len(sample), text=f"Scored {index + 1} of {len(sample)} held-out images")
+except InterpError as exc:
+    st.error(str(exc))
+    st.stop()
+progress.empty()
+st.markdown(f"**Mean over {len(sample)} held-out images**, each for its predicted class")
+_metric_table(methods.summarize_metrics(scored))

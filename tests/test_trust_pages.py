@@ -66,6 +66,10 @@ def test_faithfulness_page_default_state():
     table = at.dataframe[0].value
     assert list(table["method"]) == ["Grad-CAM", "Guided backprop", "Saliency"]
     assert (table["images"] == 8).all()
+    this_image, held_out_means = at.dataframe[1].value, at.dataframe[2].value
+    assert list(this_image["method"]) == list(held_out_means["method"]) == list(table["method"])
+    assert this_image[["sparseness", "random_logit_ssim", "road_morf"]].apply(lambda c: c.between(-1, 1)).all().all()
+    assert this_image["average_drop"].between(0, 100).all()
 
 
 def test_faithfulness_page_widgets():
