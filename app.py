@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
     st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
     st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
+    st.Page("pages/methods.py", title="All methods", icon=":material/view_module:"),
     st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
     st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
     st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),

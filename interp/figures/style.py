@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..methods.catalogue import CATALOGUE
 from .scaling import EPS
 
 # One colour per method or curve, in order (Plotly's default cycle, so legends look familiar).
@@ -15,9 +16,7 @@ ATTRIBUTION_SCALE = "Jet"  # CAM-style overlays, as in the papers
 MAGNITUDE_SCALE = "Hot"  # |gradient| maps
 ACTIVATION_SCALE = "Viridis"  # feature maps
 
-METHOD_TITLES = {"cam": "CAM", "grad_cam": "Grad-CAM", "guided_backprop": "Guided backprop",
-                 "guided_grad_cam": "Guided Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                 "integrated_gradients": "Integrated gradients"}
+METHOD_TITLES = {name: info.title for name, info in CATALOGUE.items()}
 
 
 def method_title(method: str) -> str:

@@ -9,6 +9,7 @@ and never change the model.
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
 from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_cam
 from ..errors import CamNotApplicableError, MethodError, ModelOutputError, TargetError
+from .catalogue import CATALOGUE, FAMILIES, MethodInfo, by_family
 from .core import model_lock
 from .explain import METHODS, Explanation, explain, predict, reduce_channels
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
@@ -31,6 +32,8 @@ __all__ = [
     "order_by_norm", "per_input_channel", "predict", "reduce_channels", "reduce_input_channels", "rgb_tiles",
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
     "Gallery", "right_and_wrong",
+    # what each method is, for people choosing one
+    "CATALOGUE", "FAMILIES", "MethodInfo", "by_family",
     # layer discovery
     "activation_after", "first_conv_name", "get_conv", "probe_input", "spatial_layers",
     # trust: sanity checks (Adebayo et al.) and faithfulness (Petsiuk et al.)
