@@ -1,7 +1,9 @@
 """Figures: numpy scaling and colour (``scaling``, no Plotly) apart from the Plotly builders
 (``maps``: maps and filters; ``cards``: training records and architectures; ``trust``: sanity
-checks and faithfulness), all in one visual style (``style``)."""
+checks and faithfulness; ``basics``: convolution, linear pieces, the from-scratch network), all
+in one visual style (``style``)."""
 
+from .basics import bias_bars, conv_matrix_figure, convolution_step_figure, piecewise_figure, scratch_curves
 from .cards import confusion_matrix, parameters_per_layer, per_class_accuracy, training_curves
 from .maps import compact, feature_grid_figure, filter_grid_figure, heatmap_figure, kernel_figure
 from .scaling import (COLORMAPS, apply_colormap, as_rgb_uint8, denormalize, filter_mosaic, gradient_image, normalize,
@@ -10,7 +12,8 @@ from .style import METHOD_TITLES, method_title
 from .trust import deletion_insertion_curves, randomization_strip, similarity_curves, step_labels
 
 __all__ = [
-    "COLORMAPS", "METHOD_TITLES", "apply_colormap", "as_rgb_uint8", "compact", "confusion_matrix",
+    "COLORMAPS", "METHOD_TITLES", "apply_colormap", "as_rgb_uint8", "bias_bars", "compact", "confusion_matrix",
+    "conv_matrix_figure", "convolution_step_figure", "piecewise_figure", "scratch_curves",
     "deletion_insertion_curves", "denormalize", "feature_grid_figure", "filter_grid_figure", "filter_mosaic",
     "gradient_image", "heatmap_figure", "kernel_figure", "method_title", "normalize", "overlay",
     "parameters_per_layer", "per_class_accuracy", "randomization_strip", "shrink", "similarity_curves",
