@@ -28,6 +28,10 @@ PAGES = [
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
     st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    st.Page("pages/convolution.py", title="Convolution", icon=":material/blur_on:"),
+    st.Page("pages/output_sizes.py", title="Output sizes", icon=":material/straighten:"),
+    st.Page("pages/scratch.py", title="CNN from scratch", icon=":material/construction:"),
+    st.Page("pages/piecewise.py", title="Piecewise-linear view", icon=":material/timeline:"),
 ]
 navigation = st.navigation(PAGES)
 navigation.run()

@@ -94,3 +94,16 @@ def held_out(name: str, n: int) -> HeldOutBatch:
         DataError: the task has no held-out images here (ImageNet).
     """
     return held_out_batch(interp.get_spec(name), n)
+
+
+@st.cache_data(show_spinner="Computing the local linear model...", max_entries=64)
+def local_affine(name: str, key: ImageKey, target: int) -> dict[str, Any]:
+    """The model's affine piece at the chosen image for one logit (interp.basics.local_linear):
+    W (C, H, W), b, the logit as the model computes it, and each layer's share of b."""
+    from interp import basics
+
+    x, _ = model_input(name, key)
+    model = cached_model(name)
+    w, b = basics.local_linear(model, x, target)
+    return {"W": w, "b": b, "x": x[0].numpy().astype(np.float64), "logit": basics.output_of(model, x, target),
+            "biases": basics.bias_contributions(model, x, target)}

@@ -1,4 +1,4 @@
-"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, bench)."""
+"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, scratch, bench)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,35 @@ def _cmd_explain(args: argparse.Namespace) -> None:
         Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
     print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
           + (f", layer {e.layer}" if e.layer else ""))
+
+
+def _cmd_scratch(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from .scratch import OverfitSettings, overfit, write_record
+
+    given = {f.name: getattr(args, f.name) for f in fields(OverfitSettings) if getattr(args, f.name) is not None}
+    command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    record = overfit(OverfitSettings(**given), args.data_dir, command=command)
+    path = write_record(record, args.out) if args.out else write_record(record)
+    if record["note"]:
+        print(record["note"], file=sys.stderr)
+    print(json.dumps({"record": str(path), "final_accuracy": record["final_accuracy"],
+                      "final_loss": record["epochs"][-1]["loss"], "wall_time_s": record["wall_time_s"]}, indent=1))
+
+
+def _add_scratch_parser(sub) -> None:
+    p = sub.add_parser("scratch", help="overfit a few CIFAR-10 training images with the numpy-only CNN "
+                                       "(interp.scratch); writes the training curve as JSON")
+    p.add_argument("--images", type=int, help="training images, spread over the classes (default 50)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
+    p.add_argument("--out", help="record file (default: checkpoints/scratch_overfit.json)")
+    p.set_defaults(func=_cmd_scratch)
 
 
 def _bench_cli():
@@ -237,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch)
     _add_train_parser(sub)
     _add_evaluate_and_explain_parsers(sub)
+    _add_scratch_parser(sub)
     _add_bench_parser(sub)
     for name, command in sub.choices.items():  # every command knows the user's models
         if name == "bench":  # its --models names registry entries; user models come by $INTERP_MODELS

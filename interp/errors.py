@@ -46,3 +46,8 @@ class CamNotApplicableError(LayerError):
 
 class DeviceError(InterpError, ValueError):
     """A device name that is unknown, or a device this machine does not have (e.g. cuda without a GPU)."""
+
+
+class ParameterError(InterpError, ValueError):
+    """A size, kernel, stride, padding or boundary that a computation cannot take (interp.basics,
+    interp.scratch)."""

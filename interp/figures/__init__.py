@@ -1,7 +1,9 @@
 """Figures: numpy scaling and colour (``scaling``, no Plotly) apart from the Plotly builders
 (``maps``: maps and filters; ``cards``: training records and architectures; ``trust``: sanity
-checks and faithfulness; ``imbalance``: training on a long tail), all in one visual style (``style``)."""
+checks and faithfulness; ``imbalance``: training on a long tail; ``basics``: convolution, linear
+pieces, the from-scratch network), all in one visual style (``style``)."""
 
+from .basics import bias_bars, conv_matrix_figure, convolution_step_figure, piecewise_figure, scratch_curves
 from .cards import confusion_matrix, parameters_per_layer, per_class_accuracy, training_curves
 from .imbalance import class_counts, class_weight_curves, focal_curves, per_class_comparison
 from .maps import compact, feature_grid_figure, filter_grid_figure, heatmap_figure, kernel_figure
@@ -11,8 +13,9 @@ from .style import METHOD_TITLES, method_title
 from .trust import deletion_insertion_curves, randomization_strip, similarity_curves, step_labels
 
 __all__ = [
-    "COLORMAPS", "METHOD_TITLES", "apply_colormap", "as_rgb_uint8", "class_counts", "class_weight_curves",
-    "compact", "confusion_matrix", "focal_curves", "per_class_comparison",
+    "COLORMAPS", "METHOD_TITLES", "apply_colormap", "as_rgb_uint8", "bias_bars", "class_counts",
+    "class_weight_curves", "compact", "confusion_matrix", "conv_matrix_figure", "convolution_step_figure",
+    "focal_curves", "per_class_comparison", "piecewise_figure", "scratch_curves",
     "deletion_insertion_curves", "denormalize", "feature_grid_figure", "filter_grid_figure", "filter_mosaic",
     "gradient_image", "heatmap_figure", "kernel_figure", "method_title", "normalize", "overlay",
     "parameters_per_layer", "per_class_accuracy", "randomization_strip", "shrink", "similarity_curves",
