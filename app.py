@@ -14,24 +14,36 @@ if not_understood:
                        f"{' '.join(not_understood)}")
 for problem in load_models_files().values():  # each file runs once per process; its error shows here
     st.sidebar.error(problem)
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),
-    st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/layers:"),
-    st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
-    st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
-    st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
-    st.Page("pages/methods.py", title="All methods", icon=":material/view_module:"),
-    st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
-    st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
-    st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),
-    st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
-    st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
-    st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
-    st.Page("pages/convolution.py", title="Convolution", icon=":material/blur_on:"),
-    st.Page("pages/output_sizes.py", title="Output sizes", icon=":material/straighten:"),
-    st.Page("pages/scratch.py", title="CNN from scratch", icon=":material/construction:"),
-    st.Page("pages/piecewise.py", title="Piecewise-linear view", icon=":material/timeline:"),
-]
+# Sections of the sidebar: the model's parts, its explanations, whether to trust them, how it was
+# trained and built, and the basics of convolutional networks.
+PAGES = {
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Inside the model": [
+        st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),
+        st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/layers:"),
+        st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
+    ],
+    "Explanations": [
+        st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
+        st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
+        st.Page("pages/methods.py", title="All methods", icon=":material/view_module:"),
+        st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
+    ],
+    "Trust": [
+        st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
+        st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),
+    ],
+    "Training": [
+        st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+        st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
+        st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    ],
+    "Basics": [
+        st.Page("pages/convolution.py", title="Convolution", icon=":material/blur_on:"),
+        st.Page("pages/output_sizes.py", title="Output sizes", icon=":material/straighten:"),
+        st.Page("pages/scratch.py", title="CNN from scratch", icon=":material/construction:"),
+        st.Page("pages/piecewise.py", title="Piecewise-linear view", icon=":material/timeline:"),
+    ],
+}
 navigation = st.navigation(PAGES)
 navigation.run()
