@@ -45,5 +45,5 @@ PAGES = {
         st.Page("pages/piecewise.py", title="Piecewise-linear view", icon=":material/timeline:"),
     ],
 }
-navigation = st.navigation(PAGES)
+navigation = st.navigation(PAGES, expanded=True)  # every page in view, none behind 'View more'
 navigation.run()

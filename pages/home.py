@@ -20,9 +20,11 @@ st.title("interp: look inside trained image CNNs")
 st.markdown(
     "Pick an image in the sidebar (the zebra, held-out images of PACS and CIFAR-10, or your own), "
     "then open a page: **Filters** shows what each conv layer's kernels look like, **Feature maps** "
-    "and **Filter activations** what they respond to in the image, **CAM** and **Gradients** where "
-    "the model looks for its answer, **Compare models** how a domain model and a class model of the "
-    "same architecture differ, **Training** and **Architecture** how each model came to be."
+    "and **Filter activations** what they respond to in the image, **CAM**, **Gradients** and **All "
+    "methods** where the model looks for its answer, **Compare models** how a domain model and a class "
+    "model of the same architecture differ, **Sanity checks** and **Faithfulness** whether to trust a map, "
+    "**Training**, **Imbalance** and **Architecture** how each model came to be. **Basics** teaches "
+    "convolution by hand, output sizes, a network written from scratch and the piecewise-linear view."
 )
 st.subheader("Models")
 table = pd.DataFrame(_rows()).drop(columns=["arch", "task"])  # the model's name says both
