@@ -17,7 +17,9 @@ ACTIVATION_SCALE = "Viridis"  # feature maps
 
 METHOD_TITLES = {"cam": "CAM", "grad_cam": "Grad-CAM", "guided_backprop": "Guided backprop",
                  "guided_grad_cam": "Guided Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                 "integrated_gradients": "Integrated gradients"}
+                 "integrated_gradients": "Integrated gradients", "grad_cam_pp": "Grad-CAM++",
+                 "xgrad_cam": "XGrad-CAM", "hires_cam": "HiResCAM", "layer_cam": "LayerCAM", "score_cam": "Score-CAM",
+                 "ablation_cam": "Ablation-CAM", "eigen_cam": "Eigen-CAM", "eigen_grad_cam": "EigenGrad-CAM"}
 
 
 def method_title(method: str) -> str:
