@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from interp.methods import CamNotApplicableError, cam_head, default_layer, explain
+from interp.methods import CAM_FAMILY, CamNotApplicableError, cam_head, default_layer, explain
 from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
 METHODS = ("cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients")
 GRADIENT_METHODS = METHODS[1:]
+# Not in a default run (Score-CAM alone runs the model once per channel): `--methods cam_family`.
+ALL_METHODS = METHODS + CAM_FAMILY
+# Their floor is the forward pass and the backward pass down to the layer, as Grad-CAM's.
+TO_LAYER_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "eigen_grad_cam")
+# What ours / the fastest peer is held to where it is not 1 (BENCHMARKS.md).
+PEER_TARGETS = {"ablation_cam": 0.2}
 # The targets: ours / floor (BENCHMARKS.md).
 FLOOR_TARGETS = {"cam": 1.1, "grad_cam": 1.25, "guided_backprop": 1.25, "saliency": 1.25}
 
@@ -67,10 +73,15 @@ def inputs(case: ModelCase, batch: int, seed: int = 0) -> tuple[torch.Tensor, to
     return x, targets
 
 
+def expand_methods(methods: Sequence[str]) -> list[str]:
+    """Method names, with ``cam_family`` standing for every member of the CAM family."""
+    return [m for name in methods for m in (CAM_FAMILY if name == "cam_family" else (name,))]
+
+
 def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
          ig_steps: int) -> Callable[[], np.ndarray]:
     """interp's public call, exactly as a user makes it (explain -> numpy map)."""
-    layer = case.grad_layer if method in ("grad_cam", "guided_grad_cam") else None
+    layer = case.grad_layer if method in ("grad_cam", "guided_grad_cam", *CAM_FAMILY) else None
     options = {"steps": ig_steps} if method == "integrated_gradients" else {}
 
     def run() -> np.ndarray:
@@ -120,8 +131,12 @@ def floor_note(method: str, ig_steps: int) -> str:
         return "bare forward (no autograd)"
     if method == "integrated_gradients":
         return f"{ig_steps} steps x bare forward+backward (computed from the measured forward+backward)"
-    if method == "grad_cam":
-        return "bare forward+backward down to the Grad-CAM layer (no further: Grad-CAM needs no more)"
+    if method in TO_LAYER_METHODS:
+        return "bare forward+backward down to the layer (no further: the method needs no more)"
+    if method == "score_cam":
+        return "channels x bare forward (one masked image per channel; computed from the measured forward)"
+    if method in ("eigen_cam", "ablation_cam"):
+        return "bare forward (no autograd)"
     if method == "guided_grad_cam":
         return "one bare forward+backward w.r.t. the input (the method needs two: Grad-CAM and guided backprop)"
     return "bare forward+backward w.r.t. the input"

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from .cases import ModelCase
+from .peers_cams import PGC_CLASSES, TC_CLASSES, cam_family_impls
 from .timing import Impl
 
 PEERS = ("pytorch-grad-cam", "torch-cam", "captum")
 # Which peer has which method (the benchmark's rows list a peer only where it has the method).
 PEER_METHODS = {
-    "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam"),
-    "torch-cam": ("cam", "grad_cam"),
+    "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
+    "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
     "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients"),
 }
 
@@ -133,6 +134,8 @@ def _captum(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor
 
 def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, ig_steps: int) -> list[Impl]:
     """One Impl per peer that has ``method``; one that cannot run this case carries the reason."""
+    if method in PGC_CLASSES:
+        return cam_family_impls(case, method, x, targets)
     out: list[Impl] = []
     model = case.model
     if method == "cam":

@@ -9,9 +9,10 @@ from typing import Any, Sequence
 import torch
 
 from interp.hardware import resolve_device
-from interp.methods import MethodError
-from .cases import (FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, ModelCase, bare_forward,
-                    bare_forward_backward, bare_forward_backward_to_layer, floor_note, inputs, model_case, ours)
+from interp.methods import CAM_FAMILY, MethodError
+from .cases import (ALL_METHODS, FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, PEER_TARGETS, TO_LAYER_METHODS,
+                    ModelCase, bare_forward, bare_forward_backward, bare_forward_backward_to_layer, expand_methods,
+                    floor_note, inputs, model_case, ours)
 from .peers import agreement, as_numpy, peer_impls
 from .timing import Impl, default_threads, machine_info, measure, median_ms_per_image, ratio, rounded, set_threads
 
@@ -47,7 +48,8 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
 
     Args:
         quick: tiny batches, repeats and training subset (a CI-sized run; numbers are not meaningful).
-        models, methods: registry names and method names to measure.
+        models, methods: registry names and method names to measure (``cam_family``: all of the
+            CAM family, which a default run leaves out).
         batches, repeats, warmup: override the mode's defaults.
         threads: torch threads (default $OMP_NUM_THREADS, else every core).
         dashboard, training: include those rows.
@@ -65,6 +67,7 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
     from tqdm.auto import tqdm
 
     device = resolve_device(device)
+    methods = expand_methods(methods)
     s = _settings(quick, methods, batches, repeats, warmup)
     threads = threads or default_threads()
     set_threads(threads)
@@ -101,10 +104,10 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
 def _settings(quick: bool, methods: Sequence[str], batches: Sequence[int] | None, repeats: int | None,
               warmup: int | None) -> Settings:
     """The mode's settings with the caller's overrides; MethodError on an unknown method or a batch below 1."""
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise MethodError(f"the benchmark has no method {', '.join(map(repr, unknown))}; "
-                          f"choose from {', '.join(METHODS)}")
+                          f"choose from {', '.join(ALL_METHODS)} or cam_family")
     if batches is not None and any(int(b) < 1 for b in batches):
         raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
     overrides = dict(batches=tuple(batches) if batches else None, repeats=repeats, warmup=warmup)
@@ -116,7 +119,7 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
     """Time ours, the floor and the peers on one case; one row of the JSON."""
     model = case.model
     own = Impl("ours", ours(case, method, x, targets, s.ig_steps), model)
-    if method == "grad_cam":
+    if method in TO_LAYER_METHODS:
         floor = Impl("floor", bare_forward_backward_to_layer(model, case.grad_layer, x, targets), model)
     elif method in GRADIENT_METHODS:
         floor = Impl("floor", bare_forward_backward(model, x, targets), model)
@@ -129,6 +132,8 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
     ours_ms, floor_ms = median_ms_per_image(own, batch), median_ms_per_image(floor, batch)
     if method == "integrated_gradients" and floor_ms is not None:
         floor_ms *= s.ig_steps
+    if method == "score_cam" and floor_ms is not None:
+        floor_ms *= _channels(case, x)
     mine = as_numpy(own.output)
     peer_rows = []
     for p in peers:
@@ -146,15 +151,22 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
         "ratio_to_floor": ratio(ours_ms, floor_ms), "floor": floor_note(method, s.ig_steps),
         "target_ratio_to_floor": FLOOR_TARGETS.get(method), "repeats": len(own.seconds),
         "ratio_to_fastest_peer": ratio(ours_ms, min(timed)) if timed else None,
-        "target_ratio_to_peer": PEER_TARGET if timed else None, "peers": peer_rows,
+        "target_ratio_to_peer": PEER_TARGETS.get(method, PEER_TARGET) if timed else None, "peers": peer_rows,
     }
-    if method in ("grad_cam", "guided_grad_cam"):
+    if method in ("grad_cam", "guided_grad_cam", *CAM_FAMILY):
         row["layer"] = case.grad_layer
     elif method == "cam":
         row["layer"] = case.cam_layer
     if own.note:
         row["note"] = own.note
     return row
+
+
+def _channels(case: ModelCase, x: torch.Tensor) -> int:
+    """Channels of the layer the CAM family reads (Score-CAM runs the model once per channel)."""
+    from interp.methods import feature_maps
+
+    return int(feature_maps(case.model, x[:1], [case.grad_layer])[case.grad_layer].shape[1])
 
 
 _FIRST = ("kind", "model", "method", "batch", "ours_ms", "floor_ms", "ratio_to_floor", "peers")

@@ -88,7 +88,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
     from .data import load_image, preprocess, resize_center_crop
     from .hardware import resolve_device
-    from .methods.explain import LAYER_METHODS, explain
+    from .methods.explain import LAYER_METHODS, SPATIAL_METHODS, explain
     from .models import get_spec, load_model
     from .figures import normalize, overlay
 
@@ -105,8 +105,8 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     if out.suffix.lower() == ".npy":
         np.save(out, e.map)
     else:
-        # Signed maps (cam, grad_cam without relu) are scaled min..max; channel maps by |value|.
-        heat = normalize(e.spatial(), "minmax" if args.method in ("cam", "grad_cam") else "percentile")
+        # Maps with one value per pixel (cam, the Grad-CAMs) are scaled min..max; channel maps by |value|.
+        heat = normalize(e.spatial(), "minmax" if args.method in SPATIAL_METHODS else "percentile")
         Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
     print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
           + (f", layer {e.layer}" if e.layer else ""))
@@ -229,10 +229,12 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
     p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
     p.add_argument("--model", required=True, help="registry name (see: python -m interp models)")
     p.add_argument("--method", required=True, choices=("cam", "grad_cam", "guided_backprop", "guided_grad_cam",
-                                                        "saliency", "smoothgrad", "integrated_gradients"))
+                                                        "saliency", "smoothgrad", "integrated_gradients",
+                                                        "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam",
+                                                        "score_cam", "ablation_cam", "eigen_cam", "eigen_grad_cam"))
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
-    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam "
+    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam / the CAM family "
                                    "(default: the last conv stage, read from the model)")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")

@@ -11,7 +11,7 @@ from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_
 from ..errors import CamNotApplicableError, MethodError, ModelOutputError, TargetError
 from .catalogue import CATALOGUE, FAMILIES, MethodInfo, by_family
 from .core import model_lock
-from .explain import METHODS, Explanation, explain, predict, reduce_channels
+from .explain import CAM_FAMILY, METHODS, Explanation, explain, predict, reduce_channels
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
                            method_scores, pixel_order, summarize)
 from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_channel, reduce_input_channels, rgb_tiles
@@ -25,7 +25,7 @@ from .sanity import (Randomization, cascading_randomization, independent_randomi
                      randomized_copy, spearman_abs, ssim)
 
 __all__ = [
-    "METHODS", "CamHead", "CamNotApplicableError", "Explanation", "MethodError", "ModelOutputError",
+    "CAM_FAMILY", "METHODS", "CamHead", "CamNotApplicableError", "Explanation", "MethodError", "ModelOutputError",
     "TargetError", "cam_head", "channel_summary", "class_activation_map", "conv1_autocorrelation",
     "conv_layers", "default_layer", "explain", "feature_maps", "filter_activations", "filters",
     "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients", "model_lock",

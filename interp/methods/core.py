@@ -264,11 +264,23 @@ def layer_activation_and_grad(model: nn.Module, xb: torch.Tensor, targets: Targe
                               layer: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A layer's output (its last call, if it runs more than once) and d target logit / d output,
     from one forward and one backward pass (which stops at the layer)."""
-    keep = _KeepLayerOutput(layer)
-    with forward_hooks([(get_module(model, layer), keep)]):
+    (act,), (grad,) = layers_activations_and_grads(model, xb, targets, [layer])
+    return act, grad
+
+
+def layers_activations_and_grads(model: nn.Module, xb: torch.Tensor, targets: Targets,
+                                 layers: Sequence[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """:func:`layer_activation_and_grad` for several layers from the same forward and backward pass."""
+    keeps = [_KeepLayerOutput(layer) for layer in layers]
+    with forward_hooks([(get_module(model, k.layer), k) for k in keeps]):
         logits = logits_of(model, xb.detach())
-    act = keep.ran()
-    return act.detach(), zero_safe_grad(target_score(logits, targets.of(logits)), act)
+    acts = [k.ran() for k in keeps]
+    score = target_score(logits, targets.of(logits))
+    if not score.requires_grad:
+        return [a.detach() for a in acts], [torch.zeros_like(a) for a in acts]
+    grads = torch.autograd.grad(score, acts, allow_unused=True)
+    return ([a.detach() for a in acts],
+            [torch.zeros_like(a) if g is None else g for a, g in zip(acts, grads)])
 
 
 def input_grad(model: nn.Module, xb: torch.Tensor, targets: Targets) -> torch.Tensor:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Any, Callable, Union
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from .cam import _cam, _grad_cam, _guided_grad_cam
+from .cam_family import _eigen_cam, _eigen_grad_cam, _grad_cam_pp, _hires_cam, _layer_cam, _xgrad_cam
+from .cam_perturb import _ablation_cam, _score_cam
 from ..errors import MethodError
 from .core import Target, as_batch, attribute, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
@@ -24,22 +26,33 @@ METHODS: dict[str, Callable] = {
     "saliency": _saliency,
     "smoothgrad": _smoothgrad,
     "integrated_gradients": _integrated_gradients,
+    "grad_cam_pp": _grad_cam_pp,
+    "xgrad_cam": _xgrad_cam,
+    "hires_cam": _hires_cam,
+    "layer_cam": _layer_cam,
+    "score_cam": _score_cam,
+    "ablation_cam": _ablation_cam,
+    "eigen_cam": _eigen_cam,
+    "eigen_grad_cam": _eigen_grad_cam,
 }
+# The CAM family beyond CAM and Grad-CAM (cam_family.py, cam_perturb.py): one map per pixel, read off a layer.
+CAM_FAMILY = ("grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam", "ablation_cam", "eigen_cam",
+              "eigen_grad_cam")
 # Methods whose map has one value per pixel; the others have one per input channel and pixel.
-SPATIAL_METHODS = ("cam", "grad_cam")
+SPATIAL_METHODS = ("cam", "grad_cam", *CAM_FAMILY)
 # Methods that read a layer (the others differentiate w.r.t. the input only).
-LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam")
+LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam", *CAM_FAMILY)
 
 
 @dataclass(frozen=True)
 class Explanation:
     """An attribution of one image (or a batch) for one class."""
 
-    map: np.ndarray  # raw, not normalised: (H, W) for cam/grad_cam, (C, H, W) for the others; leading N for a batch
+    map: np.ndarray  # raw, not normalised: (H, W) for SPATIAL_METHODS, (C, H, W) for the others; leading N for a batch
     target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
     probability: Union[float, np.ndarray]  # softmax probability of the target class
     method: str
-    layer: str | None  # the layer a CAM method read; None for methods on the input alone
+    layer: str | None  # the layer a CAM method read ("a+b": layer_cam fused them); None for methods on the input alone
 
     @property
     def batched(self) -> bool:
@@ -75,19 +88,22 @@ def _options_of(method: str) -> list[str]:
 
 
 def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
-            layer: str | None = None, **options: Any) -> Explanation:
+            layer: str | Sequence[str] | None = None, **options: Any) -> Explanation:
     """Attribute a model's decision to its input with one of :data:`METHODS`.
 
     Args:
         model: a classifier returning N x classes logits; it is not modified.
         x: a preprocessed image (C x H x W or 1 x C x H x W) or a batch N x C x H x W.
         method: cam, grad_cam, guided_backprop, guided_grad_cam, saliency, smoothgrad,
-            integrated_gradients.
+            integrated_gradients, or one of :data:`CAM_FAMILY`: grad_cam_pp, xgrad_cam, hires_cam,
+            layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam.
         target: class index (or one per image); default the model's prediction.
-        layer: for grad_cam / guided_grad_cam (default: the last conv stage) and cam (must
-            be the maps the head pools); ignored by the input-gradient methods.
-        options: method options, e.g. relu=False (grad_cam), n_samples / noise_level / seed
-            (smoothgrad), steps / baseline (integrated_gradients).
+        layer: for grad_cam, guided_grad_cam and the CAM family (default: the last conv stage),
+            and cam (must be the maps the head pools); a list for layer_cam fuses those layers'
+            maps; ignored by the input-gradient methods.
+        options: method options, e.g. relu=False (grad_cam and the CAM family), n_samples /
+            noise_level / seed (smoothgrad), steps / baseline (integrated_gradients), batch_size
+            (score_cam, ablation_cam), gamma (layer_cam's fusion), center (eigen_cam, eigen_grad_cam).
 
     Raises:
         MethodError: unknown method or option. TargetError: a class the model does not have.

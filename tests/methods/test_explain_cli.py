@@ -14,6 +14,7 @@ import interp
 from interp.__main__ import main
 from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
+from interp.methods.explain import LAYER_METHODS, SPATIAL_METHODS
 from tests.apptest import REPO
 from tests.methods.helpers import FAST, image_batch
 
@@ -29,9 +30,9 @@ def test_explanation_fields_and_default_target(tiny_gap_model):
         e = interp.explain(m, x, method, **FAST.get(method, {}))
         assert isinstance(e, interp.Explanation) and e.method == method and not e.batched
         assert e.target == int(probs.argmax()) and e.probability == pytest.approx(float(probs.max()), rel=1e-5)
-        assert e.map.shape == ((16, 16) if method in ("cam", "grad_cam") else (3, 16, 16))
+        assert e.map.shape == ((16, 16) if method in SPATIAL_METHODS else (3, 16, 16))
         assert e.map.dtype == np.float32 and e.spatial().shape == (16, 16)
-        assert (e.layer is None) == (method not in ("cam", "grad_cam", "guided_grad_cam"))
+        assert (e.layer is None) == (method not in LAYER_METHODS)
     e = interp.explain(m, x[0], "grad_cam", target=1)  # C x H x W works too
     assert e.target == 1 and e.probability == pytest.approx(float(probs[1]), rel=1e-5)
 
