@@ -17,7 +17,9 @@ ACTIVATION_SCALE = "Viridis"  # feature maps
 
 METHOD_TITLES = {"cam": "CAM", "grad_cam": "Grad-CAM", "guided_backprop": "Guided backprop",
                  "guided_grad_cam": "Guided Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                 "integrated_gradients": "Integrated gradients"}
+                 "integrated_gradients": "Integrated gradients", "input_x_gradient": "Input x gradient",
+                 "deeplift": "DeepLIFT", "gradient_shap": "GradientSHAP", "deconvolution": "Deconvolution",
+                 "vargrad": "VarGrad", "occlusion": "Occlusion", "lime": "LIME", "kernel_shap": "KernelSHAP"}
 
 
 def method_title(method: str) -> str:

@@ -11,10 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .attribution import GRADIENT_FAMILY, with_noise_tunnel
 from .cam import _cam, _grad_cam, _guided_grad_cam
 from ..errors import MethodError
 from .core import Target, as_batch, attribute, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
+from .perturbation import PERTURBATION_FAMILY
 
 METHODS: dict[str, Callable] = {
     "cam": _cam,
@@ -24,22 +26,31 @@ METHODS: dict[str, Callable] = {
     "saliency": _saliency,
     "smoothgrad": _smoothgrad,
     "integrated_gradients": _integrated_gradients,
+    **GRADIENT_FAMILY,  # input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad
+    **PERTURBATION_FAMILY,  # occlusion, lime, kernel_shap
 }
 # Methods whose map has one value per pixel; the others have one per input channel and pixel.
-SPATIAL_METHODS = ("cam", "grad_cam")
+# (Occlusion's window and LIME's/KernelSHAP's superpixels span every channel: one signed value
+# per pixel, which a channel reduction such as absmax would lose the sign of.)
+SPATIAL_METHODS = ("cam", "grad_cam", "occlusion", "lime", "kernel_shap")
 # Methods that read a layer (the others differentiate w.r.t. the input only).
 LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam")
+# Methods that the noise tunnel can wrap: the gradient methods that do not sample already.
+TUNNEL_METHODS = ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
+                  "input_x_gradient", "deeplift", "deconvolution")
+TUNNEL_OPTIONS = ("noise_tunnel", "nt_samples", "nt_noise_level", "nt_seed")
 
 
 @dataclass(frozen=True)
 class Explanation:
     """An attribution of one image (or a batch) for one class."""
 
-    map: np.ndarray  # raw, not normalised: (H, W) for cam/grad_cam, (C, H, W) for the others; leading N for a batch
+    map: np.ndarray  # raw, not normalised: (H, W) for SPATIAL_METHODS, (C, H, W) for the others; leading N for a batch
     target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
     probability: Union[float, np.ndarray]  # softmax probability of the target class
     method: str
     layer: str | None  # the layer a CAM method read; None for methods on the input alone
+    neuron: tuple | None = None  # (layer, channel[, y, x]) for a neuron view (neuron_attribution)
 
     @property
     def batched(self) -> bool:
@@ -81,13 +92,19 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     Args:
         model: a classifier returning N x classes logits; it is not modified.
         x: a preprocessed image (C x H x W or 1 x C x H x W) or a batch N x C x H x W.
-        method: cam, grad_cam, guided_backprop, guided_grad_cam, saliency, smoothgrad,
-            integrated_gradients.
+        method: one of :data:`METHODS`: cam, grad_cam, guided_backprop, guided_grad_cam, saliency,
+            smoothgrad, integrated_gradients, input_x_gradient, deeplift, gradient_shap,
+            deconvolution, vargrad, occlusion, lime, kernel_shap.
         target: class index (or one per image); default the model's prediction.
         layer: for grad_cam / guided_grad_cam (default: the last conv stage) and cam (must
             be the maps the head pools); ignored by the input-gradient methods.
         options: method options, e.g. relu=False (grad_cam), n_samples / noise_level / seed
-            (smoothgrad), steps / baseline (integrated_gradients).
+            (smoothgrad, vargrad), steps / baseline (integrated_gradients), baseline (deeplift),
+            n_samples / stdevs / baselines / seed (gradient_shap), window / stride / baseline
+            (occlusion), n_samples / n_segments / seed / mean / std / segments (lime, kernel_shap).
+            ``noise_tunnel`` = smoothgrad | smoothgrad_sq | vargrad wraps a method of
+            :data:`TUNNEL_METHODS` in the noise tunnel, with nt_samples / nt_noise_level / nt_seed
+            (SmoothGrad's seeded noise; see :mod:`.attribution`).
 
     Raises:
         MethodError: unknown method or option. TargetError: a class the model does not have.
@@ -97,13 +114,21 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     fn = METHODS.get(method)
     if fn is None:
         raise MethodError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    tunnel = {k: options.pop(k) for k in TUNNEL_OPTIONS if k in options}
+    kind = tunnel.pop("noise_tunnel", None)
+    if kind is None and tunnel:
+        raise MethodError(f"{', '.join(tunnel)} need noise_tunnel=smoothgrad|smoothgrad_sq|vargrad")
+    if kind is not None and method not in TUNNEL_METHODS:
+        raise MethodError(f"the noise tunnel wraps {', '.join(TUNNEL_METHODS)}, not {method}")
     allowed = _options_of(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "
                           f"it takes: {', '.join(allowed) or 'none'}")
-    kwargs = dict(options, layer=layer if method in LAYER_METHODS else None)
-    result = attribute(model, x, target, partial(fn, **kwargs))
+    compute = partial(fn, **options, layer=layer if method in LAYER_METHODS else None)
+    if kind is not None:
+        compute = with_noise_tunnel(compute, kind, **tunnel)
+    result = attribute(model, x, target, compute)
     return Explanation(result.map, result.target, result.probability, method, result.layer)
 
 

@@ -14,6 +14,7 @@ import interp
 from interp.__main__ import main
 from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
+from interp.methods.explain import SPATIAL_METHODS
 from tests.apptest import REPO
 from tests.methods.helpers import FAST, image_batch
 
@@ -29,7 +30,7 @@ def test_explanation_fields_and_default_target(tiny_gap_model):
         e = interp.explain(m, x, method, **FAST.get(method, {}))
         assert isinstance(e, interp.Explanation) and e.method == method and not e.batched
         assert e.target == int(probs.argmax()) and e.probability == pytest.approx(float(probs.max()), rel=1e-5)
-        assert e.map.shape == ((16, 16) if method in ("cam", "grad_cam") else (3, 16, 16))
+        assert e.map.shape == ((16, 16) if method in SPATIAL_METHODS else (3, 16, 16))
         assert e.map.dtype == np.float32 and e.spatial().shape == (16, 16)
         assert (e.layer is None) == (method not in ("cam", "grad_cam", "guided_grad_cam"))
     e = interp.explain(m, x[0], "grad_cam", target=1)  # C x H x W works too
@@ -45,7 +46,7 @@ def test_batches_match_single_images(tiny_gap_model):
         np.testing.assert_array_equal(e.target, [0, 1, 2])
         for i in range(3):
             one = interp.explain(m, x[i:i + 1], method, target=i, **FAST.get(method, {}))
-            if method != "smoothgrad":  # its noise is drawn for the whole batch at once
+            if method not in ("smoothgrad", "vargrad", "gradient_shap"):  # noise drawn for the whole batch at once
                 np.testing.assert_allclose(e.map[i], one.map, rtol=1e-4, atol=1e-6)
             assert e.probability[i] == pytest.approx(one.probability, rel=1e-5)
 
@@ -102,7 +103,8 @@ def test_cli_explain_writes_png_and_npy(method, nin_checkpoint, image_file, tmp_
     spec = interp.get_spec("nin_cifar10")
     model = interp.load_model("nin_cifar10", nin_checkpoint)
     x = interp.preprocess(interp.load_image(image_file), spec)
-    np.testing.assert_array_equal(raw, interp.explain(model, x, method, target=3).map)
+    options = dict(mean=spec.mean, std=spec.std) if method in ("lime", "kernel_shap") else {}
+    np.testing.assert_array_equal(raw, interp.explain(model, x, method, target=3, **options).map)
     with Image.open(tmp_path / "overlay.png") as img:
         assert img.size == (32, 32) and img.mode == "RGB"
     assert "class 3 (cat" in capsys.readouterr().out
