@@ -6,10 +6,10 @@ model object and inputs in the same process; plus the dashboard's re-render and 
 the training loop's throughput. See BENCHMARKS.md for what each field means.
 """
 
-from .cases import METHODS, MODELS
+from .cases import ALL_METHODS, METHODS, MODELS, MORE_METHODS
 from .peers import PEER_METHODS, PEERS
 from .report import markdown_report, text_report, write_markdown
 from .run import QUICK, Settings, run_benchmark
 
-__all__ = ["METHODS", "MODELS", "PEERS", "PEER_METHODS", "QUICK", "Settings", "markdown_report", "run_benchmark",
-           "text_report", "write_markdown"]
+__all__ = ["ALL_METHODS", "METHODS", "MORE_METHODS", "MODELS", "PEERS", "PEER_METHODS", "QUICK", "Settings",
+           "markdown_report", "run_benchmark", "text_report", "write_markdown"]

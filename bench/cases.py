@@ -14,11 +14,18 @@ from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
 METHODS = ("cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients")
-GRADIENT_METHODS = METHODS[1:]
-# Not in a default run (Score-CAM alone runs the model once per channel): `--methods cam_family`.
-ALL_METHODS = METHODS + CAM_FAMILY
+# Not in a default run: the CAM family (Score-CAM alone runs the model once per channel) with
+# `--methods cam_family`, and the sampling and perturbation methods below when named (hundreds of
+# passes per image, too long for every model at batch 32).
+MORE_METHODS = ("input_x_gradient", "deeplift", "gradient_shap", "deconvolution", "vargrad", "occlusion", "lime",
+                "kernel_shap")
+ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS
 # Their floor is the forward pass and the backward pass down to the layer, as Grad-CAM's.
 TO_LAYER_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "eigen_grad_cam")
+# Forward-only methods of the input: their floor is the bare forward pass (times the passes they need).
+FORWARD_METHODS = ("cam", "occlusion", "lime", "kernel_shap")
+GRADIENT_METHODS = tuple(m for m in ALL_METHODS
+                         if m not in FORWARD_METHODS + ("score_cam", "ablation_cam", "eigen_cam"))
 # What ours / the fastest peer is held to where it is not 1 (BENCHMARKS.md).
 PEER_TARGETS = {"ablation_cam": 0.2}
 # The targets: ours / floor (BENCHMARKS.md).
@@ -78,11 +85,59 @@ def expand_methods(methods: Sequence[str]) -> list[str]:
     return [m for name in methods for m in (CAM_FAMILY if name == "cam_family" else (name,))]
 
 
-def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
-         ig_steps: int) -> Callable[[], np.ndarray]:
-    """interp's public call, exactly as a user makes it (explain -> numpy map)."""
+def sampling_options(method: str, s) -> dict:
+    """The options that set how much work a method does (``s``: the benchmark's Settings)."""
+    if method == "integrated_gradients":
+        return {"steps": s.ig_steps}
+    if method in ("gradient_shap", "vargrad"):
+        return {"n_samples": s.samples}
+    if method in ("lime", "kernel_shap"):
+        return {"n_samples": s.surrogate_samples}
+    return {}
+
+
+def occlusion_windows(size: int) -> tuple[int, int, int]:
+    """Ours' default occlusion window and stride at this input size, and the number of windows."""
+    window = max(1, size // 8)
+    stride = max(1, window // 2)
+    return window, stride, ((size - window) // stride + 1) ** 2
+
+
+def superpixel_masks(x: torch.Tensor) -> np.ndarray:
+    """LIME's and KernelSHAP's features for the benchmark's inputs, (N, H, W): 50 SLIC superpixels of
+    each input blurred first (white noise is one superpixel to SLIC); computed once, outside the
+    timed calls, and given to ours and Captum alike."""
+    from interp.methods import superpixels
+
+    smooth = torch.nn.functional.avg_pool2d(x.detach().float().cpu(), 5, 1, 2, count_include_pad=False)
+    return np.stack([superpixels(img, 50) for img in smooth])
+
+
+def floor_copies(method: str, batch: int) -> int:
+    """How many copies of the batch ours puts through one pass (its chunking); the floor's pass is
+    timed on that many, so that batching is not counted as ours' gain."""
+    if method in ("occlusion", "lime", "kernel_shap"):
+        return max(1, 64 // batch)
+    if method == "gradient_shap":
+        return max(1, 32 // batch)
+    if method == "vargrad":
+        return 16 if batch == 1 else 1
+    return 1
+
+
+def floor_passes(method: str, s, size: int) -> int:
+    """How many bare passes the method needs at least (its floor is that many times one pass)."""
+    return {"integrated_gradients": s.ig_steps, "gradient_shap": s.samples, "vargrad": s.samples,
+            "deeplift": 2, "occlusion": occlusion_windows(size)[2] + 1, "lime": s.surrogate_samples + 1,
+            "kernel_shap": s.surrogate_samples + 1}.get(method, 1)
+
+
+def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> Callable[[], np.ndarray]:
+    """interp's public call, exactly as a user makes it (explain -> numpy map); ``s``: the Settings."""
     layer = case.grad_layer if method in ("grad_cam", "guided_grad_cam", *CAM_FAMILY) else None
-    options = {"steps": ig_steps} if method == "integrated_gradients" else {}
+    options = sampling_options(method, s)
+    if method in ("lime", "kernel_shap"):
+        options["segments"] = superpixel_masks(x)
 
     def run() -> np.ndarray:
         m = explain(case.model, x, method, target=targets, layer=layer, **options).map
@@ -126,17 +181,28 @@ def bare_forward_backward_to_layer(model: nn.Module, layer: str, x: torch.Tensor
     return run
 
 
-def floor_note(method: str, ig_steps: int) -> str:
+def floor_note(method: str, s, size: int) -> str:
+    passes = floor_passes(method, s, size)
     if method == "cam":
         return "bare forward (no autograd)"
+    if method in FORWARD_METHODS:
+        what = {"occlusion": "the windows and the clean image", "lime": "the samples and the clean image",
+                "kernel_shap": "the samples and the clean image"}[method]
+        return (f"{passes} x bare forward, one per image of {what} (computed from a bare forward of 64 images "
+                "per pass, as ours batches them)")
     if method == "integrated_gradients":
-        return f"{ig_steps} steps x bare forward+backward (computed from the measured forward+backward)"
+        return f"{s.ig_steps} steps x bare forward+backward (computed from the measured forward+backward)"
     if method in TO_LAYER_METHODS:
         return "bare forward+backward down to the layer (no further: the method needs no more)"
     if method == "score_cam":
         return "channels x bare forward (one masked image per channel; computed from the measured forward)"
     if method in ("eigen_cam", "ablation_cam"):
         return "bare forward (no autograd)"
+    if method in ("gradient_shap", "vargrad"):
+        return (f"{passes} samples x bare forward+backward (computed from a bare forward+backward of as many "
+                "noisy copies per pass as ours: 32 for GradientSHAP, 16 for VarGrad)")
+    if method == "deeplift":
+        return "2 x bare forward+backward: the input and the baseline go through together"
     if method == "guided_grad_cam":
         return "one bare forward+backward w.r.t. the input (the method needs two: Grad-CAM and guided backprop)"
     return "bare forward+backward w.r.t. the input"

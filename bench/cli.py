@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default: alexnet_gap_pacs_class, nin_cifar10, resnet18_imagenet)")
     p.add_argument("--methods", type=_names, help="comma-separated methods (default: cam, grad_cam, guided_backprop, "
                    "guided_grad_cam, saliency, integrated_gradients); also grad_cam_pp, xgrad_cam, hires_cam, "
-                   "layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam, or cam_family for all eight")
+                   "layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam, or cam_family for all eight; "
+                   "input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad, occlusion, lime, kernel_shap")
     p.add_argument("--batches", type=_batch_sizes, help="comma-separated batch sizes (default: 1,32; quick: 1,2)")
     p.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")
     p.add_argument("--warmup", type=int, help="untimed calls before the repeats")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cases import ModelCase
+from .cases import MORE_METHODS, ModelCase, occlusion_windows, superpixel_masks
 from .peers_cams import PGC_CLASSES, TC_CLASSES, cam_family_impls
 from .timing import Impl
 
@@ -23,8 +23,17 @@ PEERS = ("pytorch-grad-cam", "torch-cam", "captum")
 PEER_METHODS = {
     "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
     "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
-    "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients"),
+    "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
+               "input_x_gradient", "deeplift", "gradient_shap", "deconvolution", "vargrad", "occlusion", "lime",
+               "kernel_shap"),
 }
+
+
+def same_draws(method: str, batch: int) -> bool:
+    """Whether ours and Captum's maps can agree: GradientSHAP's samples come from Captum's global
+    generators (torch's and numpy's) and ours from a seeded one; Captum's noise tunnel lays out a
+    batch's noise in another order. (LIME and KernelSHAP: Captum is seeded per image, as ours.)"""
+    return method != "gradient_shap" and not (method == "vargrad" and batch > 1)
 
 
 def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -101,6 +110,8 @@ def _tc_grad_cam(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Cal
 
 def _captum(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
             ig_steps: int) -> Callable[[], torch.Tensor]:
+    if method in MORE_METHODS:
+        return _captum_more(case, method, x, targets)
     from captum.attr import (GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam,
                              Saliency)
 
@@ -129,15 +140,93 @@ def _captum(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor
     return run
 
 
+def _out_of_place(model: torch.nn.Module) -> torch.nn.Module:
+    """Captum's hook-based rules fail on in-place ReLUs: a deep copy without them where needed."""
+    if not any(getattr(m, "inplace", False) for m in model.modules() if isinstance(m, torch.nn.ReLU)):
+        return model
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+    return twin
+
+
+def _reused_activation(model: torch.nn.Module, x: torch.Tensor) -> str | None:
+    """The name of an activation module that one forward pass calls more than once, if any."""
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+
+    calls: dict[str, int] = {}
+    handles = [m.register_forward_hook(lambda mod, i, o, n=n: calls.__setitem__(n, calls.get(n, 0) + 1))
+               for n, m in model.named_modules() if type(m) in SUPPORTED_NON_LINEAR]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return next((n for n, c in calls.items() if c > 1), None)
+
+
+def _captum_more(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """Captum's InputXGradient, DeepLift, Deconvolution and Occlusion with ours' defaults."""
+    from captum.attr import DeepLift, Deconvolution, InputXGradient, Occlusion
+
+    model, n, size = case.model, x.shape[0], x.shape[-1]
+    if method == "input_x_gradient":
+        return lambda: InputXGradient(model).attribute(x, target=targets)
+    if method in ("deeplift", "deconvolution"):
+        cls = DeepLift if method == "deeplift" else Deconvolution
+        twin = _out_of_place(model)
+        return lambda: cls(twin).attribute(x, target=targets)
+    if method == "occlusion":
+        window, stride, _ = occlusion_windows(size)
+        return lambda: Occlusion(model).attribute(x, sliding_window_shapes=(3, window, window),
+                                                  strides=(3, stride, stride), target=targets,
+                                                  perturbations_per_eval=max(1, 64 // n))[:, 0]
+    raise ValueError(method)
+
+
+def _captum_sampled(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
+                    samples: int) -> Callable[[], torch.Tensor]:
+    """Captum's GradientShap, NoiseTunnel (vargrad), Lime and KernelShap with ``samples`` samples."""
+    from captum.attr import GradientShap, KernelShap, Lime, NoiseTunnel, Saliency
+
+    model, n = case.model, x.shape[0]
+    if method == "gradient_shap":
+        return lambda: GradientShap(model).attribute(x, baselines=torch.zeros_like(x[:1]), n_samples=samples,
+                                                     stdevs=0.0, target=targets)
+    if method == "vargrad":
+        span = float((x.flatten(1).amax(1) - x.flatten(1).amin(1)).mean())  # ours: each image's own range
+
+        def run() -> torch.Tensor:
+            torch.manual_seed(0)  # ours' seed: at batch 1 both draw the same noise
+            return NoiseTunnel(Saliency(model)).attribute(x, nt_type="vargrad", nt_samples=samples,
+                                                          nt_samples_batch_size=max(1, 16 // n),
+                                                          stdevs=0.15 * span, target=targets, abs=False)
+        return run
+    cls = Lime if method == "lime" else KernelShap
+    masks = torch.as_tensor(superpixel_masks(x), device=x.device)
+
+    def run() -> torch.Tensor:
+        maps = []
+        for i in range(n):  # one image at a time, as Captum recommends
+            torch.manual_seed(0)
+            maps.append(cls(model).attribute(x[i:i + 1], target=int(targets[i]), feature_mask=masks[i][None, None],
+                                             n_samples=samples, perturbations_per_eval=min(samples, 64))[0, 0])
+        return torch.stack(maps)
+    return run
+
+
 # ---------------------------------------------------------------------------------------------
 
 
-def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, ig_steps: int) -> list[Impl]:
-    """One Impl per peer that has ``method``; one that cannot run this case carries the reason."""
+def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> list[Impl]:
+    """One Impl per peer that has ``method``; one that cannot run this case carries the reason
+    (``s``: the benchmark's Settings)."""
     if method in PGC_CLASSES:
         return cam_family_impls(case, method, x, targets)
     out: list[Impl] = []
-    model = case.model
+    model, ig_steps = case.model, s.ig_steps
     if method == "cam":
         if case.cam_layer is None:
             out.append(_unavailable("torch-cam", "the model has no CAM head"))
@@ -162,13 +251,32 @@ def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Ten
         out.append(Impl("pytorch-grad-cam", lambda: gb(x, targets) * cam()[:, None], model,
                         "GradCAM x GuidedBackpropReLUModel as in its example script; guided backprop on a "
                         "deep copy, one call per image"))
-    if method in PEER_METHODS["captum"]:
+    if method == "deeplift" and (reused := _reused_activation(model, x)) is not None:
+        out.append(_unavailable("captum", f"Captum's DeepLift needs each activation module run once per forward "
+                                          f"pass; this model calls {reused} more than once"))
+    elif method in ("gradient_shap", "vargrad", "lime", "kernel_shap"):
+        samples = s.surrogate_samples if method in ("lime", "kernel_shap") else s.samples
+        out.append(Impl("captum", _captum_sampled(case, method, x, targets, samples), model, _MORE_NOTES[method]))
+    elif method in PEER_METHODS["captum"]:
         note = {"grad_cam": "LayerGradCam + LayerAttribution.interpolate (bilinear)",
                 "guided_grad_cam": "GuidedGradCam, interpolate_mode='bilinear'",
                 "integrated_gradients": f"{ig_steps} steps, Gauss-Legendre, the same internal batch size as ours",
-                }.get(method, "")
+                **_MORE_NOTES}.get(method, "")
         out.append(Impl("captum", _captum(case, method, x, targets, ig_steps), model, note))
     return out
+
+
+_MORE_NOTES = {
+    "deeplift": "DeepLift (on a deep copy with out-of-place ReLUs where the model has in-place ones)",
+    "deconvolution": "Deconvolution (on a deep copy with out-of-place ReLUs where the model has in-place ones)",
+    "gradient_shap": "GradientShap, one zero baseline, stdevs 0; its own random samples",
+    "vargrad": "NoiseTunnel(Saliency) vargrad after torch.manual_seed(0), stdevs 0.15 x the batch's mean value "
+               "range (ours: each image's)",
+    "occlusion": "Occlusion with ours' default window and stride, 64 images per forward pass",
+    "lime": "Lime per image on the same superpixels as ours, torch.manual_seed(0) before each (ours' seed)",
+    "kernel_shap": "KernelShap per image on the same superpixels as ours, torch.manual_seed(0) before each "
+                   "(ours' seed)",
+}
 
 
 def as_numpy(output) -> np.ndarray | None:

@@ -113,6 +113,8 @@ def _machine(result: dict[str, Any]) -> list[str]:
             f"settings: batches {', '.join(map(str, s['batches']))}, {s['warmup']} warm-up, median of up to {s['repeats']} repeats "
             f"(at least {s['min_repeats']}, about {s['budget_s']} s per implementation and case), "
             f"integrated gradients {s['ig_steps']} steps"
+            + (f", GradientSHAP/VarGrad {s['samples']} samples, LIME/KernelSHAP {s['surrogate_samples']} "
+               "samples" if "samples" in s else "")
             + ("; QUICK MODE: the numbers mean nothing" if s["quick"] else "")]
 
 

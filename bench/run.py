@@ -12,8 +12,8 @@ from interp.hardware import resolve_device
 from interp.methods import CAM_FAMILY, MethodError
 from .cases import (ALL_METHODS, FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, PEER_TARGETS, TO_LAYER_METHODS,
                     ModelCase, bare_forward, bare_forward_backward, bare_forward_backward_to_layer, expand_methods,
-                    floor_note, inputs, model_case, ours)
-from .peers import agreement, as_numpy, peer_impls
+                    floor_copies, floor_note, floor_passes, inputs, model_case, ours)
+from .peers import agreement, as_numpy, peer_impls, same_draws
 from .timing import Impl, default_threads, machine_info, measure, median_ms_per_image, ratio, rounded, set_threads
 
 PEER_TARGET = 1.0  # ours / the fastest peer
@@ -29,6 +29,8 @@ class Settings:
     min_repeats: int = 3
     budget_s: float = 20.0  # per implementation and case: slow cases get fewer repeats (>= min_repeats)
     ig_steps: int = 50  # ours' default
+    samples: int = 25  # GradientSHAP's and VarGrad's noisy copies: ours' default
+    surrogate_samples: int = 200  # LIME's and KernelSHAP's perturbed images: ours' default
     dashboard_repeats: int = 10
     cold_repeats: int = 3
     train_model: str = "nin_cifar10"
@@ -36,7 +38,8 @@ class Settings:
     train_batch: int = 128  # nin_cifar10's recipe
 
 
-QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4,
+QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4, samples=4,
+                 surrogate_samples=16,
                  dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16)
 
 
@@ -118,22 +121,24 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
                 s: Settings) -> dict[str, Any]:
     """Time ours, the floor and the peers on one case; one row of the JSON."""
     model = case.model
-    own = Impl("ours", ours(case, method, x, targets, s.ig_steps), model)
+    own = Impl("ours", ours(case, method, x, targets, s), model)
+    copies = floor_copies(method, batch)
+    xs, ts = x.repeat(copies, 1, 1, 1), targets.repeat(copies)
     if method in TO_LAYER_METHODS:
         floor = Impl("floor", bare_forward_backward_to_layer(model, case.grad_layer, x, targets), model)
     elif method in GRADIENT_METHODS:
-        floor = Impl("floor", bare_forward_backward(model, x, targets), model)
+        floor = Impl("floor", bare_forward_backward(model, xs, ts), model)
     else:
-        floor = Impl("floor", bare_forward(model, x), model)
-    peers = peer_impls(case, method, x, targets, s.ig_steps)
+        floor = Impl("floor", bare_forward(model, xs), model)
+    peers = peer_impls(case, method, x, targets, s)
     measure([own, floor, *peers], s.warmup, s.repeats, s.budget_s, s.min_repeats, device=x.device)
     if own.error:
         raise RuntimeError(f"interp's {method} failed on {case.name} at batch {batch}: {own.error}")
     ours_ms, floor_ms = median_ms_per_image(own, batch), median_ms_per_image(floor, batch)
-    if method == "integrated_gradients" and floor_ms is not None:
-        floor_ms *= s.ig_steps
-    if method == "score_cam" and floor_ms is not None:
-        floor_ms *= _channels(case, x)
+    if floor_ms is not None:
+        floor_ms *= floor_passes(method, s, case.spec.input_size) / copies
+        if method == "score_cam":
+            floor_ms *= _channels(case, x)
     mine = as_numpy(own.output)
     peer_rows = []
     for p in peers:
@@ -141,14 +146,15 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
         if ms is None:
             peer_rows.append({"peer": p.name, "note": "; ".join(n for n in (p.error, p.note) if n)})
         else:
+            # where the peer draws other random samples, the maps differ by design: no agreement
+            agree = agreement(mine, as_numpy(p.output)) if same_draws(method, batch) else None
             peer_rows.append({"peer": p.name, "peer_ms": ms, "ratio_to_peer": ratio(ours_ms, ms),
-                              "agreement": agreement(mine, as_numpy(p.output)), "repeats": len(p.seconds),
-                              "note": p.note})
+                              "agreement": agree, "repeats": len(p.seconds), "note": p.note})
     timed = [p["peer_ms"] for p in peer_rows if "peer_ms" in p]
     row = {
         "kind": "method", "model": case.name, "input_size": case.spec.input_size, "weights": case.weights,
         "method": method, "batch": batch, "ours_ms": ours_ms, "floor_ms": floor_ms,
-        "ratio_to_floor": ratio(ours_ms, floor_ms), "floor": floor_note(method, s.ig_steps),
+        "ratio_to_floor": ratio(ours_ms, floor_ms), "floor": floor_note(method, s, case.spec.input_size),
         "target_ratio_to_floor": FLOOR_TARGETS.get(method), "repeats": len(own.seconds),
         "ratio_to_fastest_peer": ratio(ours_ms, min(timed)) if timed else None,
         "target_ratio_to_peer": PEER_TARGETS.get(method, PEER_TARGET) if timed else None, "peers": peer_rows,

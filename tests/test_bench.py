@@ -101,3 +101,30 @@ def test_interp_bench_has_the_options_of_python_m_bench():
     options = {s for a in sub._actions for s in a.option_strings}
     from bench.cli import build_parser as bench_parser
     assert options == {s for a in bench_parser()._actions for s in a.option_strings}
+
+
+def test_the_other_methods_have_rows_against_captum():
+    """input x gradient ... KernelSHAP, named with --methods: Captum's map agrees with ours wherever
+    both draw the same samples (GradientSHAP's come from Captum's global generators)."""
+    from bench import MORE_METHODS
+
+    result = run_benchmark(quick=True, models=("nin_cifar10",), methods=MORE_METHODS, batches=(1,), repeats=1,
+                           warmup=1, threads=torch.get_num_threads(), dashboard=False, training=False)
+    rows = {r["method"]: r for r in result["rows"]}
+    assert set(rows) == set(MORE_METHODS)
+    for method, r in rows.items():
+        assert _positive(r["ours_ms"]) and _positive(r["floor_ms"]), method
+        (peer,) = r["peers"]
+        assert peer["peer"] == "captum" and _positive(peer["peer_ms"]), (method, peer.get("note"))
+        if method == "gradient_shap":
+            assert peer["agreement"] is None
+        else:
+            assert peer["agreement"] > 0.999, (method, peer["agreement"])
+
+
+def test_captum_deeplift_is_not_applicable_to_reused_activations():
+    from bench.peers import _reused_activation
+    from tests.methods.helpers import registry_model
+
+    assert _reused_activation(registry_model("resnet18_imagenet"), torch.zeros(1, 3, 32, 32)) == "layer1.0.relu"
+    assert _reused_activation(registry_model("nin_cifar10"), torch.zeros(1, 3, 32, 32)) is None

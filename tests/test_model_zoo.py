@@ -13,13 +13,16 @@ from interp import methods
 from interp.data import zebra_path
 from interp.models import load_models_files
 from tests.apptest import REPO, no_errors, open_page
+from tests.methods.helpers import FAST
 
 ZOO_FILE = REPO / "tests" / "models_files" / "torchvision_zoo.py"
 ZOO = ["resnet50", "vgg11_bn", "densenet121", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
        "regnet_y_400mf", "squeezenet1_1"]
 # CAM needs global average pooling read by one linear layer (or pooled class maps): these have it.
 CAM_APPLIES = {"resnet50", "efficientnet_b0", "regnet_y_400mf", "squeezenet1_1"}
-FAST = {"smoothgrad": {"n_samples": 4}, "integrated_gradients": {"steps": 8}}
+# DeepLIFT has rules for activation modules only: DenseNet applies F.relu, the others GELU, SiLU,
+# Hardswish, which it refuses rather than silently differentiating them.
+DEEPLIFT_APPLIES = {"resnet50", "vgg11_bn", "regnet_y_400mf", "squeezenet1_1"}
 # The last stage's maps at 64 px: the architectures' final widths (channels first), 1/32 of the side
 # (VGG's pool5 comes after its last conv; SqueezeNet's pooled maps are its 5 class maps).
 LAST_STAGE = {"resnet50": (2048, 2, 2), "vgg11_bn": (512, 4, 4), "densenet121": (1024, 2, 2),
@@ -40,6 +43,10 @@ def test_every_method_on(arch, zoo):
     for method in methods.METHODS:
         if method == "cam" and arch not in CAM_APPLIES:
             with pytest.raises(interp.CamNotApplicableError, match="use method 'grad_cam'"):
+                interp.explain(model, x, method)
+            continue
+        if method == "deeplift" and arch not in DEEPLIFT_APPLIES:
+            with pytest.raises(interp.MethodError, match="integrated_gradients"):
                 interp.explain(model, x, method)
             continue
         e = interp.explain(model, x, method, **FAST.get(method, {}))

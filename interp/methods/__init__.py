@@ -6,6 +6,8 @@ default layer) is found in one place, :mod:`.layers`. Methods hold the model's l
 and never change the model.
 """
 
+from .attribution import (deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient,
+                          noise_tunnel, vargrad)
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
 from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_cam
 from ..errors import CamNotApplicableError, MethodError, ModelOutputError, TargetError
@@ -17,6 +19,8 @@ from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletio
 from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_channel, reduce_input_channels, rgb_tiles
 from .gallery import Gallery, right_and_wrong
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
+from .neuron import NEURON_METHODS, neuron_attribution
+from .perturbation import kernel_shap, lime, occlusion, superpixels
 from .layers import (activation_after, conv_layers, default_layer, first_conv_name, get_conv, probe_input,
                      spatial_layers)
 from .metrics import (ROAD_PERCENTAGES, Road, average_drop, complexity, linear_imputation, max_sensitivity,
@@ -34,6 +38,9 @@ __all__ = [
     "Gallery", "right_and_wrong",
     # what each method is, for people choosing one
     "CATALOGUE", "FAMILIES", "MethodInfo", "by_family",
+    # gradient, reference-based and perturbation attribution; neuron views
+    "NEURON_METHODS", "deconvolution", "deeplift", "gradient_shap", "gradient_shap_samples", "input_x_gradient",
+    "kernel_shap", "lime", "neuron_attribution", "noise_tunnel", "occlusion", "superpixels", "vargrad",
     # layer discovery
     "activation_after", "first_conv_name", "get_conv", "probe_input", "spatial_layers",
     # trust: sanity checks (Adebayo et al.) and faithfulness (Petsiuk et al.)

@@ -11,12 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .attribution import GRADIENT_FAMILY, with_noise_tunnel
 from .cam import _cam, _grad_cam, _guided_grad_cam
 from .cam_family import _eigen_cam, _eigen_grad_cam, _grad_cam_pp, _hires_cam, _layer_cam, _xgrad_cam
 from .cam_perturb import _ablation_cam, _score_cam
 from ..errors import MethodError
 from .core import Target, as_batch, attribute, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
+from .perturbation import PERTURBATION_FAMILY
 
 METHODS: dict[str, Callable] = {
     "cam": _cam,
@@ -34,14 +36,22 @@ METHODS: dict[str, Callable] = {
     "ablation_cam": _ablation_cam,
     "eigen_cam": _eigen_cam,
     "eigen_grad_cam": _eigen_grad_cam,
+    **GRADIENT_FAMILY,  # input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad
+    **PERTURBATION_FAMILY,  # occlusion, lime, kernel_shap
 }
 # The CAM family beyond CAM and Grad-CAM (cam_family.py, cam_perturb.py): one map per pixel, read off a layer.
 CAM_FAMILY = ("grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam", "ablation_cam", "eigen_cam",
               "eigen_grad_cam")
 # Methods whose map has one value per pixel; the others have one per input channel and pixel.
-SPATIAL_METHODS = ("cam", "grad_cam", *CAM_FAMILY)
+# (Occlusion's window and LIME's/KernelSHAP's superpixels span every channel: one signed value
+# per pixel, which a channel reduction such as absmax would lose the sign of.)
+SPATIAL_METHODS = ("cam", "grad_cam", *CAM_FAMILY, "occlusion", "lime", "kernel_shap")
 # Methods that read a layer (the others differentiate w.r.t. the input only).
 LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam", *CAM_FAMILY)
+# Methods that the noise tunnel can wrap: the gradient methods that do not sample already.
+TUNNEL_METHODS = ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
+                  "input_x_gradient", "deeplift", "deconvolution")
+TUNNEL_OPTIONS = ("noise_tunnel", "nt_samples", "nt_noise_level", "nt_seed")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class Explanation:
     probability: Union[float, np.ndarray]  # softmax probability of the target class
     method: str
     layer: str | None  # the layer a CAM method read ("a+b": layer_cam fused them); None for methods on the input alone
+    neuron: tuple | None = None  # (layer, channel[, y, x]) for a neuron view (neuron_attribution)
 
     @property
     def batched(self) -> bool:
@@ -94,16 +105,23 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     Args:
         model: a classifier returning N x classes logits; it is not modified.
         x: a preprocessed image (C x H x W or 1 x C x H x W) or a batch N x C x H x W.
-        method: cam, grad_cam, guided_backprop, guided_grad_cam, saliency, smoothgrad,
-            integrated_gradients, or one of :data:`CAM_FAMILY`: grad_cam_pp, xgrad_cam, hires_cam,
-            layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam.
+        method: one of :data:`METHODS`: cam, grad_cam, guided_backprop, guided_grad_cam, saliency,
+            smoothgrad, integrated_gradients, the CAM family (:data:`CAM_FAMILY`: grad_cam_pp,
+            xgrad_cam, hires_cam, layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam),
+            input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad, occlusion, lime,
+            kernel_shap.
         target: class index (or one per image); default the model's prediction.
         layer: for grad_cam, guided_grad_cam and the CAM family (default: the last conv stage),
             and cam (must be the maps the head pools); a list for layer_cam fuses those layers'
             maps; ignored by the input-gradient methods.
         options: method options, e.g. relu=False (grad_cam and the CAM family), n_samples /
-            noise_level / seed (smoothgrad), steps / baseline (integrated_gradients), batch_size
-            (score_cam, ablation_cam), gamma (layer_cam's fusion), center (eigen_cam, eigen_grad_cam).
+            noise_level / seed (smoothgrad, vargrad), steps / baseline (integrated_gradients),
+            batch_size (score_cam, ablation_cam), gamma (layer_cam's fusion), center (eigen_cam,
+            eigen_grad_cam), baseline (deeplift), n_samples / stdevs / baselines / seed
+            (gradient_shap), window / stride / baseline (occlusion), n_samples / n_segments / seed /
+            mean / std / segments (lime, kernel_shap). ``noise_tunnel`` = smoothgrad | smoothgrad_sq
+            | vargrad wraps a method of :data:`TUNNEL_METHODS` in the noise tunnel, with nt_samples /
+            nt_noise_level / nt_seed (SmoothGrad's seeded noise; see :mod:`.attribution`).
 
     Raises:
         MethodError: unknown method or option. TargetError: a class the model does not have.
@@ -113,13 +131,21 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     fn = METHODS.get(method)
     if fn is None:
         raise MethodError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    tunnel = {k: options.pop(k) for k in TUNNEL_OPTIONS if k in options}
+    kind = tunnel.pop("noise_tunnel", None)
+    if kind is None and tunnel:
+        raise MethodError(f"{', '.join(tunnel)} need noise_tunnel=smoothgrad|smoothgrad_sq|vargrad")
+    if kind is not None and method not in TUNNEL_METHODS:
+        raise MethodError(f"the noise tunnel wraps {', '.join(TUNNEL_METHODS)}, not {method}")
     allowed = _options_of(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "
                           f"it takes: {', '.join(allowed) or 'none'}")
-    kwargs = dict(options, layer=layer if method in LAYER_METHODS else None)
-    result = attribute(model, x, target, partial(fn, **kwargs))
+    compute = partial(fn, **options, layer=layer if method in LAYER_METHODS else None)
+    if kind is not None:
+        compute = with_noise_tunnel(compute, kind, **tunnel)
+    result = attribute(model, x, target, compute)
     return Explanation(result.map, result.target, result.probability, method, result.layer)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from functools import lru_cache
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules import module as module_mod
@@ -12,7 +14,9 @@ from torch.nn.modules import module as module_mod
 import interp
 
 # Small option values so that the sampling methods stay fast in tests.
-FAST = {"smoothgrad": {"n_samples": 4}, "integrated_gradients": {"steps": 8}}
+FAST = {"smoothgrad": {"n_samples": 4}, "integrated_gradients": {"steps": 8}, "vargrad": {"n_samples": 4},
+        "gradient_shap": {"n_samples": 4}, "occlusion": {"window": 8, "stride": 8},
+        "lime": {"n_samples": 8, "n_segments": 4}, "kernel_shap": {"n_samples": 8, "n_segments": 4}}
 
 
 def hooks_left(model: nn.Module) -> list[str]:
@@ -76,3 +80,37 @@ def registry_model(name: str) -> nn.Module:
 def image_batch(n: int, size: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn((n, 3, size, size), generator=g)
+
+
+def build_pool_model() -> nn.Module:
+    """conv -> in-place ReLU -> max-pool -> conv -> in-place ReLU -> GAP -> Linear, with logits
+    large enough that a Lasso surrogate does not shrink every weight to zero."""
+    torch.manual_seed(0)
+    m = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 8, 3, padding=1)), ("relu1", nn.ReLU(inplace=True)), ("pool", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(8, 6, 3, padding=1)), ("relu2", nn.ReLU(inplace=True)),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3))])).eval()
+    with torch.no_grad():
+        m.fc.weight.mul_(50)
+    return m
+
+
+def smooth_batch(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    """Blurred noise: SLIC finds real superpixels in it (white noise is one segment)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((n, 3, size + 4, size + 4), generator=g)
+    return nn.functional.avg_pool2d(x, 5, 1) * 3
+
+
+def close(a, b, rtol: float = 1e-4) -> None:
+    """allclose relative to the largest value of the reference."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b.detach() if isinstance(b, torch.Tensor) else b, np.float64)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1e-8, np.abs(b).max()))
+
+
+def pearson(a, b) -> float:
+    """Pearson correlation of two maps, flattened."""
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b.detach() if isinstance(b, torch.Tensor) else b, np.float64).ravel()
+    return float(np.corrcoef(a, b)[0, 1])

@@ -1,0 +1,210 @@
+"""Gradient and reference-based attributions: input x gradient, DeepLIFT, GradientSHAP,
+deconvolution, VarGrad, and a noise tunnel around any gradient method.
+
+- Input x gradient (Shrikumar et al. 2016, "Not just a black box"): x * d logit / dx, done here in
+  one pass, like saliency.
+- DeepLIFT, Rescale rule (Shrikumar et al. 2017): Captum's DeepLift on a private twin of the model
+  (see :mod:`.twin`: in-place and reused activations are Captum's failure cases); a model that
+  applies non-linear functions outside activation modules gets a MethodError, since DeepLIFT
+  would silently use their gradient there.
+- Deconvolution (Zeiler & Fergus 2014): Captum's Deconvolution on the same twin, because its
+  backward hooks on ReLU modules fail on in-place ReLUs (torchvision's ResNet).
+- GradientSHAP (Lundberg & Lee 2017): the expectation of grad(b + a (x + e - b)) * (x + e - b)
+  over baselines b, a ~ U(0, 1) and noise e, as Captum's GradientShap computes it; done here so
+  that a seeded generator draws the samples (Captum draws from torch's and numpy's global state).
+- Noise tunnel: SmoothGrad (Smilkov et al. 2017), SmoothGrad-squared (Hooker et al. 2019) and
+  VarGrad (Adebayo et al. 2018) over any gradient method, with SmoothGrad's seeded noise
+  (:func:`.gradients.smoothgrad_noise`), as Captum's NoiseTunnel aggregates it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .core import Compute, Target, Targets, attribute, input_grad
+from .gradients import _baseline, _check, _saliency, smoothgrad_noise
+from .twin import twin
+
+BaselineLike = float | np.ndarray | torch.Tensor | None
+TUNNEL_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
+
+
+def _input_x_gradient(model: nn.Module, xb: torch.Tensor, targets: Targets,
+                      layer: str | None = None) -> tuple[torch.Tensor, None]:
+    return xb * input_grad(model, xb, targets), None
+
+
+def _deeplift(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
+              baseline: BaselineLike = None) -> tuple[torch.Tensor, None]:
+    from captum.attr import DeepLift
+
+    model_twin = twin(model, xb, targets, strict=True)
+    attr = DeepLift(model_twin).attribute(xb.detach().clone(), baselines=_baseline(xb, baseline),
+                                          target=targets.value)
+    return attr, None
+
+
+def _deconvolution(model: nn.Module, xb: torch.Tensor, targets: Targets,
+                   layer: str | None = None) -> tuple[torch.Tensor, None]:
+    from captum.attr import Deconvolution
+
+    model_twin = twin(model, xb, targets, strict=False)
+    return Deconvolution(model_twin).attribute(xb.detach().clone(), target=targets.value), None
+
+
+def gradient_shap_samples(xb: torch.Tensor, baselines: BaselineLike, n_samples: int, stdevs: float,
+                          seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """GradientSHAP's samples, (n_samples, N, C, H, W) each: the points where the gradient is taken,
+    b + a (x + e - b), and the differences x + e - b that multiply it.
+
+    Args:
+        baselines: a number, one image, or a stack (B, C, H, W) to draw from uniformly; default zeros.
+        stdevs: std of the Gaussian noise e added to the input (absolute, as in Captum).
+    """
+    refs = _baselines(xb, baselines)
+    gen = torch.Generator().manual_seed(int(seed))
+    s, n = n_samples, xb.shape[0]
+    noise = torch.randn((s, *xb.shape), generator=gen) * float(stdevs)
+    pick = torch.randint(0, refs.shape[0], (s, n), generator=gen)
+    alpha = torch.rand((s, n, 1, 1, 1), generator=gen)
+    to = dict(device=xb.device, dtype=xb.dtype)
+    b = refs[pick.to(refs.device)]
+    delta = xb.detach().unsqueeze(0) + noise.to(**to) - b
+    return b + alpha.to(**to) * delta, delta
+
+
+def _baselines(xb: torch.Tensor, baselines: BaselineLike) -> torch.Tensor:
+    """A stack of baselines (B, C, H, W) on the input's device."""
+    if isinstance(baselines, (torch.Tensor, np.ndarray)) and np.ndim(baselines) == 4:
+        b = torch.as_tensor(baselines).detach().to(device=xb.device, dtype=xb.dtype)
+        _check(b.shape[1:] == xb.shape[1:] and b.shape[0] >= 1,
+               f"baselines (B, C, H, W) must match the input's {tuple(xb.shape[1:])}, not {tuple(b.shape)}")
+        return b
+    return _baseline(xb[:1], baselines)
+
+
+def _gradient_shap(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
+                   n_samples: int = 25, stdevs: float = 0.0, baselines: BaselineLike = None, seed: int = 0,
+                   batch_size: int = 32) -> tuple[torch.Tensor, None]:
+    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
+    _check(stdevs >= 0 and np.isfinite(stdevs), f"stdevs must be >= 0, not {stdevs!r}")
+    classes = targets.before(model, xb)  # the clean image's class
+    points, deltas = gradient_shap_samples(xb, baselines, n_samples, stdevs, seed)
+    n = xb.shape[0]
+    total = torch.zeros_like(xb)
+    for p, d in zip(points.split(max(1, batch_size // n)), deltas.split(max(1, batch_size // n))):
+        s = p.shape[0]
+        grads = input_grad(model, p.reshape(s * n, *xb.shape[1:]), Targets(classes.repeat(s)))
+        total += (grads.reshape(s, *xb.shape) * d).sum(0)
+    return total / n_samples, None
+
+
+def _noise_tunnel(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: Compute, kind: str = "smoothgrad",
+                  n_samples: int = 25, noise_level: float = 0.15, seed: int = 0,
+                  batch_size: int = 16) -> tuple[torch.Tensor, str | None]:
+    """``inner`` over noisy copies of the input, aggregated as Captum's NoiseTunnel does: the mean
+    (smoothgrad), the mean square (smoothgrad_sq) or the variance (vargrad) of the maps."""
+    _check(kind in TUNNEL_KINDS, f"noise_tunnel must be one of {', '.join(TUNNEL_KINDS)}, not {kind!r}")
+    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
+    _check(noise_level >= 0 and np.isfinite(noise_level), f"noise_level must be >= 0, not {noise_level!r}")
+    classes = targets.before(model, xb)  # the clean image's prediction, not a noisy copy's
+    noise = smoothgrad_noise(xb, n_samples, noise_level, seed)
+    n = xb.shape[0]
+    # Several copies of one image per pass; a batch goes one copy at a time, so that a baseline
+    # given per image still matches the batch it is given with.
+    total = total_sq = layer = None
+    for chunk in noise.split(max(1, batch_size // n) if n == 1 else 1):
+        s = chunk.shape[0]
+        noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:])
+        maps, layer = inner(model, noisy, Targets(classes.repeat(s)))
+        maps = maps.detach().reshape(s, n, *maps.shape[1:])
+        part, part_sq = maps.sum(0), (maps * maps).sum(0)
+        total, total_sq = (part, part_sq) if total is None else (total + part, total_sq + part_sq)
+    mean, mean_sq = total / n_samples, total_sq / n_samples
+    if kind == "smoothgrad":
+        return mean, layer
+    if kind == "smoothgrad_sq":
+        return mean_sq, layer
+    return (mean_sq - mean * mean).clamp(min=0), layer  # rounding could leave a variance of -1e-12
+
+
+def _vargrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
+             n_samples: int = 25, noise_level: float = 0.15, seed: int = 0) -> tuple[torch.Tensor, None]:
+    return _noise_tunnel(model, xb, targets, _saliency, "vargrad", n_samples, noise_level, seed)
+
+
+def with_noise_tunnel(compute: Compute, kind: str, nt_samples: int = 25, nt_noise_level: float = 0.15,
+                      nt_seed: int = 0) -> Compute:
+    """``compute`` (a method with its options bound) wrapped in the noise tunnel."""
+    return partial(_noise_tunnel, inner=compute, kind=kind, n_samples=nt_samples, noise_level=nt_noise_level,
+                   seed=nt_seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions (explain() reaches the same computations by name)
+
+
+def input_x_gradient(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.ndarray:
+    """Input x gradient (Shrikumar et al. 2016): (C, H, W) or (N, C, H, W), signed."""
+    return attribute(model, x, target, _input_x_gradient).map
+
+
+def deeplift(model: nn.Module, x: torch.Tensor, target: Target = None, baseline: BaselineLike = None) -> np.ndarray:
+    """DeepLIFT's Rescale rule (Shrikumar et al. 2017), Captum's DeepLift on a twin of the model.
+
+    Args:
+        baseline: the reference, in the model's (normalised) input space; default zeros.
+
+    Raises:
+        MethodError: the model applies a non-linear function outside an activation module.
+    """
+    return attribute(model, x, target, partial(_deeplift, baseline=baseline)).map
+
+
+def deconvolution(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.ndarray:
+    """Deconvnet backpropagation (Zeiler & Fergus 2014): ReLUs pass max(gradient, 0) whatever
+    their input; Captum's Deconvolution on a twin of the model. (C, H, W) or (N, C, H, W)."""
+    return attribute(model, x, target, _deconvolution).map
+
+
+def gradient_shap(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
+                  stdevs: float = 0.0, baselines: BaselineLike = None, seed: int = 0) -> np.ndarray:
+    """GradientSHAP (Lundberg & Lee 2017); samples from :func:`gradient_shap_samples`, seeded."""
+    return attribute(model, x, target, partial(_gradient_shap, n_samples=n_samples, stdevs=stdevs,
+                                               baselines=baselines, seed=seed)).map
+
+
+def vargrad(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
+            noise_level: float = 0.15, seed: int = 0) -> np.ndarray:
+    """VarGrad (Adebayo et al. 2018): the variance of the saliency over SmoothGrad's noisy copies."""
+    return attribute(model, x, target, partial(_vargrad, n_samples=n_samples, noise_level=noise_level,
+                                               seed=seed)).map
+
+
+def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "smoothgrad", target: Target = None,
+                 n_samples: int = 25, noise_level: float = 0.15, seed: int = 0, **options: Any) -> np.ndarray:
+    """Any gradient method over noisy copies of the input: the same as
+    ``explain(model, x, method, noise_tunnel=kind, nt_samples=..., nt_noise_level=..., nt_seed=...)``.
+
+    Args:
+        kind: smoothgrad (mean), smoothgrad_sq (mean square) or vargrad (variance).
+        noise_level, seed: as :func:`.gradients.smoothgrad`.
+    """
+    from .explain import explain
+
+    return explain(model, x, method, target=target, noise_tunnel=kind, nt_samples=n_samples,
+                   nt_noise_level=noise_level, nt_seed=seed, **options).map
+
+
+GRADIENT_FAMILY: dict[str, Callable] = {
+    "input_x_gradient": _input_x_gradient,
+    "deeplift": _deeplift,
+    "gradient_shap": _gradient_shap,
+    "deconvolution": _deconvolution,
+    "vargrad": _vargrad,
+}
