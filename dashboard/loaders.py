@@ -77,12 +77,34 @@ def probabilities(name: str, key: ImageKey) -> np.ndarray:
     return methods.predict(cached_model(name), x)[0]
 
 
+# Methods that segment the image into superpixels: they find them on the image as people see it,
+# so they need the model's normalisation to undo it.
+SUPERPIXEL_METHODS = ("lime", "kernel_shap")
+
+
+def method_options(name: str, method: str, quick: bool = False) -> dict[str, Any]:
+    """The options a page passes to ``method`` on model ``name``: the model's normalisation for
+    the superpixel methods, and with ``quick`` the catalogue's quick options (pages that run a
+    method many times)."""
+    options = dict(methods.CATALOGUE[method].quick) if quick and method in methods.CATALOGUE else {}
+    if method in SUPERPIXEL_METHODS:
+        spec = interp.get_spec(name)
+        options.update(mean=spec.mean, std=spec.std)
+    return options
+
+
+def methods_options(name: str, chosen, quick: bool = True) -> dict[str, dict[str, Any]]:
+    """:func:`method_options` of each chosen method (the form method_scores and the sanity checks take)."""
+    return {method: method_options(name, method, quick) for method in chosen}
+
+
 @st.cache_data(show_spinner="Computing the map...", max_entries=256)
 def explanation(name: str, key: ImageKey, method: str, target: int | None = None,
                 layer: str | None = None, options: tuple = ()):
     """interp.explain on the chosen image, cached per (model, image, method, target, layer, options)."""
     x, _ = model_input(name, key)
-    return methods.explain(cached_model(name), x, method, target=target, layer=layer, **dict(options))
+    return methods.explain(cached_model(name), x, method, target=target, layer=layer,
+                           **{**method_options(name, method), **dict(options)})
 
 
 @st.cache_resource(show_spinner="Loading held-out images...", max_entries=8)

@@ -14,6 +14,7 @@ from PIL import Image
 
 import interp
 from interp.errors import DataError, InterpError
+from interp import methods
 from interp.figures import method_title
 from interp.models import has_weights, load_models_files, weights_command
 
@@ -192,6 +193,11 @@ def target_picker(name: str, probs: np.ndarray, key: str, label: str = "Target c
     return int(container.selectbox(label, range(spec.num_classes), index=int(np.argmax(probs)),
                                    key=f"{key}_{name}_{image_token()}",
                                    format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})"))
+
+
+def every_method(*first: str) -> list[str]:
+    """Every attribution method, ``first`` in front, then the rest by family (the catalogue's order)."""
+    return [*first, *(m for names in methods.by_family().values() for m in names if m not in first)]
 
 
 def methods_picker(choices: Sequence[str], key: str, shown: int = 3, container=st) -> list[str]:

@@ -3,15 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, held_out, model_input, probabilities
+from dashboard.loaders import cached_model, methods_options, held_out, model_input, probabilities
 from dashboard.navigation import run_through_app
-from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
+from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
+                               target_picker)
 from interp import InterpError, figures, get_spec, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-CHOICES = ["grad_cam", "guided_backprop", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
-FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
+CHOICES = every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
 N_RANDOM = 2  # random pixel orders averaged for the reference curve
 # Small inputs by default: the held-out table runs every method and curve on N images.
 DEFAULT = "table2_cnn_cifar10"
@@ -30,14 +30,14 @@ spec = get_spec(name)
 def _scores(name: str, key, chosen: tuple, target: int, baseline: str, steps: int):
     x, _ = model_input(name, key)
     return methods.method_scores(cached_model(name), x, chosen, target=target, steps=steps, baseline=baseline,
-                                 n_random=N_RANDOM, options=FAST)
+                                 n_random=N_RANDOM, options=methods_options(name, chosen))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_scores(name: str, n: int, index: int, chosen: tuple, baseline: str, steps: int):
     """Scores of image ``index`` of the model's n-image held-out sample (cached image by image)."""
     return methods.method_scores(cached_model(name), held_out(name, n).image(index), chosen, steps=steps,
-                                 baseline=baseline, n_random=N_RANDOM, options=FAST)
+                                 baseline=baseline, n_random=N_RANDOM, options=methods_options(name, chosen))
 
 
 probs = probabilities(name, image_key())
@@ -105,14 +105,14 @@ def _metrics(name: str, key, chosen: tuple, target: int):
     x, _ = model_input(name, key)
     spec = get_spec(name)
     return methods.metric_scores(cached_model(name), x, chosen, target=target, mean=spec.mean, std=spec.std,
-                                 options=FAST)
+                                 options=methods_options(name, chosen))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_metrics(name: str, n: int, index: int, chosen: tuple):
     spec = get_spec(name)
     return methods.metric_scores(cached_model(name), held_out(name, n).image(index), chosen, mean=spec.mean,
-                                 std=spec.std, options=FAST)
+                                 std=spec.std, options=methods_options(name, chosen))
 
 
 def _metric_table(rows: list[dict]) -> None:

@@ -3,16 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, model_input, probabilities
+from dashboard.loaders import cached_model, methods_options, model_input, probabilities
 from dashboard.navigation import run_through_app
-from dashboard.widgets import class_label, image_key, image_page, methods_picker, no_choice, or_stop, target_picker
+from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
+                               target_picker)
 from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-CHOICES = ["guided_backprop", "grad_cam", "saliency", "guided_grad_cam", "smoothgrad", "integrated_gradients", "cam"]
+CHOICES = every_method("guided_backprop", "grad_cam", "saliency")  # the first three are chosen at the start
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
-FAST = {"smoothgrad": {"n_samples": 10}, "integrated_gradients": {"steps": 16}}
 
 name, model, x, display = image_page(
     "Sanity checks",
@@ -28,7 +28,7 @@ name, model, x, display = image_page(
 def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: int):
     x, _ = model_input(name, key)
     run = methods.cascading_randomization if kind == "cascading" else methods.independent_randomization
-    return run(cached_model(name), x, chosen, target=target, seed=seed, options=FAST)
+    return run(cached_model(name), x, chosen, target=target, seed=seed, options=methods_options(name, chosen))
 
 
 probs = probabilities(name, image_key())

@@ -3,7 +3,8 @@ it costs per image, and which peer libraries have it (the tests hold each to tho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 FAMILIES = ("Class activation maps", "Gradients", "Reference-based", "Perturbation")
 
@@ -15,6 +16,9 @@ class MethodInfo:
     shows: str  # one line: what the map means
     cost: str  # passes per image, in the method's default options
     peers: tuple[str, ...] = ()
+    # Options that keep it quick where a page runs it many times (every randomisation step of a
+    # sanity check, every held-out image of the faithfulness table); empty: its defaults are quick.
+    quick: Mapping[str, Any] = field(default_factory=dict)
 
 
 _CAM, _GRAD, _REF, _PERT = FAMILIES
@@ -52,23 +56,30 @@ CATALOGUE: dict[str, MethodInfo] = {
     "deconvolution": MethodInfo("Deconvolution", _GRAD, "gradient with ReLUs applied to the backward signal",
                                 "1 forward + 1 backward", ("Captum",)),
     "smoothgrad": MethodInfo("SmoothGrad", _GRAD, "saliency averaged over noisy copies: less speckle",
-                             "25 forward + backward", ("Captum",)),
+                             "25 forward + backward", ("Captum",),
+                             quick={"n_samples": 10}),
     "vargrad": MethodInfo("VarGrad", _GRAD, "the variance of saliency over noisy copies", "25 forward + backward",
-                          ("Captum",)),
+                          ("Captum",), quick={"n_samples": 10}),
     "integrated_gradients": MethodInfo("Integrated gradients", _REF, "gradients along the path from a baseline, "
                                        "times the difference: sums to the score change", "50 forward + backward",
-                                       ("Captum",)),
+                                       ("Captum",), quick={"steps": 16}),
     "deeplift": MethodInfo("DeepLIFT", _REF, "contributions relative to a baseline by the rescale rule",
                            "1 forward + 1 backward (of image and baseline)", ("Captum",)),
     "gradient_shap": MethodInfo("GradientSHAP", _REF, "expected gradient x (input - baseline) over random "
-                                "baselines and points", "20 forward + backward", ("Captum",)),
+                                "baselines and points", "25 forward + backward", ("Captum",),
+                                quick={"n_samples": 8}),
     "occlusion": MethodInfo("Occlusion", _PERT, "the score drop when a window is covered, per position",
                             "1 forward per window position (batched)", ("Captum",)),
     "lime": MethodInfo("LIME", _PERT, "a local linear model of the score over superpixels switched off",
-                       "1 forward per sample (batched)", ("Captum",)),
+                       "200 forward (batched)", ("Captum",), quick={"n_samples": 50}),
     "kernel_shap": MethodInfo("KernelSHAP", _PERT, "Shapley values of superpixels, by weighted regression",
-                              "1 forward per sample (batched)", ("Captum",)),
+                              "200 forward (batched)", ("Captum",), quick={"n_samples": 50}),
 }
+
+
+def quick_options() -> dict[str, Mapping[str, Any]]:
+    """Method -> the options that keep it quick, for the methods that have some."""
+    return {name: info.quick for name, info in CATALOGUE.items() if info.quick}
 
 
 def by_family() -> dict[str, list[str]]:
