@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from interp import figures
+from interp import figures, methods
 from interp.methods import cascading_randomization, independent_randomization, method_scores
 from interp.models import registry
 from tests.apptest import REPO, no_errors as _no_errors, open_page, widget
@@ -120,3 +120,20 @@ def test_figure_builders(kind, tiny_gap_model):
     fig = figures.deletion_insertion_curves(scores, "cat")
     assert len(fig.data) == 2 * 2 + 2
     assert "AUC" in fig.data[0].name
+
+
+def test_trust_pages_take_every_family():
+    """A method of each family beyond the first seven: its quick options and the model's
+    normalisation (superpixels) come from the dashboard."""
+    at = _page("sanity.py")
+    assert set(at.multiselect(key="sanity_methods").options) == {figures.method_title(m) for m in methods.METHODS}
+    at.multiselect(key="sanity_methods").set_value(["xgrad_cam", "input_x_gradient"]).run()
+    _no_errors(at)
+    assert set(at.dataframe[0].value["method"]) == {"XGrad-CAM", "Input x gradient"}
+    at = _page("faithfulness.py")
+    at.slider(key="faith_images").set_value(2).run()
+    at.slider(key="faith_metric_images").set_value(2).run()
+    at.multiselect(key="faith_methods").set_value(["occlusion", "lime"]).run()
+    _no_errors(at)
+    assert list(at.dataframe[0].value["method"]) == ["Occlusion", "LIME"]
+    assert list(at.dataframe[2].value["method"]) == ["Occlusion", "LIME"]

@@ -105,11 +105,16 @@ def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, ta
 
 
 def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, radius: float = 0.2,
-                    n_samples: int = 10, seed: int = 0, **options: Any) -> float:
+                    n_perturbations: int = 10, seed: int = 0, options: Mapping[str, Any] | None = None) -> float:
     """max over noisy copies x + u, u ~ U(-radius, radius) per input value (the model's input
-    units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed)."""
+    units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed).
+
+    Args:
+        options: the method's own options (explain's keywords).
+    """
+    n_samples, options = n_perturbations, dict(options or {})
     if n_samples < 1 or radius < 0:
-        raise MethodError(f"max-sensitivity needs n_samples >= 1 and radius >= 0, got {n_samples}, {radius}")
+        raise MethodError(f"max-sensitivity needs n_perturbations >= 1 and radius >= 0, got {n_samples}, {radius}")
     xb, c = _target_of(model, x, target)
     base = _unit_max(_spatial_maps(model, xb, method, [c], options)[0])
     gen = torch.Generator().manual_seed(int(seed))
@@ -121,9 +126,11 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Targ
 
 
 def random_logit(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, seed: int = 0,
-                 **options: Any) -> dict[str, Any]:
+                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """SSIM of the class's map and the map of a random other class (drawn with ``seed``);
-    both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class."""
+    both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class.
+    ``options``: the method's own options."""
+    options = dict(options or {})
     xb, c = _target_of(model, x, target)
     classes = _probabilities(model, xb).shape[1]
     others = [k for k in range(classes) if k != c]
@@ -236,8 +243,9 @@ def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], tar
         scores[method] = {
             "average_drop": 100 * drop["drop"], "increase_in_confidence": 100 * drop["increase"],
             "sparseness": sparseness(m), "complexity": complexity(m),
-            "max_sensitivity": max_sensitivity(model, xb, method, c, n_samples=sensitivity_samples, seed=seed, **opts),
-            "random_logit_ssim": random_logit(model, xb, method, c, seed=seed, **opts)["ssim"],
+            "max_sensitivity": max_sensitivity(model, xb, method, c, n_perturbations=sensitivity_samples, seed=seed,
+                                               options=opts),
+            "random_logit_ssim": random_logit(model, xb, method, c, seed=seed, options=opts)["ssim"],
             "road_morf": road(model, xb, m, c, seed=seed).auc,
         }
     return scores

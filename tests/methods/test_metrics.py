@@ -60,7 +60,7 @@ def test_max_sensitivity_of_a_linear_models_gradient_is_zero():
 
 def test_max_sensitivity_by_hand(tiny_gap_model):
     x = torch.randn(1, 3, 16, 16)
-    got = methods.max_sensitivity(tiny_gap_model, x, "grad_cam", target=2, radius=0.3, n_samples=4, seed=5)
+    got = methods.max_sensitivity(tiny_gap_model, x, "grad_cam", target=2, radius=0.3, n_perturbations=4, seed=5)
     gen = torch.Generator().manual_seed(5)
     noise = (torch.rand((4, 3, 16, 16), generator=gen) * 2 - 1) * 0.3
 
@@ -134,3 +134,12 @@ def test_metric_scores_and_their_means(tiny_gap_model):
                                                    + per_image[1]["grad_cam"]["sparseness"]) / 2)
     assert set(rows[0]) == {"method", "average_drop", "increase_in_confidence", "sparseness", "complexity",
                             "max_sensitivity", "random_logit_ssim", "road_morf"}
+
+
+def test_method_options_pass_through_without_clashing_with_the_metrics_own(tiny_gap_model):
+    """SmoothGrad's n_samples and seed are its own; the metrics' noise has separate names."""
+    x = torch.randn(1, 3, 16, 16)
+    scores = methods.metric_scores(tiny_gap_model, x, ["smoothgrad"], options={"smoothgrad": {"n_samples": 3, "seed": 1}},
+                                   sensitivity_samples=2)
+    assert np.isfinite(list(scores["smoothgrad"].values())).all()
+    assert methods.random_logit(tiny_gap_model, x, "smoothgrad", options={"n_samples": 2, "seed": 4})["other"] >= 0
