@@ -69,7 +69,7 @@ CATALOGUE: dict[str, MethodInfo] = {
                                 "baselines and points", "25 forward + backward", ("Captum",),
                                 quick={"n_samples": 8}),
     "occlusion": MethodInfo("Occlusion", _PERT, "the score drop when a window is covered, per position",
-                            "1 forward per window position (batched)", ("Captum",)),
+                            "1 forward per window position: 15 x 15 (batched)", ("Captum",)),
     "lime": MethodInfo("LIME", _PERT, "a local linear model of the score over superpixels switched off",
                        "200 forward (batched)", ("Captum",), quick={"n_samples": 50}),
     "kernel_shap": MethodInfo("KernelSHAP", _PERT, "Shapley values of superpixels, by weighted regression",
