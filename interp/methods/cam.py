@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import CamNotApplicableError, LayerError
-from .core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks,
-                   get_module, layer_activation_and_grad, logits_of, target_score, upsample, using, zero_safe_grad)
+from .core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks, get_module,
+                   layer_activation_and_grad, logits_of, target_score, to_input_size, using, zero_safe_grad)
 from .gradients import _guide
 from .layers import remembered_default_layer
 from .trace import Call, forget, name_of_tensor, remembered, trace
@@ -156,7 +156,7 @@ def _cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
         maps = a[torch.arange(len(a), device=a.device), targets]
     else:  # Zhou et al.: M_c = sum_k w_ck A_k (the bias is a constant and left out)
         maps = torch.einsum("nk,nkhw->nhw", head.weights[targets].to(a.dtype), a)
-    return upsample(maps, xb.shape[-2:]), head.layer
+    return to_input_size(maps, xb.shape[-2:]), head.layer
 
 
 def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any, relu: bool = True) -> torch.Tensor:
@@ -167,7 +167,7 @@ def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any,
     maps = (alpha * act).sum(1)
     if relu:
         maps = maps.clamp(min=0)
-    return upsample(maps, size)
+    return to_input_size(maps, size)
 
 
 def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,

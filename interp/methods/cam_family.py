@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import LayerError
 from .core import (Targets, _KeepLayerOutput, forward_hooks, get_module, layer_activation_and_grad,
-                   layers_activations_and_grads, logits_of, upsample)
+                   layers_activations_and_grads, logits_of, to_input_size, upsample)
 from .layers import remembered_default_layer
 
 Layers = Union[str, Sequence[str], None]
@@ -36,7 +36,7 @@ def need_maps(act: torch.Tensor, layer: str, method: str) -> None:
 
 def finish(maps: torch.Tensor, size: Sequence[int], relu: bool) -> torch.Tensor:
     """The positive part (as every CAM of the family defines it) and the input's resolution."""
-    return upsample(maps.clamp(min=0) if relu else maps, size)
+    return to_input_size(maps.clamp(min=0) if relu else maps, size)
 
 
 def weighted_sum(weights: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -110,14 +110,14 @@ def _layer_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: Laye
         m = (g.clamp(min=0) * act).sum(1)
         maps.append(m.clamp(min=0) if relu else m)
     if len(maps) == 1:
-        return upsample(maps[0], xb.shape[-2:]), names[0]
+        return to_input_size(maps[0], xb.shape[-2:]), names[0]
     shape = (max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps))
     fused = None
     for m in maps:
         peak = m.abs().amax((1, 2), keepdim=True)
         scaled = upsample(torch.tanh(gamma * m / torch.where(peak > 0, peak, torch.ones_like(peak))), shape)
         fused = scaled if fused is None else torch.maximum(fused, scaled)
-    return upsample(fused, xb.shape[-2:]), "+".join(names)
+    return to_input_size(fused, xb.shape[-2:]), "+".join(names)
 
 
 def first_component(a: torch.Tensor, center: bool = True) -> torch.Tensor:

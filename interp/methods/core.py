@@ -295,6 +295,26 @@ def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return nn.functional.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
+_RESOLUTION = threading.local()
+
+
+@contextmanager
+def layer_resolution() -> Iterator[None]:
+    """Within the block, this thread's CAM maps stay at their layer's resolution
+    (:func:`to_input_size` leaves them as they are)."""
+    _RESOLUTION.layer = True
+    try:
+        yield
+    finally:
+        _RESOLUTION.layer = False
+
+
+def to_input_size(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """A CAM's last step: :func:`upsample` to the input, unless :func:`layer_resolution` asks
+    for the layer's own resolution."""
+    return maps if getattr(_RESOLUTION, "layer", False) else upsample(maps, size)
+
+
 # ---------------------------------------------------------------------------------------------
 # Running a method
 

@@ -16,7 +16,7 @@ from .cam import _cam, _grad_cam, _guided_grad_cam
 from .cam_family import _eigen_cam, _eigen_grad_cam, _grad_cam_pp, _hires_cam, _layer_cam, _xgrad_cam
 from .cam_perturb import _ablation_cam, _score_cam
 from ..errors import MethodError
-from .core import Target, as_batch, attribute, logits_of, using
+from .core import Target, as_batch, attribute, layer_resolution, logits_of, using
 from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
 from .perturbation import PERTURBATION_FAMILY
 
@@ -48,6 +48,9 @@ CAM_FAMILY = ("grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam",
 SPATIAL_METHODS = ("cam", "grad_cam", *CAM_FAMILY, "occlusion", "lime", "kernel_shap")
 # Methods that read a layer (the others differentiate w.r.t. the input only).
 LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam", *CAM_FAMILY)
+# Methods whose map is computed at a layer's resolution and then upsampled: explain(...,
+# resolution="layer") returns it as computed. (Guided Grad-CAM multiplies by an input gradient.)
+LAYER_RESOLUTION_METHODS = tuple(m for m in LAYER_METHODS if m != "guided_grad_cam")
 # Methods that the noise tunnel can wrap: the gradient methods that do not sample already.
 TUNNEL_METHODS = ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
                   "input_x_gradient", "deeplift", "deconvolution")
@@ -99,7 +102,7 @@ def _options_of(method: str) -> list[str]:
 
 
 def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
-            layer: str | Sequence[str] | None = None, **options: Any) -> Explanation:
+            layer: str | Sequence[str] | None = None, resolution: str = "input", **options: Any) -> Explanation:
     """Attribute a model's decision to its input with one of :data:`METHODS`.
 
     Args:
@@ -122,6 +125,9 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
             mean / std / segments (lime, kernel_shap). ``noise_tunnel`` = smoothgrad | smoothgrad_sq
             | vargrad wraps a method of :data:`TUNNEL_METHODS` in the noise tunnel, with nt_samples /
             nt_noise_level / nt_seed (SmoothGrad's seeded noise; see :mod:`.attribution`).
+        resolution: "input" (maps at the input's size; the CAMs upsampled bilinearly) or "layer"
+            (the CAMs at their layer's own size, as computed: h x w; a fused layer_cam at its
+            largest layer's size).
 
     Raises:
         MethodError: unknown method or option. TargetError: a class the model does not have.
@@ -145,7 +151,16 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     compute = partial(fn, **options, layer=layer if method in LAYER_METHODS else None)
     if kind is not None:
         compute = with_noise_tunnel(compute, kind, **tunnel)
-    result = attribute(model, x, target, compute)
+    if resolution not in ("input", "layer"):
+        raise MethodError(f"resolution must be 'input' or 'layer', not {resolution!r}")
+    if resolution == "layer":
+        if method not in LAYER_RESOLUTION_METHODS:
+            raise MethodError(f"{method} has no map at a layer's resolution; the CAMs do: "
+                              f"{', '.join(LAYER_RESOLUTION_METHODS)}")
+        with layer_resolution():
+            result = attribute(model, x, target, compute)
+    else:
+        result = attribute(model, x, target, compute)
     return Explanation(result.map, result.target, result.probability, method, result.layer)
 
 

@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 import interp
 from interp.__main__ import main
@@ -16,6 +18,7 @@ from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
 from interp.methods.explain import LAYER_METHODS, SPATIAL_METHODS
 from tests.apptest import REPO
+from tests.conftest import _tiny_gap
 from tests.methods.helpers import FAST, image_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -126,3 +129,22 @@ def test_python_dash_m_interp_explain(nin_checkpoint, image_file, tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file() and "layer features.relu3_3" in proc.stdout
+
+
+def test_layer_resolution_maps_upsample_to_the_input_maps():
+    """resolution='layer' is each CAM as computed; bilinear upsampling gives the default map."""
+    from interp.methods.explain import LAYER_RESOLUTION_METHODS
+
+    model = _tiny_gap({"pool": nn.MaxPool2d(2)})  # the last maps at half the input's size
+    x = torch.randn(2, 3, 16, 16)
+    for method in LAYER_RESOLUTION_METHODS:
+        small = interp.explain(model, x, method, target=[1, 2], layer="pool", resolution="layer")
+        full = interp.explain(model, x, method, target=[1, 2], layer="pool")
+        assert small.map.shape == (2, 8, 8) and full.map.shape == (2, 16, 16), method
+        up = F.interpolate(torch.from_numpy(small.map)[:, None], size=(16, 16), mode="bilinear", align_corners=False)
+        np.testing.assert_allclose(up[:, 0].numpy(), full.map, rtol=1e-4, atol=1e-6 * np.abs(full.map).max(),
+                                   err_msg=method)
+    with pytest.raises(MethodError, match="layer's resolution"):
+        interp.explain(model, x, "guided_grad_cam", layer="pool", resolution="layer")
+    with pytest.raises(MethodError, match="resolution"):
+        interp.explain(model, x, "grad_cam", resolution="full")
