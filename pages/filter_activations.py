@@ -1,4 +1,5 @@
-"""Filter activations: chosen filters of a layer, their weights above and their response below."""
+"""Filter activations: chosen filters of a layer, their weights above and their response below, and
+which input pixels drive each (neuron views of the gradient methods)."""
 
 import numpy as np
 import streamlit as st
@@ -27,6 +28,13 @@ def _activations(name: str, key, layer: str, indices: tuple[int, ...]):
     return methods.filter_activations(cached_model(name), x, layer, list(indices))
 
 
+@st.cache_data(show_spinner="Attributing the filter's response...", max_entries=64)
+def _neuron_map(name: str, key, layer: str, channel: int, method: str):
+    x, _ = model_input(name, key)
+    return methods.neuron_attribution(cached_model(name), x, layer, channel, method=method,
+                                      **methods.CATALOGUE[method].quick)
+
+
 layer = st.selectbox("Conv layer", convs, key="fa_layer")
 n_filters = methods.filters(model, layer).shape[0]
 default = CLASSIC.get((name, layer), list(range(min(5, n_filters))))
@@ -46,6 +54,17 @@ for col, i, w, a in zip(cols, indices, weights, acts):
         fig = figures.compact(figures.heatmap_figure(a, colorscale="Gray", colorbar_title="activation"), height=280)
         st.plotly_chart(fig, width="stretch", key=f"fa_act_{i}")
 st.image(display, caption="the image as the model sees it", width=240)
+
+st.subheader("Which input pixels drive each filter")
+neuron_method = st.selectbox("Method", methods.NEURON_METHODS, format_func=figures.method_title, key="fa_neuron_method",
+                             help="The attribution of each filter's mean activation over the map, instead of a "
+                                  "class score: which pixels raise that filter's response.")
+for col, i in zip(st.columns(len(indices)), indices):
+    e = show_interp_errors(_neuron_map, name, image_key(), layer, i, neuron_method)
+    if e is not None:
+        fig = figures.heatmap_figure(figures.normalize(e.spatial("absmax"), "percentile"), image=display, zrange=(0, 1),
+                                     colorbar_title="importance", title=f"filter {i}")
+        col.plotly_chart(figures.compact(fig, height=260), width="stretch", key=f"fa_neuron_{i}")
 
 st.subheader(f"Last conv layer: the first ten channels of `{convs[-1]}`")
 last = show_interp_errors(_activations, name, image_key(), convs[-1],

@@ -3,7 +3,10 @@ key carries the model and image, and assert that no traceback or error reached t
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+
+import numpy as np
 
 from streamlit.testing.v1 import AppTest
 
@@ -44,3 +47,11 @@ def widget(elements, prefix: str):
     found = [w for w in elements if (w.key or "").startswith(prefix)]
     assert len(found) == 1, [w.key for w in elements]
     return found[0]
+
+
+def plotly_array(value) -> np.ndarray:
+    """An array of a figure's JSON: a list, or a typed array ({dtype, bdata, shape})."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in str(value.get("shape", len(flat))).split(",")])
+    return np.asarray(value, dtype=float)

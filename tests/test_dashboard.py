@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 
+import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import REPO, no_errors as _no_errors, open_app as _open, widget
+import interp
+from interp import figures
+from interp.data import zebra_path
+
+from tests.apptest import REPO, no_errors as _no_errors, open_app as _open, plotly_array, widget
 
 
 def test_home_lists_the_registry():
@@ -97,6 +104,23 @@ def test_filter_activations_page():
     at = _page("pages/filter_activations.py", "table2_cnn_cifar10")
     at.selectbox(key="fa_layer").set_value("conv2").run()
     at.multiselect(key="fa_indices_table2_cnn_cifar10_conv2").set_value([3, 9]).run()
+    _no_errors(at)
+    neuron = {c.proto.id.rsplit("-", 1)[1]: c for c in at.get("plotly_chart") if "fa_neuron_" in c.proto.id}
+    assert set(neuron) == {"fa_neuron_3", "fa_neuron_9"}
+    # Saliency of filter 9: the gradient of its mean response w.r.t. the input, by plain autograd.
+    model = interp.load_model("table2_cnn_cifar10")
+    x = interp.preprocess(interp.load_image(zebra_path()), interp.get_spec("table2_cnn_cifar10")).requires_grad_(True)
+    kept = {}
+    handle = model.conv2.register_forward_hook(lambda m, i, o: kept.update(out=o))
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    grad, = torch.autograd.grad(kept["out"][0, 9].mean(), x)
+    expected = figures.normalize(grad[0].abs().amax(0).numpy(), "percentile")
+    drawn = json.loads(neuron["fa_neuron_9"].proto.spec)["data"][-1]["z"]
+    np.testing.assert_allclose(plotly_array(drawn), expected, atol=1e-5)
+    at.selectbox(key="fa_neuron_method").set_value("deeplift").run()
     _no_errors(at)
 
 

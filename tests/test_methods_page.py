@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
 
 from interp.methods import CATALOGUE, FAMILIES, METHODS, by_family
-from tests.apptest import no_errors, open_page
+from tests.apptest import no_errors, open_page, plotly_array
 
 MODEL = "table2_cnn_cifar10"  # 32 px: every method is quick
 
@@ -20,18 +19,10 @@ def test_catalogue_describes_every_method_once():
     assert all(info.family in FAMILIES and info.shows and info.cost for info in CATALOGUE.values())
 
 
-def _array(value) -> np.ndarray:
-    """A Plotly array from a figure's JSON: a list, or a typed array ({dtype, bdata, shape})."""
-    if isinstance(value, dict):
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape([int(n) for n in str(value.get("shape", len(flat))).split(",")])
-    return np.asarray(value, dtype=float)
-
-
 def _maps(at):
     """(zmin, zmax, z) of the map drawn in each chart."""
     heats = [json.loads(chart.proto.spec)["data"][-1] for chart in at.get("plotly_chart")]
-    return [(h["zmin"], h["zmax"], _array(h["z"])) for h in heats]
+    return [(h["zmin"], h["zmax"], plotly_array(h["z"])) for h in heats]
 
 
 def test_default_methods_side_by_side_on_one_scale():
