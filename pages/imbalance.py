@@ -56,6 +56,13 @@ else:
     st.caption(f"Classes in order of training images, most first; the five rarest: "
                f"{', '.join(baseline['tail_classes'])}. Losses: "
                + "; ".join(f"{label}: {s['loss']}" for label, s in summaries.items()) + ".")
+    for label, card in cards.items():
+        if card.get("note"):
+            st.info(f"{label}: {card['note']}")
+    with st.expander("Training curves of both models"):
+        for label, card in cards.items():
+            st.markdown(f"**{label}** (validation: the balanced test set)")
+            st.plotly_chart(figures.training_curves(card), width="stretch", key=f"imbalance_curves_{MODELS[label]}")
     st.subheader("Confusion matrices")
     for col, (label, card) in zip(st.columns(len(cards)), cards.items()):
         col.markdown(f"**{label}** (rows: true class, columns: predicted)")

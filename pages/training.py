@@ -32,6 +32,12 @@ if card.get("conv1_autocorrelation") is not None:
     cols[3].metric("conv1 autocorrelation", f"{card['conv1_autocorrelation']:.2f}",
                    help="Lag-1 spatial autocorrelation of the first layer's filters: about 0 for random "
                         "initialisation, about 0.66 for Gabor-like filters.")
+if card.get("note"):
+    st.info(card["note"])
+if card.get("train_counts"):
+    counts = card["train_counts"]
+    st.caption(f"Loss: {card.get('loss', 'cross-entropy')}. Trained on {sum(counts):,} images, per class "
+               + ", ".join(f"{c} {n:,}" for c, n in zip(card["class_names"], counts)) + ".")
 st.plotly_chart(figures.training_curves(card), width="stretch")
 left, right = st.columns(2)
 with left:
