@@ -26,7 +26,9 @@ if card is None:
 metrics = card["metrics"]
 cols = st.columns(4)
 cols[0].metric(f"Held-out accuracy ({metrics['split']})", f"{metrics['accuracy']:.1%}")
-cols[1].metric("Best epoch", f"{card['best_epoch']} of {len(card['history']['epochs'])}")
+kept = card.get("kept_epoch", card["best_epoch"])
+cols[1].metric("Kept epoch", f"{kept} of {len(card['history']['epochs'])}",
+               help=f"The weights are those of this epoch; the lowest validation loss was at epoch {card['best_epoch']}.")
 cols[2].metric("Training time", f"{card['wall_time_s'] / 60:.0f} min")
 if card.get("conv1_autocorrelation") is not None:
     cols[3].metric("conv1 autocorrelation", f"{card['conv1_autocorrelation']:.2f}",

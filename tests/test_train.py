@@ -285,3 +285,19 @@ def test_long_tailed_entries_train_on_the_long_tail_and_test_on_the_balanced_set
     assert card["settings"]["imbalance"] == 100 and sum(card["train_counts"]) == 64
     assert card["train_counts"][0] > card["train_counts"][-1]
     assert card["loss"] == "class-balanced focal (beta 0.9999, gamma 1)"
+
+
+def test_keep_last_writes_the_last_epoch_and_may_resume_a_run_that_kept_the_best(tmp_path, data_dir):
+    name = "table2_cnn_cifar10"
+    kw = dict(epochs=2, limit_train=32, batch_size=8, limit_val=16)
+    last = _train(name, tmp_path, "last", keep="last", **kw)
+    best = _train(name, tmp_path, "best", **kw)
+    assert last["kept_epoch"] == 2 and best["kept_epoch"] == best["best_epoch"] == last["best_epoch"]
+    same = all(torch.equal(a, b) for a, b in zip(_weights(tmp_path / "last.safetensors").values(),
+                                                   _weights(tmp_path / "best.safetensors").values()))
+    assert same == (best["best_epoch"] == 2)  # one trajectory: only the written epoch differs
+    from interp.train.state import resume_key
+
+    assert resume_key(_cfg(name, keep="last"), None) == resume_key(_cfg(name), None)
+    with pytest.raises(ValueError, match="keep"):
+        _cfg(name, keep="first")

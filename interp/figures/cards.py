@@ -32,7 +32,7 @@ def training_curves(card: dict[str, Any]) -> go.Figure:
                              mode="lines+markers", line=dict(color=TRAIN_COLOUR, dash="dot")), 1, 2)
     fig.add_trace(go.Scatter(x=e, y=[r["val_accuracy"] for r in epochs], name="validation accuracy",
                              mode="lines+markers", line=dict(color=HELD_OUT_COLOUR, dash="dot")), 1, 2)
-    best = card.get("best_epoch")
+    best = card.get("kept_epoch") or card.get("best_epoch")  # the epoch whose weights were written
     if best and best > 0:
         for col in (1, 2):
             fig.add_vline(x=best, line=dict(color="grey", dash="dash"), row=1, col=col)

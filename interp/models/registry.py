@@ -222,7 +222,7 @@ register(ModelSpec(name="resnet32_cifar10", arch="resnet32",
 # 12,406 images), once with cross-entropy and once with the class-balanced focal loss (interp.losses).
 # Shortened from Cui et al.'s 200 epochs to 60, what two CPU cores train in about an hour.
 _CIFAR10LT_RECIPE = dict(epochs=60, batch_size=128, lr=0.1, optimizer="sgd", weight_decay=2e-4,
-                         schedule="onecycle", augment=True, patience=60, imbalance=100)
+                         schedule="onecycle", augment=True, patience=60, imbalance=100, keep="last")
 _CIFAR10LT_NOTE = ("Trained on long-tailed CIFAR-10 (imbalance 100, 12,406 images); about a minute per "
                    "epoch on one CPU core, about 25 s on two.")
 for _loss, _loss_recipe in (("ce", dict(beta=0.0, gamma=0.0)), ("cbfocal", dict(beta=0.9999, gamma=1.0))):

@@ -100,7 +100,8 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         "loss": loss_name(cfg.beta, cfg.gamma), "train_counts": train_counts,
         "metrics": {"split": held_out_name(spec), **metrics},
         "conv1_autocorrelation": conv1_autocorrelation,
-        "best_epoch": state["best_epoch"],
+        "best_epoch": state["best_epoch"],  # lowest validation loss
+        "kept_epoch": state["best_epoch"] if cfg.keep == "best" else len(state["epochs"]),
         "throughput": {"train_loop_images_per_s": round(train_ips, 1),
                        "bare_loop_images_per_s": round(bare_images_per_s, 1),
                        "ratio": round(train_ips / bare_images_per_s, 3)},

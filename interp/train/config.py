@@ -42,10 +42,16 @@ class TrainConfig:
     # beta = gamma = 0 is plain cross-entropy, beta > 0 balances the classes, gamma > 0 is focal.
     beta: float = 0.0
     gamma: float = 0.0
+    # Which epoch's weights the run writes: "best" (lowest validation loss) or "last". "last" where the
+    # validation set is not drawn like the training set (a long tail against the balanced test set:
+    # the validation loss rises with confidence on the head classes while accuracy still improves).
+    keep: str = "best"
     limit_train: int | None = None  # N training images spread over the split (smoke runs and tests)
     limit_val: int | None = None  # N validation images, likewise
 
     def __post_init__(self) -> None:
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', not {self.keep!r}")
         if self.bf16 is None:
             self.bf16 = native_bf16()
 

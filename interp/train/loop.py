@@ -257,8 +257,10 @@ class _Run:
         return round(conv1_autocorrelation(self.model.get_submodule(self.conv1).weight.detach().cpu()), 4)
 
     def finish(self, bare_images_per_s: float, started: dt.datetime, command: str | None) -> dict[str, Any]:
-        """Restore the best epoch's weights, evaluate them, write weights and card, drop the state."""
-        self.model.load_state_dict(self.state["best_state"])
+        """Restore the kept epoch's weights (``keep``: the best, or the last as they are), evaluate
+        them, write weights and card, drop the state."""
+        if self.cfg.keep == "best":
+            self.model.load_state_dict(self.state["best_state"])
         metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         metrics.pop("loss")
         card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,

@@ -34,10 +34,11 @@ def resume_key(cfg: TrainConfig, out: str | None) -> dict[str, Any]:
     """The identity of a run: a resume continues only a state saved under the same key.
 
     Args:
-        cfg: everything that decides the weights.
+        cfg: everything that decides the weights. ``keep`` is left out: which epoch is written
+            does not change the run's course, so a run may resume under another choice.
         out: the weights file as given (None: the default), which also names the state file.
     """
-    return {**dataclasses.asdict(cfg), "out": out}
+    return {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "keep"}, "out": out}
 
 
 class ResumeFile:
