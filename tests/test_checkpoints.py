@@ -176,3 +176,18 @@ def test_imagenet_download_fails_offline_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(tvm.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict", offline)
     with pytest.raises(CheckpointError, match="could not download .*checkpoint"):
         interp.load_model("resnet18_imagenet")
+
+
+@pytest.mark.parametrize("name", ["resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal"])
+def test_evaluate_reproduces_the_long_tailed_cards(name, data_dir, capsys):
+    """The evaluate command on the 10,000 test images gives the shipped card's numbers."""
+    import json
+
+    from interp.__main__ import main
+
+    main(["evaluate", name, "--data-dir", str(data_dir)])
+    result = json.loads(capsys.readouterr().out)
+    card = json.loads(interp.get_spec(name).card_path.read_text())
+    assert result["n"] == 10000
+    assert result["per_class_accuracy"] == card["metrics"]["per_class_accuracy"]
+    assert result["confusion_matrix"] == card["metrics"]["confusion_matrix"]

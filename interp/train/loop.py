@@ -261,6 +261,9 @@ class _Run:
         them, write weights and card, drop the state."""
         if self.cfg.keep == "best":
             self.model.load_state_dict(self.state["best_state"])
+        # The card describes the weights as written, which save_checkpoint rounds to float16.
+        self.model.load_state_dict({k: v.half().to(v.dtype) if v.is_floating_point() else v
+                                    for k, v in self.model.state_dict().items()})
         metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         metrics.pop("loss")
         card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
