@@ -28,6 +28,7 @@ PAGES = {
         st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
         st.Page("pages/methods.py", title="All methods", icon=":material/view_module:"),
         st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
+        st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
     ],
     "Trust": [
         st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),

@@ -129,3 +129,35 @@ def local_affine(name: str, key: ImageKey, target: int) -> dict[str, Any]:
     w, b = basics.local_linear(model, x, target)
     return {"W": w, "b": b, "x": x[0].numpy().astype(np.float64), "logit": basics.output_of(model, x, target),
             "biases": basics.bias_contributions(model, x, target)}
+
+
+def results_stamp(folder: str) -> tuple:
+    """What identifies a results folder's contents: its shard files and their times (a run that
+    adds shards makes a new stamp, so the cached table is read again)."""
+    root = Path(folder)
+    files = [root / "manifest.json", *sorted(root.glob("shard-*.parquet"))]
+    return tuple((f.name, f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
+@st.cache_resource(show_spinner="Reading the results...", max_entries=4)
+def dataset_results(folder: str, stamp: tuple):
+    """(rows as a DataFrame with ``correct`` and ``ok``, manifest) of a results folder of
+    explain-dataset; shared by every browser tab (read-only), keyed on the folder and its stamp.
+
+    Raises:
+        InterpError: not a results folder, or no finished shard yet.
+    """
+    from interp.dataset import read_manifest, read_results
+    from interp.dataset.results import as_frame
+
+    return as_frame(read_results(folder)), read_manifest(folder)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def picture(path: str, size: tuple[int, int]) -> np.ndarray | None:
+    """The image at ``path`` as the model saw it (resized, centre-cropped, uint8 RGB); None when
+    it cannot be read any more."""
+    try:
+        return np.asarray(resize_center_crop(interp.load_image(path), size), dtype=np.uint8)
+    except interp.ImageError:
+        return None

@@ -3,7 +3,7 @@
 The public surface: the registry (list_models, get_spec, build_model, load_model) and your own
 models (register_model, load_models_files), images
 (load_image, preprocess), attribution (explain, Explanation), the device (resolve_device) and
-interp's error types.
+interp's error types; whole datasets (explain_dataset, read_results: imported on first use).
 """
 
 from .data import load_image, preprocess
@@ -15,9 +15,11 @@ from .models import ModelSpec, build_model, get_spec, list_models, load_model, l
 __all__ = [
     "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
     "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
-    "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess", "register_model",
-    "resolve_device",
+    "explain_dataset", "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess",
+    "read_results", "register_model", "resolve_device",
 ]
+# Whole-dataset runs bring pyarrow: imported when first used, so `import interp` stays as quick as before.
+_LAZY = {"explain_dataset": "dataset.run", "read_results": "dataset.store"}
 
 
 # Modules renamed when figures got one home; the old names keep working for a while.
@@ -25,6 +27,10 @@ _MOVED = {"viz": "figures", "charts": "figures", "charts_trust": "figures"}
 
 
 def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in _MOVED:
         import importlib
         import warnings

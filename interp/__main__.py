@@ -1,4 +1,5 @@
-"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, scratch, bench)."""
+"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, explain-dataset,
+scratch, bench)."""
 
 from __future__ import annotations
 
@@ -271,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch)
     _add_train_parser(sub)
     _add_evaluate_and_explain_parsers(sub)
+    from .dataset.cli import add_parser as _add_dataset_parser
+
+    _add_dataset_parser(sub)
     _add_scratch_parser(sub)
     _add_bench_parser(sub)
     for name, command in sub.choices.items():  # every command knows the user's models

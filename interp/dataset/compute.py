@@ -1,0 +1,155 @@
+"""One shard of a run: load its images, predict and explain them batch by batch, and return the
+rows as an Arrow table. Both engines call :func:`compute_shard`, so their numbers agree."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from ..data import load_image, preprocess
+from ..errors import ImageError
+from ..methods.explain import LAYER_METHODS, explain
+from ..methods.faithfulness import deletion_insertion
+from ..models.registry import ModelSpec
+from .job import DEFAULT_SIDE, Settings
+
+SUPERPIXEL_METHODS = ("lime", "kernel_shap")  # they need the model's normalisation to find superpixels
+CAM_METHODS = ("cam", "grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam",
+               "ablation_cam", "eigen_cam", "eigen_grad_cam")  # maps as coarse as the layer they read
+
+
+def schema(settings: Settings) -> pa.Schema:
+    """The columns of a run's table (names scripts rely on)."""
+    fields = [("index", pa.int64()), ("path", pa.string()), ("label", pa.int64()), ("prediction", pa.int64()),
+              ("probability", pa.float32()), ("map_height", pa.int32()), ("map_width", pa.int32())]
+    fields += [(f"map_{m}", pa.list_(pa.float16())) for m in settings.methods]
+    fields += [(f"{k}_auc_{m}", pa.float32()) for k in settings.metrics for m in settings.methods]
+    fields += [("error", pa.string())]
+    return pa.schema(fields)
+
+
+def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W) maps -> (N, h, w) float32: bilinear with antialiasing (an area-like average when
+    shrinking), the one resize every stored map goes through."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.shape[-2:] == tuple(size):
+        return maps
+    t = torch.from_numpy(np.ascontiguousarray(maps))[:, None]
+    out = nn.functional.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return out[:, 0].numpy()
+
+
+def method_options(spec: ModelSpec, settings: Settings, method: str) -> dict[str, Any]:
+    """explain's keywords for one method: the run's options, the layer, and the model's
+    normalisation for the superpixel methods."""
+    options = dict(settings.options.get(method, {}))
+    if method in SUPERPIXEL_METHODS:
+        options.setdefault("mean", spec.mean)
+        options.setdefault("std", spec.std)
+    if method in LAYER_METHODS:
+        options["layer"] = settings.layer or spec.target_layer
+    return options
+
+
+def default_resolution(model: nn.Module, spec: ModelSpec, methods: Sequence[str], layer: str | None) -> tuple[int, int]:
+    """The layer's map size when every method is a CAM (finer would only interpolate), else
+    DEFAULT_SIDE per side, never more than the input."""
+    h, w = spec.input_hw
+    if all(m in CAM_METHODS for m in methods) and (layer is None or isinstance(layer, str)):
+        from ..methods import default_layer, feature_maps, probe_input
+
+        probe = probe_input(spec.input_size)
+        name = layer or spec.target_layer or default_layer(model, probe)
+        maps = feature_maps(model, probe, [name])[name]
+        return int(maps.shape[-2]), int(maps.shape[-1])
+    return min(h, DEFAULT_SIDE), min(w, DEFAULT_SIDE)
+
+
+def _load(paths: Sequence[str], spec: ModelSpec) -> tuple[list[torch.Tensor | None], list[str | None]]:
+    tensors, errors = [], []
+    for p in paths:
+        try:
+            tensors.append(preprocess(load_image(p), spec))
+            errors.append(None)
+        except ImageError as exc:  # an unreadable file is a row that says why, not the end of the run
+            tensors.append(None)
+            errors.append(str(exc))
+    return tensors, errors
+
+
+def explain_batch(model: nn.Module, spec: ModelSpec, settings: Settings, x: torch.Tensor) -> dict[str, Any]:
+    """Predictions, probabilities, maps (full and stored resolution) and metrics of one batch."""
+    n, out = len(x), {}
+    targets = None  # the first method's forward pass fixes the predictions; the others explain them
+    for m in settings.methods:
+        e = explain(model, x, m, target=targets, **method_options(spec, settings, m))
+        full = np.asarray(e.spatial(settings.reduction), dtype=np.float32).reshape(n, *e.map.shape[-2:])
+        if targets is None:
+            targets = np.asarray(e.target).reshape(n)
+            out["prediction"], out["probability"] = targets, np.asarray(e.probability, np.float32).reshape(n)
+        out[f"map_{m}"] = resize_maps(full, settings.resolution).astype(np.float16)
+        for kind in settings.metrics:
+            out[f"{kind}_auc_{m}"] = np.full(n, np.nan, np.float32)
+        if settings.metrics:
+            for i in range(n):
+                s = deletion_insertion(model, x[i:i + 1], full[i], target=int(targets[i]),
+                                       steps=settings.metric_steps, n_random=1)
+                for kind in settings.metrics:
+                    out[f"{kind}_auc_{m}"][i] = getattr(s, f"{kind}_auc")
+    return out
+
+
+def compute_shard(model: nn.Module, spec: ModelSpec, settings: Settings, start: int, paths: Sequence[str],
+                  labels: Sequence[int | None]) -> pa.Table:
+    """The rows of images ``start ...`` (one shard), batch by batch from its first image."""
+    columns: dict[str, list] = {f.name: [] for f in schema(settings)}
+    for b in range(0, len(paths), settings.batch_size):
+        chunk = list(paths[b:b + settings.batch_size])
+        tensors, errors = _load(chunk, spec)
+        ok = [i for i, t in enumerate(tensors) if t is not None]
+        result = explain_batch(model, spec, settings, torch.cat([tensors[i] for i in ok])) if ok else {}
+        where = {i: k for k, i in enumerate(ok)}
+        for i, path in enumerate(chunk):
+            _append_row(columns, settings, start + b + i, path, labels[b + i], errors[i], result, where.get(i))
+    return _table(columns, settings)
+
+
+def _append_row(columns: dict[str, list], settings: Settings, index: int, path: str, label: int | None,
+                error: str | None, result: dict[str, Any], k: int | None) -> None:
+    columns["index"].append(index)
+    columns["path"].append(path)
+    columns["label"].append(label)
+    columns["error"].append(error)
+    columns["map_height"].append(settings.resolution[0])
+    columns["map_width"].append(settings.resolution[1])
+    for name in columns:
+        if name in ("index", "path", "label", "error", "map_height", "map_width"):
+            continue
+        value = None if k is None else result[name][k]
+        if name.startswith("map_"):
+            columns[name].append(None if value is None else value.ravel())
+        elif value is None or (isinstance(value, float) and np.isnan(value)):
+            columns[name].append(None)
+        else:
+            columns[name].append(value.item())
+
+
+def _maps_array(values: list[np.ndarray | None]) -> pa.Array:
+    """list<float16> from flat float16 arrays (None: a failed image)."""
+    lengths = [0 if v is None else v.size for v in values]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    flat = [v for v in values if v is not None]
+    data = np.concatenate(flat) if flat else np.zeros(0, np.float16)
+    mask = pa.array([v is None for v in values], type=pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(data, type=pa.float16()), mask=mask)
+
+
+def _table(columns: dict[str, list], settings: Settings) -> pa.Table:
+    sch = schema(settings)
+    arrays = [_maps_array(columns[f.name]) if f.name.startswith("map_") and f.name not in ("map_height", "map_width")
+              else pa.array(columns[f.name], type=f.type) for f in sch]
+    return pa.Table.from_arrays(arrays, schema=sch)
