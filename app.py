@@ -22,6 +22,7 @@ PAGES = {
         st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),
         st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/layers:"),
         st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
+        st.Page("pages/filter_look.py", title="What filters look for", icon=":material/visibility:"),
     ],
     "Explanations": [
         st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),

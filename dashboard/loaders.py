@@ -8,8 +8,10 @@ re-renders without recomputing.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -161,3 +163,38 @@ def picture(path: str, size: tuple[int, int]) -> np.ndarray | None:
         return np.asarray(resize_center_crop(interp.load_image(path), size), dtype=np.uint8)
     except interp.ImageError:
         return None
+# Optimised images are cached by hand, not by st.cache_data: the optimisation reports progress to a
+# bar the page made, and st.cache_data refuses elements created outside the cached function.
+_FEATURE_VIS: "OrderedDict[tuple, methods.FeatureVis]" = OrderedDict()
+_FEATURE_VIS_LOCK = threading.Lock()
+
+
+def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, size: int, seed: int = 0,
+                progress: Callable[[int, int], None] | None = None) -> methods.FeatureVis:
+    """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed)
+    for every visitor of the server (the last 32)."""
+    key = (name, layer, tuple(channels), steps, size, seed)
+    with _FEATURE_VIS_LOCK:
+        if key in _FEATURE_VIS:
+            _FEATURE_VIS.move_to_end(key)
+            return _FEATURE_VIS[key]
+    spec = interp.get_spec(name)
+    found = methods.feature_visualization(cached_model(name), layer, list(channels), steps=steps, size=size,
+                                          seed=seed, mean=spec.mean, std=spec.std, progress=progress)
+    with _FEATURE_VIS_LOCK:
+        _FEATURE_VIS[key] = found
+        while len(_FEATURE_VIS) > 32:
+            _FEATURE_VIS.popitem(last=False)
+    return found
+
+
+@st.cache_data(show_spinner="Ranking held-out images for every channel...", max_entries=32)
+def layer_examples(name: str, layer: str, n: int, k: int = 16) -> methods.LayerExamples:
+    """Top and bottom k of ``held_out(name, n)`` for every channel of a layer (also kept on disk)."""
+    return methods.dataset_examples(cached_model(name), held_out(name, n).x, [layer], k, cache=True)[layer]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_weights(name: str, layer: str) -> np.ndarray:
+    """A conv layer's weights (out, in, kh, kw)."""
+    return methods.filters(cached_model(name), layer)

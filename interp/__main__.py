@@ -1,5 +1,5 @@
 """Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, explain-dataset,
-scratch, bench)."""
+visualize, scratch, bench)."""
 
 from __future__ import annotations
 
@@ -113,6 +113,16 @@ def _cmd_explain(args: argparse.Namespace) -> None:
         Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
     print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
           + (f", layer {e.layer}" if e.layer else ""))
+
+
+def _add_visualize_parser(sub) -> None:
+    from .visualize import add_arguments, command
+
+    p = sub.add_parser("visualize", help="images that maximise channels of a layer (PNG) and a JSON summary "
+                                         "against the best held-out images")
+    add_arguments(p)
+    _add_device_option(p)
+    p.set_defaults(func=command)
 
 
 def _cmd_scratch(args: argparse.Namespace) -> None:
@@ -275,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .dataset.cli import add_parser as _add_dataset_parser
 
     _add_dataset_parser(sub)
+    _add_visualize_parser(sub)
     _add_scratch_parser(sub)
     _add_bench_parser(sub)
     for name, command in sub.choices.items():  # every command knows the user's models

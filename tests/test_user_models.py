@@ -95,7 +95,8 @@ def test_command_line_explains_the_users_model(my_model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("page", ["filters.py", "feature_maps.py", "filter_activations.py", "cam.py", "gradients.py",
-                                  "sanity.py", "faithfulness.py", "training.py", "architecture.py"])
+                                  "sanity.py", "faithfulness.py", "training.py", "architecture.py",
+                                  "filter_look.py"])
 def test_every_page_works_on_the_users_model(page, my_model, monkeypatch):
     monkeypatch.setenv("INTERP_MODELS", str(MY_MODELS))
     at = open_page(page, model="my_tinynet")

@@ -1,13 +1,14 @@
 """Figures: numpy scaling and colour (``scaling``, no Plotly) apart from the Plotly builders
 (``maps``: maps and filters; ``cards``: training records and architectures; ``trust``: sanity
 checks and faithfulness; ``imbalance``: training on a long tail; ``dataset``: a whole dataset's
-maps; ``basics``: convolution, linear pieces, the from-scratch network), all in one visual style
-(``style``)."""
+maps; ``look``: optimised images and dataset crops; ``basics``: convolution, linear pieces, the
+from-scratch network), all in one visual style (``style``)."""
 
 from .basics import bias_bars, conv_matrix_figure, convolution_step_figure, piecewise_figure, scratch_curves
 from .cards import confusion_matrix, parameters_per_layer, per_class_accuracy, training_curves
 from .dataset import map_overlay, mean_map_grid
 from .imbalance import class_counts, class_weight_curves, focal_curves, per_class_comparison
+from .look import as_tile, objective_curves, picture_grid_figure
 from .maps import compact, feature_grid_figure, filter_grid_figure, heatmap_figure, kernel_figure
 from .scaling import (COLORMAPS, apply_colormap, as_rgb_uint8, denormalize, filter_mosaic, gradient_image, normalize,
                       overlay, shrink)
@@ -22,4 +23,6 @@ __all__ = [
     "gradient_image", "heatmap_figure", "map_overlay", "mean_map_grid", "kernel_figure", "method_title", "normalize", "overlay",
     "parameters_per_layer", "per_class_accuracy", "randomization_strip", "shrink", "similarity_curves",
     "step_labels", "training_curves",
+    # what a filter looks for
+    "as_tile", "objective_curves", "picture_grid_figure",
 ]

@@ -14,12 +14,15 @@ from ..errors import CamNotApplicableError, MethodError, ModelOutputError, Targe
 from .catalogue import CATALOGUE, FAMILIES, MethodInfo, by_family
 from .core import model_lock
 from .explain import CAM_FAMILY, METHODS, Explanation, explain, predict, reduce_channels
+from .examples import LayerExamples, crop, dataset_examples
+from .featvis import FeatureVis, FourierImage, Transforms, channel_maxima, feature_visualization
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
                            method_scores, pixel_order, summarize)
 from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_channel, reduce_input_channels, rgb_tiles
 from .gallery import Gallery, right_and_wrong
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
 from .neuron import NEURON_METHODS, neuron_attribution
+from .receptive import ReceptiveField, receptive_field
 from .perturbation import kernel_shap, lime, occlusion, superpixels
 from .layers import (activation_after, conv_layers, default_layer, first_conv_name, get_conv, probe_input,
                      spatial_layers)
@@ -50,4 +53,7 @@ __all__ = [
     # metrics beside deletion/insertion (Quantus's families)
     "ROAD_PERCENTAGES", "Road", "average_drop", "complexity", "linear_imputation", "max_sensitivity",
     "metric_scores", "random_logit", "road", "sparseness", "summarize_metrics",
+    # what a filter looks for: feature visualisation, dataset examples, receptive fields
+    "FeatureVis", "FourierImage", "LayerExamples", "ReceptiveField", "Transforms", "channel_maxima", "crop",
+    "dataset_examples", "feature_visualization", "receptive_field",
 ]

@@ -13,8 +13,8 @@ from PIL import Image
 
 import interp
 from interp import figures
-from interp.methods import (METHODS, CamNotApplicableError, cam_head, default_layer, feature_maps,
-                            filter_activations)
+from interp.methods import (METHODS, CamNotApplicableError, cam_head, conv_layers, dataset_examples,
+                            default_layer, feature_maps, feature_visualization, filter_activations, receptive_field)
 from tests.methods.helpers import FAST, assert_unchanged, hooks_left, image_batch, registry_model, snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -24,12 +24,20 @@ def _explainer(method: str):
     return lambda model, x: interp.explain(model, x, method, **FAST.get(method, {}))
 
 
+def _last(model) -> str:
+    """The last module defined (the head): a call that stops there still runs the whole model."""
+    return [n for n, _ in model.named_modules()][-1]
+
+
 CALLS = {
     **{m: _explainer(m) for m in METHODS},
     "feature_maps": lambda model, x: feature_maps(model, x, ["conv1", "relu2"]),
     "filter_activations": lambda model, x: filter_activations(model, x, "conv2", [0, 3]),
     "default_layer": default_layer,
     "cam_head": cam_head,
+    "feature_visualization": lambda model, x: feature_visualization(model, None, [0, 2], steps=2, size=16),
+    "dataset_examples": lambda model, x: dataset_examples(model, x, [conv_layers(model)[0], _last(model)], 1),
+    "receptive_field": lambda model, x: receptive_field(model, _last(model), x.shape[-1]),
 }
 
 

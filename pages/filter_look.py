@@ -1,0 +1,127 @@
+"""What filters look for: per channel of a conv layer, an image optimised to excite it and the
+held-out crops that excite it most; one channel at a time with its top 16 and its weights."""
+
+import streamlit as st
+
+from dashboard.loaders import cached_model, feature_vis, held_out, layer_examples, layer_weights
+from dashboard.navigation import run_through_app
+from dashboard.widgets import load_or_explain, model_picker, show_interp_errors
+from interp import figures, get_spec, methods
+from interp.errors import DataError
+
+run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
+
+st.title("What filters look for")
+st.caption("Each channel's **optimised image** is grown from noise to excite the channel as much as possible "
+           "(its mean over the map; colours decorrelated, a 1/f Fourier basis, random jitter, scale and rotation "
+           "each step, as in Lucid). Beside it, the **held-out crops** that excite it most: the part of the image "
+           "the channel's strongest unit sees (its receptive field).")
+
+name = model_picker(default="table2_cnn_cifar10")
+model = load_or_explain(name)
+if model is None:
+    st.stop()
+spec = get_spec(name)
+layers = methods.conv_layers(model)
+if not layers:
+    st.info(f"**{name}** has no conv layer to look into.")
+    st.stop()
+
+c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
+layer = c1.selectbox("Conv layer", layers, key=f"look_layer_{name}")
+n_out = layer_weights(name, layer).shape[0]
+first = c2.number_input("First channel", 0, n_out - 1, 0, key=f"look_first_{name}_{layer}")
+count = c3.slider("Channels", 1, min(32, n_out), min(8, n_out), key=f"look_count_{name}_{layer}")
+steps = c4.select_slider("Steps", [16, 32, 64, 128, 256, 512], 64, key="look_steps",
+                         help="More steps: sharper, stronger images, slower.")
+side_max = max(spec.input_hw)
+# Larger than the input is allowed: the optimisation stops at the layer, so a dense head's size does not bind.
+sides = sorted({s for s in (32, 64, 96, 128, 160, 224) if s <= max(side_max, 128)} | {side_max})
+side = c5.select_slider("Side (px)", sides, min(side_max, 64), key=f"look_side_{name}")
+channels = tuple(range(int(first), min(int(first) + count, n_out)))
+
+bar = st.progress(0.0, text="Optimising images...")
+
+
+def on_step(done: int, total: int) -> None:
+    bar.progress(done / total, text=f"Optimising: step {done} of {total}")
+
+
+vis = show_interp_errors(feature_vis, name, layer, channels, steps, side, progress=on_step)
+bar.empty()
+if vis is None:
+    st.stop()
+
+n_images = st.sidebar.select_slider("Held-out images to rank", [50, 100, 200, 500, 1000], 200, key="look_held_out")
+try:
+    batch = held_out(name, n_images)
+except DataError as exc:  # an ImageNet model: no held-out images here, the optimised images still show
+    batch = None
+    st.info(f"No dataset examples: {exc}")
+examples = show_interp_errors(layer_examples, name, layer, n_images) if batch is not None else None
+if batch is not None and batch.note:
+    st.caption(batch.note)
+
+shown = 3
+pictures, labels = [], []
+for row in range(1 + (shown if examples is not None else 0)):
+    for i, c in enumerate(channels):
+        if row == 0:
+            pictures.append(vis.images[i])
+            labels.append(f"channel {c}: optimised, objective {vis.objective[i, -1]:.3g}")
+        else:
+            j = int(examples.top[c, row - 1])
+            pictures.append(methods.crop(batch.pictures[j], examples.top_boxes[c, row - 1]))
+            labels.append(f"channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
+                          f"max {examples.top_values[c, row - 1]:.3g}")
+st.markdown(f"`{layer}`, channels {channels[0]}-{channels[-1]} of {n_out}: one column per channel; top row the "
+            "optimised image" + (f", below it the top {shown} held-out crops." if examples is not None else "."))
+grid = figures.picture_grid_figure(pictures, labels, ncols=len(channels), side=64)
+grid.update_layout(height=min(900, 110 * (len(pictures) // len(channels)) * max(1, 8 // len(channels)) + 40))
+st.plotly_chart(grid, width="stretch", key="look_grid")
+
+st.subheader("One channel")
+channel = st.selectbox("Channel", channels, key=f"look_channel_{name}_{layer}")
+i = channels.index(channel)
+reached = show_interp_errors(methods.channel_maxima, cached_model(name), vis.images[i:i + 1], layer, [channel],
+                             spec.mean, spec.std)
+left, right = st.columns([1, 2])
+big = figures.picture_grid_figure([vis.images[i]], [f"channel {channel}: optimised"], ncols=1, side=256)
+left.plotly_chart(big.update_layout(height=300), width="stretch", key="look_big")
+if reached is not None:
+    best = "" if examples is None else f"; the best held-out image reaches **{examples.top_values[channel, 0]:.3g}**"
+    left.markdown(f"Its strongest unit reaches **{float(reached[0]):.3g}**{best}.")
+    left.caption("More steps, and a side nearer the model's input, raise the optimised image's value.")
+right.plotly_chart(figures.objective_curves(vis.objective[i:i + 1], [channel]), width="stretch", key="look_curve")
+
+if examples is not None:
+    whole = st.toggle("Whole images (off: the receptive-field crops)", value=False, key="look_whole")
+    for title, idx, values, boxes in (("Top", examples.top, examples.top_values, examples.top_boxes),
+                                      ("Bottom", examples.bottom, examples.bottom_values, examples.bottom_boxes)):
+        if idx is None:
+            st.caption(f"`{layer}` has no negative values on these images: no bottom examples.")
+            continue
+        picks = [int(j) for j in idx[channel]]
+        pics = [batch.pictures[j] if whole else methods.crop(batch.pictures[j], boxes[channel, r])
+                for r, j in enumerate(picks)]
+        hover = [f"image {j} ({batch.class_names[batch.labels[j]]}): {'max' if title == 'Top' else 'min'} "
+                 f"{values[channel, r]:.3g}" for r, j in enumerate(picks)]
+        st.markdown(f"**{title} {len(picks)} held-out images** by the channel's spatial "
+                    f"{'maximum' if title == 'Top' else 'minimum'}: " + ", ".join(f"{v:.3g}" for v in values[channel]))
+        fig = figures.picture_grid_figure(pics, hover, ncols=8, side=80)
+        st.plotly_chart(fig.update_layout(height=220), width="stretch", key=f"look_{title.lower()}")
+    f = examples.field
+    st.caption(f"Receptive field of `{layer}`: {f.size[0]}x{f.size[1]} input pixels, stride {f.stride[0]}; "
+               "crops at the image border are clipped.")
+
+st.markdown("**Its weights**")
+w = layer_weights(name, layer)[channel]
+cols = st.columns(2)
+if w.shape[0] == 3:
+    rgb = figures.filter_grid_figure(methods.rgb_tiles(w[None]), labels=[channel], title="as RGB")
+    cols[0].plotly_chart(rgb.update_layout(height=300), width="stretch", key="look_rgb")
+mean = figures.kernel_figure(w.mean(axis=0), title="mean over input channels", what="mean weight")
+cols[1 if w.shape[0] == 3 else 0].plotly_chart(mean.update_layout(height=300), width="stretch", key="look_mean")
+if w.shape[0] != 3:
+    kernels = figures.filter_grid_figure(w, title="its kernel for each input channel")
+    cols[1].plotly_chart(kernels.update_layout(height=300), width="stretch", key="look_kernels")

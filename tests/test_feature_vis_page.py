@@ -1,0 +1,43 @@
+"""The "What filters look for" page under AppTest, on the shipped sample (a fresh clone)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.apptest import no_errors, open_app
+
+
+@pytest.fixture
+def look(monkeypatch, tmp_path):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path))  # the examples index goes here, not to ~/.cache
+    at = open_app()
+    at.session_state["model"] = "table2_cnn_cifar10"
+    at.session_state["look_steps"] = 16
+    at.session_state["look_held_out"] = 50
+    at.switch_page("pages/filter_look.py").run()
+    no_errors(at)
+    return at
+
+
+def test_page_shows_optimised_images_examples_and_weights(look):
+    at = look
+    assert at.title[0].value == "What filters look for"
+    assert at.selectbox(key="look_layer_table2_cnn_cifar10").value == "conv1"
+    # the grid, the large image, the objective, top and bottom examples, RGB and mean weights
+    assert len(at.get("plotly_chart")) == 7
+    assert any("Top 16 held-out images" in m.value for m in at.markdown)
+    at.selectbox(key="look_channel_table2_cnn_cifar10_conv1").set_value(5).run()
+    no_errors(at)
+    at.toggle(key="look_whole").set_value(True).run()
+    no_errors(at)
+
+
+def test_page_deeper_layer_fewer_channels(look):
+    at = look
+    at.selectbox(key="look_layer_table2_cnn_cifar10").set_value("conv2").run()
+    at.slider(key="look_count_table2_cnn_cifar10_conv2").set_value(3).run()
+    at.number_input(key="look_first_table2_cnn_cifar10_conv2").set_value(10).run()
+    no_errors(at)
+    assert at.selectbox(key="look_channel_table2_cnn_cifar10_conv2").options == ["10", "11", "12"]
+    # conv2 follows a ReLU and a pooling: its bias can still make it negative, else no bottom row
+    assert len(at.get("plotly_chart")) in (6, 7)
