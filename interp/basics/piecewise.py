@@ -9,7 +9,6 @@ piecewise linear."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Sequence
 
