@@ -150,6 +150,8 @@ def _choose(page, label: str, option: str, sidebar: bool = False) -> None:
     scope = page.locator('[data-testid="stSidebar"]') if sidebar else page.locator('[data-testid="stMain"]')
     box = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
     box.click()
+    # Typing filters the list as a person would: a long list renders only the options in view.
+    box.locator('input[role="combobox"]').fill(option)
     page.get_by_role("option", name=option, exact=True).click()
     _settle(page)
 
