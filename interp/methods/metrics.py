@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
 import torch
 from torch import nn
 
@@ -143,6 +141,9 @@ def random_logit(model: nn.Module, x: torch.Tensor, method: str, target: Target 
 def linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = 0.0, seed: int = 0) -> np.ndarray:
     """Fill the ``removed`` pixels (H x W bool) of a C x H x W image so that each is the weighted
     mean of its neighbours (Rong et al.'s noisy linear imputation), plus N(0, noise) noise."""
+    import scipy.sparse  # here, not at import: scipy costs seconds at the dashboard's start
+    import scipy.sparse.linalg
+
     c, h, w = image.shape
     idx = -np.ones((h, w), dtype=np.int64)
     ys, xs = np.nonzero(removed)
