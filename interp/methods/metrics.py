@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import MethodError
 from .core import Target, as_batch, logits_of, resolve_targets, using
-from .explain import explain
+from .explain import explain, predict
 from .sanity import ssim
 
 ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
@@ -37,18 +37,14 @@ _NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
                (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12)]
 
 
-def _probabilities(model: nn.Module, xb: torch.Tensor) -> np.ndarray:
-    with using(model) as m, torch.no_grad():
-        return torch.softmax(logits_of(m, xb).float(), dim=1).cpu().numpy()
-
-
-def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, int]:
+def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, int, int]:
+    """(the image as a batch of one, its target class, the model's number of classes), from one pass."""
     xb, _ = as_batch(model, x)
     if xb.shape[0] != 1:
         raise MethodError(f"the metrics score one image at a time; got a batch of {xb.shape[0]}")
     with using(model) as m, torch.no_grad():
         logits = logits_of(m, xb)
-    return xb, int(resolve_targets(logits, target)[0])
+    return xb, int(resolve_targets(logits, target)[0]), logits.shape[1]
 
 
 def _spatial_maps(model: nn.Module, xb: torch.Tensor, method: str, targets: list[int],
@@ -92,12 +88,12 @@ def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, ta
         drop: max(0, Y - O) / Y (average drop is its mean over images, in %), increase: 1.0
         where O > Y (increase in confidence is its mean), and the two probabilities Y and O.
     """
-    xb, c = _target_of(model, x, target)
+    xb, c, _ = _target_of(model, x, target)
     mask = torch.as_tensor(np.abs(_unit_max(saliency_map)), dtype=xb.dtype, device=xb.device)
     m = torch.as_tensor(mean, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
     masked = ((xb * s + m) * mask - m) / s
-    probs = _probabilities(model, torch.cat([xb, masked]))[:, c]
+    probs = predict(model, torch.cat([xb, masked]))[:, c]
     y, o = float(probs[0]), float(probs[1])
     return {"drop": max(0.0, y - o) / max(y, 1e-12), "increase": float(o > y), "original": y, "masked": o}
 
@@ -113,7 +109,7 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Targ
     n_samples, options = n_perturbations, dict(options or {})
     if n_samples < 1 or radius < 0:
         raise MethodError(f"max-sensitivity needs n_perturbations >= 1 and radius >= 0, got {n_samples}, {radius}")
-    xb, c = _target_of(model, x, target)
+    xb, c, _ = _target_of(model, x, target)
     base = _unit_max(_spatial_maps(model, xb, method, [c], options)[0])
     gen = torch.Generator().manual_seed(int(seed))
     noise = (torch.rand((n_samples, *xb.shape[1:]), generator=gen) * 2 - 1) * radius
@@ -129,8 +125,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, method: str, target: Target 
     both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class.
     ``options``: the method's own options."""
     options = dict(options or {})
-    xb, c = _target_of(model, x, target)
-    classes = _probabilities(model, xb).shape[1]
+    xb, c, classes = _target_of(model, x, target)
     others = [k for k in range(classes) if k != c]
     other = others[int(np.random.default_rng(seed).integers(len(others)))]
     maps = _spatial_maps(model, torch.cat([xb, xb]), method, [c, other], options)
@@ -199,7 +194,7 @@ def road(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Ta
         raise MethodError(f"order must be 'morf' (most relevant first) or 'lerf', not {order!r}")
     if any(not 0 <= p <= 100 for p in percentages):
         raise MethodError(f"percentages must lie in [0, 100], got {list(percentages)}")
-    xb, c = _target_of(model, x, target)
+    xb, c, _ = _target_of(model, x, target)
     m = np.asarray(saliency_map, dtype=np.float64)
     if m.shape != tuple(xb.shape[-2:]):
         raise MethodError(f"the map is {m.shape}, the input {tuple(xb.shape[-2:])}: give the input-resolution map")
@@ -211,7 +206,7 @@ def road(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Ta
         removed[ranking[:int(round(m.size * p / 100))]] = True
         steps.append(linear_imputation(image, removed.reshape(m.shape), noise, seed))
     batch = torch.as_tensor(np.stack(steps), dtype=xb.dtype, device=xb.device)
-    probs = _probabilities(model, batch)
+    probs = predict(model, batch)
     prob = probs[:, c]
     return Road(np.asarray(percentages, dtype=float), prob, (probs.argmax(1) == c).astype(float),
                 float(prob.mean()), order, c)
@@ -235,7 +230,7 @@ def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], tar
         options: per-method options for explain (e.g. fewer SmoothGrad samples).
         sensitivity_samples: noisy copies for max-sensitivity (each costs one explanation).
     """
-    xb, c = _target_of(model, x, target)
+    xb, c, _ = _target_of(model, x, target)
     scores = {}
     for method in methods:
         opts = dict((options or {}).get(method, {}))
