@@ -46,6 +46,7 @@ def _deeplift(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str |
     model_twin = twin(model, xb, targets, strict=True)
     attr = DeepLift(model_twin).attribute(xb.detach().clone(), baselines=_baseline(xb, baseline),
                                           target=targets.value)
+    targets.of(model_twin.take_logits(xb.shape[0]))  # the input's rows of Captum's own pass
     return attr, None
 
 
@@ -54,7 +55,9 @@ def _deconvolution(model: nn.Module, xb: torch.Tensor, targets: Targets,
     from captum.attr import Deconvolution
 
     model_twin = twin(model, xb, targets, strict=False)
-    return Deconvolution(model_twin).attribute(xb.detach().clone(), target=targets.value), None
+    attr = Deconvolution(model_twin).attribute(xb.detach().clone(), target=targets.value)
+    targets.of(model_twin.take_logits(xb.shape[0]))
+    return attr, None
 
 
 def gradient_shap_samples(xb: torch.Tensor, baselines: BaselineLike, n_samples: int, stdevs: float,

@@ -219,13 +219,23 @@ class Targets:
         self.value: torch.Tensor | None = None
 
     def of(self, logits: torch.Tensor) -> torch.Tensor:
-        """The classes (N,), resolved from ``logits`` the first time and kept thereafter."""
-        if self.value is None:
+        """The classes (N,), resolved from ``logits`` the first time and kept thereafter (with
+        the logits, for the probabilities)."""
+        if self.logits is None:
             logits = logits.detach()
             if not all_finite(logits):
                 raise ModelOutputError("the model's output is NaN or infinite for this input "
                                        "(a diverged checkpoint, or an input far outside the training range)")
-            self.logits, self.value = logits, resolve_targets(logits, self.requested)
+            self.logits = logits
+            if self.value is None:
+                self.value = resolve_targets(logits, self.requested)
+        return self.value
+
+    def given(self, n: int, classes: int, device: torch.device) -> torch.Tensor | None:
+        """The classes without a forward pass where they were given (checked against ``classes``);
+        None where they are the predictions. A later :meth:`of` still records the logits."""
+        if self.value is None and self.requested is not None:
+            self.value = resolve_targets(torch.empty((n, classes), device=device), self.requested)
         return self.value
 
     def before(self, model: nn.Module, xb: torch.Tensor) -> torch.Tensor:

@@ -7,13 +7,18 @@ these rules run on a twin: the root, every container and every activation copied
 module (conv, batch norm, ...), parameter and buffer shared, so no weight is copied; in-place
 activations made out-of-place; and an activation the forward pass calls k times (torchvision's
 ResNet reuses ``self.relu``) replaced by k fresh copies, one per call. Captum hooks only the
-activations and the root, all of them the twin's own; the twin lives for one call.
+activations and the root, all of them the twin's own, for the duration of its call.
+
+Building the twin takes a copy and a counting forward pass, so it is kept per model (weakly: it
+goes with the model) and rebuilt when the model's modules or parameters are no longer the ones it
+was built from. It is used under the model's lock only, like the model itself.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import weakref
 from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
@@ -50,14 +55,39 @@ class PerCall(nn.Module):
 
 class Connected(nn.Module):
     """The twin as Captum's model; adding 0 x input keeps a model whose output ignores the input
-    differentiable (zero attributions instead of an autograd error)."""
+    differentiable (zero attributions instead of an autograd error).
 
-    def __init__(self, model: nn.Module):
+    It keeps the logits of its first forward pass since :meth:`reset`: the first rows are the
+    input's own (DeepLift runs the input and its baseline as one batch), so the classes and
+    probabilities come from Captum's pass instead of one more.
+    """
+
+    def __init__(self, model: nn.Module, classes: int):
         super().__init__()
-        self.model = model
+        self.model, self.classes = model, classes
+        self.first_logits: torch.Tensor | None = None
+        self.per_call = [m for m in model.modules() if isinstance(m, PerCall)]
+
+    def reset(self) -> "Connected":
+        """Forget the last call's logits and start every reused activation at its first copy
+        (a call that failed halfway may have left one elsewhere)."""
+        self.first_logits = None
+        for m in self.per_call:
+            m.next = 0
+        return self
+
+    def take_logits(self, n: int) -> torch.Tensor:
+        """The first ``n`` rows of the kept logits (the input's), forgetting them."""
+        logits, self.first_logits = self.first_logits, None
+        if logits is None:
+            raise RuntimeError("the twin ran no forward pass since its reset")
+        return logits[:n]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return logits_of(self.model, x) + 0.0 * x.flatten(1).sum(1, keepdim=True)
+        logits = logits_of(self.model, x)
+        if self.first_logits is None:
+            self.first_logits = logits.detach()
+        return logits + 0.0 * x.flatten(1).sum(1, keepdim=True)
 
 
 class _Watch(TorchFunctionMode):
@@ -101,9 +131,41 @@ def _counting(model: nn.Module, own: list[nn.Module], calls: dict[int, int], dep
             h.remove()
 
 
+_TWINS: "weakref.WeakKeyDictionary[nn.Module, dict[bool, tuple[tuple[int, ...], Connected]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _structure(model: nn.Module) -> tuple[int, ...]:
+    """What a twin depends on: the identity of every module and parameter (values may change)."""
+    return tuple(map(id, itertools.chain(model.modules(), model.parameters(), model.buffers())))
+
+
 def twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> Connected:
-    """The model's twin, ready for Captum's hook-based rules; its one forward pass (no gradients)
-    also fixes ``targets``.
+    """The model's twin, ready for Captum's hook-based rules and reset for a new call: the kept
+    one, or a new one whose counting pass also fixes ``targets``.
+
+    Explicit ``targets`` are fixed here without a pass; predicted ones, on a kept twin, take one
+    forward pass without gradients. The caller passes ``twin.take_logits(n)`` to ``targets.of``
+    after Captum's call.
+
+    Raises:
+        MethodError: see :func:`build_twin`. TargetError: a class the model does not have.
+    """
+    kept = _TWINS.setdefault(model, {}).get(strict)
+    structure = _structure(model)
+    if kept is not None and kept[0] == structure:
+        found = kept[1].reset()
+        if targets.given(xb.shape[0], found.classes, xb.device) is None:
+            with torch.no_grad():
+                targets.of(logits_of(found.model, xb.detach()))
+        return found
+    found = build_twin(model, xb, targets, strict)
+    _TWINS[model][strict] = (structure, found)
+    return found.reset()
+
+
+def build_twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> Connected:
+    """A new twin of the model; its one forward pass (no gradients) also fixes ``targets``.
 
     Args:
         strict: raise where DeepLift's rules would not apply (a non-linear function outside the
@@ -124,7 +186,8 @@ def twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> 
     watch = _Watch(depth, where)
     with _counting(copied, own, calls, depth, where), torch.no_grad():
         with watch if strict else nullcontext():
-            targets.of(logits_of(copied, xb.detach()))
+            logits = logits_of(copied, xb.detach())
+    targets.of(logits)
     if watch.found:
         places = list(dict.fromkeys(watch.found))
         found = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
@@ -133,7 +196,7 @@ def twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> 
                           f"{found}, where DeepLift would silently use the plain gradient. "
                           "Use integrated_gradients or gradient_shap for this model.")
     _split_reused(copied, calls)
-    return Connected(copied)
+    return Connected(copied, classes=logits.shape[1])
 
 
 def _split_reused(model: nn.Module, calls: dict[int, int]) -> None:

@@ -250,6 +250,8 @@ def test_no_hook_or_change_remains_after_success_or_a_forced_exception(name, tin
     call(m, x)
     assert hooks_left(m) == []
     assert_unchanged(before, m)
+    m.bomb.calls = 0
+    call(m, x)  # a second call counts the passes of a call with the kept twin (the first builds it)
     forwards, m.bomb.calls = m.bomb.calls, 0
     assert forwards >= 1  # the shared bomb runs: the twin shares every module but the activations
     for fuse in range(1, min(forwards, 6) + 1):
@@ -322,3 +324,36 @@ def test_copies_do_not_share_state(pool_model):
         other.conv1.weight.mul_(-1)
     x = smooth_batch(1, 16)
     assert not np.allclose(deeplift(pool_model, x, 0), deeplift(other, x, 0))
+
+
+def test_the_twin_is_kept_per_model_and_rebuilt_when_its_modules_change(pool_model):
+    """A second call uses the kept twin (no copy, no counting pass) and still equals Captum, with
+    the probability of a plain forward pass; weights changed in place show at once; a replaced
+    module makes a new twin; a class the model lacks is refused on a kept twin too."""
+    from interp.methods.core import Targets
+    from interp.methods.twin import twin
+
+    x = smooth_batch(2, 16)
+    first = twin(pool_model, x, Targets(None), strict=True)
+    assert twin(pool_model, x, Targets([0, 1]), strict=True) is first
+    ref = not_inplace_copy(pool_model)
+    for _ in range(2):
+        result = interp.explain(pool_model, x, "deeplift", target=[0, 1])
+        close(result.map, DeepLift(ref).attribute(x.clone(), target=[0, 1]))
+        with torch.no_grad():
+            probs = torch.softmax(pool_model(x).double(), 1)[[0, 1], [0, 1]].numpy()
+        np.testing.assert_allclose(result.probability, probs, rtol=1e-5)
+        predicted = interp.explain(pool_model, x, "deconvolution")
+        np.testing.assert_array_equal(predicted.target, pool_model(x).argmax(1).numpy())
+    with torch.no_grad():
+        pool_model.conv1.weight.mul_(-1)
+        ref.conv1.weight.mul_(-1)
+    close(deeplift(pool_model, x, 1), DeepLift(ref).attribute(x.clone(), target=1))
+    pool_model.conv2 = copy.deepcopy(pool_model.conv2)
+    with torch.no_grad():
+        pool_model.conv2.weight.mul_(2)
+        ref.conv2.weight.mul_(2)
+    assert twin(pool_model, x, Targets(None), strict=True) is not first
+    close(deeplift(pool_model, x, 1), DeepLift(ref).attribute(x.clone(), target=1))
+    with pytest.raises(interp.TargetError, match="does not exist"):
+        deeplift(pool_model, x, 99)
