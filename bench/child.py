@@ -18,6 +18,10 @@ def main(argv: list[str]) -> int:
         from .training import child_train_loop as fn
     elif kind == "bare_loop":
         from .training import child_bare_loop as fn
+    elif kind == "dataset_engine":
+        from .whole_dataset import child_engine as fn
+    elif kind == "dataset_bare":
+        from .whole_dataset import child_bare_passes as fn
     else:
         print(f"unknown benchmark child {kind!r}", file=sys.stderr)
         return 2

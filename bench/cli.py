@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, help="untimed calls before the repeats")
     p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True, help="dashboard rows")
     p.add_argument("--training", action=argparse.BooleanOptionalAction, default=True, help="training rows")
+    p.add_argument("--feature-vis", action=argparse.BooleanOptionalAction, default=True,
+                   help="feature visualisation rows (batching, dataset-examples index)")
+    p.add_argument("--datasets", action=argparse.BooleanOptionalAction, default=True,
+                   help="whole-dataset rows (in-process and Ray engines, memory)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar on stderr (default on)")
 
@@ -67,7 +71,8 @@ def run_command(args: argparse.Namespace, command: str) -> None:
 
     chosen = {k: v for k, v in dict(models=args.models, methods=args.methods, batches=args.batches).items() if v}
     result = run_benchmark(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                           dashboard=args.dashboard, training=args.training, progress=args.progress,
+                           dashboard=args.dashboard, training=args.training, feature_vis=args.feature_vis,
+                           datasets=args.datasets, progress=args.progress,
                            device=args.device, **chosen)
     result["command"] = command
     if args.out:

@@ -36,16 +36,29 @@ class Settings:
     train_model: str = "nin_cifar10"
     train_images: int = 2048
     train_batch: int = 128  # nin_cifar10's recipe
+    vis_model: str = "alexnet_gap_pacs_class"
+    vis_layer: str = "features.conv5"
+    vis_channels: int = 32  # optimised in one batch
+    vis_single: int = 4  # optimised one at a time (per channel, as many would cost the same)
+    vis_steps: int = 8  # every step costs the same: a few give the per-step time
+    vis_size: int = 0  # 0: the model's input size
+    index_images: int = 1998  # PACS validation
+    dataset_model: str = "table2_cnn_cifar10"
+    dataset_methods: tuple[str, ...] = ("grad_cam", "saliency")
+    dataset_sizes: tuple[int, int] = (2000, 10000)
+    dataset_batch: int = 32
 
 
 QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4, samples=4,
                  surrogate_samples=16,
-                 dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16)
+                 dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16, vis_channels=4, vis_single=2,
+                 vis_steps=2, vis_size=64, index_images=16, dataset_sizes=(16, 32))
 
 
 def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: Sequence[str] = METHODS,
                   batches: Sequence[int] | None = None, repeats: int | None = None, warmup: int | None = None,
                   threads: int | None = None, dashboard: bool = True, training: bool = True,
+                  feature_vis: bool = True, datasets: bool = True,
                   progress: bool = False, device: str | torch.device | None = None) -> dict[str, Any]:
     """Measure every row of the benchmark on one device: models, inputs, peers and training.
 
@@ -55,7 +68,8 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
             CAM family, which a default run leaves out).
         batches, repeats, warmup: override the mode's defaults.
         threads: torch threads (default $OMP_NUM_THREADS, else every core).
-        dashboard, training: include those rows.
+        dashboard, training, feature_vis, datasets: include those rows (the whole-dataset rows
+            measure the Ray engine where Ray is installed).
         progress: a tqdm bar on stderr.
         device: cpu, cuda, cuda:N or mps (default: ``interp.hardware.resolve_device()``: $INTERP_DEVICE,
             else cuda where available, else cpu). The dashboard's processes get it as $INTERP_DEVICE.
@@ -74,7 +88,7 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
     s = _settings(quick, methods, batches, repeats, warmup)
     threads = threads or default_threads()
     set_threads(threads)
-    total = len(models) * len(s.batches) * len(methods) + 2 * dashboard + training
+    total = len(models) * len(s.batches) * len(methods) + 2 * dashboard + training + 2 * feature_vis + datasets
     bar = tqdm(total=total, desc="bench", unit="case", file=sys.stderr, disable=not progress)
     rows: list[dict[str, Any]] = []
     try:
@@ -98,10 +112,36 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
             bar.set_description("training")
             rows += training_rows(s.train_model, s.train_images, s.train_batch, threads, str(device))
             bar.update()
+        if feature_vis:
+            rows += _feature_vis_rows(s, device, bar)
+        if datasets:
+            from importlib.util import find_spec
+
+            from .whole_dataset import dataset_rows
+
+            bar.set_description("whole datasets")
+            rows += dataset_rows(s.dataset_model, s.dataset_methods, s.dataset_sizes, s.dataset_batch, threads,
+                                 ray=find_spec("ray") is not None and str(device) == "cpu")
+            bar.update()
     finally:
         bar.close()
     return {"machine": machine_info(threads, device), "settings": {"quick": quick, **asdict(s)},
             "rows": [_rounded(r) for r in rows]}
+
+
+def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, Any]]:
+    from interp.models import get_spec
+
+    from .feature_vis import batching_row, index_row
+
+    bar.set_description("feature visualisation")
+    size = s.vis_size or get_spec(s.vis_model).input_size
+    rows = [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps, size, s.warmup,
+                         s.repeats, s.budget_s, device)]
+    bar.update()
+    rows.append(index_row(s.vis_model, s.index_images, s.warmup, s.repeats, s.budget_s, device))
+    bar.update()
+    return rows
 
 
 def _settings(quick: bool, methods: Sequence[str], batches: Sequence[int] | None, repeats: int | None,

@@ -60,6 +60,42 @@ def test_dashboard_and_training_rows(quick):
     assert _positive(by_method["train_loop"]["throughput_ratio"])
 
 
+def test_feature_vis_and_whole_dataset_rows(quick):
+    rows = {r["method"]: r for r in quick["rows"] if r["kind"] in ("feature_vis", "dataset")}
+    expected = {"batched_channels", "dataset_index", "in_process", "memory_local"}
+    assert expected <= set(rows) <= expected | {"ray", "memory_ray"}
+    for name, r in rows.items():
+        assert _positive(r["ours_ms"]), (name, r.get("note"))
+    vis = rows["batched_channels"]
+    assert vis["batch"] == QUICK.vis_channels and _positive(vis["speedup"]) and _positive(vis["bare_pass_speedup"])
+    assert rows["dataset_index"]["images"] == QUICK.index_images and _positive(rows["dataset_index"]["ratio_to_floor"])
+    small, large = QUICK.dataset_sizes
+    for name in ("in_process", "ray"):
+        if name in rows:  # every image explained, none an error row
+            assert rows[name]["images"] == large and rows[name]["errors"] == 0, rows[name]
+            assert _positive(rows[name]["throughput_ratio"])
+    for name in ("memory_local", "memory_ray"):
+        if name in rows:
+            r = rows[name]
+            assert (r["images_small"], r["images_large"]) == (small, large)
+            assert r["memory_growth"] == pytest.approx(r["peak_mb_large"] / r["peak_mb_small"], rel=0.01)
+
+
+def test_tree_peak_counts_memory_held_by_a_child_process():
+    """The whole-dataset memory rows add up every process a run starts (Ray's workers): a child
+    that holds 300 MB shows in the peak of the parent's tree."""
+    import subprocess
+
+    from bench.whole_dataset import TreePeak
+
+    with TreePeak() as alone:
+        pass
+    code = "import time; b = bytearray(300 * 2**20); time.sleep(1.0)"
+    with TreePeak() as with_child:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert with_child.peak_mb - alone.peak_mb > 250
+
+
 def test_result_is_json_and_reports_render(quick):
     text = json.dumps(quick, allow_nan=False)
     assert json.loads(text)["machine"]["torch_threads"] == torch.get_num_threads()
@@ -67,13 +103,14 @@ def test_result_is_json_and_reports_render(quick):
     for name in MODELS:
         assert name in md and name in table
     assert "### Missed targets" in md and "QUICK MODE" in md
+    assert "### Feature visualisation" in md and "### Whole datasets" in md
 
 
 @pytest.mark.parametrize("entry", ["python -m bench", "python -m interp bench"])
 def test_cli_json_and_markdown(entry, tmp_path, capsys, monkeypatch):
     md = tmp_path / "bench.md"
     argv = ["--quick", "--json", "--models", "nin_cifar10", "--methods", "saliency", "--batches", "1",
-            "--no-dashboard", "--no-training", "--no-progress", "--threads", str(torch.get_num_threads()),
+            "--no-dashboard", "--no-training", "--no-feature-vis", "--no-datasets", "--no-progress", "--threads", str(torch.get_num_threads()),
             "--markdown", str(md)]
     if entry == "python -m bench":
         monkeypatch.setattr(sys, "argv", ["bench/__main__.py", *argv])
@@ -90,7 +127,8 @@ def test_cli_json_and_markdown(entry, tmp_path, capsys, monkeypatch):
 
 
 def test_cli_rejects_an_unknown_method_with_a_message(capsys):
-    assert bench_main(["--quick", "--methods", "nope", "--no-dashboard", "--no-training", "--no-progress"]) == 2
+    assert bench_main(["--quick", "--methods", "nope", "--no-dashboard", "--no-training", "--no-feature-vis",
+                       "--no-datasets", "--no-progress"]) == 2
     assert "nope" in capsys.readouterr().err
 
 
@@ -109,7 +147,7 @@ def test_the_other_methods_have_rows_against_captum():
     from bench import MORE_METHODS
 
     result = run_benchmark(quick=True, models=("nin_cifar10",), methods=MORE_METHODS, batches=(1,), repeats=1,
-                           warmup=1, threads=torch.get_num_threads(), dashboard=False, training=False)
+                           warmup=1, threads=torch.get_num_threads(), dashboard=False, training=False, feature_vis=False, datasets=False)
     rows = {r["method"]: r for r in result["rows"]}
     assert set(rows) == set(MORE_METHODS)
     for method, r in rows.items():
