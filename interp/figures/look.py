@@ -35,21 +35,32 @@ def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
 
 
 def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], ncols: int, side: int = 64,
-                        title: str = "") -> go.Figure:
+                        title: str = "", row_labels: Sequence[str] | None = None,
+                        col_labels: Sequence[str] | None = None) -> go.Figure:
     """Pictures of any sizes as one grid of side x side tiles, each tile's label on hover.
 
     Args:
         pictures: RGB pictures (see :func:`as_tile`), in reading order.
         labels: one hover line per picture ('channel 3: optimised', 'image 41, max 2.3').
+        row_labels, col_labels: text written left of each row and above each column (default none).
     """
     if not len(pictures):
         raise ValueError("picture_grid_figure needs at least one picture")
     tiles = np.stack([as_tile(p, side) for p in pictures]).astype(np.float32)
-    mosaic, index = filter_mosaic(tiles, ncols, pad=max(2, side // 16), fill=255.0)
+    pad = max(2, side // 16)
+    mosaic, index = filter_mosaic(tiles, ncols, pad=pad, fill=255.0)
     text = np.asarray(list(labels) + [""], dtype=object)
     hover = text[np.where(index >= 0, index, len(labels))]
     fig = go.Figure(go.Image(z=mosaic.astype(np.uint8), customdata=hover, hovertemplate="%{customdata}<extra></extra>"))
-    return style_map(fig, title)
+    style_map(fig, title)
+    centres = [i * (side + pad) + (side - 1) / 2 for i in range(max(len(row_labels or ()), len(col_labels or ())))]
+    if row_labels is not None:
+        fig.update_yaxes(showticklabels=True, tickvals=centres[:len(row_labels)], ticktext=list(row_labels),
+                         ticks="", automargin=True)
+    if col_labels is not None:
+        fig.update_xaxes(showticklabels=True, side="top", tickvals=centres[:len(col_labels)],
+                         ticktext=list(col_labels), ticks="", automargin=True)
+    return fig
 
 
 def objective_curves(objective: np.ndarray, channels: Sequence[int], height: int = 260) -> go.Figure:
