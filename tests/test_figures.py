@@ -122,6 +122,10 @@ def test_picture_grid_labels_its_rows_and_columns_at_their_tiles():
     for r, y in enumerate(fig.layout.yaxis.tickvals):  # each row label sits on its row's tiles
         for c, x in enumerate(fig.layout.xaxis.tickvals):
             assert hover[round(y), round(x)] == labels[3 * r + c]
+    white = figures.picture_grid_figure([np.full((4, 4, 3), 255, np.uint8)] * 2, ["a", "b"], ncols=2, side=20)
+    z = white.data[0].z
+    assert (z[:, :20] == 255).all() and (z[:, 20:22] == figures.look.BACKGROUND).all()  # a white tile shows
+    assert figures.look.BACKGROUND < 255
     plain = figures.picture_grid_figure(pictures, labels, ncols=3)
     assert plain.layout.yaxis.showticklabels is False and plain.layout.xaxis.tickvals is None
 

@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 from .scaling import filter_mosaic
 from .style import COLOURS, style_chart, style_map
 
+# Light grey behind and between tiles: a white crop (a sketch's paper) still reads as a tile, not a gap.
+BACKGROUND = 225
+
 
 def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
     """An RGB picture (H x W x 3 uint8, or 3 x H x W / H x W x 3 in [0, 1]) as side x side uint8,
@@ -22,13 +25,13 @@ def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
     if a.dtype != np.uint8:
         a = np.round(np.clip(np.nan_to_num(a.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
     if a.shape[0] == 0 or a.shape[1] == 0:
-        return np.full((side, side, 3), 255, np.uint8)
+        return np.full((side, side, 3), BACKGROUND, np.uint8)
     h, w = a.shape[:2]
-    # The longer side fills the tile; the shorter is padded white, so a clipped crop keeps its shape.
+    # The longer side fills the tile; the shorter is padded with the background, so a clipped crop keeps its shape.
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     a = cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA)
-    tile = np.full((side, side, 3), 255, np.uint8)
+    tile = np.full((side, side, 3), BACKGROUND, np.uint8)
     top, left = (side - a.shape[0]) // 2, (side - a.shape[1]) // 2
     tile[top:top + a.shape[0], left:left + a.shape[1]] = a
     return tile
@@ -48,7 +51,7 @@ def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], n
         raise ValueError("picture_grid_figure needs at least one picture")
     tiles = np.stack([as_tile(p, side) for p in pictures]).astype(np.float32)
     pad = max(2, side // 16)
-    mosaic, index = filter_mosaic(tiles, ncols, pad=pad, fill=255.0)
+    mosaic, index = filter_mosaic(tiles, ncols, pad=pad, fill=float(BACKGROUND))
     text = np.asarray(list(labels) + [""], dtype=object)
     hover = text[np.where(index >= 0, index, len(labels))]
     fig = go.Figure(go.Image(z=mosaic.astype(np.uint8), customdata=hover, hovertemplate="%{customdata}<extra></extra>"))
