@@ -189,9 +189,11 @@ def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, si
 
 
 @st.cache_data(show_spinner="Ranking held-out images for every channel...", max_entries=32)
-def layer_examples(name: str, layer: str, n: int, k: int = 16) -> methods.LayerExamples:
-    """Top and bottom k of ``held_out(name, n)`` for every channel of a layer (also kept on disk)."""
-    return methods.dataset_examples(cached_model(name), held_out(name, n).x, [layer], k, cache=True)[layer]
+def layer_examples(name: str, layer: str, n: int, k: int = 16, images_of: str | None = None) -> methods.LayerExamples:
+    """Top and bottom k of ``held_out(images_of or name, n)`` for every channel of a layer (also kept
+    on disk); ``images_of``, a model of the same input size, lets two models rank the same images."""
+    images = held_out(images_of or name, n).x
+    return methods.dataset_examples(cached_model(name), images, [layer], k, cache=True)[layer]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

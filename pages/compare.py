@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
+from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.navigation import run_through_app
 from dashboard.widgets import available_models, image_key, image_sidebar, load_or_explain, show_interp_errors
 from interp import figures, get_spec, list_models, methods
@@ -66,6 +67,47 @@ for col, name, w, order in ((left, name_a, wa, match.a), (right, name_b, wb, mat
     fig.update_layout(height=max(200, 60 * int(np.ceil(n_pairs / 8)) + 60))
     col.plotly_chart(fig, width="stretch", key=f"cmp_pairs_{name}")
 st.line_chart(pd.DataFrame({"cosine similarity of pair": match.cosine}), height=180)
+
+
+def _look(n: int, steps: int, side: int, n_images: int) -> None:
+    """The first n matched pairs: each filter's optimised image and top held-out crops, A left and B right."""
+    pairs = {name_a: match.a[:n], name_b: match.b[:n]}
+    found = optimised(list(pairs.items()), layer, steps, side)
+    if found is None:
+        return
+    batch, ex_a = top_examples(name_a, layer, n_images)
+    ex_b = top_examples(name_b, layer, n_images, images_of=name_a)[1] if batch is not None else None
+    if ex_a is None or ex_b is None:
+        batch = ex_a = ex_b = None
+    elif batch.note:
+        st.caption(batch.note)
+    heads = ["optimised", *(f"top {r + 1}" for r in range(SHOWN if batch is not None else 0))]
+    table = {"pair": np.arange(1, n + 1), "weight cosine": match.cosine[:n]}
+    for col, tag, (name, channels), vis, ex in zip(st.columns(2), "AB", pairs.items(), found, (ex_a, ex_b)):
+        grid = look_grid(channel_tiles(vis, ex, batch, who=f"{tag} ({name}), "), channels_across=False,
+                         title=f"{tag}: {name}", col_labels=heads,
+                         row_labels=[f"{i + 1}: channel {c}" for i, c in enumerate(channels)])
+        col.plotly_chart(grid.update_layout(height=90 * n + 90), width="stretch", key=f"cmp_look_{name}")
+        table[f"{tag} channel"] = channels
+        table[f"{tag} objective (mean)"] = vis.objective[:, -1]
+        if ex is not None:
+            table[f"{tag} best held-out (max)"] = ex.top_values[channels, 0]
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="cmp_look_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3g") for c in table
+                                if "channel" not in c and c != "pair"})
+
+
+st.subheader("What the matched filters look for")
+st.caption("The first matched pairs above (most alike first): row i of both grids is pair i. Each filter's "
+           "image optimised to excite it (the same seed, steps and side for both models, so they compare), then "
+           "the held-out crops that excite it most; both models rank the same held-out images of A's task.")
+c1, c2, c3, c4 = st.columns(4)
+look_n = c1.slider("Pairs", 1, min(16, len(match.a)), min(8, len(match.a)), key="cmp_look_pairs")
+look_steps = c2.select_slider("Steps", STEPS, 64, key="cmp_look_steps", help="More steps: sharper images, slower.")
+look_sides, look_side = side_options(name_a)
+look_side = c3.select_slider("Side (px)", look_sides, look_side, key="cmp_look_side")
+look_images = c4.select_slider("Held-out images to rank", HELD_OUT, 200, key="cmp_look_images")
+_look(look_n, look_steps, look_side, look_images)
 
 st.subheader("Layer by layer")
 n_images = st.slider("Held-out images for CKA", 8, 64, 16, step=8, key="cmp_images")

@@ -3,11 +3,11 @@ held-out crops that excite it most; one channel at a time with its top 16 and it
 
 import streamlit as st
 
-from dashboard.loaders import cached_model, feature_vis, held_out, layer_examples, layer_weights
+from dashboard.loaders import cached_model, layer_weights
+from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.navigation import run_through_app
 from dashboard.widgets import load_or_explain, model_picker, show_interp_errors
 from interp import figures, get_spec, methods
-from interp.errors import DataError
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
@@ -32,52 +32,26 @@ layer = c1.selectbox("Conv layer", layers, key=f"look_layer_{name}")
 n_out = layer_weights(name, layer).shape[0]
 first = c2.number_input("First channel", 0, n_out - 1, 0, key=f"look_first_{name}_{layer}")
 count = c3.slider("Channels", 1, min(32, n_out), min(8, n_out), key=f"look_count_{name}_{layer}")
-steps = c4.select_slider("Steps", [16, 32, 64, 128, 256, 512], 64, key="look_steps",
-                         help="More steps: sharper, stronger images, slower.")
-side_max = max(spec.input_hw)
-# Larger than the input is allowed: the optimisation stops at the layer, so a dense head's size does not bind.
-sides = sorted({s for s in (32, 64, 96, 128, 160, 224) if s <= max(side_max, 128)} | {side_max})
-side = c5.select_slider("Side (px)", sides, min(side_max, 64), key=f"look_side_{name}")
+steps = c4.select_slider("Steps", STEPS, 64, key="look_steps", help="More steps: sharper, stronger images, slower.")
+sides, side_default = side_options(name)
+side = c5.select_slider("Side (px)", sides, side_default, key=f"look_side_{name}")
 channels = tuple(range(int(first), min(int(first) + count, n_out)))
 
-bar = st.progress(0.0, text="Optimising images...")
-
-
-def on_step(done: int, total: int) -> None:
-    bar.progress(done / total, text=f"Optimising: step {done} of {total}")
-
-
-vis = show_interp_errors(feature_vis, name, layer, channels, steps, side, progress=on_step)
-bar.empty()
-if vis is None:
+found = optimised([(name, channels)], layer, steps, side)
+if found is None:
     st.stop()
+vis = found[0]
 
-n_images = st.sidebar.select_slider("Held-out images to rank", [50, 100, 200, 500, 1000], 200, key="look_held_out")
-try:
-    batch = held_out(name, n_images)
-except DataError as exc:  # an ImageNet model: no held-out images here, the optimised images still show
-    batch = None
-    st.info(f"No dataset examples: {exc}")
-examples = show_interp_errors(layer_examples, name, layer, n_images) if batch is not None else None
+n_images = st.sidebar.select_slider("Held-out images to rank", HELD_OUT, 200, key="look_held_out")
+batch, examples = top_examples(name, layer, n_images)
 if batch is not None and batch.note:
     st.caption(batch.note)
 
-shown = 3
-pictures, labels = [], []
-for row in range(1 + (shown if examples is not None else 0)):
-    for i, c in enumerate(channels):
-        if row == 0:
-            pictures.append(vis.images[i])
-            labels.append(f"channel {c}: optimised, objective {vis.objective[i, -1]:.3g}")
-        else:
-            j = int(examples.top[c, row - 1])
-            pictures.append(methods.crop(batch.pictures[j], examples.top_boxes[c, row - 1]))
-            labels.append(f"channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
-                          f"max {examples.top_values[c, row - 1]:.3g}")
 st.markdown(f"`{layer}`, channels {channels[0]}-{channels[-1]} of {n_out}: one column per channel; top row the "
-            "optimised image" + (f", below it the top {shown} held-out crops." if examples is not None else "."))
-grid = figures.picture_grid_figure(pictures, labels, ncols=len(channels), side=64)
-grid.update_layout(height=min(900, 110 * (len(pictures) // len(channels)) * max(1, 8 // len(channels)) + 40))
+            "optimised image" + (f", below it the top {SHOWN} held-out crops." if examples is not None else "."))
+tiles = channel_tiles(vis, examples, batch)
+grid = look_grid(tiles, channels_across=True)
+grid.update_layout(height=min(900, 110 * len(tiles[0]) * max(1, 8 // len(channels)) + 40))
 st.plotly_chart(grid, width="stretch", key="look_grid")
 
 st.subheader("One channel")

@@ -157,15 +157,6 @@ def test_bad_upload_on_an_image_page_is_an_error_message():
     assert len(at.get("plotly_chart")) == 5
 
 
-def test_compare_page():
-    at = _open("pages/compare.py")
-    _no_errors(at)  # the shipped PACS pair: two trained models of one architecture
-    at.selectbox(key="cmp_layer").set_value("features.conv2").run()
-    at.slider(key="cmp_pairs").set_value(16).run()
-    at.slider(key="cmp_images").set_value(8).run()
-    _no_errors(at)
-
-
 def test_target_class_follows_the_image_and_agrees_with_the_map():
     at = _open("pages/cam.py")
     at.selectbox(key="model").set_value("nin_cifar10").run()

@@ -111,6 +111,25 @@ def test_filter_grid_figures():
     assert np.isfinite(figures.filter_grid_figure(np.zeros((4, 3, 3, 3))).data[0].z).all()
 
 
+def test_picture_grid_labels_its_rows_and_columns_at_their_tiles():
+    g = np.random.default_rng(0)
+    pictures = [g.integers(0, 256, (h, 7, 3), dtype=np.uint8) for h in (5, 9, 3, 12, 7, 6)]
+    labels = [f"tile {i}" for i in range(6)]
+    fig = figures.picture_grid_figure(pictures, labels, ncols=3, side=20, title="t",
+                                      row_labels=["first", "second"], col_labels=["a", "b", "c"])
+    hover = fig.data[0].customdata
+    assert list(fig.layout.yaxis.ticktext) == ["first", "second"] and list(fig.layout.xaxis.ticktext) == ["a", "b", "c"]
+    for r, y in enumerate(fig.layout.yaxis.tickvals):  # each row label sits on its row's tiles
+        for c, x in enumerate(fig.layout.xaxis.tickvals):
+            assert hover[round(y), round(x)] == labels[3 * r + c]
+    white = figures.picture_grid_figure([np.full((4, 4, 3), 255, np.uint8)] * 2, ["a", "b"], ncols=2, side=20)
+    z = white.data[0].z
+    assert (z[:, :20] == 255).all() and (z[:, 20:22] == figures.look.BACKGROUND).all()  # a white tile shows
+    assert figures.look.BACKGROUND < 255
+    plain = figures.picture_grid_figure(pictures, labels, ncols=3)
+    assert plain.layout.yaxis.showticklabels is False and plain.layout.xaxis.tickvals is None
+
+
 def test_kernel_figure_centres_its_scale_on_zero_and_can_share_it():
     k = np.array([[0.5, -2.0], [1.0, 0.0]])
     trace = figures.kernel_figure(k).data[0]

@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 from .scaling import filter_mosaic
 from .style import COLOURS, style_chart, style_map
 
+# Light grey behind and between tiles: a white crop (a sketch's paper) still reads as a tile, not a gap.
+BACKGROUND = 225
+
 
 def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
     """An RGB picture (H x W x 3 uint8, or 3 x H x W / H x W x 3 in [0, 1]) as side x side uint8,
@@ -22,34 +25,45 @@ def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
     if a.dtype != np.uint8:
         a = np.round(np.clip(np.nan_to_num(a.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
     if a.shape[0] == 0 or a.shape[1] == 0:
-        return np.full((side, side, 3), 255, np.uint8)
+        return np.full((side, side, 3), BACKGROUND, np.uint8)
     h, w = a.shape[:2]
-    # The longer side fills the tile; the shorter is padded white, so a clipped crop keeps its shape.
+    # The longer side fills the tile; the shorter is padded with the background, so a clipped crop keeps its shape.
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     a = cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA)
-    tile = np.full((side, side, 3), 255, np.uint8)
+    tile = np.full((side, side, 3), BACKGROUND, np.uint8)
     top, left = (side - a.shape[0]) // 2, (side - a.shape[1]) // 2
     tile[top:top + a.shape[0], left:left + a.shape[1]] = a
     return tile
 
 
 def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], ncols: int, side: int = 64,
-                        title: str = "") -> go.Figure:
+                        title: str = "", row_labels: Sequence[str] | None = None,
+                        col_labels: Sequence[str] | None = None) -> go.Figure:
     """Pictures of any sizes as one grid of side x side tiles, each tile's label on hover.
 
     Args:
         pictures: RGB pictures (see :func:`as_tile`), in reading order.
         labels: one hover line per picture ('channel 3: optimised', 'image 41, max 2.3').
+        row_labels, col_labels: text written left of each row and above each column (default none).
     """
     if not len(pictures):
         raise ValueError("picture_grid_figure needs at least one picture")
     tiles = np.stack([as_tile(p, side) for p in pictures]).astype(np.float32)
-    mosaic, index = filter_mosaic(tiles, ncols, pad=max(2, side // 16), fill=255.0)
+    pad = max(2, side // 16)
+    mosaic, index = filter_mosaic(tiles, ncols, pad=pad, fill=float(BACKGROUND))
     text = np.asarray(list(labels) + [""], dtype=object)
     hover = text[np.where(index >= 0, index, len(labels))]
     fig = go.Figure(go.Image(z=mosaic.astype(np.uint8), customdata=hover, hovertemplate="%{customdata}<extra></extra>"))
-    return style_map(fig, title)
+    style_map(fig, title)
+    centres = [i * (side + pad) + (side - 1) / 2 for i in range(max(len(row_labels or ()), len(col_labels or ())))]
+    if row_labels is not None:
+        fig.update_yaxes(showticklabels=True, tickvals=centres[:len(row_labels)], ticktext=list(row_labels),
+                         ticks="", automargin=True)
+    if col_labels is not None:
+        fig.update_xaxes(showticklabels=True, side="top", tickvals=centres[:len(col_labels)],
+                         ticktext=list(col_labels), ticks="", automargin=True)
+    return fig
 
 
 def objective_curves(objective: np.ndarray, channels: Sequence[int], height: int = 260) -> go.Figure:

@@ -1,0 +1,101 @@
+"""The "Compare models" page under AppTest, on the shipped PACS pair: what is drawn is checked
+against the methods run here on the same models and held-out images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import interp
+from interp import figures, methods
+from interp.data import held_out_batch
+from interp.methods.compare import match_filters
+
+from tests.apptest import no_errors, open_app, plotly_array
+
+A, B = "alexnet_gap_pacs_domain", "alexnet_gap_pacs_class"  # the page's default pair
+PAIRS, STEPS, SIDE, IMAGES = 3, 16, 32, 50  # small, for speed
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("INTERP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # the examples index, not ~/.cache
+    try:
+        at = open_app()
+        for key, value in (("cmp_look_pairs", PAIRS), ("cmp_look_steps", STEPS), ("cmp_look_side", SIDE),
+                           ("cmp_look_images", IMAGES), ("cmp_images", 8)):
+            at.session_state[key] = value
+        at.switch_page("pages/compare.py").run()
+        no_errors(at)
+        yield at
+    finally:
+        mp.undo()
+
+
+def _charts(at) -> dict[str, dict]:
+    """The page's Plotly figures by title."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {s["layout"].get("title", {}).get("text", ""): s for s in specs}
+
+
+def test_compare_page_widgets(page):
+    at = page
+    at.selectbox(key="cmp_layer").set_value("features.conv2").run()
+    at.slider(key="cmp_pairs").set_value(16).run()
+    no_errors(at)
+    assert "A: alexnet_gap_pacs_domain" in _charts(at)
+    at.selectbox(key="cmp_layer").set_value("features.conv1").run()
+    no_errors(at)
+
+
+def test_matched_filters_show_their_pairs_optimised_images_and_top_crops(page):
+    at = page
+    layer = at.selectbox(key="cmp_layer").value
+    models = {n: interp.load_model(n, device="cpu") for n in (A, B)}
+    match = match_filters(methods.filters(models[A], layer), methods.filters(models[B], layer))
+    batch = held_out_batch(interp.get_spec(A), IMAGES)  # both models rank A's held-out images
+    table = next(d.value for d in at.dataframe if "A channel" in d.value.columns)
+    charts = _charts(at)
+    for tag, name, channels in (("A", A, match.a[:PAIRS]), ("B", B, match.b[:PAIRS])):
+        spec = interp.get_spec(name)
+        top = methods.dataset_examples(models[name], batch.x, layer, k=3)[layer]
+        vis = methods.feature_visualization(models[name], layer, [int(c) for c in channels], steps=STEPS, size=SIDE,
+                                            seed=0, mean=spec.mean, std=spec.std)
+        fig = charts[f"{tag}: {name}"]
+        assert fig["layout"]["yaxis"]["ticktext"] == [f"{i + 1}: channel {c}" for i, c in enumerate(channels)]
+        assert fig["layout"]["xaxis"]["ticktext"] == ["optimised", "top 1", "top 2", "top 3"]
+        assert table[f"{tag} channel"].tolist() == channels.tolist()
+        np.testing.assert_allclose(table[f"{tag} best held-out (max)"], top.top_values[channels, 0], rtol=1e-5)
+        np.testing.assert_allclose(table[f"{tag} objective (mean)"], vis.objective[:, -1], rtol=1e-4)
+        z = plotly_array(fig["data"][0]["z"])
+        hover = np.asarray(fig["data"][0]["customdata"], dtype=object)
+        step = 64 + 4  # the grid's tile side and gap
+        for i, c in enumerate(channels):  # row i: channel c's optimised image, then its best crop
+            np.testing.assert_allclose(z[i * step:i * step + 64, :64], figures.as_tile(vis.images[i], 64), atol=2)
+            j = int(top.top[c, 0])
+            assert hover[i * step + 32, step + 32] == (
+                f"{tag} ({name}), channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
+                f"max {top.top_values[c, 0]:.3g}")
+    np.testing.assert_allclose(table["weight cosine"], match.cosine[:PAIRS], rtol=1e-6)
+
+
+def test_without_held_out_images_only_the_optimised_images_show(page, monkeypatch):
+    import dashboard.loaders
+    from interp.errors import DataError
+
+    def missing(spec, n, data_dir=None):
+        raise DataError("no PACS images here; put them under the data root")
+
+    monkeypatch.setattr(dashboard.loaders, "held_out_batch", missing)
+    at = page
+    at.select_slider(key="cmp_look_images").set_value(100).run()  # a size not cached yet
+    no_errors(at)
+    assert any(i.value.startswith("No dataset examples: no PACS images here") for i in at.info)
+    fig = _charts(at)[f"B: {B}"]
+    assert fig["layout"]["xaxis"]["ticktext"] == ["optimised"] and len(fig["layout"]["yaxis"]["ticktext"]) == PAIRS
+    table = next(d.value for d in at.dataframe if "A channel" in d.value.columns)
+    assert not [c for c in table.columns if "held-out" in c]
+    at.select_slider(key="cmp_look_images").set_value(IMAGES).run()
