@@ -1,8 +1,10 @@
-"""The in-process engine: the pending shards one after another in this process, each written
-as soon as it is full (so memory stays flat whatever the dataset's size)."""
+"""The in-process engine: the pending shards one after another in this process. Each shard is
+written on a thread while the next one is computed (at most one write outstanding, so memory
+stays flat whatever the dataset's size); a failed write stops the run."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,8 +18,19 @@ from .store import write_shard
 
 def run_local(model: nn.Module, spec: ModelSpec, settings: Settings, images: Images, out: Path,
               pending: Sequence[int], advance: Callable[[int], None]) -> None:
-    """Compute and write each pending shard; ``advance(n)`` after each, with its image count."""
-    for i in pending:
-        start, paths, labels = images.shard(i, settings.shard_size)
-        write_shard(out, i, compute_shard(model, spec, settings, start, paths, labels))
-        advance(len(paths))
+    """Compute and write each pending shard; ``advance(n)`` once it is on disk, with its image count."""
+    writing: tuple[Future, int] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="interp-write") as pool:
+        for i in pending:
+            start, paths, labels = images.shard(i, settings.shard_size)
+            table = compute_shard(model, spec, settings, start, paths, labels)
+            if writing is not None:
+                _finish(*writing, advance)
+            writing = pool.submit(write_shard, out, i, table), len(paths)
+        if writing is not None:
+            _finish(*writing, advance)
+
+
+def _finish(write: Future, n: int, advance: Callable[[int], None]) -> None:
+    write.result()  # raises the write's error here, in the run's thread
+    advance(n)
