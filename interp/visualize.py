@@ -36,8 +36,11 @@ def command(args: argparse.Namespace) -> None:
     summary = visualize(args.model, args.layer, parse_channels(args.channels), args.out, steps=args.steps,
                         size=args.size, seed=args.seed, objective=args.objective, held_out=args.held_out,
                         device=args.device, data_dir=args.data_dir)
-    print(f"{args.out}: {len(summary['channels'])} images, {summary['seconds']} s; the optimised image beats the best "
-          f"of {summary['held_out_images']} held-out images for {summary['beats_best_held_out']:.0%} of channels")
+    n = len(summary["channels"])
+    beats = sum(r["beats"] for r in summary["channels"])
+    print(f"{args.out}: {n} images, {summary['seconds']} s; the optimised image beats the best of "
+          f"{summary['held_out_images']} held-out images for {beats} of {n} channels "
+          f"({100 * summary['beats_best_held_out']:.1f}%)")
 
 
 def parse_channels(text: str) -> list[int]:
