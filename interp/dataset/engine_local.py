@@ -1,6 +1,7 @@
-"""The in-process engine: the pending shards one after another in this process. Each shard is
-written on a thread while the next one is computed (at most one write outstanding, so memory
-stays flat whatever the dataset's size); a failed write stops the run."""
+"""The in-process engine: the pending shards one after another in this process. Where a core is
+free (:func:`.compute.spare_core`), each shard is written on a thread while the next one is
+computed (at most one write outstanding, so memory stays flat whatever the dataset's size); a
+failed write stops the run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Callable, Sequence
 from torch import nn
 
 from ..models.registry import ModelSpec
-from .compute import compute_shard
+from .compute import compute_shard, spare_core
 from .job import Images, Settings
 from .store import write_shard
 
@@ -19,6 +20,12 @@ from .store import write_shard
 def run_local(model: nn.Module, spec: ModelSpec, settings: Settings, images: Images, out: Path,
               pending: Sequence[int], advance: Callable[[int], None]) -> None:
     """Compute and write each pending shard; ``advance(n)`` once it is on disk, with its image count."""
+    if not spare_core(model):
+        for i in pending:
+            start, paths, labels = images.shard(i, settings.shard_size)
+            write_shard(out, i, compute_shard(model, spec, settings, start, paths, labels))
+            advance(len(paths))
+        return
     writing: tuple[Future, int] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="interp-write") as pool:
         for i in pending:

@@ -43,14 +43,16 @@ class ShardExplainer:
         load_models_files(list(models_files))
         if spec.name not in REGISTRY:  # a model registered in the driver's process only
             register(spec)
-        self.spec, self.settings = spec, settings
+        self.spec, self.settings, self.device = spec, settings, device
         self.model = load_model(spec.name, settings.checkpoint, device=device)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from .compute import compute_shard
 
+        # On CPUs the pool's actors fill every core Ray gives them: decoding ahead on a thread would
+        # only preempt the passes (see compute.spare_core).
         tables = [compute_shard(self.model, self.spec, self.settings, int(start), json.loads(paths),
-                                json.loads(labels))
+                                json.loads(labels), overlap=self.device != "cpu")
                   for start, paths, labels in zip(batch.column("start").to_pylist(),
                                                   batch.column("paths").to_pylist(),
                                                   batch.column("labels").to_pylist())]
@@ -100,7 +102,9 @@ def run_ray(spec: ModelSpec, settings: Settings, images: Images, out: Path, pend
         gpus_per_actor = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
     n_actors = _actors(actors, gpus_per_actor)
     device = "cuda" if gpus_per_actor > 0 else "cpu"
-    wave = max(8, 4 * n_actors)  # shards per Ray job: what a kill can lose at most
+    # Shards per Ray job: what a kill can lose at most, and how often the actors start and load
+    # the model again (a few seconds each time).
+    wave = max(64, 16 * n_actors)
     for w in range(0, len(pending), wave):
         shards = list(pending[w:w + wave])
         items = []

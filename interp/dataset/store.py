@@ -32,7 +32,9 @@ def write_shard(out: Path, i: int, table: pa.Table) -> Path:
     """Write shard i whole: a killed run leaves either the finished file or none."""
     final = shard_path(out, i)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    # Dictionary encoding only where values repeat: on the maps it costs half the write time and
+    # saves nothing; zstd keeps the files about as small as snappy's with dictionaries.
+    pq.write_table(table, tmp, use_dictionary=["path", "error"], compression="zstd")
     os.replace(tmp, final)
     return final
 
