@@ -62,9 +62,12 @@ def test_maps_equal_single_image_explain_calls(reference):
         assert 0 <= row["deletion_auc_grad_cam"] <= 1 and 0 <= row["insertion_auc_saliency"] <= 1
 
 
-def test_a_killed_run_resumes_into_the_same_files(reference, tmp_path, monkeypatch):
-    from interp.dataset import engine_local
+@pytest.mark.parametrize("spare", [False, True], ids=["in-turn", "decode-and-write-on-threads"])
+def test_a_killed_run_resumes_into_the_same_files(spare, reference, tmp_path, monkeypatch):
+    from interp.dataset import compute, engine_local
 
+    for module in (compute, engine_local):  # both ways of running, whatever this machine's cores
+        monkeypatch.setattr(module, "spare_core", lambda model: spare)
     ref_out, ref = reference
     written = []
 
@@ -88,6 +91,22 @@ def test_a_killed_run_resumes_into_the_same_files(reference, tmp_path, monkeypat
     assert resumed.equals(ref)
     for name in ("shard-00000.parquet", "shard-00001.parquet"):
         assert pq.read_table(tmp_path / name).equals(pq.read_table(ref_out / name))
+
+
+def test_a_spare_core_is_one_that_torch_leaves_idle(monkeypatch, tiny_gap_model):
+    import os
+
+    import torch
+
+    from interp.dataset.compute import spare_core
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    assert not spare_core(tiny_gap_model)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores - 1)
+    assert spare_core(tiny_gap_model) == (cores > 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    assert spare_core(tiny_gap_model.to("meta"))  # a model computing elsewhere leaves the cores to decoding
 
 
 def _compute(*args, **kwargs):

@@ -4,7 +4,8 @@ through Ray Data: ``from_items`` (one item per shard) -> ``map_batches`` (the ac
 then filed as the same shard files the in-process engine writes, so the two give identical
 results and either can resume the other's run.
 
-Pending shards go through Ray in waves, so a killed run keeps every wave that finished.
+Pending shards go through Ray in waves (64 shards, or 16 per actor on a larger pool), so a killed
+run keeps every wave that finished; each wave starts its actors and loads the model once.
 Imported only when ``engine="ray"``: the in-process path never imports Ray.
 """
 
