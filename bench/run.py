@@ -115,14 +115,7 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
         if feature_vis:
             rows += _feature_vis_rows(s, device, bar)
         if datasets:
-            from importlib.util import find_spec
-
-            from .whole_dataset import dataset_rows
-
-            bar.set_description("whole datasets")
-            rows += dataset_rows(s.dataset_model, s.dataset_methods, s.dataset_sizes, s.dataset_batch, threads,
-                                 ray=find_spec("ray") is not None and str(device) == "cpu")
-            bar.update()
+            rows += _dataset_rows(s, threads, device, bar)
     finally:
         bar.close()
     return {"machine": machine_info(threads, device), "settings": {"quick": quick, **asdict(s)},
@@ -140,6 +133,19 @@ def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, 
                          s.repeats, s.budget_s, device)]
     bar.update()
     rows.append(index_row(s.vis_model, s.index_images, s.warmup, s.repeats, s.budget_s, device))
+    bar.update()
+    return rows
+
+
+def _dataset_rows(s: Settings, threads: int, device: torch.device, bar) -> list[dict[str, Any]]:
+    """The whole-dataset rows; Ray's where it is installed (its actors run on the CPU here)."""
+    from importlib.util import find_spec
+
+    from .whole_dataset import dataset_rows
+
+    bar.set_description("whole datasets")
+    rows = dataset_rows(s.dataset_model, s.dataset_methods, s.dataset_sizes, s.dataset_batch, threads,
+                        ray=find_spec("ray") is not None and str(device) == "cpu")
     bar.update()
     return rows
 
