@@ -20,10 +20,6 @@ BATCH_SPEEDUP_TARGET = 8.0  # one channel at a time over all channels in one bat
 INDEX_RATIO_TARGET = 1.2  # the dataset-examples index over one forward pass, per image
 
 
-def _ms(impl: Impl, per: int) -> float | None:
-    return median_ms_per_image(impl, per)
-
-
 def batching_row(name: str, layer: str, channels: int, single: int, steps: int, size: int,
                  warmup: int, repeats: int, budget_s: float, device: torch.device) -> dict[str, Any]:
     """Per channel: ``channels`` optimised together against ``single`` optimised one by one, and
@@ -42,8 +38,8 @@ def batching_row(name: str, layer: str, channels: int, single: int, steps: int, 
     bare_batch = Impl("bare batch", bare_forward_backward_to_layer(model, layer, x, t), model)
     bare_one = Impl("bare one", bare_forward_backward_to_layer(model, layer, x[:1], t[:1]), model)
     measure([together, alone, bare_batch, bare_one], warmup, repeats, budget_s, 1, device=device)
-    batched_ms, alone_ms = _ms(together, channels), _ms(alone, single)
-    bare_gain = _ms(bare_one, 1) / _ms(bare_batch, channels)
+    batched_ms, alone_ms = median_ms_per_image(together, channels), median_ms_per_image(alone, single)
+    bare_gain = median_ms_per_image(bare_one, 1) / median_ms_per_image(bare_batch, channels)
     return {"kind": "feature_vis", "model": name, "method": "batched_channels", "batch": channels, "layer": layer,
             "ours_ms": batched_ms, "floor_ms": None, "ratio_to_floor": None, "peers": [],
             "one_at_a_time_ms": alone_ms, "speedup": alone_ms / batched_ms, "target_speedup": BATCH_SPEEDUP_TARGET,
@@ -71,7 +67,7 @@ def index_row(name: str, images: int, warmup: int, repeats: int, budget_s: float
     forwards = [bare_forward(model, x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
     floor = Impl("floor", lambda: [f() for f in forwards], model)
     measure([index, floor], warmup, repeats, budget_s, 1, device=device)
-    ours_ms, floor_ms = _ms(index, len(x)), _ms(floor, len(x))
+    ours_ms, floor_ms = median_ms_per_image(index, len(x)), median_ms_per_image(floor, len(x))
     return {"kind": "feature_vis", "model": name, "method": "dataset_index", "batch": batch_size,
             "layer": ",".join(layers), "ours_ms": ours_ms, "floor_ms": floor_ms, "ratio_to_floor": ours_ms / floor_ms,
             "target_ratio_to_floor": INDEX_RATIO_TARGET, "peers": [], "images": len(x), "repeats": len(index.seconds),

@@ -19,16 +19,24 @@ from typing import Any
 TRAIN_RATIO_TARGET = 0.9  # the loop's images/s over the bare loop's
 
 
+def proc_status_kb(field: str, pid: int | str = "self") -> int | None:
+    """A memory field of /proc/PID/status (VmRSS, VmHWM, ...) in kB; None where there is none."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _peak_rss_mb() -> float:
     """This process's peak resident set size. Linux keeps getrusage's ru_maxrss across fork and
     exec, so a child started by the benchmark would report its parent's peak; /proc's VmHWM
     belongs to the process's own address space."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
+    kb = proc_status_kb("VmHWM")
+    if kb is not None:
+        return kb / 1024.0
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20  # macOS reports bytes
 

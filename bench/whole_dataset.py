@@ -17,19 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .training import proc_status_kb
+
 ENGINE_RATIO_TARGET = 0.9  # in-process images/s over the bare loop's
 RAY_RATIO_TARGET = 0.75  # Ray's images/s over the in-process engine's
 MEMORY_GROWTH_TARGET = 1.10  # peak at the large size over the peak at the small size
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def _descendants(root: int) -> list[int]:
@@ -58,7 +50,7 @@ class TreePeak:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in _descendants(os.getpid())))
+            self.peak_kb = max(self.peak_kb, sum(proc_status_kb("VmRSS", p) or 0 for p in _descendants(os.getpid())))
             self._stop.wait(self.every_s)
 
     def __enter__(self) -> "TreePeak":

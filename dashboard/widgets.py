@@ -166,6 +166,22 @@ def image_page(title: str, caption: str, default_model: str):
     return picked
 
 
+def model_page(title: str, caption: str, default_model: str):
+    """Title, caption, model picker and loaded model of a page about a model alone; stops the
+    page (after saying why) when the model cannot be used.
+
+    Returns:
+        (name, model).
+    """
+    st.title(title)
+    st.caption(caption)
+    name = model_picker(default=default_model)
+    model = load_or_explain(name)
+    if model is None:
+        st.stop()
+    return name, model
+
+
 def or_stop(fn: Callable, *args, **kwargs):
     """:func:`show_interp_errors`, and the page stops there when it showed an error."""
     result = show_interp_errors(fn, *args, **kwargs)

@@ -6,21 +6,17 @@ import streamlit as st
 from dashboard.loaders import cached_model, layer_weights
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.navigation import run_through_app
-from dashboard.widgets import load_or_explain, model_picker, show_interp_errors
+from dashboard.widgets import model_page, show_interp_errors
 from interp import figures, get_spec, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-st.title("What filters look for")
-st.caption("Each channel's **optimised image** is grown from noise to excite the channel as much as possible "
-           "(its mean over the map; colours decorrelated, a 1/f Fourier basis, random jitter, scale and rotation "
-           "each step, as in Lucid). Beside it, the **held-out crops** that excite it most: the part of the image "
-           "the channel's strongest unit sees (its receptive field).")
-
-name = model_picker(default="table2_cnn_cifar10")
-model = load_or_explain(name)
-if model is None:
-    st.stop()
+name, model = model_page(
+    "What filters look for",
+    "Each channel's **optimised image** is grown from noise to excite the channel as much as possible "
+    "(its mean over the map; colours decorrelated, a 1/f Fourier basis, random jitter, scale and rotation "
+    "each step, as in Lucid). Beside it, the **held-out crops** that excite it most: the part of the image "
+    "the channel's strongest unit sees (its receptive field).", default_model="table2_cnn_cifar10")
 spec = get_spec(name)
 layers = methods.conv_layers(model)
 if not layers:

@@ -5,20 +5,17 @@ import streamlit as st
 
 from dashboard.loaders import model_card
 from dashboard.navigation import run_through_app
-from dashboard.widgets import load_or_explain, model_picker
+from dashboard.widgets import model_page
 from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-st.title("Filters")
-st.caption("What each conv layer's kernels look like. First layer: each filter as an RGB picture "
-           "(scaled to its own range around grey). Deeper layers have one kernel per input channel: "
-           "shown averaged over input channels or for one input channel, in weight units.")
-
-name = model_picker(default="alexnet_gap_pacs_class")
-model = load_or_explain(name)
-if model is None:
-    st.stop()
+name, model = model_page(
+    "Filters",
+    "What each conv layer's kernels look like. First layer: each filter as an RGB picture "
+    "(scaled to its own range around grey). Deeper layers have one kernel per input channel: "
+    "shown averaged over input channels or for one input channel, in weight units.",
+    default_model="alexnet_gap_pacs_class")
 
 layers = methods.conv_layers(model)
 if st.session_state.get("filters_layer") not in layers:

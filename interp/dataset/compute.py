@@ -11,7 +11,7 @@ runs in turn.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -78,20 +78,18 @@ def default_resolution(model: nn.Module, spec: ModelSpec, methods: Sequence[str]
     return min(h, DEFAULT_SIDE), min(w, DEFAULT_SIDE)
 
 
-def _load(paths: Sequence[str], spec: ModelSpec) -> tuple[list[torch.Tensor | None], list[str | None]]:
-    """Each image as a normalised 1 x C x H x W tensor (None where it cannot be read) and its
-    error; the pixels of the whole batch are normalised in one operation (as preprocess does one)."""
+def _load(paths: Sequence[str], spec: ModelSpec) -> tuple[torch.Tensor | None, list[str | None]]:
+    """The readable images as one normalised N x C x H x W batch (None if none is readable), in
+    order, and each path's error (None where it was read); one normalisation for the batch."""
     pixels, errors = [], []
     for p in paths:
         try:
             pixels.append(np.asarray(resize_center_crop(load_image(p), spec.input_size), dtype=np.uint8))
             errors.append(None)
         except ImageError as exc:  # an unreadable file is a row that says why, not the end of the run
-            pixels.append(None)
             errors.append(str(exc))
-    read = [a for a in pixels if a is not None]
-    batch = iter(normalize(torch.from_numpy(np.stack(read)).permute(0, 3, 1, 2), spec).split(1)) if read else None
-    return [None if a is None else next(batch) for a in pixels], errors
+    x = normalize(torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2), spec) if pixels else None
+    return x, errors
 
 
 def explain_batch(model: nn.Module, spec: ModelSpec, settings: Settings, x: torch.Tensor) -> dict[str, Any]:
@@ -122,10 +120,9 @@ def compute_shard(model: nn.Module, spec: ModelSpec, settings: Settings, start: 
     ``overlap``: decode the next batch on a thread meanwhile (default: where :func:`spare_core`)."""
     columns: dict[str, list] = {f.name: [] for f in schema(settings)}
     ahead = spare_core(model) if overlap is None else overlap
-    for b, chunk, (tensors, errors) in _decoded(paths, spec, settings.batch_size, ahead=ahead):
-        ok = [i for i, t in enumerate(tensors) if t is not None]
-        result = explain_batch(model, spec, settings, torch.cat([tensors[i] for i in ok])) if ok else {}
-        where = {i: k for k, i in enumerate(ok)}
+    for b, chunk, (x, errors) in _decoded(paths, spec, settings.batch_size, ahead=ahead):
+        result = explain_batch(model, spec, settings, x) if x is not None else {}
+        where = {i: k for k, i in enumerate(i for i, e in enumerate(errors) if e is None)}
         for i, path in enumerate(chunk):
             _append_row(columns, settings, start + b + i, path, labels[b + i], errors[i], result, where.get(i))
     return _table(columns, settings)
@@ -142,21 +139,35 @@ def spare_core(model: nn.Module) -> bool:
 
 
 def _decoded(paths: Sequence[str], spec: ModelSpec, batch_size: int, ahead: bool = True
-             ) -> Iterator[tuple[int, list[str], tuple[list[torch.Tensor | None], list[str | None]]]]:
-    """(offset, paths, their tensors and errors) batch by batch; with ``ahead``, the next batch
-    is decoded on a thread while the caller works on the current one."""
+             ) -> Iterator[tuple[int, list[str], tuple[torch.Tensor | None, list[str | None]]]]:
+    """(offset, paths, their batch and errors) batch by batch; with ``ahead``, the next batch is
+    decoded on a thread while the caller works on the current one, else in turn."""
     chunks = [(b, list(paths[b:b + batch_size])) for b in range(0, len(paths), batch_size)]
-    if not ahead:
-        for b, chunk in chunks:
-            yield b, chunk, _load(chunk, spec)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="interp-decode") as pool:
-        ahead = pool.submit(_load, chunks[0][1], spec) if chunks else None
+    with background(ahead, "interp-decode") as pool:
+        pending = pool.submit(_load, chunks[0][1], spec) if chunks else None
         for k, (b, chunk) in enumerate(chunks):
-            loaded = ahead.result()
+            loaded = pending.result()
             if k + 1 < len(chunks):
-                ahead = pool.submit(_load, chunks[k + 1][1], spec)
+                pending = pool.submit(_load, chunks[k + 1][1], spec)
             yield b, chunk, loaded
+
+
+class _InTurn(Executor):
+    """An executor that runs each task at once, in the caller's thread."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed over like a thread's, at .result()
+            done.set_exception(exc)
+        return done
+
+
+def background(on_thread: bool, name: str) -> Executor:
+    """One worker thread (``on_thread``, where a core is free), else the caller's own thread: the
+    same code either overlaps decoding and writing with the passes or does them in turn."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if on_thread else _InTurn()
 
 
 def _append_row(columns: dict[str, list], settings: Settings, index: int, path: str, label: int | None,

@@ -5,14 +5,14 @@ failed write stops the run."""
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable, Sequence
 
 from torch import nn
 
 from ..models.registry import ModelSpec
-from .compute import compute_shard, spare_core
+from .compute import background, compute_shard, spare_core
 from .job import Images, Settings
 from .store import write_shard
 
@@ -20,14 +20,8 @@ from .store import write_shard
 def run_local(model: nn.Module, spec: ModelSpec, settings: Settings, images: Images, out: Path,
               pending: Sequence[int], advance: Callable[[int], None]) -> None:
     """Compute and write each pending shard; ``advance(n)`` once it is on disk, with its image count."""
-    if not spare_core(model):
-        for i in pending:
-            start, paths, labels = images.shard(i, settings.shard_size)
-            write_shard(out, i, compute_shard(model, spec, settings, start, paths, labels))
-            advance(len(paths))
-        return
     writing: tuple[Future, int] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="interp-write") as pool:
+    with background(spare_core(model), "interp-write") as pool:
         for i in pending:
             start, paths, labels = images.shard(i, settings.shard_size)
             table = compute_shard(model, spec, settings, start, paths, labels)

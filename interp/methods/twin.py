@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import itertools
 import weakref
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Iterator
 
 import torch
@@ -62,9 +62,9 @@ class Connected(nn.Module):
     probabilities come from Captum's pass instead of one more.
     """
 
-    def __init__(self, model: nn.Module, classes: int):
+    def __init__(self, model: nn.Module, classes: int, unruled: list[str]):
         super().__init__()
-        self.model, self.classes = model, classes
+        self.model, self.classes, self.unruled = model, classes, unruled
         self.first_logits: torch.Tensor | None = None
         self.per_call = [m for m in model.modules() if isinstance(m, PerCall)]
 
@@ -131,8 +131,7 @@ def _counting(model: nn.Module, own: list[nn.Module], calls: dict[int, int], dep
             h.remove()
 
 
-_TWINS: "weakref.WeakKeyDictionary[nn.Module, dict[bool, tuple[tuple[int, ...], Connected]]]" = \
-    weakref.WeakKeyDictionary()
+_TWINS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Connected]]" = weakref.WeakKeyDictionary()
 
 
 def _structure(model: nn.Module) -> tuple[int, ...]:
@@ -148,32 +147,38 @@ def twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> 
     forward pass without gradients. The caller passes ``twin.take_logits(n)`` to ``targets.of``
     after Captum's call.
 
+    Args:
+        strict: raise where DeepLift's rules would not apply (a non-linear function outside the
+            activation modules DeepLift has rules for).
+
     Raises:
-        MethodError: see :func:`build_twin`. TargetError: a class the model does not have.
+        MethodError: ``strict`` and the model applies such a function. TargetError: a class the
+            model does not have.
     """
-    kept = _TWINS.setdefault(model, {}).get(strict)
+    kept = _TWINS.get(model)
     structure = _structure(model)
     if kept is not None and kept[0] == structure:
         found = kept[1].reset()
         if targets.given(xb.shape[0], found.classes, xb.device) is None:
             with torch.no_grad():
                 targets.of(logits_of(found.model, xb.detach()))
-        return found
-    found = build_twin(model, xb, targets, strict)
-    _TWINS[model][strict] = (structure, found)
+    else:
+        found = build_twin(model, xb, targets)
+        _TWINS[model] = (structure, found)
+    if strict and found.unruled:
+        places = found.unruled
+        where = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        rules = ", ".join(t.__name__ for t in DEEPLIFT_RULES)
+        raise MethodError(f"DeepLift has rules only for activation modules ({rules}); this model applies "
+                          f"{where}, where DeepLift would silently use the plain gradient. "
+                          "Use integrated_gradients or gradient_shap for this model.")
     return found.reset()
 
 
-def build_twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> Connected:
-    """A new twin of the model; its one forward pass (no gradients) also fixes ``targets``.
-
-    Args:
-        strict: raise where DeepLift's rules would not apply (a non-linear function outside the
-            activation modules DeepLift has rules for).
-
-    Raises:
-        MethodError: ``strict`` and the model applies such a function.
-    """
+def build_twin(model: nn.Module, xb: torch.Tensor, targets: Targets) -> Connected:
+    """A new twin of the model; its one forward pass (no gradients) also fixes ``targets`` and
+    records where the model applies a non-linear function outside a module DeepLift has a rule
+    for (``Connected.unruled``)."""
     shared = itertools.chain(model.parameters(), model.buffers(),
                              (m for m in model.modules() if not m._modules and not isinstance(m, DEEPLIFT_RULES)))
     copied = copy.deepcopy(model, {id(t): t for t in shared})
@@ -184,19 +189,11 @@ def build_twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: boo
     calls: dict[int, int] = {}
     depth, where = [0], []
     watch = _Watch(depth, where)
-    with _counting(copied, own, calls, depth, where), torch.no_grad():
-        with watch if strict else nullcontext():
-            logits = logits_of(copied, xb.detach())
+    with _counting(copied, own, calls, depth, where), torch.no_grad(), watch:
+        logits = logits_of(copied, xb.detach())
     targets.of(logits)
-    if watch.found:
-        places = list(dict.fromkeys(watch.found))
-        found = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
-        rules = ", ".join(t.__name__ for t in DEEPLIFT_RULES)
-        raise MethodError(f"DeepLift has rules only for activation modules ({rules}); this model applies "
-                          f"{found}, where DeepLift would silently use the plain gradient. "
-                          "Use integrated_gradients or gradient_shap for this model.")
     _split_reused(copied, calls)
-    return Connected(copied, classes=logits.shape[1])
+    return Connected(copied, classes=logits.shape[1], unruled=list(dict.fromkeys(watch.found)))
 
 
 def _split_reused(model: nn.Module, calls: dict[int, int]) -> None:
