@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--objective", choices=("channel", "neuron"), default="channel",
                    help="maximise each channel's mean, or its centre unit")
+    p.add_argument("--starts", type=int, default=1,
+                   help="starting images per channel, the best kept after an eighth of the steps (default 1: "
+                        "grey; more add dark to light colours, for channels that want a bright or dark image)")
     p.add_argument("--held-out", type=int, default=1000, help="held-out images to rank (default 1000)")
     p.add_argument("--data-dir")
 
@@ -34,8 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> None:
     """python -m interp visualize, after parsing."""
     summary = visualize(args.model, args.layer, parse_channels(args.channels), args.out, steps=args.steps,
-                        size=args.size, seed=args.seed, objective=args.objective, held_out=args.held_out,
-                        device=args.device, data_dir=args.data_dir)
+                        size=args.size, seed=args.seed, objective=args.objective, starts=args.starts,
+                        held_out=args.held_out, device=args.device, data_dir=args.data_dir)
     n = len(summary["channels"])
     beats = sum(r["beats"] for r in summary["channels"])
     print(f"{args.out}: {n} images, {summary['seconds']} s; the optimised image beats the best of "
@@ -62,13 +65,14 @@ def parse_channels(text: str) -> list[int]:
 
 
 def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.PathLike, *, steps: int = 128,
-              size: int | None = None, seed: int = 0, objective: str = "channel", held_out: int = 1000,
-              device: str | None = None, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+              size: int | None = None, seed: int = 0, objective: str = "channel", starts: int = 1,
+              held_out: int = 1000, device: str | None = None, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Optimise one image per channel of a registry model's layer, rank held-out images, write
     ``out``/channel_<c>.png and ``out``/summary.json; return the summary.
 
     Both activations are the channel's spatial maximum (what dataset examples rank by).
     ``objective``: "channel" (the channel's mean, Lucid's default) or "neuron" (its centre unit).
+    ``starts``: starting images per channel (see feature_visualization).
 
     Raises:
         ParameterError: an unknown objective. LayerError, ModelError: see the methods.
@@ -85,7 +89,8 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
     side = size or spec.input_hw[0]
     start = time.perf_counter()
     vis = feature_visualization(model, layer, channels, steps=steps, size=side, seed=seed, mean=spec.mean,
-                                std=spec.std, position="centre" if objective == "neuron" else None, progress=True)
+                                std=spec.std, position="centre" if objective == "neuron" else None, starts=starts,
+                                progress=True)
     seconds = time.perf_counter() - start
     reached = channel_maxima(model, vis.images, layer, channels, spec.mean, spec.std)
     batch = held_out_batch(spec, held_out, data_dir)
@@ -101,7 +106,7 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
                      "best_held_out_image": int(examples.top[c, 0]), "beats": bool(reached[i] > best),
                      "objective_first": float(vis.objective[i, 0]), "objective_last": float(vis.objective[i, -1])})
     summary = {"model": name, "layer": layer, "objective": objective, "steps": int(vis.objective.shape[1]),
-               "size": side, "seed": seed, "seconds": round(seconds, 2), "held_out_images": len(batch),
+               "size": side, "seed": seed, "starts": starts, "seconds": round(seconds, 2), "held_out_images": len(batch),
                "held_out_note": batch.note, "beats_best_held_out": float(np.mean([r["beats"] for r in rows])),
                "channels": rows}
     (folder / "summary.json").write_text(json.dumps(summary, indent=1))

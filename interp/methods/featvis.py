@@ -63,6 +63,25 @@ class FourierImage(nn.Module):
         self.spectrum = nn.Parameter(0.01 * torch.randn(shape, generator=generator))
         self.size = size
 
+    def shift_colour(self, logits: torch.Tensor) -> None:
+        """Move each image's mean colour to sigmoid(``logits``) (N x 3, RGB before the sigmoid).
+
+        The 0-frequency coefficient, scaled by ``size`` and then by the orthonormal inverse FFT's
+        1/size, reaches every pixel as itself; divided by the magic 4 and mixed by the colour
+        matrix, so the inverse of both is added here."""
+        with torch.no_grad():
+            dc = torch.linalg.solve(_COLOUR.to(logits), logits.T).T * 4.0
+            self.spectrum[:, :, 0, 0, 0] += dc.to(self.spectrum)
+
+    def keep(self, rows: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        """Keep only the images ``rows`` (and their optimiser state), in that order."""
+        old = self.spectrum
+        self.spectrum = nn.Parameter(old.detach()[rows].clone())
+        state = opt.state.pop(old, {})
+        opt.param_groups[0]["params"] = [self.spectrum]
+        opt.state[self.spectrum] = {k: v[rows].clone() if torch.is_tensor(v) and v.ndim else v
+                                    for k, v in state.items()}
+
     def forward(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0  # Lucid's magic 4
@@ -140,7 +159,8 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
                           size: int = 64, seed: int = 0, mean: Sequence[float] | None = None,
                           std: Sequence[float] | None = None, lr: float = 0.1, tv: float = 0.0,
                           position: Position = None, transforms: Transforms | None = Transforms(),
-                          time_budget: float | None = None, progress: Progress | bool | None = None) -> FeatureVis:
+                          starts: int = 1, time_budget: float | None = None,
+                          progress: Progress | bool | None = None) -> FeatureVis:
     """Images that maximise channels of ``layer`` (or class logits where ``layer`` is None), all
     channels optimised together in one batch, one image per channel.
 
@@ -151,6 +171,11 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
             (row, column) or "centre", instead of the channel's mean.
         lr: Adam's step; Lucid's 0.05 wants about 512 steps, 0.1 gives a readable image in 64-128.
         transforms: random jitter, scale and rotation per step (None: none).
+        starts: starting images per channel, all optimised in the batch for the first eighth of
+            the steps; each channel then goes on from its best. The first start is Lucid's (grey);
+            the others begin at random colours of brightness spread evenly from dark to light,
+            which finds channels that want a bright (paper) or dark image, where the grey start
+            stalls in a poor optimum.
         time_budget: seconds; stop early when spent (the objective then has fewer steps).
         progress: a callback(step, steps), or True for a tqdm bar.
 
@@ -162,48 +187,88 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
     """
     if layer is not None:
         get_module(model, layer)
-    if steps < 1 or size < 8:
-        raise ParameterError(f"steps must be at least 1 and size at least 8 pixels, not {steps} and {size}")
+    if steps < 1 or size < 8 or starts < 1:
+        raise ParameterError(f"steps and starts must be at least 1 and size at least 8 pixels, not {steps}, "
+                             f"{starts} and {size}")
     chans = torch.as_tensor(list(channels), dtype=torch.int64)
     if chans.numel() == 0 or int(chans.min()) < 0:
         raise LayerError(f"channels must be a non-empty list of indices >= 0, not {list(channels)!r}")
     g = torch.Generator().manual_seed(seed)
     device, dtype = model_device_dtype(model)
-    param = FourierImage(len(chans), size, g).to(device)
+    param = FourierImage(len(chans) * starts, size, g).to(device)
+    if starts > 1:
+        param.shift_colour(_start_colours(starts, len(chans), g).to(device))
     m_t = torch.tensor(mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
     s_t = torch.tensor(std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
+    units = chans.repeat(starts)  # start-major: row s * N + i is channel i's start s
 
     def step() -> torch.Tensor:
         img = param()
         seen = transform(img, transforms, g) if transforms is not None else img
-        per_image = _objective(m, ((seen - m_t) / s_t).to(dtype), layer, chans, position)
+        per_image = _objective(m, ((seen - m_t) / s_t).to(dtype), layer, units, position)
         loss = -per_image.sum() + (tv * total_variation(img).sum() if tv else 0.0)
         # Gradients for the image only: the shared model's parameters get no .grad, no flag changes.
         (param.spectrum.grad,) = torch.autograd.grad(loss, [param.spectrum])
         return per_image.detach().float().cpu()
 
     with using(model) as m, torch.inference_mode(False), torch.enable_grad():
-        history = _run(step, torch.optim.Adam(param.parameters(), lr=lr), steps, time_budget, progress)
+        opt = torch.optim.Adam(param.parameters(), lr=lr)
+        trial = max(1, steps // 8) if starts > 1 else steps
+        with _Runner(steps, time_budget, progress) as run:
+            history = run(step, opt, trial)
+            if starts > 1:
+                best = _best_starts(history, starts, len(chans))
+                param.keep(best, opt)
+                history, units = [h[best] for h in history], chans
+                history += run(step, opt, steps - len(history))
         images = param().detach().float().cpu().numpy()
     return FeatureVis(images, torch.stack(history, 1).numpy(), tuple(int(c) for c in chans), layer)
 
 
-def _run(step: Callable[[], torch.Tensor], opt: torch.optim.Optimizer, steps: int, time_budget: float | None,
-         progress: Progress | bool | None) -> list[torch.Tensor]:
-    """Up to ``steps`` optimiser steps (fewer when the time budget is spent); each step's objective."""
-    bar, callback = _progress(progress, steps)
-    history, start = [], time.perf_counter()
-    try:
-        for i in range(steps):
+def _start_colours(starts: int, n: int, g: torch.Generator) -> torch.Tensor:
+    """RGB logits (starts * n x 3) of every start's mean colour: grey for start 0; start s > 0
+    takes the s-th of starts - 1 equal brightness bands from -2.5 to 2.5 (sigmoid 0.08 to 0.92),
+    at a uniform point within it, with a random tint per colour."""
+    bands = starts - 1
+    low = -2.5 + 5.0 * torch.arange(bands).view(bands, 1, 1) / bands
+    brightness = low + 5.0 / bands * torch.rand(bands, n, 1, generator=g)
+    tint = 0.5 * torch.randn(bands, n, 3, generator=g)
+    return torch.cat([torch.zeros(n, 3), (brightness + tint).reshape(bands * n, 3)])
+
+
+def _best_starts(history: list[torch.Tensor], starts: int, n: int) -> torch.Tensor:
+    """Row of each channel's best start: the highest mean objective over the last 4 steps (the same
+    random transforms for every start at a step, so the comparison is fair)."""
+    recent = torch.stack(history[-4:]).mean(0).view(starts, n)
+    return recent.argmax(0) * n + torch.arange(n)
+
+
+class _Runner:
+    """Optimiser steps under one step count, time budget and progress bar, run in parts."""
+
+    def __init__(self, steps: int, time_budget: float | None, progress: Progress | bool | None):
+        self.steps, self.done, self.time_budget = steps, 0, time_budget
+        self.bar, self.callback = _progress(progress, steps)
+        self.start = time.perf_counter()
+
+    def __call__(self, step: Callable[[], torch.Tensor], opt: torch.optim.Optimizer, count: int) -> list[torch.Tensor]:
+        """Up to ``count`` steps (none once the time budget is spent); each step's objective."""
+        history: list[torch.Tensor] = []
+        for _ in range(count):
+            if self.done and self.time_budget is not None and time.perf_counter() - self.start > self.time_budget:
+                break
             history.append(step())
             opt.step()
-            callback(i + 1, steps)
-            if time_budget is not None and time.perf_counter() - start > time_budget:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+            self.done += 1
+            self.callback(self.done, self.steps)
+        return history
+
+    def __enter__(self) -> "_Runner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _progress(progress: Progress | bool | None, steps: int):
