@@ -170,17 +170,17 @@ _FEATURE_VIS_LOCK = threading.Lock()
 
 
 def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, size: int, seed: int = 0,
-                progress: Callable[[int, int], None] | None = None) -> methods.FeatureVis:
-    """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed)
-    for every visitor of the server (the last 32)."""
-    key = (name, layer, tuple(channels), steps, size, seed)
+                starts: int = 1, progress: Callable[[int, int], None] | None = None) -> methods.FeatureVis:
+    """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed,
+    starts) for every visitor of the server (the last 32)."""
+    key = (name, layer, tuple(channels), steps, size, seed, starts)
     with _FEATURE_VIS_LOCK:
         if key in _FEATURE_VIS:
             _FEATURE_VIS.move_to_end(key)
             return _FEATURE_VIS[key]
     spec = interp.get_spec(name)
     found = methods.feature_visualization(cached_model(name), layer, list(channels), steps=steps, size=size,
-                                          seed=seed, mean=spec.mean, std=spec.std, progress=progress)
+                                          seed=seed, mean=spec.mean, std=spec.std, starts=starts, progress=progress)
     with _FEATURE_VIS_LOCK:
         _FEATURE_VIS[key] = found
         while len(_FEATURE_VIS) > 32:

@@ -17,6 +17,7 @@ from .loaders import feature_vis, held_out, layer_examples
 from .widgets import show_interp_errors
 
 STEPS = (16, 32, 64, 128, 256, 512)  # optimisation steps offered; 64 is the cheap default
+STARTS = (1, 2, 4, 8)  # starting images per channel offered; 1 (grey, as Lucid) is the default
 HELD_OUT = (50, 100, 200, 500, 1000)  # held-out images offered for ranking; 200 is the default
 SHOWN = 3  # top held-out crops shown beside each channel's optimised image
 
@@ -31,7 +32,7 @@ def side_options(name: str) -> tuple[list[int], int]:
 
 
 def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int, side: int,
-              seed: int = 0) -> list[methods.FeatureVis] | None:
+              seed: int = 0, starts: int = 1) -> list[methods.FeatureVis] | None:
     """Optimised images of the given channels of ``layer``, per (model, channels) job, under one
     progress bar; every job with the same seed, steps and side, so that they can be compared.
 
@@ -47,7 +48,7 @@ def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int,
             bar.progress((i + done / total) / len(jobs), text=f"Optimising{who}: step {done} of {total}")
 
         vis = show_interp_errors(feature_vis, name, layer, tuple(int(c) for c in channels), steps, side,
-                                 seed=seed, progress=on_step)
+                                 seed=seed, starts=starts, progress=on_step)
         if vis is None:
             break
         found.append(vis)

@@ -4,7 +4,7 @@ held-out crops that excite it most; one channel at a time with its top 16 and it
 import streamlit as st
 
 from dashboard.loaders import cached_model, layer_weights
-from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
+from dashboard.look import HELD_OUT, SHOWN, STARTS, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.navigation import run_through_app
 from dashboard.widgets import model_page, show_interp_errors
 from interp import figures, get_spec, methods
@@ -33,7 +33,12 @@ sides, side_default = side_options(name)
 side = c5.select_slider("Side (px)", sides, side_default, key=f"look_side_{name}")
 channels = tuple(range(int(first), min(int(first) + count, n_out)))
 
-found = optimised([(name, channels)], layer, steps, side)
+starts = st.sidebar.select_slider(
+    "Starting images per channel", STARTS, 1, key="look_starts",
+    help="1: grown from grey, as in Lucid. More: also from dark to light colours, all optimised for the first "
+         "eighth of the steps, then each channel goes on from its best. Finds channels that want a bright (paper) "
+         "or dark image, which the grey start misses; the first eighth costs that many times more.")
+found = optimised([(name, channels)], layer, steps, side, starts=starts)
 if found is None:
     st.stop()
 vis = found[0]

@@ -41,3 +41,23 @@ def test_page_deeper_layer_fewer_channels(look):
     assert at.selectbox(key="look_channel_table2_cnn_cifar10_conv2").options == ["10", "11", "12"]
     # conv2 follows a ReLU and a pooling: its bias can still make it negative, else no bottom row
     assert len(at.get("plotly_chart")) in (6, 7)
+
+
+def test_page_starting_images_reach_the_method(look):
+    """The sidebar's starting images go to feature_visualization: the page's images equal a call made here."""
+    import numpy as np
+
+    import interp
+    from dashboard import loaders
+
+    at = look
+    at.sidebar.select_slider(key="look_starts").set_value(2).run()
+    no_errors(at)
+    keys = [k for k in loaders._FEATURE_VIS if k[0] == "table2_cnn_cifar10" and k[-1] == 2]
+    assert len(keys) == 1
+    name, layer, channels, steps, size, seed, starts = keys[0]
+    assert (layer, channels, steps, starts) == ("conv1", tuple(range(8)), 16, 2)
+    spec = interp.get_spec(name)
+    direct = interp.methods.feature_visualization(interp.load_model(name), layer, channels, steps=steps, size=size,
+                                                  seed=seed, mean=spec.mean, std=spec.std, starts=2)
+    np.testing.assert_array_equal(loaders._FEATURE_VIS[keys[0]].images, direct.images)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,25 +48,72 @@ def crop(picture: np.ndarray, box: Sequence[int]) -> np.ndarray:
     return picture[t:b, left:r]
 
 
-def _extremes(store: dict, name: str, module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
-    """A forward hook (with ``store`` and ``name`` bound): per image and channel, the spatial max
-    and min and where they are (flat index), taken before any in-place activation changes them."""
-    if not isinstance(out, torch.Tensor) or out.ndim not in (2, 4):
-        raise LayerError(f"layer {name!r} gives {getattr(out, 'shape', type(out).__name__)}: dataset examples "
-                         "need N x C x H x W maps or N x F features")
-    a = out.detach().float()
-    if a.ndim == 2:
-        a = a[:, :, None, None]
-    flat = a.flatten(2)
-    hi, hi_at = flat.max(2)
-    lo, lo_at = flat.min(2)
-    store.setdefault(name, []).append([t.cpu().numpy() for t in (hi, hi_at, lo, lo_at)] + [a.shape[-1]])
+class _Running:
+    """One layer's top-k and bottom-k images per channel over the batches seen so far, by each
+    channel's spatial max (min), with the position of that max (min).
+
+    Per batch, the plain spatial max and min of every map (no positions: that pass costs half
+    of one with positions) are merged with the kept k by a stable sort, ties going to the earlier
+    image as in one sort of everything; positions are then found only for the batch's maps that
+    entered the kept k."""
+
+    def __init__(self, name: str, k: int):
+        self.name, self.k, self.seen, self.width, self.negative = name, k, 0, 1, False
+        self.top: tuple[np.ndarray, ...] | None = None  # (values, images, flat positions), each (<= k, C)
+        self.bottom: tuple[np.ndarray, ...] | None = None
+
+    def __call__(self, module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        """A forward hook: taken before any in-place activation after the layer changes its output."""
+        if not isinstance(out, torch.Tensor) or out.ndim not in (2, 4):
+            raise LayerError(f"layer {self.name!r} gives {getattr(out, 'shape', type(out).__name__)}: dataset "
+                             "examples need N x C x H x W maps or N x F features")
+        flat = out.detach().flatten(2) if out.ndim == 4 else out.detach()[:, :, None]
+        self.width = out.shape[-1] if out.ndim == 4 else 1
+        hi, lo = flat.amax(2), flat.amin(2)
+        self.negative = self.negative or bool((lo < 0).any())
+        self.top = self._merge(self.top, hi, flat, descending=True)
+        self.bottom = self._merge(self.bottom, lo, flat, descending=False)
+        self.seen += len(flat)
+
+    def _merge(self, kept, values: torch.Tensor, flat: torch.Tensor, descending: bool) -> tuple[np.ndarray, ...]:
+        vals = values.float().cpu().numpy()
+        n, c = vals.shape
+        images = np.broadcast_to(self.seen + np.arange(n)[:, None], (n, c))
+        at = np.full((n, c), -1, dtype=np.int64)  # -1: position not yet found
+        if kept is not None:
+            vals, images, at = (np.concatenate([a, b]) for a, b in zip(kept, (vals, images, at)))
+        order = np.argsort(-vals if descending else vals, axis=0, kind="stable")[:self.k]
+        vals, images, at = (np.take_along_axis(a, order, axis=0) for a in (vals, images, at))
+        rows, chans = np.nonzero(at < 0)
+        if len(rows):
+            maps = flat[torch.as_tensor(images[rows, chans] - self.seen), torch.as_tensor(chans)]
+            found = maps.argmax(1) if descending else maps.argmin(1)
+            at[rows, chans] = found.cpu().numpy()
+        return vals, images, at
+
+    def examples(self, field: ReceptiveField, hw) -> LayerExamples:
+        """The ranking so far, each channel's images along the second axis, with their boxes."""
+        ranked = [self.top] + ([self.bottom] if self.negative else [])
+        parts = []
+        for vals, images, at in ranked:
+            boxes = field.boxes(at.T // self.width, at.T % self.width, hw)
+            parts += [images.T.astype(np.int64), vals.T.astype(np.float32), boxes]
+        return LayerExamples(self.name, *parts, *([None] * (6 - len(parts))), field)
 
 
-def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], batch_size: int,
-          progress: Callable[[int, int], None] | bool | None) -> dict[str, list]:
-    """One forward per batch with hooks on every layer (stopping after the last one needed)."""
-    store: dict[str, list] = {}
+def _ran_once(running: dict[str, _Running], images: int) -> None:
+    """Refuse a layer whose module runs more than once per forward pass (a ReLU module reused
+    within a block): its maps could not be told apart, so no image index would be right."""
+    for r in running.values():
+        if r.seen > images:
+            raise LayerError(f"layer {r.name!r} runs more than once in each forward pass (its module is reused); "
+                             "pick a layer that runs once, such as the convolution before it")
+
+
+def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], k: int, batch_size: int,
+          progress: Callable[[int, int], None] | bool | None) -> dict[str, _Running]:
+    """One forward per batch with a hook on every layer."""
+    running = {n: _Running(n, k) for n in layers}
     batches = range(0, len(images), batch_size)
     bar = None
     if progress is True:
@@ -75,11 +121,11 @@ def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], batch_size:
         bar = tqdm(total=len(images), desc="dataset examples", leave=False)
     try:
         with using(model) as m, torch.inference_mode(False), torch.no_grad():
-            hooks = [(get_module(m, n), partial(_extremes, store, n)) for n in layers]
-            with forward_hooks(hooks):
+            with forward_hooks([(get_module(m, n), running[n]) for n in layers]):
                 for done, s in enumerate(batches, 1):
                     xb = as_batch(m, images[s:s + batch_size])[0]
                     m(xb)
+                    _ran_once(running, done * batch_size if s + batch_size < len(images) else len(images))
                     if bar is not None:
                         bar.update(len(xb))
                     elif callable(progress):
@@ -87,33 +133,10 @@ def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], batch_size:
     finally:
         if bar is not None:
             bar.close()
-    missing = [n for n in layers if n not in store]
+    missing = [n for n in layers if running[n].top is None]
     if missing:
         raise LayerError(f"layer(s) {', '.join(map(repr, missing))} did not run in the model's forward pass")
-    return store
-
-
-def _rank(values: np.ndarray, where: np.ndarray, width: int, k: int, field: ReceptiveField, hw,
-          descending: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top (or bottom) k images per channel from (N, C) extremes: indices, values, boxes."""
-    order = np.argsort(-values if descending else values, axis=0, kind="stable")[:k].T  # (C, k)
-    vals = np.take_along_axis(values.T, order, axis=1)
-    flat = np.take_along_axis(where.T, order, axis=1)
-    boxes = np.array([[field.box(int(f) // width, int(f) % width, hw) for f in row] for row in flat],
-                     dtype=np.int64).reshape(order.shape + (4,))
-    return order.astype(np.int64), vals.astype(np.float32), boxes
-
-
-def _examples(store: dict, layers: list[str], k: int, fields: dict, hw) -> dict[str, LayerExamples]:
-    found = {}
-    for name in layers:
-        hi, hi_at, lo, lo_at = (np.concatenate([b[i] for b in store[name]]) for i in range(4))
-        width = store[name][0][4]
-        f = fields[name]
-        top = _rank(hi, hi_at, width, k, f, hw, True)
-        bottom = _rank(lo, lo_at, width, k, f, hw, False) if float(lo.min()) < 0 else (None, None, None)
-        found[name] = LayerExamples(name, *top, *bottom, f)
-    return found
+    return running
 
 
 def dataset_examples(model: nn.Module, images: torch.Tensor, layers: str | Sequence[str], k: int = 9, *,
@@ -145,7 +168,8 @@ def dataset_examples(model: nn.Module, images: torch.Tensor, layers: str | Seque
     path = _cache_path(model, images, names, k, cache) if cache else None
     if path is not None and path.exists():
         return _load(path, names, fields)
-    found = _examples(_scan(model, images, names, batch_size, progress), names, k, fields, hw)
+    running = _scan(model, images, names, k, batch_size, progress)
+    found = {n: running[n].examples(fields[n], hw) for n in names}
     if path is not None:
         _save(path, found)
     return found

@@ -3,9 +3,9 @@ carries each tensor's field size, jump (stride in input pixels) and the centre o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,14 +30,18 @@ class ReceptiveField:
     def box(self, i: int, j: int, hw: Pair | None = None) -> tuple[int, int, int, int]:
         """(top, left, bottom, right), bottom and right exclusive, of unit (i, j)'s field,
         clipped to an input of ``hw`` where given."""
+        return tuple(int(v) for v in self.boxes(np.array(i), np.array(j), hw))
+
+    def boxes(self, i: np.ndarray, j: np.ndarray, hw: Pair | None = None) -> np.ndarray:
+        """The boxes of units (i, j), arrays of any one shape: that shape + (4,), as ``box``."""
         edges = []
         for a, pos in ((0, i), (1, j)):
-            first = int(math.floor(self.start[a] + pos * self.stride[a] - (self.size[a] - 1) / 2 + 1e-6))
+            first = np.floor(self.start[a] + pos * self.stride[a] - (self.size[a] - 1) / 2 + 1e-6).astype(np.int64)
             last = first + self.size[a]
             if hw is not None:
-                first, last = max(first, 0), min(last, hw[a])
+                first, last = np.maximum(first, 0), np.minimum(last, hw[a])
             edges.append((first, last))
-        return edges[0][0], edges[1][0], edges[0][1], edges[1][1]
+        return np.stack([edges[0][0], edges[1][0], edges[0][1], edges[1][1]], axis=-1)
 
 
 class _Stop(Exception):

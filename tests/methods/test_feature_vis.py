@@ -61,12 +61,16 @@ def test_receptive_field_boxes_match_the_gradient_support(layer):
     out = feature_maps(model, torch.zeros(1, 3, *hw), [layer])[layer]
     # Not the last units: there a dilated kernel's outer tap can fall on padding, leaving a hole
     # at the end of the field (the field is the span of the taps, as usual).
-    for i, j in [(0, 0), (1, 2), (out.shape[-2] // 2, out.shape[-1] // 2 + 1)]:
+    units, supports = [(0, 0), (1, 2), (out.shape[-2] // 2, out.shape[-1] // 2 + 1)], []
+    for i, j in units:
         x = torch.ones(1, 3, *hw, requires_grad=True)
         acts = model[: list(dict(model.named_children())).index(layer) + 1](x)
         (g,) = torch.autograd.grad(acts[0, 0, i, j], x)
         rows, cols = np.nonzero(g[0].abs().sum(0).numpy())
-        assert rf.box(i, j, hw) == (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1), (layer, i, j)
+        supports.append((rows.min(), cols.min(), rows.max() + 1, cols.max() + 1))
+        assert rf.box(i, j, hw) == supports[-1], (layer, i, j)
+    rows, cols = np.array(units).T  # all units in one call, as dataset examples do
+    np.testing.assert_array_equal(rf.boxes(rows, cols, hw), np.array(supports))
 
 
 def _brute_force(model, images, layer, k):
@@ -78,11 +82,12 @@ def _brute_force(model, images, layer, k):
     return maps, top, np.take_along_axis(flat.max(2).T, top, 1), where
 
 
+@pytest.mark.parametrize("batch_size", [7, 2, 64])  # more than k per batch, fewer, and all in one
 @pytest.mark.parametrize("layer", ["conv1", "relu1", "conv2"])
-def test_dataset_examples_equal_a_brute_force_ranking(tiny_gap_model, layer):
+def test_dataset_examples_equal_a_brute_force_ranking(tiny_gap_model, layer, batch_size):
     images, k = image_batch(23, 16, seed=1), 5
     before = snapshot(tiny_gap_model)
-    found = dataset_examples(tiny_gap_model, images, ["conv1", "relu1", "conv2"], k, batch_size=7)
+    found = dataset_examples(tiny_gap_model, images, ["conv1", "relu1", "conv2"], k, batch_size=batch_size)
     assert_unchanged(before, tiny_gap_model)
     assert not hooks_left(tiny_gap_model)
     ex = found[layer]
@@ -116,6 +121,26 @@ def test_dataset_examples_cache_and_crops(tiny_gap_model, tmp_path):
     assert not hooks_left(tiny_gap_model)
 
 
+class _ReusedReLU(nn.Module):
+    """One ReLU module called twice per forward pass, as in torchvision's ResNet blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.relu = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv2(self.relu(self.conv1(x))))
+
+
+def test_dataset_examples_refuse_a_layer_that_runs_twice():
+    model, images = _ReusedReLU().eval(), image_batch(5, 12, seed=3)
+    with pytest.raises(LayerError, match="more than once"):
+        dataset_examples(model, images, ["relu"], 2, batch_size=2)
+    assert not hooks_left(model)
+    assert dataset_examples(model, images, ["conv2"], 2, batch_size=2)["conv2"].top.shape == (4, 2)
+
+
+
 def test_feature_visualization_increases_the_objective_and_is_seeded(tiny_gap_model):
     before = snapshot(tiny_gap_model)
     seen = []
@@ -146,6 +171,51 @@ def test_feature_visualization_logits_neurons_budget_and_errors(tiny_gap_model):
     with pytest.raises(ParameterError):
         feature_visualization(tiny_gap_model, "conv1", [0], steps=0, size=16)
     assert not hooks_left(tiny_gap_model)
+
+
+def _wants_bright() -> nn.Module:
+    """One channel, relu(mean of R, G, B - 0.65): zero, with zero gradient, around a grey image."""
+    conv = nn.Conv2d(3, 1, 1)
+    with torch.no_grad():
+        conv.weight.fill_(1 / 3)
+        conv.bias.fill_(-0.65)
+    return nn.Sequential(OrderedDict([("conv", conv), ("relu", nn.ReLU())])).eval()
+
+
+def test_starts_find_a_channel_that_grey_cannot():
+    model = _wants_bright()
+    grey = feature_visualization(model, "relu", [0], steps=16, size=16, seed=0)
+    assert (grey.objective == 0).all()  # the grey start has no gradient to follow
+    found = feature_visualization(model, "relu", [0, 0, 0], steps=16, size=16, seed=0, starts=4)
+    assert found.images.shape == (3, 3, 16, 16) and found.objective.shape == (3, 16)
+    by_hand = np.maximum(found.images.mean(1) - 0.65, 0).reshape(3, -1).max(1)
+    np.testing.assert_allclose(channel_maxima(model, found.images, "relu", [0, 0, 0]), by_hand, atol=1e-6)
+    assert (by_hand > 0.1).all() and (found.objective[:, -1] > 0.1).all()
+    again = feature_visualization(model, "relu", [0, 0, 0], steps=16, size=16, seed=0, starts=4)
+    np.testing.assert_array_equal(found.images, again.images)
+    with pytest.raises(ParameterError):
+        feature_visualization(model, "relu", [0], steps=4, size=16, starts=0)
+
+
+def test_fourier_image_colour_shift_and_keeping_rows():
+    from interp.methods.featvis import FourierImage
+
+    image = FourierImage(3, 10, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        image.spectrum.zero_()
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 1.0, 1.5]])
+    image.shift_colour(logits)
+    np.testing.assert_allclose(image().detach().numpy(), torch.sigmoid(logits)[:, :, None, None].expand(3, 3, 10, 10),
+                               atol=1e-5)
+    opt = torch.optim.Adam(image.parameters(), lr=0.1)
+    image().sum().backward()
+    opt.step()
+    before, state = image().detach(), {k: v.clone() for k, v in opt.state[image.spectrum].items()}
+    image.keep(torch.tensor([2, 0]), opt)
+    np.testing.assert_array_equal(image().detach().numpy(), before[[2, 0]].numpy())
+    kept = opt.state[image.spectrum]
+    np.testing.assert_array_equal(kept["exp_avg"].numpy(), state["exp_avg"][[2, 0]].numpy())
+    assert opt.param_groups[0]["params"] == [image.spectrum] and len(opt.state) == 1
 
 
 def test_optimised_images_beat_the_best_held_out_image():
