@@ -50,10 +50,11 @@ def batching_row(name: str, layer: str, channels: int, single: int, steps: int, 
                     f"{channels}, what batching can give on this device"}
 
 
-def index_row(name: str, images: int, warmup: int, repeats: int, budget_s: float, device: torch.device,
+def index_row(name: str, images: int, warmup: int, repeats: int, device: torch.device,
               batch_size: int = 64) -> dict[str, Any]:
     """dataset_examples for every conv layer at once against a forward pass without autograd,
-    both over the same held-out images in batches of ``batch_size``."""
+    both over the same held-out images in batches of ``batch_size``, each timed ``repeats`` times
+    (no time budget: the ratio sought is within a few percent of 1)."""
     from interp.data import held_out_batch
     from interp.methods import conv_layers, dataset_examples
     from interp.models import get_spec, load_model
@@ -66,7 +67,7 @@ def index_row(name: str, images: int, warmup: int, repeats: int, budget_s: float
     index = Impl("ours", lambda: dataset_examples(model, x, layers, k=16, batch_size=batch_size), model)
     forwards = [bare_forward(model, x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
     floor = Impl("floor", lambda: [f() for f in forwards], model)
-    measure([index, floor], warmup, repeats, budget_s, 1, device=device)
+    measure([index, floor], warmup, repeats, min_repeats=repeats, device=device)
     ours_ms, floor_ms = median_ms_per_image(index, len(x)), median_ms_per_image(floor, len(x))
     return {"kind": "feature_vis", "model": name, "method": "dataset_index", "batch": batch_size,
             "layer": ",".join(layers), "ours_ms": ours_ms, "floor_ms": floor_ms, "ratio_to_floor": ours_ms / floor_ms,

@@ -101,7 +101,7 @@ def _feature_vis_and_dataset(rows: list[dict[str, Any]], h, markdown: bool) -> l
     if vis:
         out += ["", h("Feature visualisation"), ""]
         out += _table(["measurement", "model", "ms (per channel / image)", "compared with", "ratio", "target", "missed"],
-                      [[r["method"], r["model"], _ms(r["ours_ms"]),
+                      [[r["method"] + (f" at {r['size']} px" if "size" in r else ""), r["model"], _ms(r["ours_ms"]),
                         f"one at a time {_ms(r.get('one_at_a_time_ms'))} ms; bare pass gains "
                         f"{_x(r.get('bare_pass_speedup'))}" if r["method"] == "batched_channels"
                         else f"forward {_ms(r.get('floor_ms'))} ms",

@@ -41,8 +41,9 @@ class Settings:
     vis_channels: int = 32  # optimised in one batch
     vis_single: int = 4  # optimised one at a time (per channel, as many would cost the same)
     vis_steps: int = 8  # every step costs the same: a few give the per-step time
-    vis_size: int = 0  # 0: the model's input size
+    vis_sizes: tuple[int, ...] = (0, 64)  # 0: the model's input size; 64: the dashboard's default side
     index_images: int = 1998  # PACS validation
+    index_repeats: int = 5  # the index against the forward pass, interleaved: a ratio of a few percent needs several
     dataset_model: str = "table2_cnn_cifar10"
     dataset_methods: tuple[str, ...] = ("grad_cam", "saliency")
     dataset_sizes: tuple[int, int] = (2000, 10000)
@@ -52,7 +53,7 @@ class Settings:
 QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4, samples=4,
                  surrogate_samples=16,
                  dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16, vis_channels=4, vis_single=2,
-                 vis_steps=2, vis_size=64, index_images=16, dataset_sizes=(16, 32))
+                 vis_steps=2, vis_sizes=(64,), index_images=16, index_repeats=1, dataset_sizes=(16, 32))
 
 
 def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: Sequence[str] = METHODS,
@@ -128,11 +129,11 @@ def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, 
     from .feature_vis import batching_row, index_row
 
     bar.set_description("feature visualisation")
-    size = s.vis_size or get_spec(s.vis_model).input_size
-    rows = [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps, size, s.warmup,
-                         s.repeats, s.budget_s, device)]
+    rows = [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps,
+                         size or get_spec(s.vis_model).input_size, s.warmup, s.repeats, s.budget_s, device)
+            for size in s.vis_sizes]
     bar.update()
-    rows.append(index_row(s.vis_model, s.index_images, s.warmup, s.repeats, s.budget_s, device))
+    rows.append(index_row(s.vis_model, s.index_images, s.warmup, s.index_repeats, device))
     bar.update()
     return rows
 

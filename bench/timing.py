@@ -95,7 +95,8 @@ def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = floa
             if w and last > budget_s / 4:  # a slow call needs no second warm-up
                 break
             last = _try(impl, device)
-        planned[i] = repeats if last <= 0 else max(min_repeats, min(repeats, int(budget_s / last)))
+        planned[i] = max(min_repeats, min(repeats, int(budget_s / last))) if 0 < last and budget_s < float("inf") \
+            else repeats
     for r in range(repeats):
         # Each round starts one implementation later, so none always runs right after the
         # same other one (whose leftovers in caches and the allocator it would pay for).

@@ -132,10 +132,11 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-def as_batch(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+def as_batch(model: nn.Module, x: torch.Tensor, check_finite: bool = True) -> tuple[torch.Tensor, bool]:
     """A private N x C x H x W copy of ``x`` on the model's device; and whether it is one image.
 
     One image is a C x H x W tensor or a batch of one (what ``interp.preprocess`` returns).
+    ``check_finite``: False where the caller finds NaN and infinity in the layers' outputs anyway.
 
     Raises:
         ImageError: not a float tensor of 3 or 4 dimensions, empty, or not finite.
@@ -148,7 +149,7 @@ def as_batch(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         raise ImageError(f"expected an image C x H x W or a batch N x C x H x W, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ImageError(f"the input is {x.dtype}; normalise it first with interp.preprocess(image, spec)")
-    if not all_finite(x):
+    if check_finite and not all_finite(x):
         raise ImageError("the input contains NaN or infinite values")
     device, dtype = model_device_dtype(model)
     # clone outside inference mode: a normal tensor that autograd can use

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
+from ..errors import ImageError, LayerError
 from .core import as_batch, forward_hooks, get_module, using
 from .receptive import ReceptiveField, receptive_field
 
@@ -70,6 +70,11 @@ class _Running:
         flat = out.detach().flatten(2) if out.ndim == 4 else out.detach()[:, :, None]
         self.width = out.shape[-1] if out.ndim == 4 else 1
         hi, lo = flat.amax(2), flat.amin(2)
+        # NaN or infinity anywhere in the input reaches every layer's maxima or minima: checked
+        # here on N x C values, not with a pass over the images.
+        if not bool(torch.isfinite(hi).all() and torch.isfinite(lo).all()):
+            raise ImageError(f"layer {self.name!r} has NaN or infinite values: the input (or the model) has "
+                             "NaN or infinite values")
         self.negative = self.negative or bool((lo < 0).any())
         self.top = self._merge(self.top, hi, flat, descending=True)
         self.bottom = self._merge(self.bottom, lo, flat, descending=False)
@@ -123,7 +128,7 @@ def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], k: int, bat
         with using(model) as m, torch.inference_mode(False), torch.no_grad():
             with forward_hooks([(get_module(m, n), running[n]) for n in layers]):
                 for done, s in enumerate(batches, 1):
-                    xb = as_batch(m, images[s:s + batch_size])[0]
+                    xb = as_batch(m, images[s:s + batch_size], check_finite=False)[0]
                     m(xb)
                     _ran_once(running, done * batch_size if s + batch_size < len(images) else len(images))
                     if bar is not None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import interp
-from interp.errors import LayerError, ParameterError
+from interp.errors import ImageError, LayerError, ParameterError
 from interp.methods import (channel_maxima, crop, dataset_examples, feature_maps, feature_visualization,
                             receptive_field)
 from interp.visualize import parse_channels
@@ -138,6 +138,15 @@ def test_dataset_examples_refuse_a_layer_that_runs_twice():
         dataset_examples(model, images, ["relu"], 2, batch_size=2)
     assert not hooks_left(model)
     assert dataset_examples(model, images, ["conv2"], 2, batch_size=2)["conv2"].top.shape == (4, 2)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_dataset_examples_refuse_images_that_are_not_finite(tiny_gap_model, bad):
+    images = image_batch(9, 16, seed=4)
+    images[7, 1, 3, 4] = bad  # in the second batch, one pixel
+    with pytest.raises(ImageError, match="NaN or infinite"):
+        dataset_examples(tiny_gap_model, images, ["conv2"], 2, batch_size=4)
+    assert not hooks_left(tiny_gap_model)
 
 
 
