@@ -171,11 +171,9 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
             (row, column) or "centre", instead of the channel's mean.
         lr: Adam's step; Lucid's 0.05 wants about 512 steps, 0.1 gives a readable image in 64-128.
         transforms: random jitter, scale and rotation per step (None: none).
-        starts: starting images per channel, all optimised in the batch for the first eighth of
-            the steps; each channel then goes on from its best. The first start is Lucid's (grey);
-            the others begin at random colours of brightness spread evenly from dark to light,
-            which finds channels that want a bright (paper) or dark image, where the grey start
-            stalls in a poor optimum.
+        starts: starting images per channel, all in the batch for the first eighth of the steps,
+            then each channel goes on from its best: Lucid's grey, then random colours spread from
+            dark to light (a channel that wants white paper stalls on grey).
         time_budget: seconds; stop early when spent (the objective then has fewer steps).
         progress: a callback(step, steps), or True for a tqdm bar.
 
@@ -183,16 +181,10 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
         FeatureVis with images (N x 3 x size x size in [0, 1]) and objective (N, steps run).
 
     Raises:
-        LayerError: unknown layer, or a channel it does not have. ParameterError: steps < 1, size < 8.
+        LayerError: unknown layer, or a channel it does not have. ParameterError: steps or starts < 1,
+            size < 8.
     """
-    if layer is not None:
-        get_module(model, layer)
-    if steps < 1 or size < 8 or starts < 1:
-        raise ParameterError(f"steps and starts must be at least 1 and size at least 8 pixels, not {steps}, "
-                             f"{starts} and {size}")
-    chans = torch.as_tensor(list(channels), dtype=torch.int64)
-    if chans.numel() == 0 or int(chans.min()) < 0:
-        raise LayerError(f"channels must be a non-empty list of indices >= 0, not {list(channels)!r}")
+    chans = _checked(model, layer, channels, steps, size, starts)
     g = torch.Generator().manual_seed(seed)
     device, dtype = model_device_dtype(model)
     param = FourierImage(len(chans) * starts, size, g).to(device)
@@ -206,9 +198,7 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
         img = param()
         seen = transform(img, transforms, g) if transforms is not None else img
         per_image = _objective(m, ((seen - m_t) / s_t).to(dtype), layer, units, position)
-        loss = -per_image.sum() + (tv * total_variation(img).sum() if tv else 0.0)
-        # Gradients for the image only: the shared model's parameters get no .grad, no flag changes.
-        (param.spectrum.grad,) = torch.autograd.grad(loss, [param.spectrum])
+        _image_gradient(param, per_image, img, tv)
         return per_image.detach().float().cpu()
 
     with using(model) as m, torch.inference_mode(False), torch.enable_grad():
@@ -223,6 +213,28 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
                 history += run(step, opt, steps - len(history))
         images = param().detach().float().cpu().numpy()
     return FeatureVis(images, torch.stack(history, 1).numpy(), tuple(int(c) for c in chans), layer)
+
+
+def _checked(model: nn.Module, layer: str | None, channels: Sequence[int], steps: int, size: int,
+             starts: int) -> torch.Tensor:
+    """The channels as a tensor, after checking the arguments (see feature_visualization's Raises)."""
+    if layer is not None:
+        get_module(model, layer)
+    if steps < 1 or size < 8 or starts < 1:
+        raise ParameterError(f"steps and starts must be at least 1 and size at least 8 pixels, not {steps}, "
+                             f"{starts} and {size}")
+    chans = torch.as_tensor(list(channels), dtype=torch.int64)
+    if chans.numel() == 0 or int(chans.min()) < 0:
+        raise LayerError(f"channels must be a non-empty list of indices >= 0, not {list(channels)!r}")
+    return chans
+
+
+def _image_gradient(param: FourierImage, per_image: torch.Tensor, img: torch.Tensor, tv: float) -> None:
+    """Set the spectrum's gradient of -(the objectives' sum) + tv * total variation.
+
+    Gradients for the image only: the shared model's parameters get no .grad, no flag changes."""
+    loss = -per_image.sum() + (tv * total_variation(img).sum() if tv else 0.0)
+    (param.spectrum.grad,) = torch.autograd.grad(loss, [param.spectrum])
 
 
 def _start_colours(starts: int, n: int, g: torch.Generator) -> torch.Tensor:
