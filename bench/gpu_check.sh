@@ -3,7 +3,9 @@
 #   1. the GPU, as nvidia-smi and torch see it;
 #   2. four PACS AlexNets trained for 2 epochs each on CUDA, written to a temporary folder (never
 #      checkpoints/); one JSON line per model with images/s and held-out accuracy from its card;
-#   3. the quick benchmark on CUDA (python -m bench --quick --device cuda --json).
+#   3. the quick benchmark on CUDA (python -m bench --quick --device cuda --json);
+#   4. feature visualisation's batching row at full size on CUDA: 32 channels of conv5 in one
+#      batch against one at a time, at 227 and 64 px (what 2 CPU cores cannot show).
 # Everything printed also goes to RESULTS/gpu_check.log (RESULTS: the first argument, default
 # ./gpu-results), beside the cards (RESULTS/cards/) and the benchmark's JSON (RESULTS/bench.json).
 #
@@ -78,6 +80,21 @@ done
 echo "== python -m bench --quick --device cuda --json"
 if ! timeout "$(limit 300)" python -m bench --quick --device cuda --json --no-progress --out "$RESULTS/bench.json"; then
     echo "error: the benchmark failed or timed out" >&2
+    FAILED=1
+fi
+
+echo "== feature visualisation: 32 channels in one batch against one at a time, on cuda"
+if ! timeout "$(limit 120)" python - "$RESULTS/feature_vis.json" <<'EOF'
+import json, sys, torch
+from bench.feature_vis import batching_row
+rows = [batching_row("alexnet_gap_pacs_class", "features.conv5", 32, 4, 8, size, 2, 10, 20.0, torch.device("cuda"))
+        for size in (227, 64)]
+for r in rows:
+    print(json.dumps({k: r[k] for k in ("size", "ours_ms", "one_at_a_time_ms", "speedup", "bare_pass_speedup")}))
+json.dump(rows, open(sys.argv[1], "w"), indent=1)
+EOF
+then
+    echo "error: the feature-visualisation row failed or timed out" >&2
     FAILED=1
 fi
 
