@@ -67,7 +67,7 @@ def index_row(name: str, images: int, warmup: int, repeats: int, device: torch.d
     index = Impl("ours", lambda: dataset_examples(model, x, layers, k=16, batch_size=batch_size), model)
     forwards = [bare_forward(model, x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
     floor = Impl("floor", lambda: [f() for f in forwards], model)
-    measure([index, floor], warmup, repeats, min_repeats=repeats, device=device)
+    measure([index, floor], warmup, repeats, device=device)
     ours_ms, floor_ms = median_ms_per_image(index, len(x)), median_ms_per_image(floor, len(x))
     return {"kind": "feature_vis", "model": name, "method": "dataset_index", "batch": batch_size,
             "layer": ",".join(layers), "ours_ms": ours_ms, "floor_ms": floor_ms, "ratio_to_floor": ours_ms / floor_ms,

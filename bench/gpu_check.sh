@@ -86,9 +86,8 @@ fi
 echo "== feature visualisation: 32 channels in one batch against one at a time, on cuda"
 if ! timeout "$(limit 120)" python - "$RESULTS/feature_vis.json" <<'EOF'
 import json, sys, torch
-from bench.feature_vis import batching_row
-rows = [batching_row("alexnet_gap_pacs_class", "features.conv5", 32, 4, 8, size, 2, 10, 20.0, torch.device("cuda"))
-        for size in (227, 64)]
+from bench.run import Settings, batching_rows
+rows = batching_rows(Settings(), torch.device("cuda"))
 for r in rows:
     print(json.dumps({k: r[k] for k in ("size", "ours_ms", "one_at_a_time_ms", "speedup", "bare_pass_speedup")}))
 json.dump(rows, open(sys.argv[1], "w"), indent=1)

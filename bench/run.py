@@ -123,15 +123,22 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
             "rows": [_rounded(r) for r in rows]}
 
 
-def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, Any]]:
+def batching_rows(s: Settings, device: torch.device) -> list[dict[str, Any]]:
+    """Feature visualisation's batching row at each of ``s.vis_sizes`` (also run by gpu_check.sh)."""
     from interp.models import get_spec
 
-    from .feature_vis import batching_row, index_row
+    from .feature_vis import batching_row
 
-    bar.set_description("feature visualisation")
-    rows = [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps,
+    return [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps,
                          size or get_spec(s.vis_model).input_size, s.warmup, s.repeats, s.budget_s, device)
             for size in s.vis_sizes]
+
+
+def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, Any]]:
+    from .feature_vis import index_row
+
+    bar.set_description("feature visualisation")
+    rows = batching_rows(s, device)
     bar.update()
     rows.append(index_row(s.vis_model, s.index_images, s.warmup, s.index_repeats, device))
     bar.update()

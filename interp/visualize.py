@@ -66,7 +66,8 @@ def parse_channels(text: str) -> list[int]:
 
 def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.PathLike, *, steps: int = 128,
               size: int | None = None, seed: int = 0, objective: str = "channel", starts: int = 1,
-              held_out: int = 1000, device: str | None = None, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+              held_out: int = 1000, device: str | None = None,
+              data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Optimise one image per channel of a registry model's layer, rank held-out images, write
     ``out``/channel_<c>.png and ``out``/summary.json; return the summary.
 
@@ -106,7 +107,8 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
                      "best_held_out_image": int(examples.top[c, 0]), "beats": bool(reached[i] > best),
                      "objective_first": float(vis.objective[i, 0]), "objective_last": float(vis.objective[i, -1])})
     summary = {"model": name, "layer": layer, "objective": objective, "steps": int(vis.objective.shape[1]),
-               "size": side, "seed": seed, "starts": starts, "seconds": round(seconds, 2), "held_out_images": len(batch),
+               "size": side, "seed": seed, "starts": starts, "seconds": round(seconds, 2),
+               "held_out_images": len(batch),
                "held_out_note": batch.note, "beats_best_held_out": float(np.mean([r["beats"] for r in rows])),
                "channels": rows}
     (folder / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -4,7 +4,8 @@ held-out crops that excite it most; one channel at a time with its top 16 and it
 import streamlit as st
 
 from dashboard.loaders import cached_model, layer_weights
-from dashboard.look import HELD_OUT, SHOWN, STARTS, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
+from dashboard.look import (HELD_OUT, SHOWN, STARTS, STEPS, channel_tiles, look_grid, optimised, side_options,
+                            top_examples)
 from dashboard.navigation import run_through_app
 from dashboard.widgets import model_page, show_interp_errors
 from interp import figures, get_spec, methods

@@ -130,7 +130,7 @@ def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], k: int, bat
                 for done, s in enumerate(batches, 1):
                     xb = as_batch(m, images[s:s + batch_size], check_finite=False)[0]
                     m(xb)
-                    _ran_once(running, done * batch_size if s + batch_size < len(images) else len(images))
+                    _ran_once(running, s + len(xb))
                     if bar is not None:
                         bar.update(len(xb))
                     elif callable(progress):
