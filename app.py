@@ -39,6 +39,7 @@ PAGES = {
         st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
         st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
         st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+        st.Page("pages/variants.py", title="Enhancing AlexNet", icon=":material/compare_arrows:"),
     ],
     "Basics": [
         st.Page("pages/convolution.py", title="Convolution", icon=":material/blur_on:"),

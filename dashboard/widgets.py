@@ -30,17 +30,28 @@ def available_models() -> list[str]:
     return [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
 
 
-def model_picker(label: str = "Model", key: str = "model", default: str | None = None,
+def first_ready(preferences: str | Sequence[str] | None, names: Sequence[str]) -> str | None:
+    """The first of ``preferences`` (a name, or names in order of preference: dashboard.defaults)
+    that is among ``names``; None where none is."""
+    if preferences is None:
+        return None
+    preferences = (preferences,) if isinstance(preferences, str) else preferences
+    return next((n for n in preferences if n in names), None)
+
+
+def model_picker(label: str = "Model", key: str = "model", default: str | Sequence[str] | None = None,
                  names: list[str] | None = None, container=st) -> str:
     """A selectbox over the registry (the user's models included); models with weights first, and
-    never opened on one without."""
+    never opened on one without. ``default``: a name, or names in order of preference, the first
+    with weights chosen."""
     load_models_files()  # once per process; app.py shows what failed
     bring_sidebar()  # before the picker, so that a model just brought can be chosen in it
     mine, elsewhere = set(brought_here()), hidden_elsewhere()
     names = [n for n in (names or interp.list_models()) if n in mine or n not in elsewhere]
     ready = [n for n in names if has_weights(interp.get_spec(n))]
     ordered = ready + [n for n in names if n not in ready]
-    index = ordered.index(default) if default in ready else 0
+    default = first_ready(default, ready)
+    index = ordered.index(default) if default else 0
     return container.selectbox(label, ordered, index=index, key=key,
                                format_func=lambda n: n if n in ready else f"{n} (needs weights)")
 
@@ -136,7 +147,7 @@ def current_image(show_errors: bool = True) -> Image.Image | None:
         return None
 
 
-def page_model_and_image(default: str, label: str = "Model", key: str = "model", names: list[str] | None = None):
+def page_model_and_image(default: str | Sequence[str], label: str = "Model", key: str = "model", names: list[str] | None = None):
     """The usual start of an image page: sidebar picker, model picker, loaded model, input.
 
     Returns:
@@ -151,7 +162,7 @@ def page_model_and_image(default: str, label: str = "Model", key: str = "model",
     return name, model, x, display
 
 
-def image_page(title: str, caption: str, default_model: str):
+def image_page(title: str, caption: str, default_model: str | Sequence[str]):
     """Title, caption, pickers, model and input of a page about the chosen image; stops the page
     (after saying why) when the model or the image cannot be used.
 
@@ -166,7 +177,7 @@ def image_page(title: str, caption: str, default_model: str):
     return picked
 
 
-def model_page(title: str, caption: str, default_model: str):
+def model_page(title: str, caption: str, default_model: str | Sequence[str]):
     """Title, caption, model picker and loaded model of a page about a model alone; stops the
     page (after saying why) when the model cannot be used.
 

@@ -42,6 +42,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         arch_kwargs["batch_norm"] = args.batch_norm
     if args.dropout is not None:
         arch_kwargs["dropout"] = args.dropout
+    if args.conv1_init_std is not None:
+        arch_kwargs["conv1_init_std"] = args.conv1_init_std
     cfg = config_for(
         args.name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment, patience=args.patience,
@@ -207,6 +209,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="batch norm after each conv (architectures that have the switch)")
     p.add_argument("--dropout", type=float, help="dropout probability (architectures that have it)")
+    p.add_argument("--conv1-init-std", type=float, help="start conv1 from N(0, std^2) (AlexNets: a small start "
+                   "lets the data shape the first-layer filters)")
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int)
     p.add_argument("--imbalance", type=float, help="cut the training split to a long tail with n_max / n_min = "

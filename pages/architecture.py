@@ -4,6 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.navigation import run_through_app
+from dashboard import defaults
+from dashboard.widgets import first_ready
 from interp import figures, get_spec, list_models
 from interp.methods import default_layer, probe_input
 from interp.models import meta_model, spec_layer_table
@@ -22,7 +24,7 @@ def _table(name: str):
 
 st.title("Architecture")
 names = list_models()
-name = st.selectbox("Model", names, index=names.index("alexnet_pacs_domain"), key="model")
+name = st.selectbox("Model", names, index=names.index(first_ready(defaults.COURSE_DOMAIN, names) or names[0]), key="model")
 spec = get_spec(name)
 rows, total, cam_layer = _table(name)
 st.markdown(f"**{name}**: `{spec.arch}` for {spec.task} ({spec.num_classes} classes), input "

@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, or_stop, target_picker
+from dashboard import defaults
 from interp import figures, get_spec, methods
 from interp.methods import CamNotApplicableError
 
@@ -19,7 +20,7 @@ name, model, x, display = image_page(
     "Class activation maps: which regions raise the score of a class. Raw map values on the "
     "colour bar (CAM: the class score's contribution per position; Grad-CAM: ReLU of the "
     "gradient-weighted activations).",
-    "alexnet_gap_pacs_class")
+    defaults.CAM_MODEL)
 spec = get_spec(name)
 
 

@@ -11,13 +11,13 @@ import streamlit as st
 from dashboard.loaders import cached_model, dataset_results, picture, results_stamp
 from dashboard.navigation import run_through_app
 from dashboard.widgets import available_models, methods_picker, model_picker, no_choice, or_stop
+from dashboard import defaults
 from interp import InterpError, figures, get_spec
 from interp.dataset import explain_held_out, held_out_folder, held_out_runs, read_manifest
 from interp.dataset import results as R
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-DEFAULT = "table2_cnn_cifar10"  # 32 x 32 inputs: 64 held-out images take seconds on a CPU
 DEFAULT_N = 64
 CHOICES = ["grad_cam", "cam", "saliency", "guided_backprop", "grad_cam_pp", "layer_cam", "input_x_gradient"]
 GALLERY = 12  # images shown at once
@@ -38,7 +38,7 @@ def _finished(folder: Path) -> bool:
 
 def _computed_folder() -> str:
     """Pick a model, N and methods; compute the run on a button press (resumes where it stopped)."""
-    name = model_picker(default=DEFAULT, names=available_models())
+    name = model_picker(default=defaults.SMALL_CIFAR, names=available_models())
     if get_spec(name).dataset not in ("pacs", "cifar10"):
         st.info(f"interp has no held-out images of {name}'s classes. Explain a folder of your images with "
                 f"`python -m interp explain-dataset {name} --images DIR --out RESULTS` and open RESULTS here.")

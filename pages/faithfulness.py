@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import cached_model, methods_options, held_out, model_input, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
+from dashboard import defaults
                                target_picker)
 from interp import InterpError, figures, get_spec, methods
 
@@ -14,7 +15,6 @@ run_through_app()  # a deep link to a fresh server must not bypass app.py's navi
 CHOICES = every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
 N_RANDOM = 2  # random pixel orders averaged for the reference curve
 # Small inputs by default: the held-out table runs every method and curve on N images.
-DEFAULT = "table2_cnn_cifar10"
 
 name, model, x, display = image_page(
     "Faithfulness",
@@ -22,7 +22,7 @@ name, model, x, display = image_page(
     "important first (each replaced by the baseline), and tracks the class probability: a faithful map "
     "makes it fall fast. Insertion starts from the baseline and puts pixels back in the same order: it "
     "should rise fast. Dashed: the mean of random pixel orders.",
-    DEFAULT)
+    defaults.SMALL_CIFAR)
 spec = get_spec(name)
 
 

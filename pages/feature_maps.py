@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import cached_model, model_input, model_layers
 from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop
+from dashboard import defaults
 from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
@@ -14,7 +15,7 @@ name, model, x, display = image_page(
     "Feature maps",
     "What each layer's channels respond to in the image. Channels are ordered by their mean "
     "activation; one colour scale per layer, in activation units.",
-    "alexnet_gap_pacs_class")
+    defaults.COURSE_CLASS)
 
 
 @st.cache_data(show_spinner="Computing feature maps...", max_entries=32)

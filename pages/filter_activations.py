@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard.loaders import cached_model, model_input, model_layers
 from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop, show_interp_errors
+from dashboard import defaults
 from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
@@ -18,7 +19,7 @@ name, model, x, display = image_page(
     "Filter activations",
     "Each chosen filter's weights (top) and its response to the image (bottom): the "
     "filter convolved with the preprocessed image, plus its bias, before any ReLU.",
-    "alexnet_gap_pacs_class")
+    defaults.COURSE_CLASS)
 convs = model_layers(name)["conv"]
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import model_card
 from dashboard.navigation import run_through_app
 from dashboard.widgets import model_page
+from dashboard import defaults
 from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
@@ -15,7 +16,7 @@ name, model = model_page(
     "What each conv layer's kernels look like. First layer: each filter as an RGB picture "
     "(scaled to its own range around grey). Deeper layers have one kernel per input channel: "
     "shown averaged over input channels or for one input channel, in weight units.",
-    default_model="alexnet_gap_pacs_class")
+    default_model=defaults.COURSE_CLASS)
 
 layers = methods.conv_layers(model)
 if st.session_state.get("filters_layer") not in layers:

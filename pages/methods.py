@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import explanation, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, no_choice, show_interp_errors, target_picker
+from dashboard import defaults
 from interp import figures
 from interp.methods import CATALOGUE, METHODS, by_family
 
@@ -23,7 +24,7 @@ name, model, x, display = image_page(
     "All methods",
     "Any attribution methods side by side on the same image and class, drawn on one colour convention. "
     "Methods are grouped by family; the table says what each map shows and what it costs.",
-    "alexnet_gap_pacs_class")
+    defaults.CAM_MODEL)
 
 probs = probabilities(name, image_key())
 left, right = st.columns([1, 2])

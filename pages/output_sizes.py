@@ -6,6 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.navigation import run_through_app
+from dashboard.widgets import first_ready
+from dashboard import defaults
 from interp import basics, get_spec, list_models
 from interp.errors import InterpError
 
@@ -73,7 +75,7 @@ with k2.container(border=True):
 
 st.subheader("A model of the registry")
 names = list_models()
-name = st.selectbox("Model", names, index=names.index("table2_cnn_cifar10"), key="model")
+name = st.selectbox("Model", names, index=names.index(first_ready(defaults.SMALL_CIFAR, names) or names[0]), key="model")
 st.caption("Read from the model's per-layer table (as on the Architecture page), traced without weights. "
            "'predicted' is the formula above applied to the previous layer's output; it matches PyTorch's "
            "output wherever a layer follows the previous one.")

@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.loaders import local_affine, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, page_model_and_image, show_interp_errors, target_picker
+from dashboard import defaults
 from interp import basics, figures
 from interp.figures.style import SIGNED_SCALE
 
@@ -38,7 +39,7 @@ st.subheader("A CNN at an image")
 st.caption("W is the gradient of one logit with respect to the input image (the gradient map) and b the bias "
            "term: the logit is W x0 + b exactly. b comes two ways: h(x0) - W x0, and every layer's bias (conv, "
            "linear, batch norm's shift) carried to the output. They agree where the model is piecewise linear.")
-picked = page_model_and_image(default="table2_cnn_cifar10")
+picked = page_model_and_image(default=defaults.SMALL_CIFAR)
 if picked is None:
     st.stop()
 name, model, x, display = picked

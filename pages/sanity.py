@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.loaders import cached_model, methods_options, model_input, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
+from dashboard import defaults
                                target_picker)
 from interp import figures, methods
 
@@ -21,7 +22,7 @@ name, model, x, display = image_page(
     "down (cascading), or each on its own (independent), and every map is recomputed for the same "
     "image and class. Adebayo et al. (NeurIPS 2018) found that guided backprop barely changes: it "
     "shows the image's edges more than the model's reasoning.",
-    "alexnet_gap_pacs_class")
+    defaults.CAM_MODEL)
 
 
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)

@@ -5,12 +5,13 @@ import streamlit as st
 from dashboard.loaders import model_card
 from dashboard.navigation import run_through_app
 from dashboard.widgets import model_picker
+from dashboard import defaults
 from interp import figures, get_spec
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 st.title("Training")
-name = model_picker(default="alexnet_gap_pacs_class")
+name = model_picker(default=defaults.COURSE_CLASS)
 card = model_card(name)
 if card is None:
     spec = get_spec(name)

@@ -52,7 +52,8 @@ def test_each_peer_that_has_the_method_is_timed_or_says_why_not(quick):
 
 def test_dashboard_and_training_rows(quick):
     by_method = {r["method"]: r for r in quick["rows"] if r["kind"] in ("dashboard", "training")}
-    assert set(by_method) == {"dashboard_rerender", "dashboard_cold_start", "train_loop", "bare_loop"}
+    assert set(by_method) == {"dashboard_rerender", "dashboard_cold_start", "model_cold_load", "train_loop",
+                              "bare_loop"}
     for name, r in by_method.items():
         assert _positive(r["ours_ms"]), (name, r.get("note"))
     for name in ("train_loop", "bare_loop"):

@@ -85,7 +85,10 @@ class ModelSpec:
         """The checkpoint file if one exists, else None (a user's model: its weights file)."""
         if self.builder is not None:
             return self.weights_file
-        return self.checkpoint_path if self.checkpoint_path.is_file() else None
+        if self.checkpoint_path.is_file():
+            return self.checkpoint_path
+        index = self.checkpoint_path.with_name(self.checkpoint_path.name + ".index.json")  # sharded weights
+        return index if index.is_file() else None
 
     @property
     def weights_from_torchvision(self) -> bool:
@@ -175,18 +178,26 @@ def _task_classes(task: str) -> tuple[str, ...]:
 # trained with exactly these on two CPU cores (their model cards record the full command).
 _PACS_GAP_RECIPE = dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", weight_decay=0.05,
                         schedule="onecycle", augment=True, patience=4)
-_ALEXNET_RECIPE = dict(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", weight_decay=5e-4,
-                       schedule="cosine", augment=True, patience=6)
-_ALEXNET_NOTE = ("58 M parameters: meant for a GPU (python -m interp train NAME --device cuda); an epoch "
-                 "takes hours on two CPU cores. Speed and accuracy on a GPU not measured yet "
-                 "(bench/gpu_check.sh measures them).")
+# The course's AlexNets have no batch norm. With PyTorch's default start (conv1 std ~0.03) and SGD
+# the 11x11 kernels stay noise (lag-1 autocorrelation about 0 after three epochs); a small conv1 start
+# (std 1e-3) with AdamW lets the data shape them. Tuned on the original AlexNet with short runs
+# (README: "Training the course's AlexNets"), then kept for all three variants as the course asks;
+# the class task is the harder one and gets more epochs.
+_ALEXNET_ARCH = dict(conv1_init_std=1e-3)
+_ALEXNET_RECIPES = {
+    task: dict(epochs=epochs, batch_size=64, lr=3e-4, optimizer="adamw", weight_decay=0.05, schedule="onecycle",
+               augment=True, patience=5)
+    for task, epochs in (("pacs_domain", 15), ("pacs_class", 25))
+}
+_ALEXNET_NOTE = ("58 M parameters, 94% of them in fc6 and fc7, which the checkpoint stores in int8 (one scale "
+                 "per row). About 2.5 to 3 minutes per epoch on two CPU cores with bfloat16 autocast.")
 
 for _task in ("pacs_domain", "pacs_class"):
     for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
         register(ModelSpec(
             name=f"{_arch}_{_task}", arch=_arch, task=_task, class_names=_task_classes(_task),
-            input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-            recipe=_ALEXNET_RECIPE, training_note=_ALEXNET_NOTE,
+            input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD, arch_kwargs=_ALEXNET_ARCH,
+            recipe=_ALEXNET_RECIPES[_task], training_note=_ALEXNET_NOTE,
         ))
     register(ModelSpec(
         name=f"alexnet_gap_{_task}", arch="alexnet_gap", task=_task, class_names=_task_classes(_task),

@@ -25,27 +25,140 @@ from ..errors import CheckpointError
 from .registry import ModelSpec, get_spec
 
 
+# Every file written to checkpoints/ stays under this size (the repository's limit is 50 MB a file).
+MAX_FILE_BYTES = 47 * 1024 ** 2
+# A float weight matrix with at least this many elements is stored in int8 with one float32 scale per
+# row where the float16 model would not fit in one file: AlexNet's fc6 and fc7 hold 94% of its 58 M
+# parameters, and per-row int8 keeps their accuracy (the model cards record it before and after).
+QUANTIZE_MIN_ELEMENTS = 1 << 20
+QUANT_SUFFIX, SCALE_SUFFIX = ".qint8", ".qscale"
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation with one scale per row (output unit) of a 2-D weight.
+
+    Returns:
+        (int8 values, float32 scales) with weight ~= values * scales[:, None].
+    """
+    w = weight.detach().float()
+    scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+    return torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8), scale
+
+
+def dequantize_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float32 weight of quantize_rows' (values, scales)."""
+    return values.float() * scale.float()[:, None]
+
+
+def stored_tensors(state: Mapping[str, torch.Tensor], half: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint file holds for ``state``: float16 where ``half``, and where the float16
+    model would exceed MAX_FILE_BYTES, its large weight matrices as int8 rows (``NAME.qint8``) with
+    their scales (``NAME.qscale``)."""
+    tensors = {}
+    for name, t in state.items():
+        t = t.detach().cpu()
+        tensors[name] = t.half() if half and t.is_floating_point() else t
+    if sum(t.numel() * t.element_size() for t in tensors.values()) <= MAX_FILE_BYTES:
+        return {k: v.contiguous() for k, v in tensors.items()}
+    out = {}
+    for name, t in tensors.items():
+        if t.is_floating_point() and t.dim() == 2 and t.numel() >= QUANTIZE_MIN_ELEMENTS:
+            out[name + QUANT_SUFFIX], out[name + SCALE_SUFFIX] = quantize_rows(state[name])
+        else:
+            out[name] = t.contiguous()
+    return out
+
+
+def restored_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """stored_tensors undone: int8 rows dequantised to float32 under their own names."""
+    out = {}
+    for name, t in tensors.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        if name.endswith(QUANT_SUFFIX):
+            base = name[:-len(QUANT_SUFFIX)]
+            if base + SCALE_SUFFIX not in tensors:
+                raise CheckpointError(f"{base} is stored in int8 but its scales ({base}{SCALE_SUFFIX}) are missing")
+            out[base] = dequantize_rows(t, tensors[base + SCALE_SUFFIX])
+        else:
+            out[name] = t
+    return out
+
+
+def as_stored(state: Mapping[str, torch.Tensor], half: bool = True) -> dict[str, torch.Tensor]:
+    """``state`` as a checkpoint written with save_checkpoint gives it back on loading, in the
+    original dtypes: what the model card's accuracy must describe."""
+    restored = restored_tensors(stored_tensors(state, half))
+    return {k: restored[k].to(v.dtype) for k, v in state.items()}
+
+
+def index_path(path: str | os.PathLike) -> Path:
+    """The index of a checkpoint written in several files: ``NAME.safetensors.index.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".index.json")
+
+
+def _shards(tensors: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Tensors grouped into files of at most MAX_FILE_BYTES (largest first, each into the first
+    file it fits; a tensor larger than the limit gets a file of its own)."""
+    shards: list[dict[str, torch.Tensor]] = []
+    sizes: list[int] = []
+    for name, t in sorted(tensors.items(), key=lambda kv: -kv[1].numel() * kv[1].element_size()):
+        size = t.numel() * t.element_size()
+        for i, used in enumerate(sizes):
+            if used + size <= MAX_FILE_BYTES:
+                shards[i][name], sizes[i] = t, used + size
+                break
+        else:
+            shards.append({name: t})
+            sizes.append(size)
+    return shards
+
+
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, arch: str, card: Mapping[str, Any] | None = None,
                     half: bool = True) -> Path:
     """Write the model's state dict as safetensors (float16 if ``half``) and its card as JSON.
 
-    Both files are written to a temporary name first and renamed, so a crash never
-    leaves a truncated checkpoint behind.
+    A model whose float16 weights exceed MAX_FILE_BYTES has its large weight matrices stored in
+    int8 with per-row scales (stored_tensors); if it is still too large for one file, it is written
+    as ``NAME-00001-of-0000N.safetensors`` files with an index ``NAME.safetensors.index.json`` that
+    read_state_dict and load_model accept in place of ``path``. Every file is written to a
+    temporary name first and renamed, so a crash never leaves a truncated checkpoint behind.
+
+    Returns:
+        The file to load: ``path``, or the index where the weights were sharded.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for name, t in model.state_dict().items():
-        t = t.detach().cpu()
-        if half and t.is_floating_point():
-            t = t.half()
-        tensors[name] = t.contiguous()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "interp", "arch": arch})
-    os.replace(tmp, path)
+    tensors = stored_tensors(model.state_dict(), half)
+    metadata = {"format": "interp", "arch": arch}
+    if any(k.endswith(QUANT_SUFFIX) for k in tensors):
+        metadata["quantized"] = "int8 per row: NAME.qint8 * NAME.qscale[:, None]"
+    shards = _shards(tensors)
+    if len(shards) == 1:
+        _save_atomic(tensors, path, metadata)
+        index_path(path).unlink(missing_ok=True)
+        written = path
+    else:
+        weight_map = {}
+        for i, shard in enumerate(shards, 1):
+            shard_path = path.with_name(f"{path.stem}-{i:05d}-of-{len(shards):05d}{path.suffix}")
+            _save_atomic(shard, shard_path, metadata)
+            weight_map.update({k: shard_path.name for k in shard})
+        written = index_path(path)
+        tmp = written.with_name(written.name + ".tmp")
+        tmp.write_text(json.dumps({"metadata": metadata, "weight_map": weight_map}, indent=1) + "\n")
+        os.replace(tmp, written)
+        path.unlink(missing_ok=True)  # a single file from an earlier run would shadow the shards
     if card is not None:
         write_card(path.with_suffix(".json"), card)
-    return path
+    return written
+
+
+def _save_atomic(tensors: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(dict(tensors), str(tmp), metadata=dict(metadata))
+    os.replace(tmp, path)
 
 
 def write_card(path: str | os.PathLike, card: Mapping[str, Any]) -> None:
@@ -86,6 +199,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             checkpoint; a pickle that holds anything but tensors and plain containers.
     """
     path = Path(path)
+    if not path.is_file() and index_path(path).is_file():
+        path = index_path(path)
+    if path.name.endswith(".index.json"):
+        return _read_sharded(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     size = path.stat().st_size
@@ -101,10 +218,40 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            return {k: f.get_tensor(k) for k in f.keys()}, metadata
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it is truncated, "
                               f"damaged or another kind of file ({exc})") from exc
+    return restored_tensors(tensors), metadata
+
+
+def _read_sharded(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors of a checkpoint written in several files, through its index."""
+    try:
+        spec = json.loads(index.read_text())
+        weight_map = dict(spec["weight_map"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{index} is not a readable checkpoint index ({exc})") from exc
+    stored: dict[str, torch.Tensor] = {}
+    metadata: dict[str, str] = {}
+    for shard in sorted(set(weight_map.values())):
+        shard_path = index.parent / shard
+        if Path(shard).name != shard or not shard_path.is_file():
+            raise CheckpointError(f"{index} names {shard}, which is not beside it: copy every "
+                                  f"{index.name.removesuffix('.safetensors.index.json')}-*.safetensors file with it")
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(shard_path), framework="pt") as f:
+                metadata = f.metadata() or metadata
+                stored.update({k: f.get_tensor(k) for k in f.keys()})
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{shard_path} is not a readable safetensors checkpoint: it is truncated, "
+                                  f"damaged or another kind of file ({exc})") from exc
+    missing = sorted(set(weight_map) - set(stored))
+    if missing:
+        raise CheckpointError(f"{index} lists tensors its files lack: {_few(missing)}")
+    return restored_tensors(stored), metadata
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:

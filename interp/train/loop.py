@@ -26,7 +26,7 @@ from ..methods.filters import conv1_autocorrelation
 from ..methods.layers import first_conv_name
 from ..models.registry import get_spec
 from ..models.tables import count_parameters
-from ..models.weights import save_checkpoint
+from ..models.weights import as_stored, save_checkpoint
 from .card import bare_loop_images_per_s, model_card
 from .config import RunSettings, TrainConfig
 from .device import Batches, place_split, precision_for
@@ -261,11 +261,13 @@ class _Run:
         them, write weights and card, drop the state."""
         if self.cfg.keep == "best":
             self.model.load_state_dict(self.state["best_state"])
-        # The card describes the weights as written, which save_checkpoint rounds to float16.
-        self.model.load_state_dict({k: v.half().to(v.dtype) if v.is_floating_point() else v
-                                    for k, v in self.model.state_dict().items()})
+        float32_accuracy = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)["accuracy"]
+        # The card describes the weights as written: save_checkpoint rounds them to float16, and
+        # stores a model too big for one file with int8 weight matrices.
+        self.model.load_state_dict(as_stored(self.model.state_dict()))
         metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         metrics.pop("loss")
+        metrics["float32_accuracy"] = float32_accuracy
         card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
                           conv1_autocorrelation=self.conv1_autocorrelation(),
                           parameters=count_parameters(self.model), bare_images_per_s=bare_images_per_s,

@@ -63,18 +63,41 @@ class AlexNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def alexnet(num_classes: int, dropout: float = 0.5) -> AlexNet:
-    """The original AlexNet: 58.3 M parameters for 4 classes."""
-    return AlexNet(_conv_stack(nn.MaxPool2d), _dense_head(num_classes, dropout))
+def _small_conv1(features: nn.Sequential, conv1_init_std: float | None) -> nn.Sequential:
+    """Start conv1 from N(0, std^2) with a zero bias where a std is given.
+
+    A small start lets the data, not the initial noise, shape the first-layer filters: with
+    PyTorch's default start (std ~0.03 for 11x11x3) a few epochs move the kernels too little
+    for any structure to show.
+    """
+    # On the meta device (parameter counts) there is nothing to initialise, and normal_ there
+    # would import torch._dynamo (seconds at the dashboard's start).
+    if conv1_init_std is not None and not features.conv1.weight.is_meta:
+        nn.init.normal_(features.conv1.weight, std=conv1_init_std)
+        nn.init.zeros_(features.conv1.bias)
+    return features
 
 
-def alexnet_avgpool(num_classes: int, dropout: float = 0.5) -> AlexNet:
-    """AlexNet with AvgPool2d(3, 2) in place of each MaxPool2d(3, 2)."""
-    return AlexNet(_conv_stack(nn.AvgPool2d), _dense_head(num_classes, dropout))
+def alexnet(num_classes: int, dropout: float = 0.5, conv1_init_std: float | None = None) -> AlexNet:
+    """The original AlexNet: 58.3 M parameters for 4 classes.
+
+    Args:
+        dropout: dropout before fc6 and fc7.
+        conv1_init_std: if set, conv1's weights start from N(0, std^2) (see _small_conv1).
+    """
+    features = _small_conv1(_conv_stack(nn.MaxPool2d), conv1_init_std)
+    return AlexNet(features, _dense_head(num_classes, dropout))
 
 
-def alexnet_large_kernel(num_classes: int, dropout: float = 0.5) -> AlexNet:
-    """No pooling: larger kernels and strides bring 227 down to 27, 13 and 6 instead."""
+def alexnet_avgpool(num_classes: int, dropout: float = 0.5, conv1_init_std: float | None = None) -> AlexNet:
+    """AlexNet with AvgPool2d(3, 2) in place of each MaxPool2d(3, 2); arguments as alexnet's."""
+    features = _small_conv1(_conv_stack(nn.AvgPool2d), conv1_init_std)
+    return AlexNet(features, _dense_head(num_classes, dropout))
+
+
+def alexnet_large_kernel(num_classes: int, dropout: float = 0.5, conv1_init_std: float | None = None) -> AlexNet:
+    """No pooling: larger kernels and strides bring 227 down to 27, 13 and 6 instead; arguments
+    as alexnet's."""
     convs = [
         ("conv1", 3, 96, 21, 8, 1, False),
         ("conv2", 96, 256, 7, 2, 2, False),
@@ -82,7 +105,8 @@ def alexnet_large_kernel(num_classes: int, dropout: float = 0.5) -> AlexNet:
         ("conv4", 384, 384, 3, 1, 1, False),
         ("conv5", 384, 256, 3, 2, 0, False),
     ]
-    return AlexNet(_stack(convs, None, batch_norm=False), _dense_head(num_classes, dropout))
+    features = _small_conv1(_stack(convs, None, batch_norm=False), conv1_init_std)
+    return AlexNet(features, _dense_head(num_classes, dropout))
 
 
 def alexnet_gap(num_classes: int, batch_norm: bool = False, conv1_init_std: float | None = None) -> AlexNet:
@@ -93,12 +117,7 @@ def alexnet_gap(num_classes: int, batch_norm: bool = False, conv1_init_std: floa
         conv1_init_std: if set, conv1's weights start from N(0, std^2); a small start lets
             the data, not the initial noise, shape the first-layer filters.
     """
-    features = _conv_stack(nn.MaxPool2d, batch_norm=batch_norm, last_pool=False)
-    # On the meta device (parameter counts) there is nothing to initialise, and normal_ there
-    # would import torch._dynamo (seconds at the dashboard's start).
-    if conv1_init_std is not None and not features.conv1.weight.is_meta:
-        nn.init.normal_(features.conv1.weight, std=conv1_init_std)
-        nn.init.zeros_(features.conv1.bias)
+    features = _small_conv1(_conv_stack(nn.MaxPool2d, batch_norm=batch_norm, last_pool=False), conv1_init_std)
     head = nn.Sequential(OrderedDict([
         ("gap", nn.AdaptiveAvgPool2d(1)),
         ("flatten", nn.Flatten()),

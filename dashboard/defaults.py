@@ -1,0 +1,20 @@
+"""The models each dashboard page opens on, in one place (no page names a registry model itself).
+
+Each default is a list of preferences: a page opens on the first one with weights here, so a
+checkout where the course's AlexNets are not trained yet still opens on a trained model.
+"""
+
+from __future__ import annotations
+
+# The course's AlexNet (its Figure 2), trained for the domain and for the class of a PACS image:
+# the kernel, feature-map, filter-activation, training and compare pages open on them.
+COURSE_DOMAIN = ("alexnet_pacs_domain", "alexnet_gap_pacs_domain")
+COURSE_CLASS = ("alexnet_pacs_class", "alexnet_gap_pacs_class")
+# The CAM-capable AlexNet (global average pooling before one Linear): pages whose methods include
+# the original CAM open on it.
+CAM_MODEL = ("alexnet_gap_pacs_class",)
+# A 32x32 CIFAR-10 model: pages that run over many held-out images open on it (seconds on a CPU).
+SMALL_CIFAR = ("table2_cnn_cifar10",)
+# The course's "Enhancing AlexNet" report: its three variants, each trained for both tasks.
+ALEXNET_VARIANTS = ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")
+PACS_TASKS = ("pacs_domain", "pacs_class")

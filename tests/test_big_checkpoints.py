@@ -1,0 +1,102 @@
+"""Models too big for one file: per-row int8 weight matrices, shards with an index, and the round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import interp
+from interp import CheckpointError
+from interp.models import weights
+from interp.models.weights import (as_stored, dequantize_rows, index_path, load_weights, quantize_rows,
+                                   read_state_dict, save_checkpoint)
+
+
+def test_quantize_rows_by_hand():
+    # Row 0: largest magnitude 1.27, so the scale is 0.01 and 0.254 rounds to 25.
+    # Row 1: all zeros keeps a tiny positive scale and zero values.
+    w = torch.tensor([[0.5, -1.27, 0.254], [0.0, 0.0, 0.0]])
+    values, scale = quantize_rows(w)
+    assert values.dtype == torch.int8
+    assert values[0].tolist() == [50, -127, 25]
+    assert values[1].tolist() == [0, 0, 0]
+    assert scale[0].item() == pytest.approx(0.01)
+    torch.testing.assert_close(dequantize_rows(values, scale)[0], torch.tensor([0.5, -1.27, 0.25]))
+
+
+def test_quantize_rows_error_is_at_most_half_a_step():
+    torch.manual_seed(0)
+    w = torch.randn(64, 300) * torch.logspace(-3, 0, 64)[:, None]  # rows of very different scales
+    values, scale = quantize_rows(w)
+    error = (dequantize_rows(values, scale) - w).abs()
+    assert (error <= scale[:, None] / 2 + 1e-9).all()
+
+
+class _Wide(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc1 = nn.Linear(200, 300)
+        self.fc2 = nn.Linear(300, 100)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(self.conv(x).flatten(1)[:, :200]))
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    """Limits scaled down so that a small model takes the big-model path: fc1 (60,000 values,
+    120 kB in float16) is quantised, and no file may hold more than 100 kB."""
+    monkeypatch.setattr(weights, "MAX_FILE_BYTES", 100_000)
+    monkeypatch.setattr(weights, "QUANTIZE_MIN_ELEMENTS", 40_000)
+
+
+def test_sharded_int8_round_trip(tmp_path, small_limits):
+    torch.manual_seed(1)
+    model = _Wide()
+    written = save_checkpoint(model, tmp_path / "w.safetensors", "wide", card={"accuracy": 0.5})
+    assert written == index_path(tmp_path / "w.safetensors")
+    files = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert files == ["w-00001-of-00002.safetensors", "w-00002-of-00002.safetensors"]
+    assert all((tmp_path / f).stat().st_size <= 100_000 + 4096 for f in files)  # plus the safetensors header
+    tensors, metadata = read_state_dict(tmp_path / "w.safetensors")  # the plain name finds the index
+    assert metadata["quantized"].startswith("int8")
+    assert tensors["fc1.weight"].dtype == torch.float32
+    values, scale = quantize_rows(model.fc1.weight)
+    torch.testing.assert_close(tensors["fc1.weight"], values.float() * scale[:, None])
+    assert tensors["fc2.weight"].dtype == torch.float16  # below the size that is quantised
+    loaded = load_weights(_Wide(), written, "wide")
+    expected = as_stored(model.state_dict())
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, expected[k]), k
+    x = torch.randn(2, 3, 12, 12)
+    assert (loaded(x) - model(x)).abs().max() < 0.01  # int8 rows barely move the outputs
+
+
+def test_missing_shard_is_named(tmp_path, small_limits):
+    written = save_checkpoint(_Wide(), tmp_path / "w.safetensors", "wide")
+    (tmp_path / "w-00002-of-00002.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="w-00002-of-00002.safetensors"):
+        load_weights(_Wide(), written, "wide")
+
+
+def test_small_model_is_one_float16_file(tmp_path, small_limits):
+    model = nn.Linear(10, 10)
+    path = save_checkpoint(model, tmp_path / "s.safetensors", "linear")
+    assert path == tmp_path / "s.safetensors" and not index_path(path).exists()
+    assert read_state_dict(path)[0]["weight"].dtype == torch.float16
+
+
+def test_alexnet_fits_the_file_limit(tmp_path):
+    """The real 58 M-parameter AlexNet: every file under 50 MB, loaded back through the registry's
+    load_model exactly as as_stored predicts."""
+    torch.manual_seed(0)
+    model = interp.build_model("alexnet_pacs_domain")
+    written = save_checkpoint(model, tmp_path / "alexnet.safetensors", "alexnet")
+    for f in tmp_path.glob("*.safetensors"):
+        assert f.stat().st_size <= 50 * 1000 ** 2, f
+    assert sum(f.stat().st_size for f in tmp_path.glob("*.safetensors")) < 0.6 * 58.3e6 * 2  # vs float16
+    loaded = interp.load_model("alexnet_pacs_domain", checkpoint=written)
+    expected = as_stored(model.state_dict())
+    assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
