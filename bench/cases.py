@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from interp.methods import CAM_FAMILY, CamNotApplicableError, cam_head, default_layer, explain
+from interp.methods import CAM_FAMILY, CamNotApplicableError, cam_head, default_layer, explain, get_method
 from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
@@ -134,9 +134,10 @@ def floor_passes(method: str, s, size: int) -> int:
 
 def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> Callable[[], np.ndarray]:
     """interp's public call, exactly as a user makes it (explain -> numpy map); ``s``: the Settings."""
-    layer = case.grad_layer if method in ("grad_cam", "guided_grad_cam", *CAM_FAMILY) else None
+    record = get_method(method)
+    layer = case.grad_layer if record.needs_layer and method != "cam" else None
     options = sampling_options(method, s)
-    if method in ("lime", "kernel_shap"):
+    if record.needs_stats:
         options["segments"] = superpixel_masks(x)
 
     def run() -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from interp.hardware import resolve_device
-from interp.methods import CAM_FAMILY, MethodError
+from interp.methods import MethodError, get_method
 from .cases import (ALL_METHODS, FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, PEER_TARGETS, TO_LAYER_METHODS,
                     ModelCase, bare_forward, bare_forward_backward, bare_forward_backward_to_layer, expand_methods,
                     floor_copies, floor_note, floor_passes, inputs, model_case, ours)
@@ -213,7 +213,7 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
         "ratio_to_fastest_peer": ratio(ours_ms, min(timed)) if timed else None,
         "target_ratio_to_peer": PEER_TARGETS.get(method, PEER_TARGET) if timed else None, "peers": peer_rows,
     }
-    if method in ("grad_cam", "guided_grad_cam", *CAM_FAMILY):
+    if get_method(method).needs_layer and method != "cam":
         row["layer"] = case.grad_layer
     elif method == "cam":
         row["layer"] = case.cam_layer

@@ -15,6 +15,11 @@ COURSE_CLASS = ("alexnet_pacs_class", "alexnet_gap_pacs_class")
 CAM_MODEL = ("alexnet_gap_pacs_class",)
 # A 32x32 CIFAR-10 model: pages that run over many held-out images open on it (seconds on a CPU).
 SMALL_CIFAR = ("table2_cnn_cifar10",)
+# The imbalance page's pair: ResNet-32 trained on long-tailed CIFAR-10, by loss.
+IMBALANCE_PAIR = {"cross-entropy": "resnet32_cifar10lt_ce", "class-balanced focal": "resnet32_cifar10lt_cbfocal"}
+# Filters chosen in advance where the course's exercise names them: ResNet-18 (ImageNet) conv1
+# filters that pick out stripes and colours on zebra.jpg.
+CLASSIC_FILTERS = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
 # The course's "Enhancing AlexNet" report: its three variants, each trained for both tasks.
 ALEXNET_VARIANTS = ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")
 PACS_TASKS = ("pacs_domain", "pacs_class")

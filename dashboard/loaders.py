@@ -79,17 +79,13 @@ def probabilities(name: str, key: ImageKey) -> np.ndarray:
     return methods.predict(cached_model(name), x)[0]
 
 
-# Methods that segment the image into superpixels: they find them on the image as people see it,
-# so they need the model's normalisation to undo it.
-SUPERPIXEL_METHODS = ("lime", "kernel_shap")
-
-
 def method_options(name: str, method: str, quick: bool = False) -> dict[str, Any]:
     """The options a page passes to ``method`` on model ``name``: the model's normalisation for
-    the superpixel methods, and with ``quick`` the catalogue's quick options (pages that run a
-    method many times)."""
-    options = dict(methods.CATALOGUE[method].quick) if quick and method in methods.CATALOGUE else {}
-    if method in SUPERPIXEL_METHODS:
+    methods that find superpixels (they find them on the image as people see it), and with
+    ``quick`` the record's quick options (pages that run a method many times)."""
+    record = methods.get_method(method)
+    options = dict(record.quick) if quick else {}
+    if record.needs_stats:
         spec = interp.get_spec(name)
         options.update(mean=spec.mean, std=spec.std)
     return options

@@ -223,7 +223,7 @@ def target_picker(name: str, probs: np.ndarray, key: str, label: str = "Target c
 
 
 def every_method(*first: str) -> list[str]:
-    """Every attribution method, ``first`` in front, then the rest by family (the catalogue's order)."""
+    """Every attribution method, ``first`` in front, then the rest by family (the method records' order)."""
     return [*first, *(m for names in methods.by_family().values() for m in names if m not in first)]
 
 

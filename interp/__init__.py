@@ -1,7 +1,7 @@
 """interp: look inside trained image CNNs.
 
 The public surface: the registry (list_models, get_spec, build_model, load_model) and your own
-models (register_model, load_models_files), images
+models (register_model, load_models_files) and methods (register_method), images
 (load_image, preprocess), attribution (explain, Explanation), the device (resolve_device) and
 interp's error types; whole datasets (explain_dataset, read_results: imported on first use).
 """
@@ -9,14 +9,14 @@ interp's error types; whole datasets (explain_dataset, read_results: imported on
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, DeviceError, ImageError, InterpError, LayerError, UnknownModelError
 from .hardware import resolve_device
-from .methods import CamNotApplicableError, Explanation, MethodError, TargetError, explain
+from .methods import CamNotApplicableError, Explanation, MethodError, TargetError, explain, register_method
 from .models import ModelSpec, build_model, get_spec, list_models, load_model, load_models_files, register_model
 
 __all__ = [
     "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
     "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
     "explain_dataset", "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess",
-    "read_results", "register_model", "resolve_device",
+    "read_results", "register_method", "register_model", "resolve_device",
 ]
 # Whole-dataset runs bring pyarrow: imported when first used, so `import interp` stays as quick as before.
 _LAZY = {"explain_dataset": "dataset.run", "read_results": "dataset.store"}

@@ -10,6 +10,7 @@ import signal
 import sys
 
 from .errors import InterpError
+from .methods.records import REGISTRY
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -91,27 +92,29 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
     from .data import load_image, preprocess, resize_center_crop
     from .hardware import resolve_device
-    from .methods.explain import LAYER_METHODS, SPATIAL_METHODS, explain
+    from .methods.explain import explain
+    from .methods.records import get_method
     from .models import get_spec, load_model
     from .figures import normalize, overlay
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
         raise InterpError(f"--out must end in .png (an overlay) or .npy (the raw map), not {out.name!r}")
+    method = get_method(args.method)
     spec = get_spec(args.model)
     model = load_model(args.model, args.checkpoint, device=resolve_device(args.device))
     image = load_image(args.image)
     layer = args.layer or spec.target_layer  # None: the method's own default layer
     # superpixels are found on the image as people see it: undo the model's normalisation
-    options = dict(mean=spec.mean, std=spec.std) if args.method in ("lime", "kernel_shap") else {}
+    options = dict(mean=spec.mean, std=spec.std) if method.needs_stats else {}
     e = explain(model, preprocess(image, spec), args.method, target=args.target,
-                layer=layer if args.method in LAYER_METHODS else None, **options)
+                layer=layer if method.needs_layer else None, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, e.map)
     else:
         # Maps with one value per pixel (the CAMs, occlusion, LIME, ...) are scaled min..max; channel maps by |value|.
-        heat = normalize(e.spatial(), "minmax" if args.method in SPATIAL_METHODS else "percentile")
+        heat = normalize(e.spatial(), "minmax" if method.spatial else "percentile")
         Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
     print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
           + (f", layer {e.layer}" if e.layer else ""))
@@ -245,11 +248,9 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
 
     p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
     p.add_argument("--model", required=True, help="registry name (see: python -m interp models)")
-    p.add_argument("--method", required=True, choices=(
-        "cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "smoothgrad", "integrated_gradients",
-        "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam", "ablation_cam", "eigen_cam",
-        "eigen_grad_cam", "input_x_gradient", "deeplift", "gradient_shap", "deconvolution", "vargrad", "occlusion",
-        "lime", "kernel_shap"))  # interp.methods.METHODS, written out so that --help does not import torch
+    # Checked once the models files have run (they may register methods), against the method records.
+    p.add_argument("--method", required=True, metavar="METHOD",
+                   help="an attribution method: " + ", ".join(REGISTRY) + ", or one a models file registers")
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
     p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam / the CAM family "

@@ -49,5 +49,9 @@ class DeviceError(InterpError, ValueError):
 
 
 class ParameterError(InterpError, ValueError):
-    """A size, kernel, stride, padding or boundary that a computation cannot take (interp.basics,
-    interp.scratch)."""
+    """An argument value a computation cannot take: a size, kernel, stride, padding or boundary
+    (interp.basics, interp.scratch), a mode or option name, arrays of mismatched shapes."""
+
+
+class InternalError(InterpError, RuntimeError):
+    """A broken promise inside interp (a bug, not a misuse): the message says which."""

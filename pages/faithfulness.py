@@ -6,8 +6,8 @@ import streamlit as st
 from dashboard.loaders import cached_model, methods_options, held_out, model_input, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
-from dashboard import defaults
                                target_picker)
+from dashboard import defaults
 from interp import InterpError, figures, get_spec, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation

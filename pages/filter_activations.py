@@ -12,8 +12,6 @@ from interp import figures, methods
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-# The classic exercise: ResNet-18 (ImageNet) conv1 filters that pick out stripes and colours.
-CLASSIC = {("resnet18_imagenet", "conv1"): [14, 26, 32, 49, 52]}
 
 name, model, x, display = image_page(
     "Filter activations",
@@ -33,12 +31,12 @@ def _activations(name: str, key, layer: str, indices: tuple[int, ...]):
 def _neuron_map(name: str, key, layer: str, channel: int, method: str):
     x, _ = model_input(name, key)
     return methods.neuron_attribution(cached_model(name), x, layer, channel, method=method,
-                                      **methods.CATALOGUE[method].quick)
+                                      **methods.get_method(method).quick)
 
 
 layer = st.selectbox("Conv layer", convs, key="fa_layer")
 n_filters = methods.filters(model, layer).shape[0]
-default = CLASSIC.get((name, layer), list(range(min(5, n_filters))))
+default = defaults.CLASSIC_FILTERS.get((name, layer), list(range(min(5, n_filters))))
 indices = st.multiselect("Filters", list(range(n_filters)), default=default, max_selections=10,
                          key=f"fa_indices_{name}_{layer}")
 if no_choice(indices, "filter"):

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, held_out, model_card
+from dashboard import defaults
 from dashboard.navigation import run_through_app
 from dashboard.widgets import or_stop
 from interp import figures, get_spec, methods
@@ -15,7 +16,7 @@ from interp.train import imbalance_summary, tail_classes
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-MODELS = {"cross-entropy": "resnet32_cifar10lt_ce", "class-balanced focal": "resnet32_cifar10lt_cbfocal"}
+MODELS = defaults.IMBALANCE_PAIR
 CLASSES = get_spec(MODELS["cross-entropy"]).class_names
 POOL = 400  # held-out images loaded to find a class's examples (the shipped sample has 10 per class)
 SHOWN = 5  # examples of the chosen class

@@ -8,7 +8,7 @@ from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, no_choice, show_interp_errors, target_picker
 from dashboard import defaults
 from interp import figures
-from interp.methods import CATALOGUE, METHODS, by_family
+from interp.methods import REGISTRY, by_family
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
@@ -33,15 +33,13 @@ convention = right.radio("Colour convention", list(CONVENTIONS), horizontal=True
                          help="\n\n".join(f"**{k}**: {v}" for k, v in CONVENTIONS.items()))
 chosen = []
 for family, names in by_family().items():
-    offered = [n for n in names if n in METHODS]
-    if not offered:
-        continue
+    offered = names
     chosen += st.pills(family, offered, selection_mode="multi", format_func=figures.method_title,
                        default=[n for n in offered if n in DEFAULT_CHOICE], key=f"all_{family}") or []
 with st.expander("What each method shows and costs"):
     st.dataframe(pd.DataFrame([{"method": info.title, "family": info.family, "shows": info.shows,
-                                "cost per image": info.cost, "also in": ", ".join(info.peers)}
-                               for n, info in CATALOGUE.items() if n in METHODS]),
+                                "cost per image": info.cost, "reference": info.reference,
+                                "also in": ", ".join(info.peers)} for info in REGISTRY.values()]),
                  hide_index=True, width="stretch")
 if no_choice(chosen, "method"):
     st.stop()
@@ -65,5 +63,5 @@ for start in range(0, len(chosen), PER_ROW):
         with col:
             st.markdown(f"**{figures.method_title(method)}**")
             st.plotly_chart(figures.compact(fig, height=280), width="stretch", key=f"all_map_{method}")
-            st.caption(CATALOGUE[method].shows if method in CATALOGUE else "")
+            st.caption(REGISTRY[method].shows)
 progress.empty()

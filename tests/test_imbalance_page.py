@@ -9,7 +9,7 @@ import math
 import streamlit as st
 
 from interp import get_spec
-from interp.models import registry
+from interp.models import spec as model_spec
 from tests.apptest import no_errors, open_page
 
 MODELS = ("resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal")
@@ -50,7 +50,7 @@ def test_rare_class_maps_under_both_models():
 
 
 def test_untrained_models_say_how_to_train(monkeypatch, tmp_path):
-    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(model_spec, "CHECKPOINT_DIR", tmp_path)
     st.cache_data.clear()
     try:
         at = open_page("imbalance.py")

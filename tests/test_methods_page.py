@@ -1,4 +1,4 @@
-"""The All methods page and the catalogue behind its picker."""
+"""The All methods page and the method records behind its picker."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from interp.methods import CATALOGUE, FAMILIES, METHODS, by_family
+from interp.methods import FAMILIES, METHODS, REGISTRY, by_family
 from tests.apptest import no_errors, open_page, plotly_array
 
 MODEL = "table2_cnn_cifar10"  # 32 px: every method is quick
 
 
-def test_catalogue_describes_every_method_once():
-    assert set(CATALOGUE) == set(METHODS)
+def test_records_describe_every_method_once():
+    assert set(REGISTRY) == set(METHODS)
     assert sorted(n for names in by_family().values() for n in names) == sorted(METHODS)
-    assert all(info.family in FAMILIES and info.shows and info.cost for info in CATALOGUE.values())
+    assert all(info.family in FAMILIES and info.shows and info.cost for info in REGISTRY.values())
 
 
 def _maps(at):

@@ -19,7 +19,7 @@ from interp.data import dataset_split, spread_indices
 from interp.methods.filters import conv1_autocorrelation
 from interp.methods.layers import first_conv_name
 from interp.models import count_parameters
-from interp.models.registry import CHECKPOINT_DIR
+from interp.models.spec import CHECKPOINT_DIR
 from interp.train import (RunSettings, TrainConfig, augment_batch, config_for, evaluate_tensors, learning_rate,
                           load_split, native_bf16, train)
 from interp.train import loop as loop_mod

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from interp import figures, methods
 from interp.methods import cascading_randomization, independent_randomization, method_scores
-from interp.models import registry
+from interp.models import spec as model_spec
 from tests.apptest import REPO, no_errors as _no_errors, open_page, widget
 from tests.methods.helpers import image_batch
 
@@ -94,7 +94,7 @@ def test_faithfulness_page_widgets():
 
 
 def test_pages_tell_what_to_do_for_an_untrained_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)  # an installation where nothing is trained
+    monkeypatch.setattr(model_spec, "CHECKPOINT_DIR", tmp_path)  # an installation where nothing is trained
     for page in ("sanity.py", "faithfulness.py"):
         at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=120)
         at.session_state["model"] = "resnet32_cifar10"

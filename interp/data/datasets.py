@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..models.registry import CIFAR10_CLASSES, PACS_CLASSES, PACS_DOMAINS, ModelSpec
 from .images import load_image, resize_center_crop
 
@@ -93,9 +93,9 @@ def pacs_split(split: str, label_type: str, data_dir: str | os.PathLike | None =
     on every machine and for both label types.
     """
     if split not in ("train", "val"):
-        raise ValueError(f"PACS split must be 'train' or 'val', not {split!r}")
+        raise ParameterError(f"PACS split must be 'train' or 'val', not {split!r}")
     if label_type not in ("domain", "class"):
-        raise ValueError(f"label_type must be 'domain' or 'class', not {label_type!r}")
+        raise ParameterError(f"label_type must be 'domain' or 'class', not {label_type!r}")
     root = data_root(data_dir) / "PACS"
     groups: dict[tuple[str, str], list[Path]] = {}
     for path, domain, cls in pacs_files(data_dir):
@@ -122,7 +122,7 @@ def cifar10_split(split: str, data_dir: str | os.PathLike | None = None, downloa
         DataError: neither is present and the download is off or fails.
     """
     if split not in ("train", "test"):
-        raise ValueError(f"CIFAR-10 split must be 'train' or 'test', not {split!r}")
+        raise ParameterError(f"CIFAR-10 split must be 'train' or 'test', not {split!r}")
     root = data_root(data_dir) / "cifar10"
     tree = root / split
     if not tree.is_dir():

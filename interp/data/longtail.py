@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from ..errors import ParameterError
 
 
 def long_tail_counts(n_max: int, imbalance_ratio: float, num_classes: int) -> list[int]:
@@ -19,9 +20,9 @@ def long_tail_counts(n_max: int, imbalance_ratio: float, num_classes: int) -> li
         ValueError: a ratio below 1 or fewer than two classes.
     """
     if imbalance_ratio < 1:
-        raise ValueError(f"the imbalance ratio n_max / n_min must be >= 1, got {imbalance_ratio}")
+        raise ParameterError(f"the imbalance ratio n_max / n_min must be >= 1, got {imbalance_ratio}")
     if num_classes < 2:
-        raise ValueError("a long tail needs at least two classes")
+        raise ParameterError("a long tail needs at least two classes")
     r = 1 / imbalance_ratio
     # The small epsilon keeps exact powers (ratio 1, the last class) from rounding down to n - 1.
     return [int(n_max * r ** (i / (num_classes - 1)) + 1e-9) for i in range(num_classes)]
@@ -41,7 +42,7 @@ def long_tail_indices(labels: Sequence[int] | np.ndarray, imbalance_ratio: float
     labels = np.asarray(labels)
     classes, per_class = np.unique(labels, return_counts=True)
     if len(set(per_class.tolist())) != 1:
-        raise ValueError(f"a long tail is cut from a balanced split; this one has {per_class.tolist()} per class")
+        raise ParameterError(f"a long tail is cut from a balanced split; this one has {per_class.tolist()} per class")
     counts = long_tail_counts(int(per_class[0]), imbalance_ratio, len(classes))
     rng = np.random.default_rng(seed)
     keep = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in zip(classes, counts)]

@@ -21,14 +21,12 @@ from torch import nn
 
 from ..data import load_image, normalize, resize_center_crop
 from ..errors import ImageError
-from ..methods.explain import LAYER_METHODS, explain
+from ..methods.explain import explain
+from ..methods.records import get_method
 from ..methods.faithfulness import deletion_insertion
 from ..models.registry import ModelSpec
 from .job import DEFAULT_SIDE, Settings
 
-SUPERPIXEL_METHODS = ("lime", "kernel_shap")  # they need the model's normalisation to find superpixels
-CAM_METHODS = ("cam", "grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam",
-               "ablation_cam", "eigen_cam", "eigen_grad_cam")  # maps as coarse as the layer they read
 
 
 def schema(settings: Settings) -> pa.Schema:
@@ -56,10 +54,11 @@ def method_options(spec: ModelSpec, settings: Settings, method: str) -> dict[str
     """explain's keywords for one method: the run's options, the layer, and the model's
     normalisation for the superpixel methods."""
     options = dict(settings.options.get(method, {}))
-    if method in SUPERPIXEL_METHODS:
+    record = get_method(method)
+    if record.needs_stats:  # superpixels are found on the image as people see it
         options.setdefault("mean", spec.mean)
         options.setdefault("std", spec.std)
-    if method in LAYER_METHODS:
+    if record.needs_layer:
         options["layer"] = settings.layer or spec.target_layer
     return options
 
@@ -68,7 +67,8 @@ def default_resolution(model: nn.Module, spec: ModelSpec, methods: Sequence[str]
     """The layer's map size when every method is a CAM (finer would only interpolate), else
     DEFAULT_SIDE per side, never more than the input."""
     h, w = spec.input_hw
-    if all(m in CAM_METHODS for m in methods) and (layer is None or isinstance(layer, str)):
+    # Maps computed at a layer's resolution are no finer than that layer.
+    if all(get_method(m).layer_resolution for m in methods) and (layer is None or isinstance(layer, str)):
         from ..methods import default_layer, feature_maps, probe_input
 
         probe = probe_input(spec.input_size)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from ..errors import ParameterError
 
 CORRECTNESS = ("all", "correct", "wrong")
 
@@ -54,7 +55,7 @@ def select(df: pd.DataFrame, correctness: str = "all", classes: Sequence[int] | 
            ascending: bool = False) -> pd.DataFrame:
     """The readable images, filtered by correctness, true class and predicted class, sorted."""
     if correctness not in CORRECTNESS:
-        raise ValueError(f"correctness must be one of {', '.join(CORRECTNESS)}, not {correctness!r}")
+        raise ParameterError(f"correctness must be one of {', '.join(CORRECTNESS)}, not {correctness!r}")
     out = df[df["ok"]]
     if correctness == "correct":
         out = out[out["correct"].fillna(False).astype(bool)]

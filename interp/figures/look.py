@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import ParameterError
 from .scaling import filter_mosaic
 from .style import COLOURS, style_chart, style_map
 
@@ -48,7 +49,7 @@ def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], n
         row_labels, col_labels: text written left of each row and above each column (default none).
     """
     if not len(pictures):
-        raise ValueError("picture_grid_figure needs at least one picture")
+        raise ParameterError("picture_grid_figure needs at least one picture")
     tiles = np.stack([as_tile(p, side) for p in pictures]).astype(np.float32)
     pad = max(2, side // 16)
     mosaic, index = filter_mosaic(tiles, ncols, pad=pad, fill=float(BACKGROUND))

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from ..errors import ParameterError
 from .scaling import as_rgb_uint8, filter_mosaic, finite, normalize
 from .style import (ACTIVATION_SCALE, ATTRIBUTION_SCALE, SIGNED_SCALE, colorbar, style_map, value_range)
 
@@ -25,7 +26,7 @@ def heatmap_figure(values: np.ndarray, image: Image.Image | np.ndarray | None = 
     """
     z = finite(values).astype(np.float32)
     if z.ndim != 2:
-        raise ValueError(f"heatmap_figure takes one (H, W) map, got shape {z.shape}")
+        raise ParameterError(f"heatmap_figure takes one (H, W) map, got shape {z.shape}")
     fig = go.Figure()
     if image is not None:
         img = as_rgb_uint8(image)
@@ -84,7 +85,7 @@ def filter_grid_figure(tiles: np.ndarray, labels: list[int] | np.ndarray | None 
                            customdata=_hover_labels(index, labels), colorbar=colorbar("weight"),
                            hovertemplate="filter %{customdata}<br>weight=%{z:.4g}<extra></extra>")
     else:
-        raise ValueError(f"filter_grid_figure takes (k, h, w, 3) or (k, h, w) tiles, got shape {t.shape}")
+        raise ParameterError(f"filter_grid_figure takes (k, h, w, 3) or (k, h, w) tiles, got shape {t.shape}")
     return style_map(go.Figure(trace), title)
 
 

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from ..errors import ParameterError
 
 __all__ = ["COLORMAPS", "EPS", "apply_colormap", "as_rgb_uint8", "denormalize", "filter_mosaic", "finite",
            "gradient_image", "normalize", "overlay", "shrink"]
@@ -61,17 +62,17 @@ def normalize(arr: np.ndarray | torch.Tensor, mode: str = "minmax", percentile: 
         m = np.percentile(np.abs(a), percentile)
         out = np.clip(np.abs(a) / m, 0, 1) if m > EPS else normalize(a, "abs")
     else:
-        raise ValueError(f"mode must be minmax, abs, symmetric or percentile, not {mode!r}")
+        raise ParameterError(f"mode must be minmax, abs, symmetric or percentile, not {mode!r}")
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def apply_colormap(values01: np.ndarray, cmap: str = "jet") -> np.ndarray:
     """A map already in [0, 1] (H, W) -> uint8 RGB (H, W, 3) through an OpenCV colour map."""
     if cmap not in COLORMAPS:
-        raise ValueError(f"cmap must be one of {', '.join(COLORMAPS)}, not {cmap!r}")
+        raise ParameterError(f"cmap must be one of {', '.join(COLORMAPS)}, not {cmap!r}")
     a = np.clip(finite(values01), 0, 1)
     if a.ndim != 2:
-        raise ValueError(f"apply_colormap takes one (H, W) map, got shape {a.shape}")
+        raise ParameterError(f"apply_colormap takes one (H, W) map, got shape {a.shape}")
     bgr = cv2.applyColorMap(np.round(a * 255).astype(np.uint8), COLORMAPS[cmap])
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -109,7 +110,7 @@ def gradient_image(grad: np.ndarray) -> np.ndarray:
     zero is mid-grey, the largest |value| is black or full colour."""
     g = finite(grad)
     if g.ndim != 3:
-        raise ValueError(f"gradient_image takes one (C, H, W) map, got shape {g.shape}")
+        raise ParameterError(f"gradient_image takes one (C, H, W) map, got shape {g.shape}")
     return normalize(g.transpose(1, 2, 0), "symmetric")
 
 

@@ -3,9 +3,11 @@ of map figures (square pixels, no ticks, image rows top to bottom)."""
 
 from __future__ import annotations
 
+from typing import Iterator, Mapping
+
 import numpy as np
 
-from ..methods.catalogue import CATALOGUE
+from ..methods.records import REGISTRY
 from .scaling import EPS
 
 # One colour per method or curve, in order (Plotly's default cycle, so legends look familiar).
@@ -16,12 +18,26 @@ ATTRIBUTION_SCALE = "Jet"  # CAM-style overlays, as in the papers
 MAGNITUDE_SCALE = "Hot"  # |gradient| maps
 ACTIVATION_SCALE = "Viridis"  # feature maps
 
-METHOD_TITLES = {name: info.title for name, info in CATALOGUE.items()}
+class _Titles(Mapping[str, str]):
+    """Method name -> title, read from the method records on each access (user methods included)."""
+
+    def __getitem__(self, method: str) -> str:
+        return REGISTRY[method].title
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(REGISTRY))
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
+METHOD_TITLES: Mapping[str, str] = _Titles()
 
 
 def method_title(method: str) -> str:
-    """A method's name for people ('grad_cam' -> 'Grad-CAM'); unknown names pass through."""
-    return METHOD_TITLES.get(method, method)
+    """A method's name for people ('grad_cam' -> 'Grad-CAM'), from its record; unknown names pass through."""
+    spec = REGISTRY.get(method)
+    return spec.title if spec is not None else method
 
 
 def value_range(z: np.ndarray, symmetric: bool = False) -> tuple[float, float]:

@@ -6,14 +6,12 @@ default layer) is found in one place, :mod:`.layers`. Methods hold the model's l
 and never change the model.
 """
 
-from .attribution import (deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient,
-                          noise_tunnel, vargrad)
+from .attribution import deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient, vargrad
 from .activations import channel_summary, feature_maps, filter_activations, top_channels
 from .cam import CamHead, cam_head, class_activation_map, grad_cam, guided_grad_cam
 from ..errors import CamNotApplicableError, MethodError, ModelOutputError, TargetError
-from .catalogue import CATALOGUE, FAMILIES, MethodInfo, by_family
 from .core import model_lock
-from .explain import CAM_FAMILY, METHODS, Explanation, explain, predict, reduce_channels
+from .explain import CAM_FAMILY, METHODS, Explanation, explain, noise_tunnel, predict, reduce_channels
 from .examples import LayerExamples, crop, dataset_examples
 from .featvis import FeatureVis, FourierImage, Transforms, channel_maxima, feature_visualization
 from .faithfulness import (BASELINES, DeletionInsertion, baseline_image, deletion_insertion, mean_aucs,
@@ -23,6 +21,8 @@ from .gallery import Gallery, right_and_wrong
 from .gradients import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
 from .neuron import NEURON_METHODS, neuron_attribution
 from .receptive import ReceptiveField, receptive_field
+from .records import (FAMILIES, REGISTRY, MethodSpec, by_family, get_method, method_names, register_method,
+                      unregister_method)
 from .perturbation import kernel_shap, lime, occlusion, superpixels
 from .layers import (activation_after, conv_layers, default_layer, first_conv_name, get_conv, probe_input,
                      spatial_layers)
@@ -40,7 +40,8 @@ __all__ = [
     "saliency", "smoothgrad", "smoothgrad_noise", "top_channels",
     "Gallery", "right_and_wrong",
     # what each method is, for people choosing one
-    "CATALOGUE", "FAMILIES", "MethodInfo", "by_family",
+    "FAMILIES", "REGISTRY", "MethodSpec", "by_family", "get_method", "method_names", "register_method",
+    "unregister_method",
     # gradient, reference-based and perturbation attribution; neuron views
     "NEURON_METHODS", "deconvolution", "deeplift", "gradient_shap", "gradient_shap_samples", "input_x_gradient",
     "kernel_shap", "lime", "neuron_attribution", "noise_tunnel", "occlusion", "superpixels", "vargrad",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
+from ..errors import LayerError, ParameterError
 from .core import as_batch, forward_hooks, get_module, using
 from .filters import filters
 from .layers import get_conv
@@ -64,17 +64,17 @@ def channel_summary(maps: np.ndarray) -> dict[str, np.ndarray]:
     """
     a = np.asarray(maps, dtype=np.float32)
     if a.ndim not in (3, 4):
-        raise ValueError(f"expected feature maps (C, H, W) or (N, C, H, W), got shape {a.shape}")
+        raise ParameterError(f"expected feature maps (C, H, W) or (N, C, H, W), got shape {a.shape}")
     return {"mean": a.mean(axis=(-2, -1)), "max": a.max(axis=(-2, -1))}
 
 
 def top_channels(maps: np.ndarray, k: int | None = None, by: str = "mean") -> np.ndarray:
     """Channel indices of one image's maps (C, H, W), strongest first by their mean or max."""
     if by not in ("mean", "max"):
-        raise ValueError(f"rank channels by 'mean' or 'max', not {by!r}")
+        raise ParameterError(f"rank channels by 'mean' or 'max', not {by!r}")
     scores = channel_summary(maps)[by]
     if scores.ndim != 1:
-        raise ValueError("rank the channels of one image: pass maps of shape (C, H, W)")
+        raise ParameterError("rank the channels of one image: pass maps of shape (C, H, W)")
     order = np.argsort(-scores, kind="stable")
     return order if k is None else order[:k]
 

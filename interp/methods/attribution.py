@@ -20,7 +20,6 @@ deconvolution, VarGrad, and a noise tunnel around any gradient method.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -187,27 +186,3 @@ def vargrad(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples:
     """VarGrad (Adebayo et al. 2018): the variance of the saliency over SmoothGrad's noisy copies."""
     return attribute(model, x, target, partial(_vargrad, n_samples=n_samples, noise_level=noise_level,
                                                seed=seed)).map
-
-
-def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "smoothgrad", target: Target = None,
-                 n_samples: int = 25, noise_level: float = 0.15, seed: int = 0, **options: Any) -> np.ndarray:
-    """Any gradient method over noisy copies of the input: the same as
-    ``explain(model, x, method, noise_tunnel=kind, nt_samples=..., nt_noise_level=..., nt_seed=...)``.
-
-    Args:
-        kind: smoothgrad (mean), smoothgrad_sq (mean square) or vargrad (variance).
-        noise_level, seed: as :func:`.gradients.smoothgrad`.
-    """
-    from .explain import explain
-
-    return explain(model, x, method, target=target, noise_tunnel=kind, nt_samples=n_samples,
-                   nt_noise_level=noise_level, nt_seed=seed, **options).map
-
-
-GRADIENT_FAMILY: dict[str, Callable] = {
-    "input_x_gradient": _input_x_gradient,
-    "deeplift": _deeplift,
-    "gradient_shap": _gradient_shap,
-    "deconvolution": _deconvolution,
-    "vargrad": _vargrad,
-}

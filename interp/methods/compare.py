@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
+from ..errors import LayerError, ParameterError
 from .activations import feature_maps
 from .filters import filters
 from .layers import conv_layers
@@ -59,7 +59,7 @@ def linear_cka(features_a: np.ndarray, features_b: np.ndarray) -> float:
     a = features_a.reshape(len(features_a), -1).astype(np.float64)
     b = features_b.reshape(len(features_b), -1).astype(np.float64)
     if len(a) != len(b):
-        raise ValueError("both representations need the same examples")
+        raise ParameterError("both representations need the same examples")
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
     ka, kb = a @ a.T, b @ b.T

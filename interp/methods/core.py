@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, LayerError, ModelOutputError, TargetError
+from ..errors import ImageError, InternalError, LayerError, ModelOutputError, TargetError
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
 # compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
@@ -349,7 +349,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
         with torch.enable_grad():
             amap, layer = compute(m, xb, targets)
         if targets.value is None:
-            raise RuntimeError("the method returned without fixing its target classes (Targets.of)")
+            raise InternalError("the method returned without fixing its target classes (Targets.of)")
         probs = torch.softmax(targets.logits.double(), 1).gather(1, targets.value[:, None])[:, 0]
     out = amap.detach().float().cpu().numpy()
     if not math.isfinite(out.sum(dtype=np.float64)):

@@ -2,58 +2,44 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any, Callable, Sequence, Union
+from functools import partial
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .attribution import GRADIENT_FAMILY, with_noise_tunnel
-from .cam import _cam, _grad_cam, _guided_grad_cam
-from .cam_family import _eigen_cam, _eigen_grad_cam, _grad_cam_pp, _hires_cam, _layer_cam, _xgrad_cam
-from .cam_perturb import _ablation_cam, _score_cam
-from ..errors import MethodError
+from .attribution import with_noise_tunnel
+from ..errors import MethodError, ParameterError
 from .core import Target, as_batch, attribute, layer_resolution, logits_of, using
-from .gradients import _guided_backprop, _integrated_gradients, _saliency, _smoothgrad
-from .perturbation import PERTURBATION_FAMILY
+from .records import REGISTRY, get_method, method_names
 
-METHODS: dict[str, Callable] = {
-    "cam": _cam,
-    "grad_cam": _grad_cam,
-    "guided_backprop": _guided_backprop,
-    "guided_grad_cam": _guided_grad_cam,
-    "saliency": _saliency,
-    "smoothgrad": _smoothgrad,
-    "integrated_gradients": _integrated_gradients,
-    "grad_cam_pp": _grad_cam_pp,
-    "xgrad_cam": _xgrad_cam,
-    "hires_cam": _hires_cam,
-    "layer_cam": _layer_cam,
-    "score_cam": _score_cam,
-    "ablation_cam": _ablation_cam,
-    "eigen_cam": _eigen_cam,
-    "eigen_grad_cam": _eigen_grad_cam,
-    **GRADIENT_FAMILY,  # input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad
-    **PERTURBATION_FAMILY,  # occlusion, lime, kernel_shap
-}
-# The CAM family beyond CAM and Grad-CAM (cam_family.py, cam_perturb.py): one map per pixel, read off a layer.
-CAM_FAMILY = ("grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam", "ablation_cam", "eigen_cam",
-              "eigen_grad_cam")
-# Methods whose map has one value per pixel; the others have one per input channel and pixel.
-# (Occlusion's window and LIME's/KernelSHAP's superpixels span every channel: one signed value
-# per pixel, which a channel reduction such as absmax would lose the sign of.)
-SPATIAL_METHODS = ("cam", "grad_cam", *CAM_FAMILY, "occlusion", "lime", "kernel_shap")
-# Methods that read a layer (the others differentiate w.r.t. the input only).
-LAYER_METHODS = ("cam", "grad_cam", "guided_grad_cam", *CAM_FAMILY)
-# Methods whose map is computed at a layer's resolution and then upsampled: explain(...,
-# resolution="layer") returns it as computed. (Guided Grad-CAM multiplies by an input gradient.)
-LAYER_RESOLUTION_METHODS = tuple(m for m in LAYER_METHODS if m != "guided_grad_cam")
-# Methods that the noise tunnel can wrap: the gradient methods that do not sample already.
-TUNNEL_METHODS = ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
-                  "input_x_gradient", "deeplift", "deconvolution")
+
+class _Methods(Mapping[str, Callable]):
+    """Method name -> its internal function, read from :data:`.records.REGISTRY` on each access,
+    so that a method registered later appears here too."""
+
+    def __getitem__(self, name: str) -> Callable:
+        if name not in REGISTRY:
+            raise KeyError(name)
+        return REGISTRY[name].function()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(REGISTRY))
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
+METHODS: Mapping[str, Callable] = _Methods()
+# Sets of the built-in methods, read from their records (kept for callers that used them).
+# The CAM family beyond CAM and Grad-CAM: one map per pixel, read off a layer.
+CAM_FAMILY = tuple(n for n in method_names(family="Class activation maps") if n not in ("cam", "grad_cam"))
+SPATIAL_METHODS = method_names(spatial=True)  # one value per pixel; the others per input channel and pixel
+LAYER_METHODS = method_names(needs_layer=True)  # read a layer (the others differentiate w.r.t. the input only)
+LAYER_RESOLUTION_METHODS = method_names(layer_resolution=True)  # explain(..., resolution="layer") applies
+TUNNEL_METHODS = method_names(tunnel=True)  # the noise tunnel can wrap them
 TUNNEL_OPTIONS = ("noise_tunnel", "nt_samples", "nt_noise_level", "nt_seed")
 
 
@@ -74,7 +60,7 @@ class Explanation:
 
     def spatial(self, how: str = "absmax") -> np.ndarray:
         """One value per pixel, (H, W) or (N, H, W): channel maps reduced by ``how``."""
-        if self.method in SPATIAL_METHODS:
+        if self.method in REGISTRY and REGISTRY[self.method].spatial:
             return self.map
         return reduce_channels(self.map, how, channel_axis=-3)
 
@@ -90,15 +76,13 @@ _CHANNEL_REDUCTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3) -> np.ndarray:
     """Collapse the channel axis of a (C, H, W) or (N, C, H, W) map: absmax, abs_sum, sum or l2."""
     if how not in _CHANNEL_REDUCTIONS:
-        raise ValueError(f"how must be one of {', '.join(_CHANNEL_REDUCTIONS)}, not {how!r}")
+        raise ParameterError(f"how must be one of {', '.join(_CHANNEL_REDUCTIONS)}, not {how!r}")
     return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
 
 
-@lru_cache(maxsize=None)
 def _options_of(method: str) -> list[str]:
     """The options a method takes (its keyword parameters besides model, input, targets, layer)."""
-    params = inspect.signature(METHODS[method]).parameters
-    return [p for p in params if p not in ("model", "xb", "targets", "layer")]
+    return list(get_method(method).options())
 
 
 def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
@@ -134,29 +118,28 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
         LayerError: unknown layer; CamNotApplicableError for CAM on a model without a GAP head.
         ImageError: an input that is not an image tensor.
     """
-    fn = METHODS.get(method)
-    if fn is None:
-        raise MethodError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    spec = get_method(method)
+    fn = spec.function()
     tunnel = {k: options.pop(k) for k in TUNNEL_OPTIONS if k in options}
     kind = tunnel.pop("noise_tunnel", None)
     if kind is None and tunnel:
         raise MethodError(f"{', '.join(tunnel)} need noise_tunnel=smoothgrad|smoothgrad_sq|vargrad")
-    if kind is not None and method not in TUNNEL_METHODS:
-        raise MethodError(f"the noise tunnel wraps {', '.join(TUNNEL_METHODS)}, not {method}")
+    if kind is not None and not spec.tunnel:
+        raise MethodError(f"the noise tunnel wraps {', '.join(method_names(tunnel=True))}, not {method}")
     allowed = _options_of(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "
                           f"it takes: {', '.join(allowed) or 'none'}")
-    compute = partial(fn, **options, layer=layer if method in LAYER_METHODS else None)
+    compute = partial(fn, **options, layer=layer if spec.needs_layer else None)
     if kind is not None:
         compute = with_noise_tunnel(compute, kind, **tunnel)
     if resolution not in ("input", "layer"):
         raise MethodError(f"resolution must be 'input' or 'layer', not {resolution!r}")
     if resolution == "layer":
-        if method not in LAYER_RESOLUTION_METHODS:
+        if not spec.layer_resolution:
             raise MethodError(f"{method} has no map at a layer's resolution; the CAMs do: "
-                              f"{', '.join(LAYER_RESOLUTION_METHODS)}")
+                              f"{', '.join(method_names(layer_resolution=True))}")
         with layer_resolution():
             result = attribute(model, x, target, compute)
     else:
@@ -169,3 +152,16 @@ def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     xb, _ = as_batch(model, x)
     with using(model) as m, torch.no_grad():
         return torch.softmax(logits_of(m, xb).float(), dim=1).cpu().numpy()
+
+
+def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "smoothgrad", target: Target = None,
+                 n_samples: int = 25, noise_level: float = 0.15, seed: int = 0, **options: Any) -> np.ndarray:
+    """Any gradient method over noisy copies of the input: the same as
+    ``explain(model, x, method, noise_tunnel=kind, nt_samples=..., nt_noise_level=..., nt_seed=...)``.
+
+    Args:
+        kind: smoothgrad (mean), smoothgrad_sq (mean square) or vargrad (variance).
+        noise_level, seed: as :func:`.gradients.smoothgrad`.
+    """
+    return explain(model, x, method, target=target, noise_tunnel=kind, nt_samples=n_samples,
+                   nt_noise_level=noise_level, nt_seed=seed, **options).map

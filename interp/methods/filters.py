@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
+from ..errors import LayerError, ParameterError
 from .layers import get_conv
 
 
@@ -73,7 +73,7 @@ def reduce_input_channels(weights: np.ndarray, how: str = "mean") -> np.ndarray:
         how: "mean" and "sum" keep the sign; "l2" and "absmax" show magnitude.
     """
     if how not in _REDUCTIONS:
-        raise ValueError(f"how must be one of {', '.join(_REDUCTIONS)}, not {how!r}")
+        raise ParameterError(f"how must be one of {', '.join(_REDUCTIONS)}, not {how!r}")
     return _REDUCTIONS[how](np.asarray(weights))
 
 

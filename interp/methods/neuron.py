@@ -19,10 +19,10 @@ from torch import nn
 
 from ..errors import LayerError, MethodError
 from .core import Targets, _KeepLayerOutput, attribute, forward_hooks, get_module, logits_of
-from .explain import METHODS, Explanation, _options_of
+from .explain import Explanation, _options_of
+from .records import get_method, method_names
 
-NEURON_METHODS = ("saliency", "input_x_gradient", "guided_backprop", "deconvolution", "smoothgrad", "vargrad",
-                  "integrated_gradients", "deeplift", "gradient_shap")
+NEURON_METHODS = method_names(neuron=True)  # the built-in methods with neuron views
 
 
 def select_neuron(act: torch.Tensor, layer: str, channel: int, position: Sequence[int] | None) -> torch.Tensor:
@@ -93,12 +93,12 @@ def neuron_attribution(model: nn.Module, x: torch.Tensor, layer: str, channel: i
         MethodError: a method without neuron views, or an unknown option.
         LayerError: an unknown layer, channel or position.
     """
-    if method not in NEURON_METHODS:
-        raise MethodError(f"neuron views exist for {', '.join(NEURON_METHODS)}, not {method!r}")
+    if not get_method(method).neuron:
+        raise MethodError(f"neuron views exist for {', '.join(method_names(neuron=True))}, not {method!r}")
     unknown = sorted(set(options) - set(_options_of(method)))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}")
-    compute = partial(_neuron, inner=partial(METHODS[method], **options), layer=layer, channel=channel,
+    compute = partial(_neuron, inner=partial(get_method(method).function(), **options), layer=layer, channel=channel,
                       position=None if position is None else tuple(position))
     result = attribute(model, x, None, compute)
     neuron = (layer, int(channel), *(() if position is None else tuple(int(p) for p in position)))

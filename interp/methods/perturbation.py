@@ -224,6 +224,3 @@ def kernel_shap(model: nn.Module, x: torch.Tensor, target: Target = None, n_samp
     """KernelSHAP (Lundberg & Lee 2017) over SLIC superpixels: (H, W) or (N, H, W); options as :func:`lime`."""
     return attribute(model, x, target, partial(_kernel_shap, n_samples=n_samples, n_segments=n_segments,
                                                seed=seed, **options)).map
-
-
-PERTURBATION_FAMILY = {"occlusion": _occlusion, "lime": _lime, "kernel_shap": _kernel_shap}

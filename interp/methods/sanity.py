@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, LayerError, MethodError
+from ..errors import ImageError, LayerError, MethodError, ParameterError
 from .core import Target, as_batch, get_module, model_lock, using
 from .explain import LAYER_METHODS, explain
 from .trace import trace
@@ -65,7 +65,7 @@ def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
     ra = rankdata(np.abs(np.asarray(a, np.float64)).ravel())
     rb = rankdata(np.abs(np.asarray(b, np.float64)).ravel())
     if ra.size != rb.size:
-        raise ValueError(f"maps of different shapes: {np.shape(a)} and {np.shape(b)}")
+        raise ParameterError(f"maps of different shapes: {np.shape(a)} and {np.shape(b)}")
     da, db = ra - ra.mean(), rb - rb.mean()
     na, nb = np.sqrt((da * da).sum()), np.sqrt((db * db).sum())
     if na == 0 or nb == 0:
@@ -82,11 +82,11 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 
     """
     x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if x.shape != y.shape or x.ndim != 2:
-        raise ValueError(f"ssim takes two (H, W) maps of one shape, got {x.shape} and {y.shape}")
+        raise ParameterError(f"ssim takes two (H, W) maps of one shape, got {x.shape} and {y.shape}")
     win = min(win_size, *x.shape)
     win -= 1 - win % 2
     if win < 1:
-        raise ValueError(f"maps of shape {x.shape} are too small for SSIM")
+        raise ParameterError(f"maps of shape {x.shape} are too small for SSIM")
     n = win * win
     cov_norm = n / (n - 1) if n > 1 else 1.0
     from scipy.ndimage import uniform_filter  # lazily: scipy is slow to import

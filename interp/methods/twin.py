@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import MethodError
+from ..errors import InternalError, MethodError
 from .core import Targets, logits_of
 
 # The modules Captum's DeepLift has a rule for (captum.attr._core.deep_lift.SUPPORTED_NON_LINEAR).
@@ -80,7 +80,7 @@ class Connected(nn.Module):
         """The first ``n`` rows of the kept logits (the input's), forgetting them."""
         logits, self.first_logits = self.first_logits, None
         if logits is None:
-            raise RuntimeError("the twin ran no forward pass since its reset")
+            raise InternalError("the twin ran no forward pass since its reset")
         return logits[:n]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,25 +1,22 @@
 """The registry of named models: ``<arch>_<task>`` -> ModelSpec.
 
-A ModelSpec carries everything a caller needs to use a model (class names, input size,
-normalisation, checkpoint, training recipe), so nothing of it is scattered in callers. What
-a model's layers are (conv layers, the CAM layer) is read from the model itself by
+A ModelSpec (interp.models.spec) carries everything a caller needs to use a model (class names,
+input size, normalisation, checkpoint, training recipe), so nothing of it is scattered in callers.
+What a model's layers are (conv layers, the CAM layer) is read from the model itself by
 ``interp.methods.layers``, never declared here. The registry is a plain dict that refuses duplicate names.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
-from torch import nn
-
-from ..errors import UnknownModelError
+from ..errors import ParameterError, UnknownModelError
 from .arch import ARCHITECTURES
+from .spec import CHECKPOINT_DIR, ModelSpec
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+__all__ = ["CHECKPOINT_DIR", "REGISTRY", "ModelSpec", "get_spec", "list_models", "register", "unregister"]
 
 PACS_DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 PACS_CLASSES = ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")
@@ -31,89 +28,6 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a caller needs to build, feed, explain and train one registry entry."""
-
-    name: str
-    arch: str
-    # pacs_domain | pacs_class | cifar10 | cifar10lt (trained on a long-tailed CIFAR-10, tested on the
-    # balanced test set) | imagenet | user (a model registered by its user)
-    task: str
-    class_names: tuple[str, ...]
-    input_size: int | tuple[int, int]  # side of a square input, or (height, width), in pixels
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    arch_kwargs: Mapping[str, Any] = field(default_factory=dict)  # switches passed to the builder
-    recipe: Mapping[str, Any] = field(default_factory=dict)  # training defaults (train.TrainConfig fields)
-    ships: bool = False  # a trained checkpoint is committed in checkpoints/
-    pretrained: str | None = None  # "imagenet": starts from (or is) torchvision's ImageNet weights
-    training_note: str = ""  # what to expect when training it (time, hardware)
-    # Grad-CAM's layer when none is given; None (every registry entry): the automatic choice of
-    # interp.methods.layers.default_layer, so the model's structure is the only source.
-    target_layer: str | None = None
-    # A user's model (interp.register_model): what builds it (its weights included, when it was
-    # given as a module), and the weights file to load into it, if any.
-    builder: Callable[[], nn.Module] | None = None
-    weights_file: Path | None = None
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        """(height, width) of the model's input."""
-        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else tuple(self.input_size)
-
-    @property
-    def input_label(self) -> str:
-        """'3x227x227': the input shape for people."""
-        return "3x{}x{}".format(*self.input_hw)
-
-    @property
-    def checkpoint_path(self) -> Path:
-        """Where the training command writes this entry's weights and load_model looks for them."""
-        return CHECKPOINT_DIR / f"{self.name}.safetensors"
-
-    @property
-    def card_path(self) -> Path:
-        return self.checkpoint_path.with_suffix(".json")
-
-    @property
-    def checkpoint(self) -> Path | None:
-        """The checkpoint file if one exists, else None (a user's model: its weights file)."""
-        if self.builder is not None:
-            return self.weights_file
-        if self.checkpoint_path.is_file():
-            return self.checkpoint_path
-        index = self.checkpoint_path.with_name(self.checkpoint_path.name + ".index.json")  # sharded weights
-        return index if index.is_file() else None
-
-    @property
-    def weights_from_torchvision(self) -> bool:
-        """The entry *is* torchvision's ImageNet model: its weights come from torchvision's
-        download (cached in the torch cache), not from checkpoints/, and it is not trained here."""
-        return self.pretrained == "imagenet" and self.task == "imagenet"
-
-    @property
-    def dataset(self) -> str:
-        """Where the images come from: pacs, cifar10 (cifar10lt too) or the task's name."""
-        if self.task.startswith("pacs"):
-            return "pacs"
-        return "cifar10" if self.task.startswith("cifar10") else self.task
-
-    def build(self, **overrides: Any) -> nn.Module:
-        """A fresh, untrained model of this entry's architecture (never downloads)."""
-        if self.builder is not None:
-            return self.builder()
-        kwargs = {**self.arch_kwargs, **overrides}
-        return ARCHITECTURES[self.arch](self.num_classes, **kwargs)
-
-    def replace(self, **changes: Any) -> "ModelSpec":
-        return dataclasses.replace(self, **changes)
-
-
 _REGISTRY: dict[str, ModelSpec] = {}
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(_REGISTRY)
 
@@ -121,9 +35,9 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(_REGISTRY)
 def register(spec: ModelSpec) -> ModelSpec:
     """Add a spec; a duplicate name is a programming error."""
     if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is already registered")
+        raise ParameterError(f"model {spec.name!r} is already registered")
     if spec.builder is None and spec.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {spec.arch!r} for {spec.name!r}")
+        raise ParameterError(f"unknown architecture {spec.arch!r} for {spec.name!r}")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -171,7 +85,7 @@ def _task_classes(task: str) -> tuple[str, ...]:
         return CIFAR10_CLASSES
     if task == "imagenet":
         return tuple(imagenet_categories())
-    raise ValueError(task)
+    raise ParameterError(task)
 
 
 # Recipes: what `python -m interp train NAME` uses unless told otherwise. Shipped models were

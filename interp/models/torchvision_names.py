@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache, partial
 
 from ..errors import UnknownModelError
-from .registry import ModelSpec
+from .spec import ModelSpec
 
 PREFIX = "torchvision/"
 

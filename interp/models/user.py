@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 from .registry import IMAGENET_MEAN, IMAGENET_STD, REGISTRY, ModelSpec, get_spec, register, unregister
 from .torchvision_names import PREFIX, fine_tuned_builder
 
@@ -50,20 +50,20 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
         CheckpointError: a weights file that does not exist.
     """
     if name in REGISTRY and REGISTRY[name].builder is None:
-        raise ValueError(f"{name!r} is one of interp's own models; register yours under another name")
+        raise ParameterError(f"{name!r} is one of interp's own models; register yours under another name")
     names = tuple(f"class {i}" for i in range(classes)) if isinstance(classes, int) else tuple(map(str, classes))
     if not names:
-        raise ValueError(f"{name}: give the class names, or their number")
+        raise ParameterError(f"{name}: give the class names, or their number")
     if isinstance(model_or_factory, str):
         if not model_or_factory.startswith(PREFIX):
-            raise ValueError(f"{name}: a model given by name is 'torchvision/<builder>', not {model_or_factory!r}")
+            raise ParameterError(f"{name}: a model given by name is 'torchvision/<builder>', not {model_or_factory!r}")
         input_size = input_size or get_spec(model_or_factory).input_size
         model_or_factory = fine_tuned_builder(model_or_factory, len(names))
     if input_size is None:
-        raise ValueError(f"{name}: give input_size, the side of a square input or (height, width)")
+        raise ParameterError(f"{name}: give input_size, the side of a square input or (height, width)")
     hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if len(hw) != 2 or min(hw) < 1:
-        raise ValueError(f"{name}: input_size is a side or (height, width) in pixels, not {input_size!r}")
+        raise ParameterError(f"{name}: input_size is a side or (height, width) in pixels, not {input_size!r}")
     if weights is not None and not Path(weights).is_file():
         raise CheckpointError(f"{name}: no weights file at {weights}")
     builder = _copier(model_or_factory) if isinstance(model_or_factory, nn.Module) else model_or_factory

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ParameterError
 from ..hardware import native_bf16
 from ..models.registry import get_spec
 
@@ -51,7 +52,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
-            raise ValueError(f"keep must be 'best' or 'last', not {self.keep!r}")
+            raise ParameterError(f"keep must be 'best' or 'last', not {self.keep!r}")
         if self.bf16 is None:
             self.bf16 = native_bf16()
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..errors import ParameterError
 
 
 def effective_number(samples_per_class: Sequence[int] | torch.Tensor, beta: float) -> torch.Tensor:
@@ -40,10 +41,10 @@ def class_balanced_weights(samples_per_class: Sequence[int] | torch.Tensor, beta
         ValueError: beta outside [0, 1), or a class without samples.
     """
     if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}")
+        raise ParameterError(f"beta must be in [0, 1), got {beta}")
     n = torch.as_tensor(samples_per_class)
     if (n <= 0).any():
-        raise ValueError(f"every class needs at least one training sample; counts: {n.tolist()}")
+        raise ParameterError(f"every class needs at least one training sample; counts: {n.tolist()}")
     inverse = 1 / effective_number(n, beta)
     return (inverse * len(n) / inverse.sum()).float()
 
@@ -76,13 +77,13 @@ class ClassBalancedFocalLoss(nn.Module):
                  gamma: float = 1.0) -> None:
         super().__init__()
         if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+            raise ParameterError(f"gamma must be >= 0, got {gamma}")
         self.beta, self.gamma = float(beta), float(gamma)
         self.register_buffer("class_weights", class_balanced_weights(samples_per_class, beta))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if logits.shape[1] != len(self.class_weights):
-            raise ValueError(f"logits have {logits.shape[1]} classes, the loss was built for "
+            raise ParameterError(f"logits have {logits.shape[1]} classes, the loss was built for "
                              f"{len(self.class_weights)}")
         return focal_loss(logits, targets, self.gamma, self.class_weights).mean()
 

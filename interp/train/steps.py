@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import normalize
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 from ..models.registry import ModelSpec
 from .config import TrainConfig
 from .device import Precision
@@ -41,7 +41,7 @@ def stream_seed(seed: int, epoch: int, batch: int) -> int:
         ValueError: an epoch or batch index outside the range that keeps the streams distinct.
     """
     if not (0 <= epoch < EPOCH_RADIX and 0 <= batch < BATCH_RADIX):
-        raise ValueError(f"epoch {epoch} / batch {batch}: at most {EPOCH_RADIX} epochs of "
+        raise ParameterError(f"epoch {epoch} / batch {batch}: at most {EPOCH_RADIX} epochs of "
                          f"{BATCH_RADIX - 1} batches have distinct random streams")
     return (seed * EPOCH_RADIX + epoch) * BATCH_RADIX + batch
 
@@ -75,7 +75,7 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
         if t < warm:
             return cfg.lr / 25 + (cfg.lr - cfg.lr / 25) * 0.5 * (1 - math.cos(math.pi * t / warm))
         return cfg.lr * (1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * (t - warm) / (1 - warm))))
-    raise ValueError(f"unknown schedule {cfg.schedule!r}: use onecycle, cosine or none")
+    raise ParameterError(f"unknown schedule {cfg.schedule!r}: use onecycle, cosine or none")
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, min_scale: float) -> torch.Tensor:
@@ -132,7 +132,7 @@ def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use sgd, adam or adamw")
+    raise ParameterError(f"unknown optimizer {cfg.optimizer!r}: use sgd, adam or adamw")
 
 
 def init_model(spec: ModelSpec, cfg: TrainConfig) -> nn.Module:
