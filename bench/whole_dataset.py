@@ -105,7 +105,7 @@ def child_bare_passes(model: str, methods: Sequence[str], limit: int, batch_size
     before the clock too)."""
     import torch
 
-    from interp.dataset.job import limited, split_images
+    from interp.whole_dataset.job import limited, split_images
     from interp.data import load_image, preprocess
     from interp.methods import default_layer
     from interp.models import get_spec, load_model

@@ -145,8 +145,8 @@ def dataset_results(folder: str, stamp: tuple):
     Raises:
         InterpError: not a results folder, or no finished shard yet.
     """
-    from interp.dataset import read_manifest, read_results
-    from interp.dataset.results import as_frame
+    from interp.whole_dataset import read_manifest, read_results
+    from interp.whole_dataset.results import as_frame
 
     return as_frame(read_results(folder)), read_manifest(folder)
 

@@ -19,7 +19,7 @@ __all__ = [
     "read_results", "register_method", "register_model", "resolve_device",
 ]
 # Whole-dataset runs bring pyarrow: imported when first used, so `import interp` stays as quick as before.
-_LAZY = {"explain_dataset": "dataset.run", "read_results": "dataset.store"}
+_LAZY = {"explain_dataset": "whole_dataset.run", "read_results": "whole_dataset.store"}
 
 
 # Modules renamed when figures got one home; the old names keep working for a while.

@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch)
     _add_train_parser(sub)
     _add_evaluate_and_explain_parsers(sub)
-    from .dataset.cli import add_parser as _add_dataset_parser
+    from .whole_dataset.cli import add_parser as _add_dataset_parser
 
     _add_dataset_parser(sub)
     _add_visualize_parser(sub)

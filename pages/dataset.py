@@ -13,8 +13,8 @@ from dashboard.navigation import run_through_app
 from dashboard.widgets import available_models, methods_picker, model_picker, no_choice, or_stop
 from dashboard import defaults
 from interp import InterpError, figures, get_spec
-from interp.dataset import explain_held_out, held_out_folder, held_out_runs, read_manifest
-from interp.dataset import results as R
+from interp.whole_dataset import explain_held_out, held_out_folder, held_out_runs, read_manifest
+from interp.whole_dataset import results as R
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 

@@ -88,3 +88,13 @@ def test_no_page_names_a_registry_model():
     named = [(p.name, n) for p in (REPO / "pages").glob("*.py")
              for n in re.findall(r"[\"']([a-z0-9_]+)[\"']", p.read_text()) if n in names]
     assert not named, named
+
+
+def test_the_old_name_of_whole_dataset_runs_still_works_with_a_warning():
+    import pytest
+
+    from interp import whole_dataset
+
+    with pytest.warns(DeprecationWarning, match="interp.whole_dataset"):
+        from interp.dataset import explain_dataset
+    assert explain_dataset is whole_dataset.explain_dataset

@@ -1,4 +1,4 @@
-"""Whole-dataset runs (interp.dataset): maps equal to single-image explain calls, a killed run
+"""Whole-dataset runs (interp.whole_dataset): maps equal to single-image explain calls, a killed run
 resumed into the same files, the Ray engine equal to the in-process one, unreadable images as
 rows, the command line, the summaries, and the Dataset page. A handful of shipped CIFAR-10
 images and small models keep them quick."""
@@ -16,8 +16,8 @@ import pytest
 
 import interp
 from interp.data import SAMPLE_DIR
-from interp.dataset import explain_dataset, read_manifest, resize_maps
-from interp.dataset import results as R
+from interp.whole_dataset import explain_dataset, read_manifest, resize_maps
+from interp.whole_dataset import results as R
 from interp.errors import InterpError
 from tests.apptest import REPO, no_errors, open_page, widget
 
@@ -64,7 +64,7 @@ def test_maps_equal_single_image_explain_calls(reference):
 
 @pytest.mark.parametrize("spare", [False, True], ids=["in-turn", "decode-and-write-on-threads"])
 def test_a_killed_run_resumes_into_the_same_files(spare, reference, tmp_path, monkeypatch):
-    from interp.dataset import compute, engine_local
+    from interp.whole_dataset import compute, engine_local
 
     for module in (compute, engine_local):  # both ways of running, whatever this machine's cores
         monkeypatch.setattr(module, "spare_core", lambda model: spare)
@@ -98,7 +98,7 @@ def test_a_spare_core_is_one_that_torch_leaves_idle(monkeypatch, tiny_gap_model)
 
     import torch
 
-    from interp.dataset.compute import spare_core
+    from interp.whole_dataset.compute import spare_core
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
@@ -110,7 +110,7 @@ def test_a_spare_core_is_one_that_torch_leaves_idle(monkeypatch, tiny_gap_model)
 
 
 def _compute(*args, **kwargs):
-    from interp.dataset.compute import compute_shard
+    from interp.whole_dataset.compute import compute_shard
 
     return compute_shard(*args, **kwargs)
 
@@ -238,7 +238,7 @@ def test_the_dataset_page(tmp_path, monkeypatch):
     no_errors(at)
     widget(at.selectbox, "ds_sort_").set_value("probability").run()
     no_errors(at)
-    other = interp.dataset.explain_held_out("linear_cnn_cifar10", 16, ["saliency"], progress=False)
+    other = interp.whole_dataset.explain_held_out("linear_cnn_cifar10", 16, ["saliency"], progress=False)
     assert len(other) == 16
     at.selectbox(key="ds_correct").set_value("all").run()  # the run of another model on the same images is chosen
     no_errors(at)

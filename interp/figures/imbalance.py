@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..train.losses import class_balanced_weights, focal_term
+from ..losses import class_balanced_weights, focal_term
 from .style import COLOURS, style_chart
 
 

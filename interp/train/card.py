@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..hardware import cpu_name, cuda_name
-from .losses import loss_name
+from ..losses import loss_name
 from ..models.registry import ModelSpec
 from .config import RunSettings, TrainConfig
 from .device import Precision, precision_for, step_seconds

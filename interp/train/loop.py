@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..hardware import resolve_device
-from .losses import ClassBalancedFocalLoss
+from ..losses import ClassBalancedFocalLoss
 from ..methods.filters import conv1_autocorrelation
 from ..methods.layers import first_conv_name
 from ..models.registry import get_spec

@@ -110,7 +110,7 @@ def methods_file():
 
 def test_a_method_from_a_models_file_on_the_command_line_and_in_explain_dataset(methods_file, tmp_path, capsys):
     from interp.__main__ import main
-    from interp.dataset import read_results, resize_maps
+    from interp.whole_dataset import read_results, resize_maps
 
     image = str(zebra_path())
     assert main(["explain", "--models", methods_file, "--model", "table2_cnn_cifar10", "--method", "input_energy",

@@ -1,4 +1,4 @@
-"""``python -m interp explain-dataset``: the command line of :func:`interp.dataset.explain_dataset`."""
+"""``python -m interp explain-dataset``: the command line of :func:`interp.whole_dataset.explain_dataset`."""
 
 from __future__ import annotations
 
