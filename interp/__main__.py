@@ -50,7 +50,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment, patience=args.patience,
         seed=args.seed, bf16=args.bf16, input_size=args.input_size, init_weights=args.init_weights,
         limit_train=args.limit_train, limit_val=args.limit_val, arch_kwargs=arch_kwargs or None,
-        imbalance=args.imbalance, beta=args.beta, gamma=args.gamma,
+        imbalance=args.imbalance, beta=args.beta, gamma=args.gamma, reweight_from=args.reweight_from,
     )
     settings = RunSettings.given(data_dir=args.data_dir, out=args.out, threads=args.threads, progress=args.progress,
                                  device=str(resolve_device(args.device)))
@@ -221,6 +221,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--beta", type=float, help="class-balanced loss: weights 1 / effective number of samples "
                    "(0: off; Cui et al. tune 0.9 ... 0.9999)")
     p.add_argument("--gamma", type=float, help="focal loss: down-weights easy samples by (1 - p_t)^gamma (0: off)")
+    p.add_argument("--reweight-from", type=int, metavar="EPOCH",
+                   help="deferred re-weighting (Cao et al. 2019): the class weights of --beta apply from this "
+                        "epoch on, the unweighted loss before it")
     p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
     p.add_argument("--out", help="weights file (default: checkpoints/NAME.safetensors)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,

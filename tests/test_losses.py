@@ -115,3 +115,26 @@ def test_tail_classes_and_summary_from_a_card():
     assert s["balanced_accuracy"] == pytest.approx(0.45)
     assert s["tail_accuracy"] == pytest.approx((0.5 + 0.6 + 0.7 + 0.8 + 0.9) / 5)
     assert s["head_accuracy"] == pytest.approx((0.0 + 0.1 + 0.2 + 0.3 + 0.4) / 5)
+
+
+def test_deferred_reweighting_switches_to_the_class_weights_at_its_epoch():
+    """Cao et al.'s schedule: plain cross-entropy up to epoch reweight_from - 1, then the weighted loss;
+    checked on logits against F.cross_entropy with and without the class weights."""
+    from types import SimpleNamespace
+
+    from interp.train.config import TrainConfig
+    from interp.train.loop import _Run
+
+    counts = [500, 50, 5]
+    cfg = TrainConfig(beta=0.999, gamma=0.0, reweight_from=3)
+    run = SimpleNamespace(cfg=cfg, unweighted=ClassBalancedFocalLoss(counts, 0.0, 0.0),
+                          criterion=ClassBalancedFocalLoss(counts, 0.999, 0.0))
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
+    w = torch.as_tensor(class_balanced_weights(counts, 0.999), dtype=torch.float32)
+    weighted = (F.cross_entropy(logits, y, reduction="none") * w[y]).mean()
+    for epoch, expected in ((0, F.cross_entropy(logits, y)), (1, F.cross_entropy(logits, y)), (2, weighted),
+                            (5, weighted)):
+        torch.testing.assert_close(_Run.criterion_of(run, epoch)(logits, y), expected)
+    run.cfg = TrainConfig(beta=0.999, reweight_from=None)
+    torch.testing.assert_close(_Run.criterion_of(run, 0)(logits, y), weighted)

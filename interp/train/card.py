@@ -97,7 +97,9 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
         "parameters": parameters,
         "command": command or f"python -m interp train {spec.name}",
         "settings": {**dataclasses.asdict(cfg), **dataclasses.asdict(settings)}, "seed": cfg.seed,
-        "loss": loss_name(cfg.beta, cfg.gamma), "train_counts": train_counts,
+        "loss": loss_name(cfg.beta, cfg.gamma) + (f", class weights from epoch {cfg.reweight_from}"
+                                                   if cfg.reweight_from and cfg.beta else ""),
+        "train_counts": train_counts,
         "metrics": {"split": held_out_name(spec), **metrics},
         "conv1_autocorrelation": conv1_autocorrelation,
         "best_epoch": state["best_epoch"],  # lowest validation loss

@@ -43,6 +43,10 @@ class TrainConfig:
     # beta = gamma = 0 is plain cross-entropy, beta > 0 balances the classes, gamma > 0 is focal.
     beta: float = 0.0
     gamma: float = 0.0
+    # Deferred re-weighting (Cao et al., NeurIPS 2019): the class weights of ``beta`` apply from this
+    # epoch (1-based) on; the epochs before train with the unweighted (focal) loss, so the features
+    # are learnt from plain sampling first. None: the weights apply from the start.
+    reweight_from: int | None = None
     # Which epoch's weights the run writes: "best" (lowest validation loss) or "last". "last" where the
     # validation set is not drawn like the training set (a long tail against the balanced test set:
     # the validation loss rises with confidence on the head classes while accuracy still improves).

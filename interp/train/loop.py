@@ -103,6 +103,8 @@ class _Run:
         self.train_counts = torch.bincount(y_train, minlength=self.spec.num_classes).tolist()
         # A class absent from a small smoke-run subset is never a target; counting it once keeps its
         # (unused) weight finite.
+        self.unweighted = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], 0.0,
+                                                 cfg.gamma).to(self.device)
         self.criterion = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], cfg.beta,
                                                 cfg.gamma).to(self.device)
         self.train = Batches(x_train, y_train, self.device)
@@ -178,12 +180,17 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, epoch * self.steps_per_epoch + b, self.total_steps)
         logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, self.precision, self.scaler,
-                                      self.criterion)
+                                      self.criterion_of(epoch))
         self.state["batch"] = b + 1
         pending = (epoch, b, len(yb), loss.detach(), (logits.argmax(1) == yb).sum())
         self.state["run"]["seconds"] += time.perf_counter() - t0
         self.settle()
         self.pending = pending
+
+    def criterion_of(self, epoch: int) -> ClassBalancedFocalLoss:
+        """The loss of ``epoch`` (0-based): unweighted before ``reweight_from`` (deferred re-weighting)."""
+        deferred = self.cfg.reweight_from is not None and epoch + 1 < self.cfg.reweight_from
+        return self.unweighted if deferred else self.criterion
 
     def settle(self) -> None:
         """Add the last step's loss, accuracy and images to the running totals and its loss to the
