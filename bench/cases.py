@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from interp.methods import CAM_FAMILY, CamNotApplicableError, cam_head, default_layer, explain, get_method
+from interp.methods import CAM_FAMILY, CamNotApplicableError, default_layer, explain, get_method
+from interp.methods.attribution import cam_head
 from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
@@ -107,7 +108,7 @@ def superpixel_masks(x: torch.Tensor) -> np.ndarray:
     """LIME's and KernelSHAP's features for the benchmark's inputs, (N, H, W): 50 SLIC superpixels of
     each input blurred first (white noise is one superpixel to SLIC); computed once, outside the
     timed calls, and given to ours and Captum alike."""
-    from interp.methods import superpixels
+    from interp.methods.attribution import superpixels
 
     smooth = torch.nn.functional.avg_pool2d(x.detach().float().cpu(), 5, 1, 2, count_include_pad=False)
     return np.stack([superpixels(img, 50) for img in smooth])

@@ -24,7 +24,7 @@ def batching_row(name: str, layer: str, channels: int, single: int, steps: int, 
                  warmup: int, repeats: int, budget_s: float, device: torch.device) -> dict[str, Any]:
     """Per channel: ``channels`` optimised together against ``single`` optimised one by one, and
     the bare pass's own batching gain at the same batch sizes."""
-    from interp.methods import feature_visualization
+    from interp.methods.introspect import feature_visualization
     from interp.models import get_spec, load_model
     from .cases import bare_forward_backward_to_layer
 
@@ -56,7 +56,8 @@ def index_row(name: str, images: int, warmup: int, repeats: int, device: torch.d
     both over the same held-out images in batches of ``batch_size``, each timed ``repeats`` times
     (no time budget: the ratio sought is within a few percent of 1)."""
     from interp.data import held_out_batch
-    from interp.methods import conv_layers, dataset_examples
+    from interp.methods import conv_layers
+    from interp.methods.introspect import dataset_examples
     from interp.models import get_spec, load_model
     from .cases import bare_forward
 

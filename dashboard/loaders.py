@@ -161,12 +161,12 @@ def picture(path: str, size: tuple[int, int]) -> np.ndarray | None:
         return None
 # Optimised images are cached by hand, not by st.cache_data: the optimisation reports progress to a
 # bar the page made, and st.cache_data refuses elements created outside the cached function.
-_FEATURE_VIS: "OrderedDict[tuple, methods.FeatureVis]" = OrderedDict()
+_FEATURE_VIS: "OrderedDict[tuple, methods.introspect.FeatureVis]" = OrderedDict()
 _FEATURE_VIS_LOCK = threading.Lock()
 
 
 def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, size: int, seed: int = 0,
-                starts: int = 1, progress: Callable[[int, int], None] | None = None) -> methods.FeatureVis:
+                starts: int = 1, progress: Callable[[int, int], None] | None = None) -> methods.introspect.FeatureVis:
     """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed,
     starts) for every visitor of the server (the last 32)."""
     key = (name, layer, tuple(channels), steps, size, seed, starts)
@@ -175,7 +175,7 @@ def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, si
             _FEATURE_VIS.move_to_end(key)
             return _FEATURE_VIS[key]
     spec = interp.get_spec(name)
-    found = methods.feature_visualization(cached_model(name), layer, list(channels), steps=steps, size=size,
+    found = methods.introspect.feature_visualization(cached_model(name), layer, list(channels), steps=steps, size=size,
                                           seed=seed, mean=spec.mean, std=spec.std, starts=starts, progress=progress)
     with _FEATURE_VIS_LOCK:
         _FEATURE_VIS[key] = found
@@ -185,11 +185,11 @@ def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, si
 
 
 @st.cache_data(show_spinner="Ranking held-out images for every channel...", max_entries=32)
-def layer_examples(name: str, layer: str, n: int, k: int = 16, images_of: str | None = None) -> methods.LayerExamples:
+def layer_examples(name: str, layer: str, n: int, k: int = 16, images_of: str | None = None) -> methods.introspect.LayerExamples:
     """Top and bottom k of ``held_out(images_of or name, n)`` for every channel of a layer (also kept
     on disk); ``images_of``, a model of the same input size, lets two models rank the same images."""
     images = held_out(images_of or name, n).x
-    return methods.dataset_examples(cached_model(name), images, [layer], k, cache=True)[layer]
+    return methods.introspect.dataset_examples(cached_model(name), images, [layer], k, cache=True)[layer]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -32,7 +32,7 @@ def side_options(name: str) -> tuple[list[int], int]:
 
 
 def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int, side: int,
-              seed: int = 0, starts: int = 1) -> list[methods.FeatureVis] | None:
+              seed: int = 0, starts: int = 1) -> list[methods.introspect.FeatureVis] | None:
     """Optimised images of the given channels of ``layer``, per (model, channels) job, under one
     progress bar; every job with the same seed, steps and side, so that they can be compared.
 
@@ -57,7 +57,7 @@ def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int,
 
 
 def top_examples(name: str, layer: str, n: int, images_of: str | None = None
-                 ) -> tuple[HeldOutBatch | None, methods.LayerExamples | None]:
+                 ) -> tuple[HeldOutBatch | None, methods.introspect.LayerExamples | None]:
     """n held-out images (of ``images_of``'s task, default the model's) and each channel's top and
     bottom of them in ``layer``; (None, None) after saying why where there are none here (ImageNet)."""
     try:
@@ -69,7 +69,7 @@ def top_examples(name: str, layer: str, n: int, images_of: str | None = None
     return (batch, examples) if examples is not None else (None, None)
 
 
-def channel_tiles(vis: methods.FeatureVis, examples: methods.LayerExamples | None, batch: HeldOutBatch | None,
+def channel_tiles(vis: methods.introspect.FeatureVis, examples: methods.introspect.LayerExamples | None, batch: HeldOutBatch | None,
                   shown: int = SHOWN, who: str = "") -> Tiles:
     """Per channel of ``vis``: its optimised image, then its top ``shown`` held-out crops (none
     without examples), each with a hover label that starts with ``who`` (e.g. the model)."""
@@ -78,7 +78,7 @@ def channel_tiles(vis: methods.FeatureVis, examples: methods.LayerExamples | Non
         row = [(vis.images[i], f"{who}channel {c}: optimised, objective {vis.objective[i, -1]:.3g}")]
         for r in range(shown if examples is not None else 0):
             j = int(examples.top[c, r])
-            row.append((methods.crop(batch.pictures[j], examples.top_boxes[c, r]),
+            row.append((methods.introspect.crop(batch.pictures[j], examples.top_boxes[c, r]),
                         f"{who}channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
                         f"max {examples.top_values[c, r]:.3g}"))
         tiles.append(row)

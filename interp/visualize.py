@@ -80,7 +80,7 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
     """
     from .data import held_out_batch
     from .hardware import resolve_device
-    from .methods import channel_maxima, dataset_examples, feature_visualization
+    from .methods.introspect import channel_maxima, dataset_examples, feature_visualization
     from .models import get_spec, load_model
 
     if objective not in ("channel", "neuron"):

@@ -29,16 +29,16 @@ def _cam_applies(name: str, key) -> str | None:
     """None if CAM applies to this model, else the reason."""
     x, _ = model_input(name, key)
     try:
-        methods.cam_head(cached_model(name), x)
+        methods.attribution.cam_head(cached_model(name), x)
         return None
     except CamNotApplicableError as exc:
         return str(exc)
 
 
 @st.cache_data(show_spinner="Classifying held-out images and computing their maps...", max_entries=8)
-def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.Gallery, list, str | None]:
+def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.trust.Gallery, list, str | None]:
     batch = held_out(name, GALLERY_POOL)
-    found = methods.right_and_wrong(cached_model(name), batch.x, batch.labels, method, layer, GALLERY_PER_KIND)
+    found = methods.trust.right_and_wrong(cached_model(name), batch.x, batch.labels, method, layer, GALLERY_PER_KIND)
     return found, [(batch.pictures[i], int(batch.labels[i])) for i in found.right + found.wrong], batch.note
 
 

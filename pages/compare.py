@@ -10,7 +10,7 @@ from dashboard import defaults
 from dashboard.navigation import run_through_app
 from dashboard.widgets import available_models, first_ready, image_key, image_sidebar, load_or_explain, show_interp_errors
 from interp import figures, get_spec, list_models, methods
-from interp.methods.compare import layer_similarity, match_filters
+from interp.methods.introspect.compare import layer_similarity, match_filters
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 

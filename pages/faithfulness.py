@@ -29,14 +29,14 @@ spec = get_spec(name)
 @st.cache_data(show_spinner="Deleting and inserting pixels...", max_entries=32)
 def _scores(name: str, key, chosen: tuple, target: int, baseline: str, steps: int):
     x, _ = model_input(name, key)
-    return methods.method_scores(cached_model(name), x, chosen, target=target, steps=steps, baseline=baseline,
+    return methods.trust.method_scores(cached_model(name), x, chosen, target=target, steps=steps, baseline=baseline,
                                  n_random=N_RANDOM, options=methods_options(name, chosen))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_scores(name: str, n: int, index: int, chosen: tuple, baseline: str, steps: int):
     """Scores of image ``index`` of the model's n-image held-out sample (cached image by image)."""
-    return methods.method_scores(cached_model(name), held_out(name, n).image(index), chosen, steps=steps,
+    return methods.trust.method_scores(cached_model(name), held_out(name, n).image(index), chosen, steps=steps,
                                  baseline=baseline, n_random=N_RANDOM, options=methods_options(name, chosen))
 
 
@@ -44,7 +44,7 @@ probs = probabilities(name, image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 chosen = methods_picker(CHOICES, key="faith_methods", container=c1)
 target = target_picker(name, probs, key="faith_target", label="Class", container=c2)
-baseline = c3.selectbox("Baseline", methods.BASELINES, key="faith_baseline",
+baseline = c3.selectbox("Baseline", methods.trust.BASELINES, key="faith_baseline",
                         help="What a deleted pixel becomes: a blurred copy of the image (Petsiuk et al.), the "
                              "image's mean colour, or zero (the dataset's mean colour after normalisation).")
 steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points on each curve.")
@@ -74,7 +74,7 @@ except InterpError as exc:
     st.error(str(exc))
     st.stop()
 progress.empty()
-table = pd.DataFrame(methods.summarize(per_image))
+table = pd.DataFrame(methods.trust.summarize(per_image))
 table["method"] = table["method"].map(figures.method_title)
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
@@ -104,14 +104,14 @@ METRIC_COLUMNS = {
 def _metrics(name: str, key, chosen: tuple, target: int):
     x, _ = model_input(name, key)
     spec = get_spec(name)
-    return methods.metric_scores(cached_model(name), x, chosen, target=target, mean=spec.mean, std=spec.std,
+    return methods.trust.metric_scores(cached_model(name), x, chosen, target=target, mean=spec.mean, std=spec.std,
                                  options=methods_options(name, chosen))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_metrics(name: str, n: int, index: int, chosen: tuple):
     spec = get_spec(name)
-    return methods.metric_scores(cached_model(name), held_out(name, n).image(index), chosen, mean=spec.mean,
+    return methods.trust.metric_scores(cached_model(name), held_out(name, n).image(index), chosen, mean=spec.mean,
                                  std=spec.std, options=methods_options(name, chosen))
 
 
@@ -136,4 +136,4 @@ except InterpError as exc:
     st.stop()
 progress.empty()
 st.markdown(f"**Mean over {len(sample)} held-out images**, each for its predicted class")
-_metric_table(methods.summarize_metrics(scored))
+_metric_table(methods.trust.summarize_metrics(scored))

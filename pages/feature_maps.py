@@ -43,8 +43,8 @@ left.image(display, caption="what the model sees", width="stretch")
 with right:
     for layer in chosen:
         a = maps[layer]
-        top = methods.top_channels(a, k=min(count, len(a)), by=rank_by)
-        summary = methods.channel_summary(a)
+        top = methods.introspect.top_channels(a, k=min(count, len(a)), by=rank_by)
+        summary = methods.introspect.channel_summary(a)
         st.markdown(f"**{layer}**: {a.shape[0]} channels of {a.shape[1]}x{a.shape[2]}; "
                     f"strongest channel {int(top[0])} (mean {summary['mean'][top[0]]:.3g}, "
                     f"max {summary['max'][top[0]]:.3g}); {int((summary['max'] <= 0).sum())} channels silent")

@@ -60,7 +60,7 @@ st.plotly_chart(grid, width="stretch", key="look_grid")
 st.subheader("One channel")
 channel = st.selectbox("Channel", channels, key=f"look_channel_{name}_{layer}")
 i = channels.index(channel)
-reached = show_interp_errors(methods.channel_maxima, cached_model(name), vis.images[i:i + 1], layer, [channel],
+reached = show_interp_errors(methods.introspect.channel_maxima, cached_model(name), vis.images[i:i + 1], layer, [channel],
                              spec.mean, spec.std)
 left, right = st.columns([1, 2])
 big = figures.picture_grid_figure([vis.images[i]], [f"channel {channel}: optimised"], ncols=1, side=256)
@@ -79,7 +79,7 @@ if examples is not None:
             st.caption(f"`{layer}` has no negative values on these images: no bottom examples.")
             continue
         picks = [int(j) for j in idx[channel]]
-        pics = [batch.pictures[j] if whole else methods.crop(batch.pictures[j], boxes[channel, r])
+        pics = [batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
                 for r, j in enumerate(picks)]
         hover = [f"image {j} ({batch.class_names[batch.labels[j]]}): {'max' if title == 'Top' else 'min'} "
                  f"{values[channel, r]:.3g}" for r, j in enumerate(picks)]

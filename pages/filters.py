@@ -39,7 +39,7 @@ else:
     if view == "one input channel":
         channel = o3.number_input("Input channel", 0, in_ch - 1, 0, key=f"filters_in_channel_{name}_{layer}")
 
-order = methods.order_by_norm(weights) if order_by_norm else np.arange(out_ch)
+order = methods.introspect.order_by_norm(weights) if order_by_norm else np.arange(out_ch)
 if colour:
     tiles = methods.rgb_tiles(weights)
 elif view == "one input channel":
@@ -74,7 +74,7 @@ else:
     fig = figures.kernel_figure(w.mean(axis=0), title="mean over input channels", what="mean weight")
     fig.update_layout(height=320)
     cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
-    kernels = figures.filter_grid_figure(methods.per_input_channel(weights, int(index)),
+    kernels = figures.filter_grid_figure(methods.introspect.per_input_channel(weights, int(index)),
                                          title="its kernel for each input channel")
 
     kernels.update_layout(height=320)

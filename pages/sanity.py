@@ -28,7 +28,7 @@ name, model, x, display = image_page(
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)
 def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: int):
     x, _ = model_input(name, key)
-    run = methods.cascading_randomization if kind == "cascading" else methods.independent_randomization
+    run = methods.trust.cascading_randomization if kind == "cascading" else methods.trust.independent_randomization
     return run(cached_model(name), x, chosen, target=target, seed=seed, options=methods_options(name, chosen))
 
 

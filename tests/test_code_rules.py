@@ -98,3 +98,21 @@ def test_the_old_name_of_whole_dataset_runs_still_works_with_a_warning():
     with pytest.warns(DeprecationWarning, match="interp.whole_dataset"):
         from interp.dataset import explain_dataset
     assert explain_dataset is whole_dataset.explain_dataset
+
+
+def test_methods_exports_at_most_forty_names_and_old_names_warn():
+    import pytest
+
+    from interp import methods
+    from interp.methods import attribution, introspect, trust
+
+    assert len(methods.__all__) <= 40
+    assert all(hasattr(methods, n) for n in methods.__all__)
+    with pytest.warns(DeprecationWarning, match="interp.methods.attribution.saliency"):
+        saliency = methods.saliency
+    assert saliency is attribution.saliency
+    with pytest.warns(DeprecationWarning, match="interp.methods.trust.deletion_insertion"):
+        assert methods.deletion_insertion is trust.deletion_insertion
+    assert methods.filters is introspect.filters  # kept at the top: no warning
+    with pytest.raises(AttributeError):
+        methods.no_such_method

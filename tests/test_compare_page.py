@@ -14,7 +14,7 @@ from dashboard.widgets import first_ready
 from interp.models import has_weights
 from interp import figures, methods
 from interp.data import held_out_batch
-from interp.methods.compare import match_filters
+from interp.methods.introspect.compare import match_filters
 
 from tests.apptest import no_errors, open_app, plotly_array
 
@@ -66,8 +66,8 @@ def test_matched_filters_show_their_pairs_optimised_images_and_top_crops(page):
     charts = _charts(at)
     for tag, name, channels in (("A", A, match.a[:PAIRS]), ("B", B, match.b[:PAIRS])):
         spec = interp.get_spec(name)
-        top = methods.dataset_examples(models[name], batch.x, layer, k=3)[layer]
-        vis = methods.feature_visualization(models[name], layer, [int(c) for c in channels], steps=STEPS, size=SIDE,
+        top = methods.introspect.dataset_examples(models[name], batch.x, layer, k=3)[layer]
+        vis = methods.introspect.feature_visualization(models[name], layer, [int(c) for c in channels], steps=STEPS, size=SIDE,
                                             seed=0, mean=spec.mean, std=spec.std)
         fig = charts[f"{tag}: {name}"]
         assert fig["layout"]["yaxis"]["ticktext"] == [f"{i + 1}: channel {c}" for i, c in enumerate(channels)]

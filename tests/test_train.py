@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 import interp
 from interp.__main__ import main
 from interp.data import dataset_split, spread_indices
-from interp.methods.filters import conv1_autocorrelation
+from interp.methods.introspect.filters import conv1_autocorrelation
 from interp.methods.layers import first_conv_name
 from interp.models import count_parameters
 from interp.models.spec import CHECKPOINT_DIR

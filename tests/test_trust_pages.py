@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from interp import figures, methods
-from interp.methods import cascading_randomization, independent_randomization, method_scores
+from interp.methods.trust import cascading_randomization, independent_randomization, method_scores
 from interp.models import spec as model_spec
 from tests.apptest import REPO, no_errors as _no_errors, open_page, widget
 from tests.methods.helpers import image_batch

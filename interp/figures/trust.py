@@ -9,8 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..methods.faithfulness import DeletionInsertion
-from ..methods.sanity import Randomization
+from ..methods.trust.faithfulness import DeletionInsertion
+from ..methods.trust.sanity import Randomization
 from ..data.datasets import spread_indices
 from .scaling import normalize, shrink
 from .style import COLOURS, MAGNITUDE_SCALE, method_title as title, style_chart

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attribution import with_noise_tunnel
+from .attribution.reference import with_noise_tunnel
 from ..errors import MethodError, ParameterError
 from .core import Target, as_batch, attribute, layer_resolution, logits_of, using
 from .records import REGISTRY, get_method, method_names

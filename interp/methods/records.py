@@ -67,7 +67,7 @@ class MethodSpec:
 def _m(name: str, title: str, family: str, shows: str, cost: str, relative_cost: float, reference: str,
        peers: tuple[str, ...], compute: str, **facts: Any) -> MethodSpec:
     return MethodSpec(name, title, family, shows, cost, relative_cost, reference, peers,
-                      "interp.methods." + compute, **facts)
+                      "interp.methods.attribution." + compute, **facts)
 
 
 _CAM_FACTS = dict(needs_layer=True, layer_resolution=True, spatial=True, signed=False)
@@ -112,29 +112,29 @@ for _spec in (
        "1 forward + 1 backward", 3, "Simonyan et al., ICLR Workshops 2014", ("Captum",), "gradients:_saliency",
        **_GRAD_FACTS),
     _m("input_x_gradient", "Input x gradient", _GRAD, "gradient times input: each value's first-order contribution",
-       "1 forward + 1 backward", 3, "Shrikumar et al., 2016", ("Captum",), "attribution:_input_x_gradient",
+       "1 forward + 1 backward", 3, "Shrikumar et al., 2016", ("Captum",), "reference:_input_x_gradient",
        **_GRAD_FACTS),
     _m("guided_backprop", "Guided backprop", _GRAD, "gradient with only positive signals passed back through "
        "ReLUs: edges", "1 forward + 1 backward", 3, "Springenberg et al., ICLR Workshops 2015",
        ("pytorch-grad-cam", "Captum"), "gradients:_guided_backprop", **_GRAD_FACTS),
     _m("deconvolution", "Deconvolution", _GRAD, "gradient with ReLUs applied to the backward signal",
-       "1 forward + 1 backward", 3, "Zeiler & Fergus, ECCV 2014", ("Captum",), "attribution:_deconvolution",
+       "1 forward + 1 backward", 3, "Zeiler & Fergus, ECCV 2014", ("Captum",), "reference:_deconvolution",
        **_GRAD_FACTS),
     _m("smoothgrad", "SmoothGrad", _GRAD, "saliency averaged over noisy copies: less speckle",
        "25 forward + backward", 75, "Smilkov et al., 2017", ("Captum",), "gradients:_smoothgrad",
        sampling=True, neuron=True, quick={"n_samples": 10}),
     _m("vargrad", "VarGrad", _GRAD, "the variance of saliency over noisy copies", "25 forward + backward", 75,
-       "Adebayo et al., 2018", ("Captum",), "attribution:_vargrad", signed=False, sampling=True, neuron=True,
+       "Adebayo et al., 2018", ("Captum",), "reference:_vargrad", signed=False, sampling=True, neuron=True,
        quick={"n_samples": 10}),
     _m("integrated_gradients", "Integrated gradients", _REF, "gradients along the path from a baseline, times the "
        "difference: sums to the score change", "50 forward + backward", 150, "Sundararajan et al., ICML 2017",
        ("Captum",), "gradients:_integrated_gradients", baseline=True, quick={"steps": 16}, **_GRAD_FACTS),
     _m("deeplift", "DeepLIFT", _REF, "contributions relative to a baseline by the rescale rule",
        "1 forward + 1 backward (of image and baseline)", 6, "Shrikumar et al., ICML 2017", ("Captum",),
-       "attribution:_deeplift", baseline=True, **_GRAD_FACTS),
+       "reference:_deeplift", baseline=True, **_GRAD_FACTS),
     _m("gradient_shap", "GradientSHAP", _REF, "expected gradient x (input - baseline) over random baselines and "
        "points", "25 forward + backward", 75, "Lundberg & Lee, NeurIPS 2017", ("Captum",),
-       "attribution:_gradient_shap", baseline=True, sampling=True, neuron=True, quick={"n_samples": 8}),
+       "reference:_gradient_shap", baseline=True, sampling=True, neuron=True, quick={"n_samples": 8}),
     _m("occlusion", "Occlusion", _PERT, "the score drop when a window is covered, per position",
        "1 forward per window position: 15 x 15 (batched)", 225, "Zeiler & Fergus, ECCV 2014", ("Captum",),
        "perturbation:_occlusion", spatial=True, baseline=True),

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..hardware import resolve_device
 from ..losses import ClassBalancedFocalLoss
-from ..methods.filters import conv1_autocorrelation
+from ..methods.introspect.filters import conv1_autocorrelation
 from ..methods.layers import first_conv_name
 from ..models.registry import get_spec
 from ..models.tables import count_parameters

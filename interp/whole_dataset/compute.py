@@ -23,7 +23,7 @@ from ..data import load_image, normalize, resize_center_crop
 from ..errors import ImageError
 from ..methods.explain import explain
 from ..methods.records import get_method
-from ..methods.faithfulness import deletion_insertion
+from ..methods.trust.faithfulness import deletion_insertion
 from ..models.registry import ModelSpec
 from .job import DEFAULT_SIDE, Settings
 

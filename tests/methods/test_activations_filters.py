@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 import interp
 from interp.errors import LayerError
-from interp.methods import (channel_summary, feature_maps, filter_activations, filters, order_by_norm,
-                            per_input_channel, reduce_input_channels, rgb_tiles, top_channels)
+from interp.methods import feature_maps, filter_activations, filters, reduce_input_channels, rgb_tiles
+from interp.methods.introspect import channel_summary, order_by_norm, per_input_channel, top_channels
 from tests.methods.helpers import image_batch, registry_model
 
 CLASSIC = [14, 26, 32, 49, 52]  # the ResNet-18 conv1 filters of the zebra exercise

@@ -17,8 +17,9 @@ from torch import nn
 
 import interp
 from interp.figures import METHOD_TITLES
-from interp.methods import (METHODS, MethodError, deconvolution, deeplift, gradient_shap, gradient_shap_samples,
-                            input_x_gradient, neuron_attribution, noise_tunnel, saliency, superpixels, vargrad)
+from interp.methods import METHODS, MethodError, neuron_attribution, noise_tunnel
+from interp.methods.attribution import (deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient,
+                                        saliency, superpixels, vargrad)
 from interp.methods.explain import SPATIAL_METHODS
 from tests.methods.helpers import (FAST, assert_unchanged, build_pool_model, close, hooks_left, not_inplace_copy,
                                    pearson, registry_model, smooth_batch, snapshot)

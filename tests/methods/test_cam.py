@@ -13,8 +13,8 @@ from torch import nn
 
 import interp
 from interp.errors import LayerError
-from interp.methods import (CamNotApplicableError, cam_head, class_activation_map, default_layer, feature_maps,
-                            grad_cam, guided_backprop, guided_grad_cam)
+from interp.methods import CamNotApplicableError, default_layer, feature_maps
+from interp.methods.attribution import cam_head, class_activation_map, grad_cam, guided_backprop, guided_grad_cam
 from tests.methods.helpers import image_batch, not_inplace_copy, registry_model
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import interp
-from interp.methods.compare import cosine_matrix, layer_similarity, linear_cka, match_filters
+from interp.methods.introspect.compare import cosine_matrix, layer_similarity, linear_cka, match_filters
 
 
 def test_hungarian_matching_equals_brute_force():

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import interp
-from interp.methods import (MethodError, baseline_image, deletion_insertion, mean_aucs, method_scores, pixel_order,
-                            summarize)
-from interp.methods.faithfulness import auc
+from interp.methods import MethodError
+from interp.methods.trust import baseline_image, deletion_insertion, mean_aucs, method_scores, pixel_order, summarize
+from interp.methods.trust.faithfulness import auc
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
 
 SIZE, REGION = 16, (slice(2, 10), slice(4, 12))  # an 8 x 8 region: a quarter of the pixels

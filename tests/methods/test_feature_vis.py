@@ -13,8 +13,8 @@ from torch import nn
 
 import interp
 from interp.errors import ImageError, LayerError, ParameterError
-from interp.methods import (channel_maxima, crop, dataset_examples, feature_maps, feature_visualization,
-                            receptive_field)
+from interp.methods import feature_maps
+from interp.methods.introspect import channel_maxima, crop, dataset_examples, feature_visualization, receptive_field
 from interp.visualize import parse_channels
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
 
@@ -207,7 +207,7 @@ def test_starts_find_a_channel_that_grey_cannot():
 
 
 def test_fourier_image_colour_shift_and_keeping_rows():
-    from interp.methods.featvis import FourierImage
+    from interp.methods.introspect.featvis import FourierImage
 
     image = FourierImage(3, 10, torch.Generator().manual_seed(0))
     with torch.no_grad():

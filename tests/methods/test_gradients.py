@@ -8,8 +8,8 @@ import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, Saliency
 
 import interp
-from interp.methods import (MethodError, guided_backprop, integrated_gradients, saliency, smoothgrad,
-                            smoothgrad_noise)
+from interp.methods import MethodError
+from interp.methods.attribution import guided_backprop, integrated_gradients, saliency, smoothgrad, smoothgrad_noise
 from tests.methods.helpers import image_batch, not_inplace_copy, registry_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks:UserWarning")

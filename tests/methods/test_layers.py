@@ -39,7 +39,7 @@ def test_gallery_agrees_with_plain_torch(tiny_gap_model):
         logits = tiny_gap_model(x)
     pred = logits.argmax(1).numpy()
     labels = np.where(np.arange(12) % 3 == 0, pred, (pred + 1) % 3)  # every third image right
-    found = methods.right_and_wrong(tiny_gap_model, x, labels, "grad_cam", per_kind=2)
+    found = methods.trust.right_and_wrong(tiny_gap_model, x, labels, "grad_cam", per_kind=2)
     assert found.right == [0, 3] and found.wrong == [1, 2]
     assert found.accuracy == 4 / 12
     np.testing.assert_array_equal(found.predictions, pred)

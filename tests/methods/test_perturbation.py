@@ -9,7 +9,8 @@ from captum.attr import KernelShap, Lime, Occlusion
 from torch import nn
 
 import interp
-from interp.methods import MethodError, kernel_shap, lime, occlusion, superpixels
+from interp.methods import MethodError
+from interp.methods.attribution import kernel_shap, lime, occlusion, superpixels
 from tests.methods.helpers import build_pool_model, close, smooth_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

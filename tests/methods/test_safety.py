@@ -13,8 +13,9 @@ from PIL import Image
 
 import interp
 from interp import figures
-from interp.methods import (METHODS, CamNotApplicableError, cam_head, conv_layers, dataset_examples,
-                            default_layer, feature_maps, feature_visualization, filter_activations, receptive_field)
+from interp.methods import METHODS, CamNotApplicableError, conv_layers, default_layer, feature_maps, filter_activations
+from interp.methods.attribution import cam_head
+from interp.methods.introspect import dataset_examples, feature_visualization, receptive_field
 from tests.methods.helpers import FAST, assert_unchanged, hooks_left, image_batch, registry_model, snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -12,8 +12,9 @@ from scipy.stats import spearmanr
 from torch import nn
 
 import interp
-from interp.methods import (MethodError, cascading_randomization, independent_randomization, randomization_steps,
-                            randomized_copy, spearman_abs, ssim)
+from interp.methods import MethodError
+from interp.methods.trust import (cascading_randomization, independent_randomization, randomization_steps,
+                                  randomized_copy, spearman_abs, ssim)
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
 
 METHODS = ("guided_backprop", "grad_cam", "saliency")

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError
-from .core import forward_hooks, get_module, model_device_dtype, using
+from ...errors import LayerError
+from ..core import forward_hooks, get_module, model_device_dtype, using
 
 Pair = tuple[int, int]
 

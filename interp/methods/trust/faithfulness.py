@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, MethodError
-from .core import Target, as_batch, logits_of, resolve_targets, using
-from .explain import LAYER_METHODS, explain, reduce_channels
+from ...errors import ImageError, MethodError
+from ..core import Target, as_batch, logits_of, resolve_targets, using
+from ..explain import LAYER_METHODS, explain, reduce_channels
 
 BASELINES = ("blur", "mean", "zero")
 Baseline = Union[str, float, np.ndarray, torch.Tensor]

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import Compute, Target, Targets, attribute, input_grad
+from ..core import Compute, Target, Targets, attribute, input_grad
 from .gradients import _baseline, _check, _saliency, smoothgrad_noise
-from .twin import twin
+from ..twin import twin
 
 BaselineLike = float | np.ndarray | torch.Tensor | None
 TUNNEL_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")

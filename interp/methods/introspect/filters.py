@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError, ParameterError
-from .layers import get_conv
+from ...errors import LayerError, ParameterError
+from ..layers import get_conv
 
 
 def filters(model: nn.Module, layer: str) -> np.ndarray:

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, LayerError, MethodError, ParameterError
-from .core import Target, as_batch, get_module, model_lock, using
-from .explain import LAYER_METHODS, explain
-from .trace import trace
+from ...errors import ImageError, LayerError, MethodError, ParameterError
+from ..core import Target, as_batch, get_module, model_lock, using
+from ..explain import LAYER_METHODS, explain
+from ..trace import trace
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .core import Target, Targets, attribute, logits_of
+from ..core import Target, Targets, attribute, logits_of
 from .gradients import _baseline, _check
 
 BaselineLike = float | np.ndarray | torch.Tensor | None

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError, ParameterError
+from ...errors import LayerError, ParameterError
 from .activations import feature_maps
 from .filters import filters
-from .layers import conv_layers
+from ..layers import conv_layers
 
 
 @dataclass

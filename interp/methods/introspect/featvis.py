@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import LayerError, ParameterError
-from .core import forward_hooks, get_module, model_device_dtype, using
+from ...errors import LayerError, ParameterError
+from ..core import forward_hooks, get_module, model_device_dtype, using
 
 # Lucid's square root of ImageNet's colour correlation (its SVD), columns normalised below:
 # optimising in these coordinates keeps the colours of the image decorrelated as in photos.

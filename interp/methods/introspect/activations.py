@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LayerError, ParameterError
-from .core import as_batch, forward_hooks, get_module, using
+from ...errors import LayerError, ParameterError
+from ..core import as_batch, forward_hooks, get_module, using
 from .filters import filters
-from .layers import get_conv
+from ..layers import get_conv
 
 
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> dict[str, np.ndarray]:

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CamNotApplicableError, LayerError
-from .core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks, get_module,
+from ...errors import CamNotApplicableError, LayerError
+from ..core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks, get_module,
                    layer_activation_and_grad, logits_of, target_score, to_input_size, using, zero_safe_grad)
 from .gradients import _guide
-from .layers import remembered_default_layer
-from .trace import Call, forget, name_of_tensor, remembered, trace
+from ..layers import remembered_default_layer
+from ..trace import Call, forget, name_of_tensor, remembered, trace
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d)
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .explain import explain, predict
+from ..explain import explain, predict
 
 
 @dataclass(frozen=True)

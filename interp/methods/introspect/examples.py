@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, LayerError
-from .core import as_batch, forward_hooks, get_module, using
+from ...errors import ImageError, LayerError
+from ..core import as_batch, forward_hooks, get_module, using
 from .receptive import ReceptiveField, receptive_field
 
 _CACHE_VERSION = "1"
@@ -183,7 +183,7 @@ def dataset_examples(model: nn.Module, images: torch.Tensor, layers: str | Seque
 def _cache_path(model: nn.Module, images: torch.Tensor, names: list[str], k: int, cache) -> Path:
     """A file named by the hash of everything the result depends on (weights by content, so a
     retrained checkpoint never reads a stale index)."""
-    from ..data import cache_dir
+    from ...data import cache_dir
 
     h = hashlib.sha1(f"{_CACHE_VERSION}|{type(model).__name__}|{names}|{k}".encode())
     for key, t in model.state_dict().items():

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import MethodError
-from .core import Target, as_batch, logits_of, resolve_targets, using
-from .explain import explain, predict
+from ...errors import MethodError
+from ..core import Target, as_batch, logits_of, resolve_targets, using
+from ..explain import explain, predict
 from .sanity import ssim
 
 ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import MethodError
-from .core import Target, Targets, attribute, forward_hooks, input_grad, logits_of
+from ...errors import MethodError
+from ..core import Target, Targets, attribute, forward_hooks, input_grad, logits_of
 
 
 def _positive_part(grad: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,10 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
-from ..errors import LayerError
-from .core import (Targets, _KeepLayerOutput, forward_hooks, get_module, layer_activation_and_grad,
+from ...errors import LayerError
+from ..core import (Targets, _KeepLayerOutput, forward_hooks, get_module, layer_activation_and_grad,
                    layers_activations_and_grads, logits_of, to_input_size, upsample)
-from .layers import remembered_default_layer
+from ..layers import remembered_default_layer
 
 Layers = Union[str, Sequence[str], None]
 

@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import LayerError, ModelOutputError
+from ...errors import LayerError, ModelOutputError
 from .cam_family import finish, layer_activation, need_maps, weighted_sum
-from .core import Targets, forward_hooks, get_module, logits_of
-from .layers import remembered_default_layer
+from ..core import Targets, forward_hooks, get_module, logits_of
+from ..layers import remembered_default_layer
 
 
 def _masks(maps: torch.Tensor, size: torch.Size) -> torch.Tensor:
