@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImageError, InternalError, LayerError, ModelOutputError, TargetError
+from ..errors import ImageError, InternalError, LayerError, ModelOutputError, ParameterError, TargetError
+from .records import REGISTRY
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
 # compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
@@ -331,18 +332,46 @@ def to_input_size(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Attribution:
-    """One method's result: the raw map and the class it explains (unbatched for one image)."""
+class Explanation:
+    """An attribution of one image (or a batch) for one class: what ``explain`` and every
+    attribution function compute (one type for all of them)."""
 
-    map: np.ndarray
-    target: Union[int, np.ndarray]
-    probability: Union[float, np.ndarray]
-    layer: str | None
+    map: np.ndarray  # raw, not normalised: (H, W) for SPATIAL_METHODS, (C, H, W) for the others; leading N for a batch
+    target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
+    probability: Union[float, np.ndarray]  # softmax probability of the target class
+    method: str  # a name of interp.methods.REGISTRY ('' where a caller ran a computation of its own)
+    layer: str | None  # the layer a CAM method read ("a+b": layer_cam fused them); None for methods on the input alone
+    neuron: tuple | None = None  # (layer, channel[, y, x]) for a neuron view (neuron_attribution)
+
+    @property
+    def batched(self) -> bool:
+        return isinstance(self.target, np.ndarray)
+
+    def spatial(self, how: str = "absmax") -> np.ndarray:
+        """One value per pixel, (H, W) or (N, H, W): channel maps reduced by ``how``."""
+        if self.method in REGISTRY and REGISTRY[self.method].spatial:
+            return self.map
+        return reduce_channels(self.map, how, channel_axis=-3)
 
 
-def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Compute) -> Attribution:
+_CHANNEL_REDUCTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "absmax": lambda a, ax: np.abs(a).max(axis=ax),  # Simonyan et al.'s saliency map
+    "abs_sum": lambda a, ax: np.abs(a).sum(axis=ax),
+    "sum": lambda a, ax: a.sum(axis=ax),  # signed; integrated gradients' per-pixel attribution
+    "l2": lambda a, ax: np.sqrt((a.astype(np.float64) ** 2).sum(axis=ax)).astype(a.dtype),
+}
+
+
+def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3) -> np.ndarray:
+    """Collapse the channel axis of a (C, H, W) or (N, C, H, W) map: absmax, abs_sum, sum or l2."""
+    if how not in _CHANNEL_REDUCTIONS:
+        raise ParameterError(f"how must be one of {', '.join(_CHANNEL_REDUCTIONS)}, not {how!r}")
+    return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
+
+
+def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Compute, method: str = "") -> Explanation:
     """Check the input, hold the model's lock, run ``compute`` (which fixes the targets from its
-    own forward pass), return numpy."""
+    own forward pass), return numpy as the Explanation of ``method``."""
     xb, single = as_batch(model, x)
     targets = Targets(target)
     with using(model) as m, torch.inference_mode(False):
@@ -356,5 +385,5 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
         raise ModelOutputError("the attribution is not finite: the model's gradients overflow for this input")
     t, p = targets.value.cpu().numpy(), probs.float().cpu().numpy()
     if single:
-        return Attribution(out[0], int(t[0]), float(p[0]), layer)
-    return Attribution(out, t, p, layer)
+        return Explanation(out[0], int(t[0]), float(p[0]), method, layer)
+    return Explanation(out, t, p, method, layer)

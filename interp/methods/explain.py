@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from .attribution.reference import with_noise_tunnel
-from ..errors import MethodError, ParameterError
-from .core import Target, as_batch, attribute, layer_resolution, logits_of, using
+from ..errors import MethodError
+from .core import Explanation, Target, as_batch, attribute, layer_resolution, logits_of, reduce_channels, using
 from .records import REGISTRY, get_method, method_names
+
+__all__ = ["CAM_FAMILY", "LAYER_METHODS", "LAYER_RESOLUTION_METHODS", "METHODS", "SPATIAL_METHODS", "TUNNEL_METHODS",
+           "Explanation", "explain", "noise_tunnel", "predict", "reduce_channels"]
 
 
 class _Methods(Mapping[str, Callable]):
@@ -41,43 +43,6 @@ LAYER_METHODS = method_names(needs_layer=True)  # read a layer (the others diffe
 LAYER_RESOLUTION_METHODS = method_names(layer_resolution=True)  # explain(..., resolution="layer") applies
 TUNNEL_METHODS = method_names(tunnel=True)  # the noise tunnel can wrap them
 TUNNEL_OPTIONS = ("noise_tunnel", "nt_samples", "nt_noise_level", "nt_seed")
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """An attribution of one image (or a batch) for one class."""
-
-    map: np.ndarray  # raw, not normalised: (H, W) for SPATIAL_METHODS, (C, H, W) for the others; leading N for a batch
-    target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
-    probability: Union[float, np.ndarray]  # softmax probability of the target class
-    method: str
-    layer: str | None  # the layer a CAM method read ("a+b": layer_cam fused them); None for methods on the input alone
-    neuron: tuple | None = None  # (layer, channel[, y, x]) for a neuron view (neuron_attribution)
-
-    @property
-    def batched(self) -> bool:
-        return isinstance(self.target, np.ndarray)
-
-    def spatial(self, how: str = "absmax") -> np.ndarray:
-        """One value per pixel, (H, W) or (N, H, W): channel maps reduced by ``how``."""
-        if self.method in REGISTRY and REGISTRY[self.method].spatial:
-            return self.map
-        return reduce_channels(self.map, how, channel_axis=-3)
-
-
-_CHANNEL_REDUCTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "absmax": lambda a, ax: np.abs(a).max(axis=ax),  # Simonyan et al.'s saliency map
-    "abs_sum": lambda a, ax: np.abs(a).sum(axis=ax),
-    "sum": lambda a, ax: a.sum(axis=ax),  # signed; integrated gradients' per-pixel attribution
-    "l2": lambda a, ax: np.sqrt((a.astype(np.float64) ** 2).sum(axis=ax)).astype(a.dtype),
-}
-
-
-def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3) -> np.ndarray:
-    """Collapse the channel axis of a (C, H, W) or (N, C, H, W) map: absmax, abs_sum, sum or l2."""
-    if how not in _CHANNEL_REDUCTIONS:
-        raise ParameterError(f"how must be one of {', '.join(_CHANNEL_REDUCTIONS)}, not {how!r}")
-    return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
 
 
 def _options_of(method: str) -> list[str]:
@@ -141,10 +106,10 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
             raise MethodError(f"{method} has no map at a layer's resolution; the CAMs do: "
                               f"{', '.join(method_names(layer_resolution=True))}")
         with layer_resolution():
-            result = attribute(model, x, target, compute)
+            result = attribute(model, x, target, compute, method)
     else:
-        result = attribute(model, x, target, compute)
-    return Explanation(result.map, result.target, result.probability, method, result.layer)
+        result = attribute(model, x, target, compute, method)
+    return result
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:

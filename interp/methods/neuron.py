@@ -11,6 +11,7 @@ used because their hooks on the shared model would also catch other threads' for
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -102,4 +103,4 @@ def neuron_attribution(model: nn.Module, x: torch.Tensor, layer: str, channel: i
                       position=None if position is None else tuple(position))
     result = attribute(model, x, None, compute)
     neuron = (layer, int(channel), *(() if position is None else tuple(int(p) for p in position)))
-    return Explanation(result.map, result.target, result.probability, method, layer, neuron)
+    return dataclasses.replace(result, method=method, layer=layer, neuron=neuron)
