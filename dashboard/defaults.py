@@ -10,6 +10,8 @@ from __future__ import annotations
 # the kernel, feature-map, filter-activation, training and compare pages open on them.
 COURSE_DOMAIN = ("alexnet_pacs_domain", "alexnet_gap_pacs_domain")
 COURSE_CLASS = ("alexnet_pacs_class", "alexnet_gap_pacs_class")
+# The compare page's pair (domain model, class model), in order of preference: both must be trained.
+COURSE_PAIRS = tuple(zip(COURSE_DOMAIN, COURSE_CLASS))
 # The CAM-capable AlexNet (global average pooling before one Linear): pages whose methods include
 # the original CAM open on it.
 CAM_MODEL = ("alexnet_gap_pacs_class",)

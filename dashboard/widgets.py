@@ -39,6 +39,11 @@ def first_ready(preferences: str | Sequence[str] | None, names: Sequence[str]) -
     return next((n for n in preferences if n in names), None)
 
 
+def first_ready_pair(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[str, str] | None:
+    """The first of ``pairs`` (dashboard.defaults.COURSE_PAIRS) whose two models are both among ``names``."""
+    return next((pair for pair in pairs if all(n in names for n in pair)), None)
+
+
 def model_picker(label: str = "Model", key: str = "model", default: str | Sequence[str] | None = None,
                  names: list[str] | None = None, container=st) -> str:
     """A selectbox over the registry (the user's models included); models with weights first, and

@@ -8,7 +8,8 @@ from dashboard.loaders import cached_model, explanation, held_out, model_input, 
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard import defaults
 from dashboard.navigation import run_through_app
-from dashboard.widgets import available_models, first_ready, image_key, image_sidebar, load_or_explain, show_interp_errors
+from dashboard.widgets import (available_models, first_ready, first_ready_pair, image_key, image_sidebar,
+                               load_or_explain, show_interp_errors)
 from interp import figures, get_spec, list_models, methods
 from interp.methods.introspect.compare import layer_similarity, match_filters
 
@@ -20,7 +21,7 @@ st.caption("Two models of the same architecture, e.g. one trained to tell PACS d
 image_sidebar()
 ready = available_models()
 c1, c2 = st.columns(2)
-default_a = first_ready(defaults.COURSE_DOMAIN, ready)
+default_a, default_b = first_ready_pair(defaults.COURSE_PAIRS, ready) or (None, None)
 name_a = c1.selectbox("Model A", ready, index=ready.index(default_a) if default_a else 0, key="cmp_a")
 same_arch = [n for n in ready if get_spec(n).arch == get_spec(name_a).arch and n != name_a]
 if not same_arch:
@@ -28,7 +29,7 @@ if not same_arch:
     st.info(f"No other trained model of architecture `{get_spec(name_a).arch}`. "
             + (f"Train one, e.g. `python -m interp train {others[0]}`." if others else ""))
     st.stop()
-default_b = first_ready(defaults.COURSE_CLASS, same_arch)
+default_b = default_b if default_b in same_arch else first_ready(defaults.COURSE_CLASS, same_arch)
 name_b = c2.selectbox("Model B", same_arch, index=same_arch.index(default_b) if default_b else 0, key="cmp_b")
 model_a, model_b = load_or_explain(name_a), load_or_explain(name_b)
 if model_a is None or model_b is None:

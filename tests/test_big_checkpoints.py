@@ -100,3 +100,33 @@ def test_alexnet_fits_the_file_limit(tmp_path):
     loaded = interp.load_model("alexnet_pacs_domain", checkpoint=written)
     expected = as_stored(model.state_dict())
     assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
+
+
+COURSE_ALEXNETS = [f"{arch}_{task}" for task in ("pacs_domain", "pacs_class")
+                   for arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")]
+TARGETS = {"pacs_domain": 0.88, "pacs_class": 0.60}  # validation accuracy each course AlexNet must reach
+
+
+@pytest.mark.parametrize("name", COURSE_ALEXNETS)
+def test_shipped_course_alexnets_reproduce_their_cards(name, data_dir, capsys):
+    """Evaluated here on the 1,998 validation images, the weights as shipped give the card's numbers;
+    the card's float32 accuracy is within half a point; targets and learned conv1 kernels hold."""
+    import json
+
+    from interp.__main__ import main
+    from interp.methods import conv1_autocorrelation
+
+    spec = interp.get_spec(name)
+    if spec.checkpoint is None:
+        pytest.skip(f"{name} is not trained in this checkout (python -m interp train {name})")
+    main(["evaluate", name, "--data-dir", str(data_dir)])
+    result = json.loads(capsys.readouterr().out)
+    card = json.loads(spec.card_path.read_text())
+    assert result["n"] == 1998
+    assert result["confusion_matrix"] == card["metrics"]["confusion_matrix"]
+    assert abs(card["metrics"]["float32_accuracy"] - result["accuracy"]) <= 0.005
+    assert result["accuracy"] >= TARGETS[spec.task]
+    model = interp.load_model(name)
+    autocorrelation = conv1_autocorrelation(model.features.conv1.weight.detach())
+    assert autocorrelation == pytest.approx(card["conv1_autocorrelation"], abs=1e-3) and autocorrelation >= 0.5
+    assert all(f.stat().st_size <= 50 * 1000 ** 2 for f in spec.checkpoint.parent.glob(f"{name}*.safetensors"))

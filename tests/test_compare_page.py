@@ -10,7 +10,7 @@ import pytest
 
 import interp
 from dashboard import defaults
-from dashboard.widgets import first_ready
+from dashboard.widgets import first_ready_pair
 from interp.models import has_weights
 from interp import figures, methods
 from interp.data import held_out_batch
@@ -20,7 +20,7 @@ from tests.apptest import no_errors, open_app, plotly_array
 
 # The page's default pair: the course's AlexNets where they are trained, else the AlexNet-GAP pair.
 _READY = [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
-A, B = first_ready(defaults.COURSE_DOMAIN, _READY), first_ready(defaults.COURSE_CLASS, _READY)
+A, B = first_ready_pair(defaults.COURSE_PAIRS, _READY)
 PAIRS, STEPS, SIDE, IMAGES = 3, 16, 32, 50  # small, for speed
 
 
