@@ -45,7 +45,8 @@ for column, row in zip(columns, [r for r in rows if r["task"] == task]):
     with column:
         st.subheader(row["variant"])
         st.caption(CHANGES[row["variant"]])
-        st.markdown(effects[row["name"]])
+        if row["trained"]:
+            st.markdown(effects[row["name"]])
         st.metric("Parameters", f"{row['parameters'] / 1e6:.2f} M")
         with st.expander("Architecture (print(model))"):
             st.code(architecture_text(row["name"]), language="text")
