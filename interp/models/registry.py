@@ -101,7 +101,8 @@ _ALEXNET_ARCH = dict(conv1_init_std=1e-3)
 _ALEXNET_RECIPE = dict(epochs=15, batch_size=64, lr=3e-4, optimizer="adamw", weight_decay=0.05, schedule="onecycle",
                        augment=True, patience=5)
 _ALEXNET_NOTE = ("58 M parameters, 94% of them in fc6 and fc7, which the checkpoint stores in int8 (one scale "
-                 "per row). About 2.5 to 3 minutes per epoch on two CPU cores with bfloat16 autocast.")
+                 "per row). 15 epochs of about 3 minutes on two quiet CPU cores with bfloat16 autocast (6 on "
+                 "shared ones).")
 
 for _task in ("pacs_domain", "pacs_class"):
     for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
