@@ -24,7 +24,7 @@ COLD_START_TARGET_MS = 5000.0
 # Loading the course's 58 M-parameter AlexNet (int8 fc layers, two files) the first time a page asks
 # for it: the wait behind the dashboard's "Loading model weights..." spinner.
 MODEL_LOAD_TARGET_MS = 2000.0
-BIG_MODEL = "alexnet_pacs_class"
+BIG_MODEL = "alexnet_pacs_domain"
 
 
 def run_child(kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0,
