@@ -52,6 +52,17 @@ def model_layers(name: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False)
+def cam_applies(name: str) -> bool:
+    """Whether CAM applies to the model (global average pooling before one linear layer, or pooled
+    class maps); where it does not, pages that would draw CAM draw Grad-CAM."""
+    try:
+        methods.attribution.cam_head(cached_model(name), methods.probe_input(interp.get_spec(name).input_size))
+    except interp.CamNotApplicableError:
+        return False
+    return True
+
+
+@st.cache_data(show_spinner=False)
 def image_choices() -> dict[str, str]:
     """{label: path} of the picker's images: the zebra first, then held-out images of each dataset."""
     return {"zebra.jpg": str(zebra_path()), **{label: str(path) for label, path in sample_images().items()}}

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
+from dashboard.loaders import cached_model, cam_applies, explanation, held_out, model_input, model_layers
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard import defaults
 from dashboard.navigation import run_through_app
@@ -122,9 +122,13 @@ if summary is not None:
         "cka": st.column_config.NumberColumn("linear CKA of activations", format="%.3f")})
 
 st.subheader("The same image under both (one colour scale)")
+# CAM where both models have its head; else Grad-CAM (the course's AlexNets end in dense layers).
+map_method = "cam" if cam_applies(name_a) and cam_applies(name_b) else "grad_cam"
+map_title = figures.method_title(map_method)
+st.caption(f"{map_title} of each model's predicted class.")
 maps = []
 for name, model in ((name_a, model_a), (name_b, model_b)):
-    result = show_interp_errors(explanation, name, image_key(), "cam")
+    result = show_interp_errors(explanation, name, image_key(), map_method)
     if result is None:
         st.stop()
     maps.append((name, result))
@@ -133,7 +137,7 @@ hi = max(float(r.map.max()) for _, r in maps)
 cols = st.columns(2)
 for col, (name, r) in zip(cols, maps):
     _, display = model_input(name, image_key())
-    fig = figures.heatmap_figure(r.map, image=display, colorbar_title="CAM", zrange=(lo, hi),
+    fig = figures.heatmap_figure(r.map, image=display, colorbar_title=map_title, zrange=(lo, hi),
                                  title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})")
 
     fig.update_layout(height=420)

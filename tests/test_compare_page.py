@@ -104,3 +104,20 @@ def test_without_held_out_images_only_the_optimised_images_show(page, monkeypatc
     table = next(d.value for d in at.dataframe if "A channel" in d.value.columns)
     assert not [c for c in table.columns if "held-out" in c]
     at.select_slider(key="cmp_look_images").set_value(IMAGES).run()
+
+
+def test_the_same_image_maps_use_cam_only_where_both_models_have_its_head(page):
+    at = page
+
+    def has_cam_head(name):
+        try:
+            methods.attribution.cam_head(interp.load_model(name), methods.probe_input(interp.get_spec(name).input_size))
+        except interp.CamNotApplicableError:
+            return False
+        return True
+
+    title = "CAM" if has_cam_head(A) and has_cam_head(B) else "Grad-CAM"
+    assert any(c.value == f"{title} of each model's predicted class." for c in at.caption)
+    bars = [s["data"][-1].get("colorbar", {}).get("title", {}).get("text") for t, s in _charts(at).items()
+            if t.startswith((f"{A}:", f"{B}:"))]
+    assert bars == [title, title]
