@@ -52,14 +52,15 @@ def model_layers(name: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False)
-def cam_applies(name: str) -> bool:
-    """Whether CAM applies to the model (global average pooling before one linear layer, or pooled
-    class maps); where it does not, pages that would draw CAM draw Grad-CAM."""
+def cam_refusal(name: str) -> str | None:
+    """None where CAM applies to the model (global average pooling before one linear layer, or pooled
+    class maps), else why not; pages that would draw CAM draw Grad-CAM there. The head is a matter of
+    the model's structure, so one probe input at its size decides for every image."""
     try:
         methods.attribution.cam_head(cached_model(name), methods.probe_input(interp.get_spec(name).input_size))
-    except interp.CamNotApplicableError:
-        return False
-    return True
+    except interp.CamNotApplicableError as exc:
+        return str(exc)
+    return None
 
 
 @st.cache_data(show_spinner=False)

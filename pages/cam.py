@@ -3,12 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, probabilities
+from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_layers, probabilities
 from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, or_stop, target_picker
 from dashboard import defaults
 from interp import figures, get_spec, methods
-from interp.methods import CamNotApplicableError
 
 run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
@@ -24,17 +23,6 @@ name, model, x, display = image_page(
 spec = get_spec(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _cam_applies(name: str, key) -> str | None:
-    """None if CAM applies to this model, else the reason."""
-    x, _ = model_input(name, key)
-    try:
-        methods.attribution.cam_head(cached_model(name), x)
-        return None
-    except CamNotApplicableError as exc:
-        return str(exc)
-
-
 @st.cache_data(show_spinner="Classifying held-out images and computing their maps...", max_entries=8)
 def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.trust.Gallery, list, str | None]:
     batch = held_out(name, GALLERY_POOL)
@@ -42,7 +30,7 @@ def _gallery(name: str, method: str, layer: str | None) -> tuple[methods.trust.G
     return found, [(batch.pictures[i], int(batch.labels[i])) for i in found.right + found.wrong], batch.note
 
 
-reason = _cam_applies(name, image_key())
+reason = cam_refusal(name)
 c1, c2 = st.columns(2)
 method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True,
                   key=f"cam_method_{name}", disabled=reason is not None)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, cam_applies, explanation, held_out, model_input, model_layers
+from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_input, model_layers
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard import defaults
 from dashboard.navigation import run_through_app
@@ -123,7 +123,7 @@ if summary is not None:
 
 st.subheader("The same image under both (one colour scale)")
 # CAM where both models have its head; else Grad-CAM (the course's AlexNets end in dense layers).
-map_method = "cam" if cam_applies(name_a) and cam_applies(name_b) else "grad_cam"
+map_method = "cam" if cam_refusal(name_a) is None and cam_refusal(name_b) is None else "grad_cam"
 map_title = figures.method_title(map_method)
 st.caption(f"{map_title} of each model's predicted class.")
 maps = []
