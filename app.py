@@ -5,6 +5,7 @@ import sys
 import streamlit as st
 
 from dashboard.cli import apply_command_line
+from dashboard.navigation import page_table
 from interp.models import load_models_files
 
 st.set_page_config(page_title="interp: inside trained CNNs", layout="wide")
@@ -14,39 +15,10 @@ if not_understood:
                        f"{' '.join(not_understood)}")
 for problem in load_models_files().values():  # each file runs once per process; its error shows here
     st.sidebar.error(problem)
-# Sections of the sidebar: the model's parts, its explanations, whether to trust them, how it was
-# trained and built, and the basics of convolutional networks.
-PAGES = {
-    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
-    "Inside the model": [
-        st.Page("pages/filters.py", title="Filters", icon=":material/grid_view:"),
-        st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/layers:"),
-        st.Page("pages/filter_activations.py", title="Filter activations", icon=":material/filter_center_focus:"),
-        st.Page("pages/filter_look.py", title="What filters look for", icon=":material/visibility:"),
-    ],
-    "Explanations": [
-        st.Page("pages/cam.py", title="CAM", icon=":material/local_fire_department:"),
-        st.Page("pages/gradients.py", title="Gradients", icon=":material/gradient:"),
-        st.Page("pages/methods.py", title="All methods", icon=":material/view_module:"),
-        st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
-        st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
-    ],
-    "Trust": [
-        st.Page("pages/sanity.py", title="Sanity checks", icon=":material/verified:"),
-        st.Page("pages/faithfulness.py", title="Faithfulness", icon=":material/rule:"),
-    ],
-    "Training": [
-        st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
-        st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
-        st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
-        st.Page("pages/variants.py", title="Enhancing AlexNet", icon=":material/compare_arrows:"),
-    ],
-    "Basics": [
-        st.Page("pages/convolution.py", title="Convolution", icon=":material/blur_on:"),
-        st.Page("pages/output_sizes.py", title="Output sizes", icon=":material/straighten:"),
-        st.Page("pages/scratch.py", title="CNN from scratch", icon=":material/construction:"),
-        st.Page("pages/piecewise.py", title="Piecewise-linear view", icon=":material/timeline:"),
-    ],
-}
+SECTIONS = page_table()  # dashboard/pages.toml
+HOME = next(iter(SECTIONS.values()))[0][0]
+PAGES = {section: [st.Page(f"pages/{stem}.py", title=title, icon=f":material/{icon}:", default=stem == HOME)
+                   for stem, title, icon in rows]
+         for section, rows in SECTIONS.items()}
 navigation = st.navigation(PAGES, expanded=True)  # every page in view, none behind 'View more'
 navigation.run()

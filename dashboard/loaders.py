@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 
 import interp
@@ -22,6 +23,7 @@ from interp import methods
 from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_images, zebra_path
 from interp.hardware import resolve_device
 from interp.models import read_card
+from interp.whole_dataset import manifest_path
 
 ImageKey = tuple[str, Any]  # ("path", str) or ("upload", bytes): what identifies the chosen image
 
@@ -35,7 +37,7 @@ def cached_model(name: str, device: str | None = None):
 @st.cache_data(show_spinner=False)
 def model_card(name: str) -> dict[str, Any] | None:
     spec = interp.get_spec(name)
-    return read_card(spec.checkpoint_path) if spec.checkpoint else None
+    return read_card(spec.card_path) if spec.checkpoint else None
 
 
 @st.cache_data(show_spinner=False)
@@ -55,9 +57,13 @@ def model_layers(name: str) -> dict[str, Any]:
 def cam_refusal(name: str) -> str | None:
     """None where CAM applies to the model (global average pooling before one linear layer, or pooled
     class maps), else why not; pages that would draw CAM draw Grad-CAM there. The head is a matter of
-    the model's structure, so one probe input at its size decides for every image."""
+    the model's structure, so one probe input at its size decides for every image. The probe is noise,
+    not black: on a black image a head that transforms the pooled maps (ConvNeXt's LayerNorm) can
+    pass its input through unchanged (all zeros) and look like GAP -> Linear."""
+    h, w = methods.probe_input(interp.get_spec(name).input_size).shape[-2:]
+    probe = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     try:
-        methods.attribution.cam_head(cached_model(name), methods.probe_input(interp.get_spec(name).input_size))
+        methods.attribution.cam_head(cached_model(name), probe)
     except interp.CamNotApplicableError as exc:
         return str(exc)
     return None
@@ -145,7 +151,7 @@ def results_stamp(folder: str) -> tuple:
     """What identifies a results folder's contents: its shard files and their times (a run that
     adds shards makes a new stamp, so the cached table is read again)."""
     root = Path(folder)
-    files = [root / "manifest.json", *sorted(root.glob("shard-*.parquet"))]
+    files = [manifest_path(root), *sorted(root.glob("shard-*.parquet"))]
     return tuple((f.name, f.stat().st_mtime_ns) for f in files if f.is_file())
 
 

@@ -6,6 +6,7 @@ on both, so a label never describes another image or model than the map beside i
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from interp.models import has_weights, load_models_files, weights_command
 
 from .bring import bring_sidebar, brought_here, hidden_elsewhere
 from .loaders import ImageKey, cached_model, decode, image_choices, model_input
+from .navigation import run_through_app
 
 UPLOAD = "Upload an image..."
 MAX_IMAGE_MB = 20  # the server takes uploads up to bring.MAX_UPLOAD_MB (weights); images stay small
@@ -167,6 +169,15 @@ def page_model_and_image(default: str | Sequence[str], label: str = "Model", key
     return name, model, x, display
 
 
+def page(title: str, caption: str | None = None) -> None:
+    """The start of every page: through app.py's navigation (a deep link to a fresh server must not
+    bypass it), then the title and the caption."""
+    run_through_app()
+    st.title(title)
+    if caption:  # a page's docstring: its line breaks are not the caption's
+        st.caption(re.sub(r"\s*\n\s*", " ", caption.strip()))
+
+
 def image_page(title: str, caption: str, default_model: str | Sequence[str]):
     """Title, caption, pickers, model and input of a page about the chosen image; stops the page
     (after saying why) when the model or the image cannot be used.
@@ -174,8 +185,7 @@ def image_page(title: str, caption: str, default_model: str | Sequence[str]):
     Returns:
         (name, model, x, display) as :func:`page_model_and_image`.
     """
-    st.title(title)
-    st.caption(caption)
+    page(title, caption)
     picked = page_model_and_image(default_model)
     if picked is None:
         st.stop()
@@ -189,8 +199,7 @@ def model_page(title: str, caption: str, default_model: str | Sequence[str]):
     Returns:
         (name, model).
     """
-    st.title(title)
-    st.caption(caption)
+    page(title, caption)
     name = model_picker(default=default_model)
     model = load_or_explain(name)
     if model is None:

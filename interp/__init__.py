@@ -6,6 +6,8 @@ models (register_model, load_models_files) and methods (register_method), images
 interp's error types; whole datasets (explain_dataset, read_results: imported on first use).
 """
 
+__version__ = "0.9.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
+
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, DeviceError, ImageError, InterpError, LayerError, UnknownModelError
 from .hardware import resolve_device
@@ -13,7 +15,7 @@ from .methods import CamNotApplicableError, Explanation, MethodError, TargetErro
 from .models import ModelSpec, build_model, get_spec, list_models, load_model, load_models_files, register_model
 
 __all__ = [
-    "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
+    "__version__", "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
     "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
     "explain_dataset", "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess",
     "read_results", "register_method", "register_model", "resolve_device",

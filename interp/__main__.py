@@ -1,5 +1,5 @@
-"""Command line: python -m interp <command> (models, summary, fetch, train, evaluate, explain, explain-dataset,
-visualize, scratch, bench)."""
+"""Command line: interp <command>, or python -m interp <command> (models, summary, fetch, train, evaluate,
+explain, explain-dataset, visualize, scratch, bench, dashboard)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import shlex
 import signal
 import sys
+from pathlib import Path
 
 from .errors import InterpError
 from .methods.records import REGISTRY
@@ -94,14 +95,14 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from .hardware import resolve_device
     from .methods.explain import explain
     from .methods.records import get_method
-    from .models import get_spec, load_model
     from .figures import normalize, overlay
+    from .models import checkpoint_spec, load_model
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
         raise InterpError(f"--out must end in .png (an overlay) or .npy (the raw map), not {out.name!r}")
     method = get_method(args.method)
-    spec = get_spec(args.model)
+    spec = checkpoint_spec(args.model, args.checkpoint)  # a torchvision checkpoint's own classes
     model = load_model(args.model, args.checkpoint, device=resolve_device(args.device))
     image = load_image(args.image)
     layer = args.layer or spec.target_layer  # None: the method's own default layer
@@ -163,10 +164,10 @@ def _bench_cli():
     """The benchmark's command line (``bench.cli``, the repository's ``bench`` package, which is not
     part of the library) and None, or None and why it cannot be imported. Run from a checkout, the
     repository root is put on sys.path."""
-    from pathlib import Path
+    from .paths import source_checkout
 
-    root = Path(__file__).resolve().parents[1]
-    if (root / "bench" / "cli.py").is_file() and str(root) not in sys.path:
+    root = source_checkout()
+    if root is not None and (root / "bench" / "cli.py").is_file() and str(root) not in sys.path:
         sys.path.append(str(root))
     try:
         from bench import cli
@@ -276,9 +277,63 @@ def _add_bench_parser(sub) -> None:
     p.set_defaults(func=_cmd_bench, bench_cli=cli, bench_error=why)
 
 
+def _streamlit_config_flags(app: Path) -> list[str]:
+    """The dashboard's .streamlit/config.toml beside app.py as command-line flags, so that it applies
+    whatever folder the command runs from (Streamlit reads that file from the working folder only)."""
+    import tomllib
+
+    config = app.parent / ".streamlit" / "config.toml"
+    if not config.is_file():
+        return []
+    flags = []
+    for section, values in tomllib.loads(config.read_text()).items():
+        for key, value in values.items():
+            flags += [f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> None:
+    """``interp dashboard``: ``streamlit run app.py`` of this installation (a clone's or the wheel's)."""
+    import subprocess
+    from importlib.util import find_spec
+
+    from .paths import dashboard_app
+
+    app = dashboard_app()
+    if find_spec("streamlit") is None or app is None:
+        raise InterpError("the dashboard is not installed with this interp: pip install 'interp[dashboard]' "
+                          "(or run `streamlit run app.py` in a clone)")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *_streamlit_config_flags(app)]
+    if args.port:
+        command += ["--server.port", str(args.port)]
+    command.append("--")
+    for option in ("data_dir", "device"):
+        if getattr(args, option):
+            command += [f"--{option.replace('_', '-')}", getattr(args, option)]
+    for models_file in args.models:
+        command += ["--models", str(Path(models_file).resolve())]
+    try:
+        returned = subprocess.call(command)
+    except KeyboardInterrupt:  # Ctrl-C stops the server: a normal way to end
+        returned = 0
+    if returned:
+        raise InterpError(f"the dashboard's server stopped with exit status {returned}")
+
+
+def _add_dashboard_parser(sub) -> None:
+    p = sub.add_parser("dashboard", help="start the dashboard in the browser (streamlit run app.py)")
+    p.add_argument("--port", type=int, help="the server's port (default: Streamlit's, 8501)")
+    p.add_argument("--data-dir", help="data root with PACS/ and cifar10/ (default: $INTERP_DATA_DIR)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda where available)")
+    p.set_defaults(func=_cmd_dashboard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per task."""
-    parser = argparse.ArgumentParser(prog="python -m interp", description=__doc__)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="interp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"interp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list the registry: parameters, checkpoint, accuracy")
     p.set_defaults(func=_cmd_models)
@@ -296,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_visualize_parser(sub)
     _add_scratch_parser(sub)
     _add_bench_parser(sub)
+    _add_dashboard_parser(sub)
     for name, command in sub.choices.items():  # every command knows the user's models
         if name == "bench":  # its --models names registry entries; user models come by $INTERP_MODELS
             continue

@@ -3,14 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.navigation import run_through_app
 from dashboard import defaults
-from dashboard.widgets import first_ready
+from dashboard.widgets import page, first_ready
 from interp import figures, get_spec, list_models
 from interp.methods import default_layer, probe_input
 from interp.models import meta_model, spec_layer_table
-
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 
 @st.cache_data(show_spinner=False)
@@ -22,7 +19,7 @@ def _table(name: str):
     return rows, total, layer
 
 
-st.title("Architecture")
+page("Architecture")
 names = list_models()
 name = st.selectbox("Model", names, index=names.index(first_ready(defaults.COURSE_DOMAIN, names) or names[0]), key="model")
 spec = get_spec(name)

@@ -1,25 +1,19 @@
-"""CAM: where the model looks for a class (CAM where the head allows it, Grad-CAM on any layer)."""
+"""Class activation maps: which regions raise the score of a class. Raw map values on the colour bar (CAM: the
+class score's contribution per position; Grad-CAM: ReLU of the gradient-weighted activations).
+"""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_layers, probabilities
-from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, or_stop, target_picker
 from dashboard import defaults
 from interp import figures, get_spec, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
 GALLERY_POOL = 96  # held-out images classified for the gallery
 GALLERY_PER_KIND = 4  # shown right and wrong
 
-name, model, x, display = image_page(
-    "CAM",
-    "Class activation maps: which regions raise the score of a class. Raw map values on the "
-    "colour bar (CAM: the class score's contribution per position; Grad-CAM: ReLU of the "
-    "gradient-weighted activations).",
-    defaults.CAM_MODEL)
+name, model, x, display = image_page("CAM", __doc__, defaults.CAM_MODEL)
 spec = get_spec(name)
 
 
@@ -35,7 +29,7 @@ c1, c2 = st.columns(2)
 method = c1.radio("Method", ["CAM", "Grad-CAM"], index=0 if reason is None else 1, horizontal=True,
                   key=f"cam_method_{name}", disabled=reason is not None)
 if reason is not None:
-    st.info(f"CAM does not apply to {name}: {reason}")
+    st.info(reason)
 method_name = "cam" if method == "CAM" else "grad_cam"
 layer = None
 if method_name == "grad_cam":

@@ -7,17 +7,14 @@ import streamlit as st
 from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_input, model_layers
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard import defaults
-from dashboard.navigation import run_through_app
-from dashboard.widgets import (available_models, first_ready, first_ready_pair, image_key, image_sidebar,
+from dashboard.widgets import (page, available_models, first_ready, first_ready_pair, image_key, image_sidebar,
                                load_or_explain, show_interp_errors)
 from interp import figures, get_spec, list_models, methods
 from interp.methods.introspect.compare import layer_similarity, match_filters
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Compare models")
-st.caption("Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
-           "trained to tell its classes apart: do they learn the same filters?")
+page("Compare models",
+     "Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
+     "trained to tell its classes apart: do they learn the same filters?")
 image_sidebar()
 ready = available_models()
 c1, c2 = st.columns(2)

@@ -5,15 +5,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.navigation import run_through_app
+from dashboard.widgets import page
 from interp import basics, figures
 from interp.errors import ParameterError
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Convolution")
-st.caption("What a conv layer computes, on numbers small enough to follow. Edit the image and the kernel; "
-           "every cell of the output is a sum of products of the kernel with the window under it.")
+page("Convolution",
+     "What a conv layer computes, on numbers small enough to follow. Edit the image and the kernel; "
+     "every cell of the output is a sum of products of the kernel with the window under it.")
 
 st.subheader("By hand")
 s1, s2, s3, s4 = st.columns([1, 1, 1, 2], vertical_alignment="bottom")

@@ -9,24 +9,21 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, dataset_results, picture, results_stamp
-from dashboard.navigation import run_through_app
-from dashboard.widgets import available_models, methods_picker, model_picker, no_choice, or_stop
+from dashboard.widgets import page, available_models, methods_picker, model_picker, no_choice, or_stop
 from dashboard import defaults
 from interp import InterpError, figures, get_spec
 from interp.whole_dataset import explain_held_out, held_out_folder, held_out_runs, read_manifest
 from interp.whole_dataset import results as R
-
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 DEFAULT_N = 64
 CHOICES = ["grad_cam", "cam", "saliency", "guided_backprop", "grad_cam_pp", "layer_cam", "input_x_gradient"]
 GALLERY = 12  # images shown at once
 COMPUTE, OPEN = "Compute for a shipped model", "Open a results folder"
 
-st.title("Dataset")
-st.caption("A model over many images at once: how often it is right, for which classes, and where it looks "
-           "when it is right and when it is wrong. Compute a held-out run here, or open the folder of "
-           "`python -m interp explain-dataset MODEL --out DIR`.")
+page("Dataset",
+     "A model over many images at once: how often it is right, for which classes, and where it looks "
+     "when it is right and when it is wrong. Compute a held-out run here, or open the folder of "
+     "`python -m interp explain-dataset MODEL --out DIR`.")
 
 
 def _finished(folder: Path) -> bool:

@@ -1,28 +1,23 @@
-"""Faithfulness: deletion and insertion curves of each method's map (Petsiuk et al., RISE, BMVC 2018)."""
+"""Does the map point at what the model uses? Deletion removes pixels in the map's order, most important first
+(each replaced by the baseline), and tracks the class probability: a faithful map makes it fall fast.
+Insertion starts from the baseline and puts pixels back in the same order: it should rise fast. Dashed: the
+mean of random pixel orders.
+"""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, methods_options, held_out, model_input, probabilities
-from dashboard.navigation import run_through_app
 from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
                                target_picker)
 from dashboard import defaults
 from interp import InterpError, figures, get_spec, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
 CHOICES = every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
 N_RANDOM = 2  # random pixel orders averaged for the reference curve
 # Small inputs by default: the held-out table runs every method and curve on N images.
 
-name, model, x, display = image_page(
-    "Faithfulness",
-    "Does the map point at what the model uses? Deletion removes pixels in the map's order, most "
-    "important first (each replaced by the baseline), and tracks the class probability: a faithful map "
-    "makes it fall fast. Insertion starts from the baseline and puts pixels back in the same order: it "
-    "should rise fast. Dashed: the mean of random pixel orders.",
-    defaults.SMALL_CIFAR)
+name, model, x, display = image_page("Faithfulness", __doc__, defaults.SMALL_CIFAR)
 spec = get_spec(name)
 
 

@@ -1,21 +1,16 @@
-"""Feature maps: activations of up to three layers for the chosen image, most active first."""
+"""What each layer's channels respond to in the image. Channels are ordered by their mean activation; one colour
+scale per layer, in activation units.
+"""
 
 import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
-from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop
 from dashboard import defaults
 from interp import figures, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-name, model, x, display = image_page(
-    "Feature maps",
-    "What each layer's channels respond to in the image. Channels are ordered by their mean "
-    "activation; one colour scale per layer, in activation units.",
-    defaults.COURSE_CLASS)
+name, model, x, display = image_page("Feature maps", __doc__, defaults.COURSE_CLASS)
 
 
 @st.cache_data(show_spinner="Computing feature maps...", max_entries=32)

@@ -1,23 +1,17 @@
-"""Filter activations: chosen filters of a layer, their weights above and their response below, and
-which input pixels drive each (neuron views of the gradient methods)."""
+"""Each chosen filter's weights (top) and its response to the image (bottom): the filter convolved with the
+preprocessed image, plus its bias, before any ReLU.
+"""
 
 import numpy as np
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_input, model_layers
-from dashboard.navigation import run_through_app
 from dashboard.widgets import image_key, image_page, no_choice, or_stop, show_interp_errors
 from dashboard import defaults
 from interp import figures, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
-
-name, model, x, display = image_page(
-    "Filter activations",
-    "Each chosen filter's weights (top) and its response to the image (bottom): the "
-    "filter convolved with the preprocessed image, plus its bias, before any ReLU.",
-    defaults.COURSE_CLASS)
+name, model, x, display = image_page("Filter activations", __doc__, defaults.COURSE_CLASS)
 convs = model_layers(name)["conv"]
 
 

@@ -1,24 +1,19 @@
-"""What filters look for: per channel of a conv layer, an image optimised to excite it and the
-held-out crops that excite it most; one channel at a time with its top 16 and its weights."""
+"""Each channel's **optimised image** is grown from noise to excite the channel as much as possible (its mean
+over the map; colours decorrelated, a 1/f Fourier basis, random jitter, scale and rotation each step, as in
+Lucid). Beside it, the **held-out crops** that excite it most: the part of the image the channel's strongest
+unit sees (its receptive field).
+"""
 
 import streamlit as st
 
 from dashboard.loaders import cached_model, layer_weights
 from dashboard.look import (HELD_OUT, SHOWN, STARTS, STEPS, channel_tiles, look_grid, optimised, side_options,
                             top_examples)
-from dashboard.navigation import run_through_app
 from dashboard.widgets import model_page, show_interp_errors
 from dashboard import defaults
 from interp import figures, get_spec, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-name, model = model_page(
-    "What filters look for",
-    "Each channel's **optimised image** is grown from noise to excite the channel as much as possible "
-    "(its mean over the map; colours decorrelated, a 1/f Fourier basis, random jitter, scale and rotation "
-    "each step, as in Lucid). Beside it, the **held-out crops** that excite it most: the part of the image "
-    "the channel's strongest unit sees (its receptive field).", default_model=defaults.SMALL_CIFAR)
+name, model = model_page("What filters look for", __doc__, defaults.SMALL_CIFAR)
 spec = get_spec(name)
 layers = methods.conv_layers(model)
 if not layers:

@@ -1,22 +1,17 @@
-"""Filters: the kernels of any conv layer, as a grid and one at a time with values on hover."""
+"""What each conv layer's kernels look like. First layer: each filter as an RGB picture (scaled to its own range
+around grey). Deeper layers have one kernel per input channel: shown averaged over input channels or for one
+input channel, in weight units.
+"""
 
 import numpy as np
 import streamlit as st
 
 from dashboard.loaders import model_card
-from dashboard.navigation import run_through_app
 from dashboard.widgets import model_page
 from dashboard import defaults
 from interp import figures, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-name, model = model_page(
-    "Filters",
-    "What each conv layer's kernels look like. First layer: each filter as an RGB picture "
-    "(scaled to its own range around grey). Deeper layers have one kernel per input channel: "
-    "shown averaged over input channels or for one input channel, in weight units.",
-    default_model=defaults.COURSE_CLASS)
+name, model = model_page("Filters", __doc__, defaults.COURSE_CLASS)
 
 layers = methods.conv_layers(model)
 if st.session_state.get("filters_layer") not in layers:

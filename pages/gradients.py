@@ -1,22 +1,17 @@
-"""Gradients: guided backprop, guided Grad-CAM, saliency, SmoothGrad and integrated gradients side by side."""
+"""How the target class's score changes with each input pixel. Top: the gradient as colour (grey is zero);
+bottom: its largest absolute value over colour channels, in raw units.
+"""
 
 import streamlit as st
 
 from dashboard.loaders import explanation, probabilities
-from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, show_interp_errors, target_picker
 from dashboard import defaults
 from interp import figures
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
 METHODS = ["guided_backprop", "guided_grad_cam", "saliency", "smoothgrad", "integrated_gradients"]
 
-name, model, x, display = image_page(
-    "Gradients",
-    "How the target class's score changes with each input pixel. Top: the gradient as colour "
-    "(grey is zero); bottom: its largest absolute value over colour channels, in raw units.",
-    defaults.COURSE_CLASS)
+name, model, x, display = image_page("Gradients", __doc__, defaults.COURSE_CLASS)
 
 probs = probabilities(name, image_key())
 c1, c2, c3 = st.columns(3)

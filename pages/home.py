@@ -3,11 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.navigation import run_through_app
-from dashboard.widgets import image_sidebar
+from dashboard.widgets import page, image_sidebar
 from interp.models import registry_rows
-
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 
 @st.cache_data(show_spinner=False)
@@ -16,7 +13,7 @@ def _rows():
 
 
 image_sidebar()
-st.title("interp: look inside trained image CNNs")
+page("interp: look inside trained image CNNs")
 st.markdown(
     "Pick an image in the sidebar (the zebra, held-out images of PACS and CIFAR-10, or your own), "
     "then open a page: **Filters** shows what each conv layer's kernels look like, **Feature maps** "

@@ -6,26 +6,23 @@ import streamlit as st
 
 from dashboard.loaders import cached_model, held_out, model_card
 from dashboard import defaults
-from dashboard.navigation import run_through_app
-from dashboard.widgets import or_stop
+from dashboard.widgets import page, or_stop
 from interp import figures, get_spec, methods
 from interp.data import long_tail_counts
 from interp.losses import class_balanced_weights
 from interp.models import weights_command
 from interp.train import imbalance_summary, tail_classes
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
 MODELS = defaults.IMBALANCE_PAIR
 CLASSES = get_spec(MODELS["cross-entropy"]).class_names
 POOL = 400  # held-out images loaded to find a class's examples (the shipped sample has 10 per class)
 SHOWN = 5  # examples of the chosen class
 
-st.title("Imbalance")
-st.caption("Real datasets are long-tailed: a few classes have most of the images. Two ResNet-32 trained on "
-           "CIFAR-10 cut to a long tail, one with cross-entropy, one with the class-balanced focal loss "
-           "(Cui et al., CVPR 2019), both tested on the balanced test set (1,000 images per class). Registry names: "
-           + ", ".join(MODELS.values()) + ".")
+page("Imbalance",
+     "Real datasets are long-tailed: a few classes have most of the images. Two ResNet-32 trained on "
+     "CIFAR-10 cut to a long tail, one with cross-entropy, one with the class-balanced focal loss "
+     "(Cui et al., CVPR 2019), both tested on the balanced test set (1,000 images per class). Registry names: "
+     + ", ".join(MODELS.values()) + ".")
 
 st.subheader("The training set")
 ratio = st.radio("Imbalance ratio (most / fewest images)", [10, 50, 100], index=2, horizontal=True,

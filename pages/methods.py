@@ -1,16 +1,15 @@
-"""All methods: any attribution methods side by side on one image, on one colour convention."""
+"""Any attribution methods side by side on the same image and class, drawn on one colour convention. Methods are
+grouped by family; the table says what each map shows and what it costs.
+"""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import explanation, probabilities
-from dashboard.navigation import run_through_app
 from dashboard.widgets import class_label, image_key, image_page, no_choice, show_interp_errors, target_picker
 from dashboard import defaults
 from interp import figures
 from interp.methods import REGISTRY, by_family
-
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
 
 DEFAULT_CHOICE = ("grad_cam", "grad_cam_pp", "score_cam", "saliency", "integrated_gradients", "occlusion")
 PER_ROW = 4
@@ -20,11 +19,7 @@ CONVENTIONS = {
               "(red: raises the class score, blue: lowers it)",
 }
 
-name, model, x, display = image_page(
-    "All methods",
-    "Any attribution methods side by side on the same image and class, drawn on one colour convention. "
-    "Methods are grouped by family; the table says what each map shows and what it costs.",
-    defaults.CAM_MODEL)
+name, model, x, display = image_page("All methods", __doc__, defaults.CAM_MODEL)
 
 probs = probabilities(name, image_key())
 left, right = st.columns([1, 2])

@@ -5,18 +5,15 @@ of the registry."""
 import pandas as pd
 import streamlit as st
 
-from dashboard.navigation import run_through_app
-from dashboard.widgets import first_ready
+from dashboard.widgets import page, first_ready
 from dashboard import defaults
 from interp import basics, get_spec, list_models
 from interp.errors import InterpError
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Output sizes")
-st.caption("A conv or pooling layer maps a side of n pixels to floor((n + 2 padding - dilation (kernel - 1) - 1) "
-           "/ stride) + 1. The receptive field is the patch of the input one output pixel sees; the jump is "
-           "how many input pixels apart two neighbouring outputs are.")
+page("Output sizes",
+     "A conv or pooling layer maps a side of n pixels to floor((n + 2 padding - dilation (kernel - 1) - 1) "
+     "/ stride) + 1. The receptive field is the patch of the input one output pixel sees; the jump is "
+     "how many input pixels apart two neighbouring outputs are.")
 
 st.subheader("A stack of layers")
 STACK = pd.DataFrame([  # the three conv-pool blocks of the Table 2 CNN on 32 x 32 inputs

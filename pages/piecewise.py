@@ -6,18 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import local_affine, probabilities
-from dashboard.navigation import run_through_app
-from dashboard.widgets import image_key, page_model_and_image, show_interp_errors, target_picker
+from dashboard.widgets import page, image_key, page_model_and_image, show_interp_errors, target_picker
 from dashboard import defaults
 from interp import basics, figures
 from interp.figures.style import SIGNED_SCALE
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Piecewise-linear view")
-st.caption("ReLU, max pooling, conv and linear layers, and batch norm in eval mode (an affine map), make a "
-           "network piecewise linear: around an input x0 it is exactly W x + b, with W = dh/dx at x0 and "
-           "W x0 + b = h(x0). The pieces end where a unit switches on or off, or a pooling window's maximum moves.")
+page("Piecewise-linear view",
+     "ReLU, max pooling, conv and linear layers, and batch norm in eval mode (an affine map), make a "
+     "network piecewise linear: around an input x0 it is exactly W x + b, with W = dh/dx at x0 and "
+     "W x0 + b = h(x0). The pieces end where a unit switches on or off, or a pooling window's maximum moves.")
 
 st.subheader("A network of one input")
 st.latex(r"h(x) = W_3\,\mathrm{relu}(W_2\,\mathrm{relu}(W_1 x + b_1) + b_2) + b_3")

@@ -1,28 +1,22 @@
-"""Sanity checks: do the maps change when the model's weights are randomised? (Adebayo et al. 2018)"""
+"""A map that explains the model should change when the model's weights are replaced by random ones. Here the
+layers of a copy of the model are re-initialised one at a time, from the logits down (cascading), or each on
+its own (independent), and every map is recomputed for the same image and class. Adebayo et al. (NeurIPS 2018)
+found that guided backprop barely changes: it shows the image's edges more than the model's reasoning.
+"""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, methods_options, model_input, probabilities
-from dashboard.navigation import run_through_app
 from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
                                target_picker)
 from dashboard import defaults
 from interp import figures, methods
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
 CHOICES = every_method("guided_backprop", "grad_cam", "saliency")  # the first three are chosen at the start
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
 
-name, model, x, display = image_page(
-    "Sanity checks",
-    "A map that explains the model should change when the model's weights are replaced by random "
-    "ones. Here the layers of a copy of the model are re-initialised one at a time, from the logits "
-    "down (cascading), or each on its own (independent), and every map is recomputed for the same "
-    "image and class. Adebayo et al. (NeurIPS 2018) found that guided backprop barely changes: it "
-    "shows the image's edges more than the model's reasoning.",
-    defaults.CAM_MODEL)
+name, model, x, display = image_page("Sanity checks", __doc__, defaults.CAM_MODEL)
 
 
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)

@@ -3,16 +3,14 @@ the training curve of overfitting 50 CIFAR-10 training images with them."""
 
 import streamlit as st
 
-from dashboard.navigation import run_through_app
+from dashboard.widgets import page
 from interp import figures, scratch
 from interp.errors import InterpError
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("CNN from scratch")
-st.caption("Every layer's forward and backward pass written out in numpy (interp.scratch: Conv2d, MaxPool2d, "
-           "ReLU, Flatten, Linear, softmax cross-entropy, SGD with momentum), each tested against PyTorch's. "
-           "A network that cannot overfit 50 images has a bug in one of them; this one learns them.")
+page("CNN from scratch",
+     "Every layer's forward and backward pass written out in numpy (interp.scratch: Conv2d, MaxPool2d, "
+     "ReLU, Flatten, Linear, softmax cross-entropy, SGD with momentum), each tested against PyTorch's. "
+     "A network that cannot overfit 50 images has a bug in one of them; this one learns them.")
 
 record = scratch.read_record()
 if st.button("Train again here (about 15 s on two CPU cores)", key="scratch_rerun"):

@@ -3,14 +3,11 @@
 import streamlit as st
 
 from dashboard.loaders import model_card
-from dashboard.navigation import run_through_app
-from dashboard.widgets import model_picker
+from dashboard.widgets import page, model_picker
 from dashboard import defaults
 from interp import figures, get_spec
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Training")
+page("Training")
 name = model_picker(default=defaults.COURSE_CLASS)
 card = model_card(name)
 if card is None:

@@ -5,18 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import cached_model, model_card
-from dashboard.navigation import run_through_app
-from dashboard.widgets import show_interp_errors
+from dashboard.widgets import page, show_interp_errors
 from interp import figures, methods
 from interp.train.variants import CHANGES, TASK_LABELS, architecture_text, variant_effects, variant_rows
 
-run_through_app()  # a deep link to a fresh server must not bypass app.py's navigation
-
-st.title("Enhancing AlexNet")
-st.caption("The course's AlexNet (Figure 2) and two variants, one recipe per task for all three: larger "
-           "kernels and strides instead of pooling (Figure 3), and average instead of max pooling (Figure 4). "
-           "Each is trained to tell a PACS image's domain and, separately, its class. Accuracy is on the "
-           "held-out validation split, for the weights as shipped.")
+page("Enhancing AlexNet",
+     "The course's AlexNet (Figure 2) and two variants, one recipe per task for all three: larger "
+     "kernels and strides instead of pooling (Figure 3), and average instead of max pooling (Figure 4). "
+     "Each is trained to tell a PACS image's domain and, separately, its class. Accuracy is on the "
+     "held-out validation split, for the weights as shipped.")
 
 
 @st.cache_data(show_spinner=False)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from interp.__main__ import main
-from tests.test_models import ALEXNET_TABLE
+from tests.models.test_registry import ALEXNET_TABLE
 
 
 def test_summary_prints_the_alexnet_table(capsys):

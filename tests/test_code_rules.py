@@ -1,5 +1,6 @@
 """Rules of the code base that no single feature test sees: interp raises its own error types, its
-modules import each other without a circle, and no page names a registry model itself."""
+modules import each other without a circle, no page names a registry model itself, and every page
+starts on the shared scaffold."""
 
 from __future__ import annotations
 
@@ -88,6 +89,39 @@ def test_no_page_names_a_registry_model():
     named = [(p.name, n) for p in (REPO / "pages").glob("*.py")
              for n in re.findall(r"[\"']([a-z0-9_]+)[\"']", p.read_text()) if n in names]
     assert not named, named
+
+
+SCAFFOLDS = {"page", "image_page", "model_page"}  # dashboard.widgets: every page starts with one
+
+
+def test_every_page_starts_on_the_shared_scaffold():
+    """The first Streamlit-facing statement of each page is a scaffold call: it routes a deep link
+    through app.py and draws the title, so no page can forget either."""
+    not_scaffolded = []
+    for p in sorted((REPO / "pages").glob("*.py")):
+        tree = ast.parse(p.read_text())
+        first = next((node for node in tree.body if _calls(node) & (SCAFFOLDS | {"st"})), None)
+        if first is None or not _calls(first) & SCAFFOLDS:
+            not_scaffolded.append(p.name)
+        if "st.title(" in p.read_text() or "run_through_app" in p.read_text():
+            not_scaffolded.append(f"{p.name} (its own title or routing)")
+    assert not not_scaffolded, not_scaffolded
+
+
+def _calls(node: ast.AST) -> set[str]:
+    """Names called at the top of ``node`` (``st`` for any ``st.x(...)``), decorators and function
+    bodies left out: they run later."""
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+        return set()
+    found = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            while isinstance(f, ast.Attribute):
+                f = f.value
+            if isinstance(f, ast.Name):
+                found.add(f.id)
+    return found
 
 
 def test_the_old_name_of_whole_dataset_runs_still_works_with_a_warning():

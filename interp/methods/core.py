@@ -14,8 +14,8 @@ import math
 import threading
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from torch import nn
 
 from ..errors import ImageError, InternalError, LayerError, ModelOutputError, ParameterError, TargetError
 from .records import REGISTRY
+
+if TYPE_CHECKING:  # plotly is imported only when a figure is drawn
+    import plotly.graph_objects as go
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
 # compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
@@ -334,7 +337,12 @@ def to_input_size(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 @dataclass(frozen=True)
 class Explanation:
     """An attribution of one image (or a batch) for one class: what ``explain`` and every
-    attribution function compute (one type for all of them)."""
+    attribution function compute (one type for all of them).
+
+    In Jupyter it shows itself: the map over the image it explains (where ``image`` is known,
+    e.g. ``explain(..., image=img)``), a colour bar in the map's units and a one-line caption;
+    :meth:`show` returns the same as a Plotly figure (interp.figures.explanation draws both).
+    """
 
     map: np.ndarray  # raw, not normalised: (H, W) for SPATIAL_METHODS, (C, H, W) for the others; leading N for a batch
     target: Union[int, np.ndarray]  # the explained class (default: the prediction); (N,) for a batch
@@ -342,6 +350,9 @@ class Explanation:
     method: str  # a name of interp.methods.REGISTRY ('' where a caller ran a computation of its own)
     layer: str | None  # the layer a CAM method read ("a+b": layer_cam fused them); None for methods on the input alone
     neuron: tuple | None = None  # (layer, channel[, y, x]) for a neuron view (neuron_attribution)
+    # The picture explained as the model saw it, uint8 (H, W, 3) ((N, H, W, 3) for a batch): for
+    # display only (with_image); None where unknown (the map is then drawn alone).
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def batched(self) -> bool:
@@ -352,6 +363,61 @@ class Explanation:
         if self.method in REGISTRY and REGISTRY[self.method].spatial:
             return self.map
         return reduce_channels(self.map, how, channel_axis=-3)
+
+    def with_image(self, image: Any, size: int | tuple[int, int] | None = None) -> "Explanation":
+        """This explanation with the picture it explains, for display.
+
+        Args:
+            image: a PIL image, an image file, or an RGB array (uint8, or float in [0, 1]); for a
+                batch, one per image. It is scaled to cover ``size`` and centre-cropped, as
+                ``interp.preprocess`` does, so the map lies on what the model saw.
+            size: the model's input, a side or (height, width); default the map's size (right for
+                every map at input resolution; give it for ``explain(..., resolution="layer")``).
+
+        Raises:
+            ImageError: not an image, or not one per image of a batch.
+        """
+        hw = self.map.shape[-2:] if size is None else ((size, size) if isinstance(size, int) else tuple(size))
+        if not self.batched:
+            return replace(self, image=_picture(image, hw))
+        images = list(image) if isinstance(image, (list, tuple)) or np.ndim(image) == 4 else [image]
+        if len(images) != np.size(self.target):
+            raise ImageError(f"{len(images)} image(s) for a batch of {np.size(self.target)} explanations; "
+                             "give one per image")
+        return replace(self, image=np.stack([_picture(i, hw) for i in images]))
+
+    def show(self, index: int | None = None) -> "go.Figure":
+        """The map over its image (or alone) with a colour bar in raw units, titled with the method,
+        the class and its probability and the layer, as a Plotly figure; for a batch, image
+        ``index`` (default the first)."""
+        from ..figures.explanation import explanation_figure
+
+        return explanation_figure(self, index)
+
+    def _repr_html_(self) -> str:
+        from ..figures.explanation import explanation_html
+
+        return explanation_html(self)
+
+
+def _picture(image: Any, hw: Sequence[int]) -> np.ndarray:
+    """An image (PIL, file, or RGB array) as uint8 (H, W, 3) at ``hw``, scaled to cover it and centre-cropped."""
+    from PIL import Image
+
+    from ..data.images import load_image, resize_center_crop
+
+    if isinstance(image, (np.ndarray, torch.Tensor)):
+        a = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image)
+        if a.ndim == 2:
+            a = np.repeat(a[..., None], 3, axis=2)
+        if a.ndim != 3 or a.shape[-1] not in (3, 4):
+            raise ImageError(f"an image array is (H, W) or (H, W, 3) RGB, not shape {a.shape}")
+        if a.dtype != np.uint8:  # float pictures are in [0, 1]
+            a = np.round(np.clip(np.nan_to_num(a.astype(np.float64)), 0, 1) * 255).astype(np.uint8)
+        image = Image.fromarray(np.ascontiguousarray(a[..., :3]))
+    elif not isinstance(image, Image.Image):
+        image = load_image(image)
+    return np.asarray(resize_center_crop(image.convert("RGB"), (int(hw[0]), int(hw[1]))), dtype=np.uint8)
 
 
 _CHANNEL_REDUCTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {

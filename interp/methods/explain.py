@@ -51,7 +51,8 @@ def _options_of(method: str) -> list[str]:
 
 
 def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
-            layer: str | Sequence[str] | None = None, resolution: str = "input", **options: Any) -> Explanation:
+            layer: str | Sequence[str] | None = None, resolution: str = "input", image: Any = None,
+            **options: Any) -> Explanation:
     """Attribute a model's decision to its input with one of :data:`METHODS`.
 
     Args:
@@ -77,11 +78,14 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
         resolution: "input" (maps at the input's size; the CAMs upsampled bilinearly) or "layer"
             (the CAMs at their layer's own size, as computed: h x w; a fused layer_cam at its
             largest layer's size).
+        image: the picture ``x`` was made from (a PIL image, a file, an RGB array; one per image
+            of a batch), kept for display only: in Jupyter the Explanation shows its map over it
+            (see :meth:`Explanation.with_image`). It does not change the map.
 
     Raises:
         MethodError: unknown method or option. TargetError: a class the model does not have.
         LayerError: unknown layer; CamNotApplicableError for CAM on a model without a GAP head.
-        ImageError: an input that is not an image tensor.
+        ImageError: an input that is not an image tensor, or an ``image`` that is not a picture.
     """
     spec = get_method(method)
     fn = spec.function()
@@ -109,7 +113,7 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
             result = attribute(model, x, target, compute, method)
     else:
         result = attribute(model, x, target, compute, method)
-    return result
+    return result if image is None else result.with_image(image, size=(int(x.shape[-2]), int(x.shape[-1])))
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -126,7 +130,8 @@ def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "sm
 
     Args:
         kind: smoothgrad (mean), smoothgrad_sq (mean square) or vargrad (variance).
-        noise_level, seed: as :func:`.gradients.smoothgrad`.
+        noise_level: as :func:`.gradients.smoothgrad`.
+        seed: as :func:`.gradients.smoothgrad`.
     """
     return explain(model, x, method, target=target, noise_tunnel=kind, nt_samples=n_samples,
                    nt_noise_level=noise_level, nt_seed=seed, **options).map

@@ -81,7 +81,8 @@ def neuron_attribution(model: nn.Module, x: torch.Tensor, layer: str, channel: i
     """The input attribution of one neuron of ``layer`` with a gradient method.
 
     Args:
-        layer, channel: the layer's dotted name and the channel (a conv filter, or a unit of a Linear layer).
+        layer: the layer's dotted name.
+        channel: the channel (a conv filter, or a unit of a Linear layer).
         method: one of :data:`NEURON_METHODS`.
         position: (y, x) in the layer's maps for one unit; default the channel's mean over positions.
         options: the method's options, as for :func:`.explain.explain`.

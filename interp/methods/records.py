@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from ..errors import MethodError
+from ..errors import InternalError, MethodError
 
 FAMILIES = ("Class activation maps", "Gradients", "Reference-based", "Perturbation", "Custom")
-_CAM, _GRAD, _REF, _PERT, _CUSTOM = FAMILIES
+_CUSTOM = FAMILIES[-1]
 
 
 @dataclass(frozen=True)
@@ -64,88 +66,28 @@ class MethodSpec:
                 for p in params if p.name not in ("model", "xb", "targets", "layer")}
 
 
-def _m(name: str, title: str, family: str, shows: str, cost: str, relative_cost: float, reference: str,
-       peers: tuple[str, ...], compute: str, **facts: Any) -> MethodSpec:
-    return MethodSpec(name, title, family, shows, cost, relative_cost, reference, peers,
-                      "interp.methods.attribution." + compute, **facts)
-
-
-_CAM_FACTS = dict(needs_layer=True, layer_resolution=True, spatial=True, signed=False)
-_GRAD_FACTS = dict(tunnel=True, neuron=True)
-
 _REGISTRY: dict[str, MethodSpec] = {}
 REGISTRY: Mapping[str, MethodSpec] = MappingProxyType(_REGISTRY)
+RECORDS_FILE = "records.toml"  # the built-in records, as data beside this module
 
-for _spec in (
-    _m("cam", "CAM", _CAM, "the class's linear-layer weights over the pooled maps", "1 forward", 1,
-       "Zhou et al., CVPR 2016", ("torch-cam",), "cam:_cam", **{**_CAM_FACTS, "signed": True}),
-    _m("grad_cam", "Grad-CAM", _CAM, "a layer's maps weighted by their mean gradient, positive part",
-       "1 forward + 1 backward", 3, "Selvaraju et al., ICCV 2017", ("pytorch-grad-cam", "torch-cam", "Captum"),
-       "cam:_grad_cam", **_CAM_FACTS, tunnel=True),
-    _m("grad_cam_pp", "Grad-CAM++", _CAM, "Grad-CAM with per-position weights, better for several objects",
-       "1 forward + 1 backward", 3, "Chattopadhay et al., WACV 2018", ("pytorch-grad-cam", "torch-cam"),
-       "cam_family:_grad_cam_pp", **_CAM_FACTS),
-    _m("xgrad_cam", "XGrad-CAM", _CAM, "maps weighted by gradient x activation, normalised per map",
-       "1 forward + 1 backward", 3, "Fu et al., BMVC 2020", ("pytorch-grad-cam", "torch-cam"),
-       "cam_family:_xgrad_cam", **_CAM_FACTS),
-    _m("hires_cam", "HiResCAM", _CAM, "gradient x activation summed over maps: exact for a GAP head",
-       "1 forward + 1 backward", 3, "Draelos & Carin, 2020", ("pytorch-grad-cam",), "cam_family:_hires_cam",
-       **_CAM_FACTS),
-    _m("layer_cam", "LayerCAM", _CAM, "positive gradient x activation per position; fuses layers",
-       "1 forward + 1 backward", 3, "Jiang et al., IEEE TIP 2021", ("pytorch-grad-cam", "torch-cam"),
-       "cam_family:_layer_cam", **_CAM_FACTS),
-    _m("score_cam", "Score-CAM", _CAM, "maps weighted by the class score of the image masked by each",
-       "1 forward per map (batched)", 256, "Wang et al., CVPR Workshops 2020", ("pytorch-grad-cam", "torch-cam"),
-       "cam_perturb:_score_cam", **_CAM_FACTS),
-    _m("ablation_cam", "Ablation-CAM", _CAM, "maps weighted by the score drop when each is zeroed",
-       "1 forward + the layers after the map, per map (batched)", 64, "Desai & Ramaswamy, WACV 2020",
-       ("pytorch-grad-cam",), "cam_perturb:_ablation_cam", **_CAM_FACTS),
-    _m("eigen_cam", "Eigen-CAM", _CAM, "first principal component of a layer's maps; class-blind", "1 forward", 1,
-       "Muhammad & Yeasin, IJCNN 2020", ("pytorch-grad-cam",), "cam_family:_eigen_cam", **_CAM_FACTS),
-    _m("eigen_grad_cam", "EigenGrad-CAM", _CAM, "first principal component of gradient x activation",
-       "1 forward + 1 backward", 3, "pytorch-grad-cam (Gildenblat et al.)", ("pytorch-grad-cam",),
-       "cam_family:_eigen_grad_cam", **_CAM_FACTS),
-    _m("guided_grad_cam", "Guided Grad-CAM", _GRAD, "guided backprop masked by Grad-CAM: fine and class-specific",
-       "1 forward + 1 backward (2 where a ReLU follows the layer)", 3, "Selvaraju et al., ICCV 2017",
-       ("pytorch-grad-cam", "Captum"), "cam:_guided_grad_cam", needs_layer=True, tunnel=True),
-    _m("saliency", "Saliency", _GRAD, "the gradient of the class score w.r.t. each input value",
-       "1 forward + 1 backward", 3, "Simonyan et al., ICLR Workshops 2014", ("Captum",), "gradients:_saliency",
-       **_GRAD_FACTS),
-    _m("input_x_gradient", "Input x gradient", _GRAD, "gradient times input: each value's first-order contribution",
-       "1 forward + 1 backward", 3, "Shrikumar et al., 2016", ("Captum",), "reference:_input_x_gradient",
-       **_GRAD_FACTS),
-    _m("guided_backprop", "Guided backprop", _GRAD, "gradient with only positive signals passed back through "
-       "ReLUs: edges", "1 forward + 1 backward", 3, "Springenberg et al., ICLR Workshops 2015",
-       ("pytorch-grad-cam", "Captum"), "gradients:_guided_backprop", **_GRAD_FACTS),
-    _m("deconvolution", "Deconvolution", _GRAD, "gradient with ReLUs applied to the backward signal",
-       "1 forward + 1 backward", 3, "Zeiler & Fergus, ECCV 2014", ("Captum",), "reference:_deconvolution",
-       **_GRAD_FACTS),
-    _m("smoothgrad", "SmoothGrad", _GRAD, "saliency averaged over noisy copies: less speckle",
-       "25 forward + backward", 75, "Smilkov et al., 2017", ("Captum",), "gradients:_smoothgrad",
-       sampling=True, neuron=True, quick={"n_samples": 10}),
-    _m("vargrad", "VarGrad", _GRAD, "the variance of saliency over noisy copies", "25 forward + backward", 75,
-       "Adebayo et al., 2018", ("Captum",), "reference:_vargrad", signed=False, sampling=True, neuron=True,
-       quick={"n_samples": 10}),
-    _m("integrated_gradients", "Integrated gradients", _REF, "gradients along the path from a baseline, times the "
-       "difference: sums to the score change", "50 forward + backward", 150, "Sundararajan et al., ICML 2017",
-       ("Captum",), "gradients:_integrated_gradients", baseline=True, quick={"steps": 16}, **_GRAD_FACTS),
-    _m("deeplift", "DeepLIFT", _REF, "contributions relative to a baseline by the rescale rule",
-       "1 forward + 1 backward (of image and baseline)", 6, "Shrikumar et al., ICML 2017", ("Captum",),
-       "reference:_deeplift", baseline=True, **_GRAD_FACTS),
-    _m("gradient_shap", "GradientSHAP", _REF, "expected gradient x (input - baseline) over random baselines and "
-       "points", "25 forward + backward", 75, "Lundberg & Lee, NeurIPS 2017", ("Captum",),
-       "reference:_gradient_shap", baseline=True, sampling=True, neuron=True, quick={"n_samples": 8}),
-    _m("occlusion", "Occlusion", _PERT, "the score drop when a window is covered, per position",
-       "1 forward per window position: 15 x 15 (batched)", 225, "Zeiler & Fergus, ECCV 2014", ("Captum",),
-       "perturbation:_occlusion", spatial=True, baseline=True),
-    _m("lime", "LIME", _PERT, "a local linear model of the score over superpixels switched off",
-       "200 forward (batched)", 200, "Ribeiro et al., KDD 2016", ("Captum",), "perturbation:_lime",
-       spatial=True, needs_stats=True, sampling=True, quick={"n_samples": 50}),
-    _m("kernel_shap", "KernelSHAP", _PERT, "Shapley values of superpixels, by weighted regression",
-       "200 forward (batched)", 200, "Lundberg & Lee, NeurIPS 2017", ("Captum",), "perturbation:_kernel_shap",
-       spatial=True, needs_stats=True, sampling=True, quick={"n_samples": 50}),
-):
-    _REGISTRY[_spec.name] = _spec
+
+def _built_in_records() -> dict[str, MethodSpec]:
+    """The records of records.toml (one table per method; keys are MethodSpec's fields)."""
+    with resources.files(__package__).joinpath(RECORDS_FILE).open("rb") as f:
+        tables = tomllib.load(f)
+    known = set(MethodSpec.__dataclass_fields__) - {"name", "user"}
+    records = {}
+    for name, facts in tables.items():
+        unknown = sorted(set(facts) - known)
+        if unknown or facts.get("family") not in FAMILIES:
+            raise InternalError(f"{RECORDS_FILE}: method {name!r} has unknown keys {unknown} or family "
+                                f"{facts.get('family')!r}")
+        records[name] = MethodSpec(name=name, **{**facts, "peers": tuple(facts.get("peers", ())),
+                                                 "compute": "interp.methods.attribution." + facts["compute"]})
+    return records
+
+
+_REGISTRY.update(_built_in_records())
 
 
 def get_method(name: str) -> MethodSpec:
@@ -183,7 +125,11 @@ def register_method(name: str, fn: Callable, *, title: str | None = None, family
         fn: ``fn(model, inputs, target) -> maps``: the model, a preprocessed batch (N, C, H, W) and the
             target class of each image (a LongTensor (N,)); returns one map per image, (N, H, W), as
             a tensor or an array. It is called with gradients enabled and the model's lock held.
-        title, family, shows, cost, relative_cost: as MethodSpec's; the title defaults to the name.
+        title: as MethodSpec's; defaults to the name.
+        family: as MethodSpec's.
+        shows: as MethodSpec's.
+        cost: as MethodSpec's.
+        relative_cost: as MethodSpec's.
         replace: replace an earlier registration of the same name (a models file run again).
         facts: other MethodSpec fields (``signed=False``, ``reference=...``).
 

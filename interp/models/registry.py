@@ -95,7 +95,7 @@ _PACS_GAP_RECIPE = dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", we
 # The course's AlexNets have no batch norm. With PyTorch's default start (conv1 std ~0.03) and SGD
 # the 11x11 kernels stay noise (lag-1 autocorrelation about 0 after three epochs); a small conv1 start
 # (std 1e-3) with AdamW lets the data shape them. Tuned on the original AlexNet with short runs
-# (README: "The course's AlexNets"), then kept for all three variants as the course asks; one recipe
+# (docs/models.md: "The course's AlexNets"), then kept for all three variants as the course asks; one recipe
 # serves both tasks.
 _ALEXNET_ARCH = dict(conv1_init_std=1e-3)
 _ALEXNET_RECIPE = dict(epochs=15, batch_size=64, lr=3e-4, optimizer="adamw", weight_decay=0.05, schedule="onecycle",

@@ -10,9 +10,14 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from ..paths import read_only_checkpoint_dirs, writable_checkpoint_dir
 from .arch import ARCHITECTURES
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+# Where training writes checkpoints and load_model looks first, then the folders it searches after
+# (interp.paths: $INTERP_HOME, the checkout, the wheel's bundled checkpoints). Module globals, read on
+# each call, so that a test can point them at a folder of its own.
+CHECKPOINT_DIR = writable_checkpoint_dir()
+CHECKPOINT_SEARCH = [d for d in read_only_checkpoint_dirs() if d != CHECKPOINT_DIR]
 
 
 @dataclass(frozen=True)
@@ -57,22 +62,33 @@ class ModelSpec:
 
     @property
     def checkpoint_path(self) -> Path:
-        """Where the training command writes this entry's weights and load_model looks for them."""
+        """Where the training command writes this entry's weights."""
         return CHECKPOINT_DIR / f"{self.name}.safetensors"
 
     @property
     def card_path(self) -> Path:
-        return self.checkpoint_path.with_suffix(".json")
+        """The model card: beside the checkpoint found, else where training writes it."""
+        found = self._checkpoint_folder()
+        return (found or CHECKPOINT_DIR) / f"{self.name}.json"
 
     @property
     def checkpoint(self) -> Path | None:
-        """The checkpoint file if one exists, else None (a user's model: its weights file)."""
+        """The checkpoint file if one exists (a sharded one's index), else None (a user's model: its
+        weights file). Searched in CHECKPOINT_DIR, then CHECKPOINT_SEARCH."""
         if self.builder is not None:
             return self.weights_file
-        if self.checkpoint_path.is_file():
-            return self.checkpoint_path
-        index = self.checkpoint_path.with_name(self.checkpoint_path.name + ".index.json")  # sharded weights
-        return index if index.is_file() else None
+        folder = self._checkpoint_folder()
+        if folder is None:
+            return None
+        single = folder / f"{self.name}.safetensors"
+        return single if single.is_file() else folder / f"{self.name}.safetensors.index.json"
+
+    def _checkpoint_folder(self) -> Path | None:
+        for folder in (CHECKPOINT_DIR, *CHECKPOINT_SEARCH):
+            if (folder / f"{self.name}.safetensors").is_file() or \
+                    (folder / f"{self.name}.safetensors.index.json").is_file():  # sharded weights
+                return folder
+        return None
 
     @property
     def weights_from_torchvision(self) -> bool:

@@ -32,7 +32,7 @@ def registry_rows() -> list[dict[str, Any]]:
     autocorrelation, where the weights stand and the command that gets them."""
     rows = []
     for spec in REGISTRY.values():
-        card = read_card(spec.checkpoint_path) if spec.checkpoint else None
+        card = read_card(spec.card_path) if spec.checkpoint else None
         accuracy = card.get("metrics", {}).get("accuracy") if card else None
         rows.append({
             "model": spec.name, "arch": spec.arch, "task": spec.task,

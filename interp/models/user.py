@@ -41,7 +41,8 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
         classes: class names, or their number (named "class 0", "class 1", ...).
         input_size: side of a square input, or (height, width); for a torchvision name, default
             torchvision's crop size.
-        mean, std: the per-channel normalisation the model was trained with (default ImageNet's).
+        mean: the per-channel mean the model was trained with (default ImageNet's).
+        std: the per-channel standard deviation the model was trained with (default ImageNet's).
         weights: a .safetensors or .pt/.pth state_dict to load into what the factory builds.
         target_layer: Grad-CAM's layer; default the last conv stage, found from the model.
 

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import CheckpointError
+from ..paths import HOME_ENV
 from .registry import ModelSpec, get_spec
 
 
@@ -284,26 +285,22 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = N
             or unexpected, shapes differ, or a value is NaN/inf. The model is unchanged.
     """
     tensors, metadata = read_state_dict(path)
+    return _load_tensors(model, tensors, metadata, path, arch)
+
+
+def _load_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
+                  path: str | os.PathLike, arch: str | None) -> nn.Module:
+    """:func:`load_weights` of the tensors and metadata already read from ``path``."""
     if arch and metadata.get("arch") and metadata["arch"] != arch:
         raise CheckpointError(f"{path} holds weights of a {metadata['arch']!r} model, not {arch!r}")
     tensors = {k.removeprefix("module."): v for k, v in tensors.items()}  # DataParallel checkpoints
     expected = model.state_dict()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path} does not fit {arch or type(model).__name__}: "
-            + (f"missing keys {_few(missing)}" if missing else "")
-            + ("; " if missing and unexpected else "")
-            + (f"unexpected keys {_few(unexpected)}" if unexpected else "")
-            + ". Is it a checkpoint of another architecture?"
-        )
+    misfit = _misfit(expected, tensors)
+    if misfit:
+        raise CheckpointError(f"{path} does not fit {arch or type(model).__name__}: {misfit}")
     converted = {}
     for name, target in expected.items():
         value = tensors[name]
-        if value.shape != target.shape:
-            raise CheckpointError(f"{path}: {name} has shape {tuple(value.shape)}, the model expects "
-                                  f"{tuple(target.shape)} (another architecture or number of classes?)")
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise CheckpointError(f"{path}: {name} contains NaN or infinite values (a diverged training run?)")
         converted[name] = value.to(dtype=target.dtype)
@@ -311,8 +308,35 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = N
     return model
 
 
-def _few(names: list[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
+def _misfit(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]) -> str:
+    """Everything that keeps ``found`` from loading into a model of state dict ``expected``, with
+    what to do about it: each tensor of another shape (the model's and the file's), the keys
+    missing and the keys unexpected; '' where it fits."""
+    shapes = [f"{k} has shape {tuple(found[k].shape)}, the model expects {tuple(v.shape)}"
+              for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    parts = []
+    if shapes:
+        parts.append(f"{len(shapes)} tensor{'s' if len(shapes) > 1 else ''} of another shape "
+                     f"({_few(shapes, 10, '; ')})")
+    if missing:
+        parts.append(f"missing keys {_few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys {_few(unexpected)}")
+    if not parts:
+        return ""
+    if missing or unexpected:
+        advice = "Is it a checkpoint of another architecture? Use the weights file written for this model."
+    else:
+        advice = ("Is it a checkpoint of another number of classes, or of another variant of the architecture? "
+                  "Build the model to match it (interp.register_model with the checkpoint's classes), or use "
+                  "the weights file written for this model.")
+    return "; ".join(parts) + ". " + advice
+
+
+def _few(names: list[str], n: int = 5, sep: str = ", ") -> str:
+    shown = sep.join(names[:n])
     return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
@@ -401,6 +425,30 @@ def _built(spec: ModelSpec) -> nn.Module:
     return model
 
 
+def _sized_to(spec: ModelSpec, tensors: Mapping[str, torch.Tensor]) -> ModelSpec:
+    """The spec whose model a checkpoint's tensors load into: for ``torchvision/<builder>``, with
+    the head the checkpoint has; any other spec as it is."""
+    if not spec.name.startswith("torchvision/"):
+        return spec  # torchvision is imported only for its own names
+    from .torchvision_names import sized_to_checkpoint
+
+    return sized_to_checkpoint(spec, tensors)
+
+
+def checkpoint_spec(name: str, checkpoint: str | os.PathLike | None = None) -> ModelSpec:
+    """The spec of what ``load_model(name, checkpoint)`` returns: the entry's own, except for a
+    ``torchvision/<builder>`` checkpoint with a head of another size than ImageNet's, whose classes
+    are then "class 0", "class 1", ... (name them with interp.register_model).
+
+    Raises:
+        UnknownModelError: unknown name. CheckpointError: a file that cannot be read.
+    """
+    spec = get_spec(name)
+    if checkpoint is None or not spec.name.startswith("torchvision/"):
+        return spec
+    return _sized_to(spec, read_state_dict(checkpoint)[0])
+
+
 def build_model(name: str) -> nn.Module:
     """A fresh, untrained model of a registry entry (never downloads anything)."""
     return get_spec(name).build()
@@ -414,7 +462,9 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None,
         name: registry name (see list_models()).
         checkpoint: a weights file (.safetensors, or .pt/.pth state_dict) for that entry's
             architecture; by default the entry's own checkpoint, or for ImageNet entries
-            torchvision's weights (downloaded to the torch cache on first use).
+            torchvision's weights (downloaded to the torch cache on first use). For
+            ``torchvision/<builder>`` the head is sized to the file's (a fine-tuned checkpoint of
+            any number of classes; :func:`checkpoint_spec` gives the spec that goes with it).
         device: where the model lives (cpu, cuda, cuda:N, mps). None keeps it on the CPU, as
             before devices existed; callers that want a GPU when there is one pass
             ``interp.hardware.resolve_device()``.
@@ -428,10 +478,13 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None,
 
     target = None if device is None else resolve_device(device)  # checked before any work
     spec = get_spec(name)
+    if checkpoint is not None:  # read once: it may decide the model's head, then loads into it
+        tensors, metadata = read_state_dict(checkpoint)
+        spec = _sized_to(spec, tensors)
     model = _built(spec)
     arch = None if spec.builder is not None else spec.arch  # a user's file need not say what it holds
     if checkpoint is not None:
-        load_weights(model, checkpoint, arch)
+        _load_tensors(model, tensors, metadata, checkpoint, arch)
     elif spec.checkpoint is not None:
         load_weights(model, spec.checkpoint, arch)
     elif spec.weights_from_torchvision:
@@ -439,8 +492,12 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None,
     elif spec.builder is not None:
         pass  # a user's model given as a module comes with its weights
     else:
+        from . import spec as spec_module
+
+        looked = ", ".join(str(d) for d in (spec_module.CHECKPOINT_DIR, *spec_module.CHECKPOINT_SEARCH))
         raise CheckpointError(
-            f"{name} has no trained weights yet ({spec.checkpoint_path} does not exist). "
-            f"Train it with: python -m interp train {name}"
+            f"{name} has no trained weights here (looked in {looked}). Train it with: "
+            f"python -m interp train {name} (it writes to {spec_module.CHECKPOINT_DIR}), or point ${HOME_ENV} at a "
+            f"folder whose checkpoints/ holds {name}.safetensors"
         )
     return (model if target is None else model.to(target)).eval()

@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..paths import read_only_checkpoint_dirs, writable_checkpoint_dir
 from .layers import ConvNet, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, SGD, SoftmaxCrossEntropy
 
-RECORD = Path(__file__).resolve().parents[2] / "checkpoints" / "scratch_overfit.json"
+RECORD_NAME = "scratch_overfit.json"  # among the checkpoints (interp.paths): written by `interp scratch`
+RECORD = writable_checkpoint_dir() / RECORD_NAME
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def write_record(record: dict[str, Any], path: str | os.PathLike = RECORD) -> Pa
     return path
 
 
-def read_record(path: str | os.PathLike = RECORD) -> dict[str, Any] | None:
-    """The training record written by ``python -m interp scratch``, or None where there is none."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+def read_record(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The training record written by ``python -m interp scratch`` (by default the first found among
+    the checkpoint folders: the one written here, else the shipped one), or None where there is none."""
+    candidates = [Path(path)] if path is not None else [RECORD, *(d / RECORD_NAME for d in read_only_checkpoint_dirs())]
+    found = next((c for c in candidates if c.is_file()), None)
+    return json.loads(found.read_text()) if found else None

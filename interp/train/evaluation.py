@@ -59,8 +59,9 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
 
     Args:
         model: the classifier.
-        x_uint8, y: images (uint8 N x 3 x H x W) and labels, on any device (batches are copied
-            to the model's; from pinned memory without waiting).
+        x_uint8: images (uint8 N x 3 x H x W), on any device (batches are copied to the model's;
+            from pinned memory without waiting).
+        y: their labels, on any device.
         spec: the entry (normalisation, classes).
         size: the input size (default: the entry's).
         batch_size: images per forward pass.

@@ -29,7 +29,7 @@ def variant_rows(variants: Sequence[str] = VARIANTS, tasks: Sequence[str] = TASK
     for task in tasks:
         for arch in variants:
             spec = get_spec(f"{arch}_{task}")
-            card = read_card(spec.checkpoint_path) if spec.checkpoint else None
+            card = read_card(spec.card_path) if spec.checkpoint else None
             row: dict[str, Any] = {"name": spec.name, "variant": arch, "task": task,
                                    "parameters": parameter_count(spec), "trained": card is not None}
             if card:

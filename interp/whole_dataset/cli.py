@@ -6,7 +6,6 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 
 from ..errors import InterpError
 
@@ -67,7 +66,8 @@ def run_command(args: argparse.Namespace) -> None:
         progress=args.progress, command=command, models_files=args.models,
         columns=["index", "path", "label", "prediction", "error"])  # the summary's; maps stay on disk
     from .results import as_frame, summary
+    from .store import read_manifest
 
-    found = summary(as_frame(table), json.loads((Path(args.out) / "manifest.json").read_text())["class_names"])
+    found = summary(as_frame(table), read_manifest(args.out)["class_names"])
     print(json.dumps({"out": args.out, "images": found["images"], "unreadable": found["unreadable"],
                       "accuracy": None if found["accuracy"] is None else round(found["accuracy"], 4)}, indent=1))

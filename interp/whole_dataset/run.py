@@ -38,7 +38,7 @@ def explain_dataset(model: str, methods: Sequence[str] = ("grad_cam",), *, split
             test when ``images`` is not given.
         images: a folder of images instead (labelled by their parent folder's name where it is a
             class), or an ``interp.data.ImageList`` (paths and labels, in their order).
-        out: the results folder (Parquet shards and manifest.json); a run into a folder that
+        out: the results folder (Parquet shards and _manifest.json); a run into a folder that
             holds some of its shards continues where it stopped. None: a temporary folder.
         limit: the first N images only.
         resolution: (height, width) of the stored maps; default the layer's map size when every
@@ -47,7 +47,8 @@ def explain_dataset(model: str, methods: Sequence[str] = ("grad_cam",), *, split
         engine: "local" (this process) or "ray" (Ray Data; ``ray_address`` joins a cluster,
             ``actors`` and ``gpus_per_actor`` size the pool).
         progress: a progress bar (True), none (False), or a callable progress(done, total).
-        loaded_model: the model already loaded (the local engine uses it instead of loading).
+        loaded_model (nn.Module | None): the model already loaded (the local engine uses it instead
+            of loading).
         columns: read only these columns back (None: all); the files hold every column either way.
 
     Returns:

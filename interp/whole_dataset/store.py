@@ -1,5 +1,7 @@
 """A results folder: one Parquet file per shard (each written whole, via a temporary file and a
-rename), and manifest.json beside them (settings, command, model card, versions)."""
+rename), and _manifest.json beside them (settings, command, model card, versions). Every name that
+is not a finished shard starts with "_" or ".", which Arrow's dataset discovery skips, so that
+``pd.read_parquet(folder)`` and ``pyarrow.parquet.read_table(folder)`` read the folder as one table."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from ..errors import InterpError
 from ..models.registry import ModelSpec
 from .job import Images, Settings, fingerprint, shard_count
 
-MANIFEST = "manifest.json"
+MANIFEST = "_manifest.json"
+OLD_MANIFEST = "manifest.json"  # its name in folders written before it had the "_"; read, and renamed on resume
 # The model card's fields worth keeping beside results (its per-step history is left out).
 CARD_FIELDS = ("name", "arch", "task", "class_names", "input_size", "mean", "std", "parameters", "command",
                "seed", "metrics", "best_epoch", "trained_at", "code_version")
@@ -63,7 +66,7 @@ def model_card(spec: ModelSpec) -> dict[str, Any]:
     """The spec's essentials and the checkpoint's card (without its history)."""
     from ..models import read_card
 
-    card = read_card(spec.checkpoint_path) if spec.checkpoint else None
+    card = read_card(spec.card_path) if spec.checkpoint else None
     return {"name": spec.name, "task": spec.task, "class_names": list(spec.class_names),
             "input_size": list(spec.input_hw), "mean": list(spec.mean), "std": list(spec.std),
             "checkpoint": str(spec.checkpoint) if spec.checkpoint else None,
@@ -79,12 +82,14 @@ def open_folder(out: Path, spec: ModelSpec, settings: Settings, images: Images, 
     """
     out.mkdir(parents=True, exist_ok=True)
     key = fingerprint(settings, images)
-    path = out / MANIFEST
+    path = manifest_path(out)
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("fingerprint") != key:
             raise InterpError(f"{out} holds the results of another run (other settings or images: "
                               f"{old.get('command', '?')}); choose another --out, or delete that folder")
+        if path.name != MANIFEST:
+            write_manifest(out, old)  # a folder of the old layout, resumed: from now on Arrow reads it whole
         return old
     manifest = {"command": command, "engine": engine, "fingerprint": key, "settings": settings.as_dict(),
                 "images": len(images), "source": images.source, "class_names": list(images.class_names),
@@ -94,10 +99,21 @@ def open_folder(out: Path, spec: ModelSpec, settings: Settings, images: Images, 
     return manifest
 
 
+def manifest_path(out: str | os.PathLike) -> Path:
+    """The manifest of a results folder: ``_manifest.json``, or ``manifest.json`` in a folder
+    written before the manifest was renamed (and not resumed since); ``_manifest.json`` where
+    there is neither."""
+    path = Path(out) / MANIFEST
+    old = Path(out) / OLD_MANIFEST
+    return old if not path.is_file() and old.is_file() else path
+
+
 def write_manifest(out: Path, manifest: dict) -> None:
+    """Write the manifest whole (a temporary file, then a rename); the old layout's is removed."""
     tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, out / MANIFEST)
+    (out / OLD_MANIFEST).unlink(missing_ok=True)
 
 
 def finish(out: Path, manifest: dict, seconds: float, engine: str) -> None:
@@ -113,9 +129,10 @@ def read_manifest(out: str | os.PathLike) -> dict:
     Raises:
         InterpError: the folder is not one.
     """
-    path = Path(out) / MANIFEST
+    path = manifest_path(out)
     if not path.is_file():
-        raise InterpError(f"{out} is not a results folder of explain-dataset (it has no {MANIFEST})")
+        raise InterpError(f"{out} is not a results folder of explain-dataset (it has no {MANIFEST}); "
+                          "give the --out folder of a run")
     return json.loads(path.read_text())
 
 

@@ -60,8 +60,9 @@ def superpixels(x: torch.Tensor | np.ndarray, n_segments: int = 50, compactness:
     """SLIC superpixels (Achanta et al. 2012) of one preprocessed image (C, H, W): (H, W) labels 0..K-1.
 
     Args:
-        mean, std: the model's normalisation (``spec.mean``, ``spec.std``), undone before SLIC;
+        mean: the model's normalisation (``spec.mean``), undone before SLIC with ``std``;
             without them the image is rescaled to [0, 1] by its own range.
+        std: the model's normalisation (``spec.std``).
     """
     from skimage.segmentation import slic
 

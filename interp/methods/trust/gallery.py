@@ -29,7 +29,8 @@ def right_and_wrong(model: nn.Module, x: torch.Tensor, labels: np.ndarray, metho
 
     Args:
         x: N x C x H x W preprocessed images; labels: their true classes (N,).
-        method, layer: as for :func:`interp.explain`; maps are reduced to one value per pixel.
+        method: as for :func:`interp.explain`; maps are reduced to one value per pixel.
+        layer: as for :func:`interp.explain`.
 
     Raises:
         the errors of :func:`interp.explain` (e.g. CamNotApplicableError).

@@ -82,7 +82,8 @@ def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, ta
 
     Args:
         saliency_map: (H, W) at the input's resolution; its |values| are scaled to [0, 1].
-        mean, std: the model's input normalisation, so that the masking happens in pixel space.
+        mean: the model's input normalisation, so that the masking happens in pixel space.
+        std: likewise.
 
     Returns:
         drop: max(0, Y - O) / Y (average drop is its mean over images, in %), increase: 1.0
@@ -226,7 +227,8 @@ def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], tar
     """Every metric of every method's map on one image: method -> metric -> value.
 
     Args:
-        mean, std: the model's input normalisation (average drop masks in pixel space).
+        mean: the model's input normalisation (average drop masks in pixel space).
+        std: likewise.
         options: per-method options for explain (e.g. fewer SmoothGrad samples).
         sensitivity_samples: noisy copies for max-sensitivity (each costs one explanation).
     """

@@ -18,18 +18,17 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from dashboard.navigation import page_table
+from tests.apptest import REPO
+
 CHROMIUM = os.environ.get("INTERP_CHROMIUM", "/usr/bin/chromium")
 SHOTS = REPO / "test-artifacts" / "screenshots"
 
 
 def _pages() -> list[tuple[str, str]]:
-    """(url path, title) of every page that app.py routes to, read from app.py itself."""
-    import re
-
-    text = (REPO / "app.py").read_text()
-    pages = re.findall(r'st\.Page\("pages/(\w+)\.py", title="([^"]+)"', text)
-    return [("" if i == 0 else stem, title) for i, (stem, title) in enumerate(pages)]
+    """(url path, title) of every page that app.py routes to (dashboard/pages.toml); the first is home."""
+    rows = [(stem, title) for section in page_table().values() for stem, title, _ in section]
+    return [("" if i == 0 else stem, title) for i, (stem, title) in enumerate(rows)]
 
 
 def _require_browser() -> None:

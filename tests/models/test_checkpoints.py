@@ -91,6 +91,28 @@ def test_shape_mismatch_is_reported_and_nothing_loads(tmp_path, model):
     _assert_untouched(model, before)  # conv1 comes first but was not loaded either
 
 
+
+def test_every_tensor_of_another_shape_is_named_with_both_shapes(tmp_path, model):
+    """A 7-class checkpoint of the 10-class model: its head's weight and bias are each named with
+    the file's and the model's shape, beside the keys that are missing, in one message."""
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state["fc2.weight"], state["fc2.bias"] = torch.zeros(7, 64), torch.zeros(7)
+    save_file(state, str(tmp_path / "seven.safetensors"))
+    before = _state(model)
+    with pytest.raises(CheckpointError) as caught:
+        load_weights(model, tmp_path / "seven.safetensors")
+    message = str(caught.value)
+    assert "2 tensors of another shape" in message
+    assert "fc2.weight has shape (7, 64), the model expects (10, 64)" in message
+    assert "fc2.bias has shape (7,), the model expects (10,)" in message
+    assert "another number of classes" in message and "missing keys" not in message
+    del state["conv1.bias"]  # a shape and a missing key: both are named, neither hides the other
+    save_file(state, str(tmp_path / "worse.safetensors"))
+    with pytest.raises(CheckpointError, match=r"fc2.bias has shape \(7,\), the model expects \(10,\).*"
+                                              r"missing keys conv1.bias.*another architecture"):
+        load_weights(model, tmp_path / "worse.safetensors")
+    _assert_untouched(model, before)
+
 def test_non_finite_values(tmp_path, model):
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     state["conv2.weight"] = state["conv2.weight"].clone()

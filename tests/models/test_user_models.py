@@ -132,6 +132,36 @@ def test_torchvision_classifiers_by_name(tmp_path, monkeypatch):
         interp.get_spec("torchvision/resnet51")
 
 
+
+def test_a_torchvision_name_takes_the_head_of_its_checkpoint(tmp_path, capsys):
+    """`--model torchvision/<builder> --checkpoint` of a fine-tuned 7-class file: the head is sized
+    from the file (random weights stand in for a fine-tuned model; ImageNet's cannot be fetched here)."""
+    from safetensors.torch import save_file
+    from torchvision import models as tvm
+
+    from interp.models import checkpoint_spec
+
+    torch.manual_seed(4)
+    seven = tvm.mobilenet_v3_small(num_classes=7).state_dict()
+    path = tmp_path / "seven_classes.safetensors"
+    save_file({k: v.contiguous() for k, v in seven.items()}, str(path))
+    model = interp.load_model("torchvision/mobilenet_v3_small", checkpoint=path)
+    head = model.classifier[3]
+    assert head.out_features == 7 and torch.equal(head.bias, seven["classifier.3.bias"])
+    spec = checkpoint_spec("torchvision/mobilenet_v3_small", path)
+    assert spec.class_names == tuple(f"class {i}" for i in range(7)) and spec.input_size == 224
+    assert interp.get_spec("torchvision/mobilenet_v3_small").num_classes == 1000  # the registry entry is unchanged
+    out = tmp_path / "map.png"
+    assert main(["explain", "--model", "torchvision/mobilenet_v3_small", "--checkpoint", str(path),
+                 "--method", "grad_cam", "--image", str(zebra_path()), "--out", str(out)]) == 0
+    assert Image.open(out).size == (224, 224)
+    # A head that fits no number of classes (weight and bias disagree) is refused, naming both.
+    seven["classifier.3.bias"] = torch.zeros(5)
+    save_file({k: v.contiguous() for k, v in seven.items()}, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(interp.CheckpointError, match=r"classifier.3.weight has shape \(7, 1024\), the model "
+                                                     r"expects \(1000, 1024\); classifier.3.bias has shape \(5,\)"):
+        interp.load_model("torchvision/mobilenet_v3_small", checkpoint=tmp_path / "odd.safetensors")
+
 def test_fine_tuned_torchvision_weights_get_a_head_of_their_size(tmp_path):
     from torchvision import models as tvm
 
