@@ -24,8 +24,10 @@ RECORDS = ("scratch_overfit.json",)  # records among the checkpoints that are no
 
 def bundled_files(root: Path) -> dict[str, str]:
     """{source path: path inside the wheel} of the files above."""
-    files = {root / "app.py": "dashboard/_app/app.py",
-             root / ".streamlit" / "config.toml": "dashboard/_app/.streamlit/config.toml"}
+    files = {
+        root / "app.py": "dashboard/_app/app.py",
+        root / ".streamlit" / "config.toml": "dashboard/_app/.streamlit/config.toml",
+    }
     files.update({page: f"dashboard/_app/pages/{page.name}" for page in sorted((root / "pages").glob("*.py"))})
     checkpoints = root / "checkpoints"
     for weights in sorted(checkpoints.glob("*.safetensors")):
@@ -34,8 +36,13 @@ def bundled_files(root: Path) -> dict[str, str]:
         for f in (weights, weights.with_suffix(".json")):
             if f.is_file():
                 files[f] = f"interp/_shipped/checkpoints/{f.name}"
-    files.update({checkpoints / name: f"interp/_shipped/checkpoints/{name}" for name in RECORDS
-                  if (checkpoints / name).is_file()})
+    files.update(
+        {
+            checkpoints / name: f"interp/_shipped/checkpoints/{name}"
+            for name in RECORDS
+            if (checkpoints / name).is_file()
+        }
+    )
     return {str(source): target for source, target in files.items()}
 
 

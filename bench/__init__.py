@@ -11,5 +11,17 @@ from .peers import PEER_METHODS, PEERS
 from .report import markdown_report, text_report, write_markdown
 from .run import QUICK, Settings, run_benchmark
 
-__all__ = ["ALL_METHODS", "METHODS", "MORE_METHODS", "MODELS", "PEERS", "PEER_METHODS", "QUICK", "Settings",
-           "markdown_report", "run_benchmark", "text_report", "write_markdown"]
+__all__ = [
+    "ALL_METHODS",
+    "METHODS",
+    "MORE_METHODS",
+    "MODELS",
+    "PEERS",
+    "PEER_METHODS",
+    "QUICK",
+    "Settings",
+    "markdown_report",
+    "run_benchmark",
+    "text_report",
+    "write_markdown",
+]

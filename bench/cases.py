@@ -18,15 +18,24 @@ METHODS = ("cam", "grad_cam", "guided_backprop", "guided_grad_cam", "saliency", 
 # Not in a default run: the CAM family (Score-CAM alone runs the model once per channel) with
 # `--methods cam_family`, and the sampling and perturbation methods below when named (hundreds of
 # passes per image, too long for every model at batch 32).
-MORE_METHODS = ("input_x_gradient", "deeplift", "gradient_shap", "deconvolution", "vargrad", "occlusion", "lime",
-                "kernel_shap")
+MORE_METHODS = (
+    "input_x_gradient",
+    "deeplift",
+    "gradient_shap",
+    "deconvolution",
+    "vargrad",
+    "occlusion",
+    "lime",
+    "kernel_shap",
+)
 ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS
 # Their floor is the forward pass and the backward pass down to the layer, as Grad-CAM's.
 TO_LAYER_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "eigen_grad_cam")
 # Forward-only methods of the input: their floor is the bare forward pass (times the passes they need).
 FORWARD_METHODS = ("cam", "occlusion", "lime", "kernel_shap")
-GRADIENT_METHODS = tuple(m for m in ALL_METHODS
-                         if m not in FORWARD_METHODS + ("score_cam", "ablation_cam", "eigen_cam"))
+GRADIENT_METHODS = tuple(
+    m for m in ALL_METHODS if m not in FORWARD_METHODS + ("score_cam", "ablation_cam", "eigen_cam")
+)
 # What ours / the fastest peer is held to where it is not 1 (BENCHMARKS.md).
 PEER_TARGETS = {"ablation_cam": 0.2}
 # The targets: ours / floor (BENCHMARKS.md).
@@ -46,7 +55,10 @@ class ModelCase:
     grad_layer: str  # the layer every Grad-CAM is given: the one interp's Grad-CAM reads by default
 
 
-def model_case(name: str, device: torch.device = torch.device("cpu")) -> ModelCase:
+CPU = torch.device("cpu")
+
+
+def model_case(name: str, device: torch.device = CPU) -> ModelCase:
     """Build (or load, where a checkpoint is present) one model in eval mode on ``device``; never downloads."""
     spec = get_spec(name)
     if spec.checkpoint is not None:
@@ -55,14 +67,17 @@ def model_case(name: str, device: torch.device = torch.device("cpu")) -> ModelCa
         # resnet18_imagenet would download torchvision's weights; random ones time the same.
         model = build_model(name).to(device).eval()
         weights = "untrained (random init; no checkpoint here, timing only)"
-    probe = torch.zeros(1, 3, spec.input_size, spec.input_size, device=device)
+    probe = torch.zeros(1, 3, *spec.input_hw, device=device)
     cam_layer = fc_layer = None
     try:
         head = cam_head(model, probe)
         cam_layer = head.layer
         if head.weights is not None:
-            fc_layer = next(n for n, m in model.named_modules()
-                            if isinstance(m, nn.Linear) and m.weight.data_ptr() == head.weights.data_ptr())
+            fc_layer = next(
+                n
+                for n, m in model.named_modules()
+                if isinstance(m, nn.Linear) and m.weight.data_ptr() == head.weights.data_ptr()
+            )
     except (CamNotApplicableError, StopIteration):  # no CAM head: the CAM row will say so
         pass
     return ModelCase(name, spec, model, weights, cam_layer, fc_layer, default_layer(model, probe))
@@ -73,9 +88,9 @@ def inputs(case: ModelCase, batch: int, seed: int = 0) -> tuple[torch.Tensor, to
     predicted classes that ours and every peer are asked to explain (so no one pays for choosing
     a target). Drawn on the CPU: the same inputs on every device."""
     gen = torch.Generator().manual_seed(seed + batch)
-    size = case.spec.input_size
+    height, width = case.spec.input_hw
     device = next(case.model.parameters()).device
-    x = torch.randn(batch, 3, size, size, generator=gen).to(device)
+    x = torch.randn(batch, 3, height, width, generator=gen).to(device)
     with torch.no_grad():
         targets = case.model(x).argmax(1)
     return x, targets
@@ -128,9 +143,15 @@ def floor_copies(method: str, batch: int) -> int:
 
 def floor_passes(method: str, s, size: int) -> int:
     """How many bare passes the method needs at least (its floor is that many times one pass)."""
-    return {"integrated_gradients": s.ig_steps, "gradient_shap": s.samples, "vargrad": s.samples,
-            "deeplift": 2, "occlusion": occlusion_windows(size)[2] + 1, "lime": s.surrogate_samples + 1,
-            "kernel_shap": s.surrogate_samples + 1}.get(method, 1)
+    return {
+        "integrated_gradients": s.ig_steps,
+        "gradient_shap": s.samples,
+        "vargrad": s.samples,
+        "deeplift": 2,
+        "occlusion": occlusion_windows(size)[2] + 1,
+        "lime": s.surrogate_samples + 1,
+        "kernel_shap": s.surrogate_samples + 1,
+    }.get(method, 1)
 
 
 def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> Callable[[], np.ndarray]:
@@ -144,29 +165,35 @@ def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s
     def run() -> np.ndarray:
         m = explain(case.model, x, method, target=targets, layer=layer, **options).map
         return m[None] if x.shape[0] == 1 else m  # a batch of one comes back unbatched
+
     return run
 
 
 def bare_forward(model: nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
     """CAM's floor: one forward pass without autograd."""
+
     def run() -> torch.Tensor:
         with torch.no_grad():
             return model(x)
+
     return run
 
 
 def bare_forward_backward(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> Callable[[], torch.Tensor]:
     """The gradient methods' floor: forward, then d(target logits)/d(input) and nothing else."""
+
     def run() -> torch.Tensor:
         xg = x.detach().requires_grad_(True)
         score = model(xg).gather(1, targets[:, None]).sum()
         (grad,) = torch.autograd.grad(score, xg)
         return grad
+
     return run
 
 
-def bare_forward_backward_to_layer(model: nn.Module, layer: str, x: torch.Tensor,
-                                   targets: torch.Tensor) -> Callable[[], torch.Tensor]:
+def bare_forward_backward_to_layer(
+    model: nn.Module, layer: str, x: torch.Tensor, targets: torch.Tensor
+) -> Callable[[], torch.Tensor]:
     """Grad-CAM's floor: forward, then d(target logits)/d(layer output); the backward pass stops
     at the layer, as Grad-CAM's does."""
     module = model.get_submodule(layer)
@@ -180,6 +207,7 @@ def bare_forward_backward_to_layer(model: nn.Module, layer: str, x: torch.Tensor
             handle.remove()
         (grad,) = torch.autograd.grad(score, store[-1])
         return grad
+
     return run
 
 
@@ -188,10 +216,15 @@ def floor_note(method: str, s, size: int) -> str:
     if method == "cam":
         return "bare forward (no autograd)"
     if method in FORWARD_METHODS:
-        what = {"occlusion": "the windows and the clean image", "lime": "the samples and the clean image",
-                "kernel_shap": "the samples and the clean image"}[method]
-        return (f"{passes} x bare forward, one per image of {what} (computed from a bare forward of 64 images "
-                "per pass, as ours batches them)")
+        what = {
+            "occlusion": "the windows and the clean image",
+            "lime": "the samples and the clean image",
+            "kernel_shap": "the samples and the clean image",
+        }[method]
+        return (
+            f"{passes} x bare forward, one per image of {what} (computed from a bare forward of 64 images "
+            "per pass, as ours batches them)"
+        )
     if method == "integrated_gradients":
         return f"{s.ig_steps} steps x bare forward+backward (computed from the measured forward+backward)"
     if method in TO_LAYER_METHODS:
@@ -201,8 +234,10 @@ def floor_note(method: str, s, size: int) -> str:
     if method in ("eigen_cam", "ablation_cam"):
         return "bare forward (no autograd)"
     if method in ("gradient_shap", "vargrad"):
-        return (f"{passes} samples x bare forward+backward (computed from a bare forward+backward of as many "
-                "noisy copies per pass as ours: 32 for GradientSHAP, 16 for VarGrad)")
+        return (
+            f"{passes} samples x bare forward+backward (computed from a bare forward+backward of as many "
+            "noisy copies per pass as ours: 32 for GradientSHAP, 16 for VarGrad)"
+        )
     if method == "deeplift":
         return "2 x bare forward+backward: the input and the baseline go through together"
     if method == "guided_grad_cam":

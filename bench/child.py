@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any, Callable
 
 
 def main(argv: list[str]) -> int:
     kind, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    fn: Callable[..., dict[str, Any]]  # each kind's entry takes its own keyword arguments
     if kind == "rerender":
         from .dashboard import child_rerender as fn
     elif kind == "train_loop":

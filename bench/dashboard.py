@@ -27,23 +27,27 @@ MODEL_LOAD_TARGET_MS = 2000.0
 BIG_MODEL = "alexnet_pacs_domain"
 
 
-def run_child(kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0,
-              device: str | None = None) -> tuple[dict[str, Any], float]:
+def run_child(
+    kind: str, args: dict[str, Any], threads: int, timeout: float = 900.0, device: str | None = None
+) -> tuple[dict[str, Any], float]:
     """Run ``bench.child`` in a fresh process (from the repository root, which is also put on
     PYTHONPATH); return its JSON (last stdout line) and the wall time of the whole process in ms."""
     return _run_python(["-m", "bench.child", kind, json.dumps(args)], threads, timeout, kind, device)
 
 
-def _run_python(argv: list[str], threads: int, timeout: float = 900.0, label: str = "",
-                device: str | None = None) -> tuple[dict[str, Any], float]:
+def _run_python(
+    argv: list[str], threads: int, timeout: float = 900.0, label: str = "", device: str | None = None
+) -> tuple[dict[str, Any], float]:
     """``device`` (if given) reaches the process as $INTERP_DEVICE, where the dashboard reads its choice."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+    }
     if device is not None:
         env["INTERP_DEVICE"] = device
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     wall_ms = 1000.0 * (time.perf_counter() - t0)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -76,8 +80,7 @@ def child_rerender(warmup: int, repeats: int) -> dict[str, Any]:
         if i >= warmup:
             times.append(elapsed)
     model = at.selectbox(key="model").value
-    return {"ms": 1000.0 * statistics.median(times), "all_ms": [round(1000.0 * t, 1) for t in times],
-            "model": model}
+    return {"ms": 1000.0 * statistics.median(times), "all_ms": [round(1000.0 * t, 1) for t in times], "model": model}
 
 
 # Run as `python -c`, not through bench.child: importing interp first would load torch
@@ -128,42 +131,93 @@ def _check(at) -> None:
 # In the benchmark process
 
 
-def dashboard_rows(warmup: int, repeats: int, cold_repeats: int, threads: int,
-                   device: str | None = None) -> list[dict[str, Any]]:
+def dashboard_rows(
+    warmup: int, repeats: int, cold_repeats: int, threads: int, device: str | None = None
+) -> list[dict[str, Any]]:
     """The re-render row and the cold-start row (each with a note instead of numbers on failure);
     ``device`` is passed to the dashboard's processes as $INTERP_DEVICE."""
-    rows = []
-    base = {"kind": "dashboard", "batch": None, "floor_ms": None, "ratio_to_floor": None, "peers": []}
+    rows: list[dict[str, Any]] = []
+    base: dict[str, Any] = {"kind": "dashboard", "batch": None, "floor_ms": None, "ratio_to_floor": None, "peers": []}
     try:
         res, _ = run_child("rerender", {"warmup": warmup, "repeats": repeats}, threads, device=device)
-        rows.append({**base, "model": res["model"], "method": "dashboard_rerender", "ours_ms": res["ms"],
-                     "all_ms": res["all_ms"], "target_ms": RERENDER_TARGET_MS,
-                     "note": "CAM page, opacity slider moved, model loaded; median of "
-                             f"{repeats} reruns after {warmup} warm-up (AppTest: script run, no browser)"})
+        rows.append(
+            {
+                **base,
+                "model": res["model"],
+                "method": "dashboard_rerender",
+                "ours_ms": res["ms"],
+                "all_ms": res["all_ms"],
+                "target_ms": RERENDER_TARGET_MS,
+                "note": "CAM page, opacity slider moved, model loaded; median of "
+                f"{repeats} reruns after {warmup} warm-up (AppTest: script run, no browser)",
+            }
+        )
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        rows.append({**base, "model": None, "method": "dashboard_rerender", "ours_ms": None,
-                     "target_ms": RERENDER_TARGET_MS, "note": f"not measured: {exc}"})
+        rows.append(
+            {
+                **base,
+                "model": None,
+                "method": "dashboard_rerender",
+                "ours_ms": None,
+                "target_ms": RERENDER_TARGET_MS,
+                "note": f"not measured: {exc}",
+            }
+        )
     try:
-        runs = [_run_python(["-c", _COLD_START, str(APP)], threads, label="cold start", device=device)
-                for _ in range(cold_repeats)]
-        rows.append({**base, "model": None, "method": "dashboard_cold_start",
-                     "ours_ms": statistics.median(r["ms"] for r, _ in runs),
-                     "import_ms": statistics.median(r["import_ms"] for r, _ in runs),
-                     "process_ms": statistics.median(w for _, w in runs), "target_ms": COLD_START_TARGET_MS,
-                     "note": f"fresh process each time, median of {cold_repeats}: AppTest.from_file to the end "
-                             "of the Home page's first run; import_ms: importing Streamlit's AppTest; "
-                             "process_ms: the whole process, interpreter start included"})
+        runs = [
+            _run_python(["-c", _COLD_START, str(APP)], threads, label="cold start", device=device)
+            for _ in range(cold_repeats)
+        ]
+        rows.append(
+            {
+                **base,
+                "model": None,
+                "method": "dashboard_cold_start",
+                "ours_ms": statistics.median(r["ms"] for r, _ in runs),
+                "import_ms": statistics.median(r["import_ms"] for r, _ in runs),
+                "process_ms": statistics.median(w for _, w in runs),
+                "target_ms": COLD_START_TARGET_MS,
+                "note": f"fresh process each time, median of {cold_repeats}: AppTest.from_file to the end "
+                "of the Home page's first run; import_ms: importing Streamlit's AppTest; "
+                "process_ms: the whole process, interpreter start included",
+            }
+        )
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        rows.append({**base, "model": None, "method": "dashboard_cold_start", "ours_ms": None,
-                     "target_ms": COLD_START_TARGET_MS, "note": f"not measured: {exc}"})
+        rows.append(
+            {
+                **base,
+                "model": None,
+                "method": "dashboard_cold_start",
+                "ours_ms": None,
+                "target_ms": COLD_START_TARGET_MS,
+                "note": f"not measured: {exc}",
+            }
+        )
     try:
-        runs = [_run_python(["-c", _MODEL_LOAD, BIG_MODEL], threads, label="model load", device=device)[0]
-                for _ in range(cold_repeats)]
-        rows.append({**base, "model": BIG_MODEL, "method": "model_cold_load",
-                     "ours_ms": statistics.median(r["ms"] for r in runs), "target_ms": MODEL_LOAD_TARGET_MS,
-                     "note": f"load_model in a fresh process (interp imported), median of {cold_repeats}; "
-                             f"weights: {runs[0]['weights']}"})
+        loads = [
+            _run_python(["-c", _MODEL_LOAD, BIG_MODEL], threads, label="model load", device=device)[0]
+            for _ in range(cold_repeats)
+        ]
+        rows.append(
+            {
+                **base,
+                "model": BIG_MODEL,
+                "method": "model_cold_load",
+                "ours_ms": statistics.median(r["ms"] for r in loads),
+                "target_ms": MODEL_LOAD_TARGET_MS,
+                "note": f"load_model in a fresh process (interp imported), median of {cold_repeats}; "
+                f"weights: {loads[0]['weights']}",
+            }
+        )
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        rows.append({**base, "model": BIG_MODEL, "method": "model_cold_load", "ours_ms": None,
-                     "target_ms": MODEL_LOAD_TARGET_MS, "note": f"not measured: {exc}"})
+        rows.append(
+            {
+                **base,
+                "model": BIG_MODEL,
+                "method": "model_cold_load",
+                "ours_ms": None,
+                "target_ms": MODEL_LOAD_TARGET_MS,
+                "note": f"not measured: {exc}",
+            }
+        )
     return rows

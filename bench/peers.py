@@ -8,7 +8,7 @@ chunking). Construction of the explainer is inside the timed call, as it is for 
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,9 +23,21 @@ PEERS = ("pytorch-grad-cam", "torch-cam", "captum")
 PEER_METHODS = {
     "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
     "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
-    "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
-               "input_x_gradient", "deeplift", "gradient_shap", "deconvolution", "vargrad", "occlusion", "lime",
-               "kernel_shap"),
+    "captum": (
+        "grad_cam",
+        "guided_backprop",
+        "guided_grad_cam",
+        "saliency",
+        "integrated_gradients",
+        "input_x_gradient",
+        "deeplift",
+        "gradient_shap",
+        "deconvolution",
+        "vargrad",
+        "occlusion",
+        "lime",
+        "kernel_shap",
+    ),
 }
 
 
@@ -36,7 +48,7 @@ def same_draws(method: str, batch: int) -> bool:
     return method != "gradient_shap" and not (method == "vargrad" and batch > 1)
 
 
-def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
@@ -59,6 +71,7 @@ def _pgc_grad_cam(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Ca
     def run() -> np.ndarray:
         with GradCAM(case.model, target_layers=[layer]) as cam:  # __exit__ removes its hooks
             return cam(x, [ClassifierOutputTarget(int(t)) for t in targets])
+
     return run
 
 
@@ -72,8 +85,9 @@ def _pgc_guided(case: ModelCase) -> tuple[Callable[[torch.Tensor, torch.Tensor],
     gb = GuidedBackpropReLUModel(twin, device=next(twin.parameters()).device)
 
     def run(x: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
-        maps = [gb(x[i:i + 1].clone(), target_category=int(t)) for i, t in enumerate(targets)]
+        maps = [gb(x[i : i + 1].clone(), target_category=int(t)) for i, t in enumerate(targets)]
         return np.stack(maps).transpose(0, 3, 1, 2)  # its maps are H x W x C
+
     return run, twin
 
 
@@ -90,6 +104,7 @@ def _tc_cam(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Callable
                 case.model(x)
             maps = extractor(class_idx=targets.tolist(), normalized=False)[0]
         return _upsample(maps, x.shape[-2:])
+
     return run
 
 
@@ -101,6 +116,7 @@ def _tc_grad_cam(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Cal
             scores = case.model(x)
             maps = extractor(class_idx=targets.tolist(), scores=scores, normalized=False)[0]
         return _upsample(maps, x.shape[-2:])
+
     return run
 
 
@@ -108,33 +124,38 @@ def _tc_grad_cam(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Cal
 # Captum
 
 
-def _captum(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
-            ig_steps: int) -> Callable[[], torch.Tensor]:
+def _captum(
+    case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, ig_steps: int
+) -> Callable[[], torch.Tensor]:
     if method in MORE_METHODS:
         return _captum_more(case, method, x, targets)
-    from captum.attr import (GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam,
-                             Saliency)
+    from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
     model, layer = case.model, case.model.get_submodule(case.grad_layer)
     if method == "grad_cam":
+
         def run() -> torch.Tensor:
             maps = LayerGradCam(model, layer).attribute(x, target=targets, relu_attributions=True)
             return LayerAttribution.interpolate(maps, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
     elif method == "guided_backprop":
+
         def run() -> torch.Tensor:
             return GuidedBackprop(model).attribute(x, target=targets)
     elif method == "guided_grad_cam":
+
         def run() -> torch.Tensor:
             return GuidedGradCam(model, layer).attribute(x, target=targets, interpolate_mode="bilinear")
     elif method == "saliency":
+
         def run() -> torch.Tensor:
             return Saliency(model).attribute(x, target=targets, abs=False)
     elif method == "integrated_gradients":
+
         def run() -> torch.Tensor:
             # The same rule, steps, baseline (zeros) and chunking as ours.
-            return IntegratedGradients(model).attribute(x, target=targets, n_steps=ig_steps,
-                                                        method="gausslegendre",
-                                                        internal_batch_size=max(32, x.shape[0]))
+            return IntegratedGradients(model).attribute(
+                x, target=targets, n_steps=ig_steps, method="gausslegendre", internal_batch_size=max(32, x.shape[0])
+            )
     else:
         raise ValueError(method)
     return run
@@ -156,8 +177,11 @@ def _reused_activation(model: torch.nn.Module, x: torch.Tensor) -> str | None:
     from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 
     calls: dict[str, int] = {}
-    handles = [m.register_forward_hook(lambda mod, i, o, n=n: calls.__setitem__(n, calls.get(n, 0) + 1))
-               for n, m in model.named_modules() if type(m) in SUPPORTED_NON_LINEAR]
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, n=n: calls.__setitem__(n, calls.get(n, 0) + 1))
+        for n, m in model.named_modules()
+        if type(m) in SUPPORTED_NON_LINEAR
+    ]
     try:
         with torch.no_grad():
             model(x[:1])
@@ -169,7 +193,7 @@ def _reused_activation(model: torch.nn.Module, x: torch.Tensor) -> str | None:
 
 def _captum_more(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor) -> Callable[[], torch.Tensor]:
     """Captum's InputXGradient, DeepLift, Deconvolution and Occlusion with ours' defaults."""
-    from captum.attr import DeepLift, Deconvolution, InputXGradient, Occlusion
+    from captum.attr import Deconvolution, DeepLift, InputXGradient, Occlusion
 
     model, n, size = case.model, x.shape[0], x.shape[-1]
     if method == "input_x_gradient":
@@ -180,41 +204,62 @@ def _captum_more(case: ModelCase, method: str, x: torch.Tensor, targets: torch.T
         return lambda: cls(twin).attribute(x, target=targets)
     if method == "occlusion":
         window, stride, _ = occlusion_windows(size)
-        return lambda: Occlusion(model).attribute(x, sliding_window_shapes=(3, window, window),
-                                                  strides=(3, stride, stride), target=targets,
-                                                  perturbations_per_eval=max(1, 64 // n))[:, 0]
+        return lambda: Occlusion(model).attribute(
+            x,
+            sliding_window_shapes=(3, window, window),
+            strides=(3, stride, stride),
+            target=targets,
+            perturbations_per_eval=max(1, 64 // n),
+        )[:, 0]
     raise ValueError(method)
 
 
-def _captum_sampled(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor,
-                    samples: int) -> Callable[[], torch.Tensor]:
+def _captum_sampled(
+    case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, samples: int
+) -> Callable[[], torch.Tensor]:
     """Captum's GradientShap, NoiseTunnel (vargrad), Lime and KernelShap with ``samples`` samples."""
     from captum.attr import GradientShap, KernelShap, Lime, NoiseTunnel, Saliency
 
     model, n = case.model, x.shape[0]
     if method == "gradient_shap":
-        return lambda: GradientShap(model).attribute(x, baselines=torch.zeros_like(x[:1]), n_samples=samples,
-                                                     stdevs=0.0, target=targets)
+        return lambda: GradientShap(model).attribute(
+            x, baselines=torch.zeros_like(x[:1]), n_samples=samples, stdevs=0.0, target=targets
+        )
     if method == "vargrad":
         span = float((x.flatten(1).amax(1) - x.flatten(1).amin(1)).mean())  # ours: each image's own range
 
         def run() -> torch.Tensor:
             torch.manual_seed(0)  # ours' seed: at batch 1 both draw the same noise
-            return NoiseTunnel(Saliency(model)).attribute(x, nt_type="vargrad", nt_samples=samples,
-                                                          nt_samples_batch_size=max(1, 16 // n),
-                                                          stdevs=0.15 * span, target=targets, abs=False)
+            return NoiseTunnel(Saliency(model)).attribute(
+                x,
+                nt_type="vargrad",
+                nt_samples=samples,
+                nt_samples_batch_size=max(1, 16 // n),
+                stdevs=0.15 * span,
+                target=targets,
+                abs=False,
+            )
+
         return run
     cls = Lime if method == "lime" else KernelShap
     masks = torch.as_tensor(superpixel_masks(x), device=x.device)
 
-    def run() -> torch.Tensor:
+    def one_by_one() -> torch.Tensor:
         maps = []
         for i in range(n):  # one image at a time, as Captum recommends
             torch.manual_seed(0)
-            maps.append(cls(model).attribute(x[i:i + 1], target=int(targets[i]), feature_mask=masks[i][None, None],
-                                             n_samples=samples, perturbations_per_eval=min(samples, 64))[0, 0])
+            maps.append(
+                cls(model).attribute(
+                    x[i : i + 1],
+                    target=int(targets[i]),
+                    feature_mask=masks[i][None, None],
+                    n_samples=samples,
+                    perturbations_per_eval=min(samples, 64),
+                )[0, 0]
+            )
         return torch.stack(maps)
-    return run
+
+    return one_by_one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,37 +276,69 @@ def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Ten
         if case.cam_layer is None:
             out.append(_unavailable("torch-cam", "the model has no CAM head"))
         elif case.fc_layer is None:
-            out.append(_unavailable("torch-cam", "torch-cam's CAM needs a linear layer after the pooling; "
-                                                 "this model pools class maps directly (NiN)"))
+            out.append(
+                _unavailable(
+                    "torch-cam",
+                    "torch-cam's CAM needs a linear layer after the pooling; "
+                    "this model pools class maps directly (NiN)",
+                )
+            )
         else:
-            out.append(Impl("torch-cam", _tc_cam(case, x, targets), model,
-                            "CAM + bilinear upsampling to the input size"))
+            out.append(
+                Impl("torch-cam", _tc_cam(case, x, targets), model, "CAM + bilinear upsampling to the input size")
+            )
     if method == "grad_cam":
-        out.append(Impl("pytorch-grad-cam", _pgc_grad_cam(case, x, targets), model,
-                        "GradCAM; its maps are min-max scaled and resized with OpenCV"))
-        out.append(Impl("torch-cam", _tc_grad_cam(case, x, targets), model,
-                        "GradCAM + bilinear upsampling to the input size"))
+        out.append(
+            Impl(
+                "pytorch-grad-cam",
+                _pgc_grad_cam(case, x, targets),
+                model,
+                "GradCAM; its maps are min-max scaled and resized with OpenCV",
+            )
+        )
+        out.append(
+            Impl("torch-cam", _tc_grad_cam(case, x, targets), model, "GradCAM + bilinear upsampling to the input size")
+        )
     if method == "guided_backprop":
         gb, twin = _pgc_guided(case)
-        out.append(Impl("pytorch-grad-cam", lambda: gb(x, targets), twin,
-                        "GuidedBackpropReLUModel on a deep copy (it swaps the model's ReLUs); one call per image"))
+        out.append(
+            Impl(
+                "pytorch-grad-cam",
+                lambda: gb(x, targets),
+                twin,
+                "GuidedBackpropReLUModel on a deep copy (it swaps the model's ReLUs); one call per image",
+            )
+        )
     if method == "guided_grad_cam":
         gb, twin = _pgc_guided(case)
         cam = _pgc_grad_cam(case, x, targets)
-        out.append(Impl("pytorch-grad-cam", lambda: gb(x, targets) * cam()[:, None], model,
-                        "GradCAM x GuidedBackpropReLUModel as in its example script; guided backprop on a "
-                        "deep copy, one call per image"))
+        out.append(
+            Impl(
+                "pytorch-grad-cam",
+                lambda: gb(x, targets) * cam()[:, None],
+                model,
+                "GradCAM x GuidedBackpropReLUModel as in its example script; guided backprop on a "
+                "deep copy, one call per image",
+            )
+        )
     if method == "deeplift" and (reused := _reused_activation(model, x)) is not None:
-        out.append(_unavailable("captum", f"Captum's DeepLift needs each activation module run once per forward "
-                                          f"pass; this model calls {reused} more than once"))
+        out.append(
+            _unavailable(
+                "captum",
+                f"Captum's DeepLift needs each activation module run once per forward "
+                f"pass; this model calls {reused} more than once",
+            )
+        )
     elif method in ("gradient_shap", "vargrad", "lime", "kernel_shap"):
         samples = s.surrogate_samples if method in ("lime", "kernel_shap") else s.samples
         out.append(Impl("captum", _captum_sampled(case, method, x, targets, samples), model, _MORE_NOTES[method]))
     elif method in PEER_METHODS["captum"]:
-        note = {"grad_cam": "LayerGradCam + LayerAttribution.interpolate (bilinear)",
-                "guided_grad_cam": "GuidedGradCam, interpolate_mode='bilinear'",
-                "integrated_gradients": f"{ig_steps} steps, Gauss-Legendre, the same internal batch size as ours",
-                **_MORE_NOTES}.get(method, "")
+        note = {
+            "grad_cam": "LayerGradCam + LayerAttribution.interpolate (bilinear)",
+            "guided_grad_cam": "GuidedGradCam, interpolate_mode='bilinear'",
+            "integrated_gradients": f"{ig_steps} steps, Gauss-Legendre, the same internal batch size as ours",
+            **_MORE_NOTES,
+        }.get(method, "")
         out.append(Impl("captum", _captum(case, method, x, targets, ig_steps), model, note))
     return out
 
@@ -271,11 +348,11 @@ _MORE_NOTES = {
     "deconvolution": "Deconvolution (on a deep copy with out-of-place ReLUs where the model has in-place ones)",
     "gradient_shap": "GradientShap, one zero baseline, stdevs 0; its own random samples",
     "vargrad": "NoiseTunnel(Saliency) vargrad after torch.manual_seed(0), stdevs 0.15 x the batch's mean value "
-               "range (ours: each image's)",
+    "range (ours: each image's)",
     "occlusion": "Occlusion with ours' default window and stride, 64 images per forward pass",
     "lime": "Lime per image on the same superpixels as ours, torch.manual_seed(0) before each (ours' seed)",
     "kernel_shap": "KernelShap per image on the same superpixels as ours, torch.manual_seed(0) before each "
-                   "(ours' seed)",
+    "(ours' seed)",
 }
 
 

@@ -15,9 +15,16 @@ from .cases import ModelCase
 from .timing import Impl
 
 # Which peer has which member of the family (pytorch-grad-cam has them all).
-PGC_CLASSES = {"grad_cam_pp": "GradCAMPlusPlus", "xgrad_cam": "XGradCAM", "hires_cam": "HiResCAM",
-               "layer_cam": "LayerCAM", "score_cam": "ScoreCAM", "ablation_cam": "AblationCAM",
-               "eigen_cam": "EigenCAM", "eigen_grad_cam": "EigenGradCAM"}
+PGC_CLASSES = {
+    "grad_cam_pp": "GradCAMPlusPlus",
+    "xgrad_cam": "XGradCAM",
+    "hires_cam": "HiResCAM",
+    "layer_cam": "LayerCAM",
+    "score_cam": "ScoreCAM",
+    "ablation_cam": "AblationCAM",
+    "eigen_cam": "EigenCAM",
+    "eigen_grad_cam": "EigenGradCAM",
+}
 TC_CLASSES = {"grad_cam_pp": "GradCAMpp", "xgrad_cam": "XGradCAM", "layer_cam": "LayerCAM", "score_cam": "ScoreCAM"}
 # Masked images per forward pass: ours' default, given to both peers (pytorch-grad-cam's is 16).
 SCORE_BATCH = 32
@@ -48,6 +55,7 @@ def _pgc(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor) -
             if method == "score_cam":
                 cam.batch_size = SCORE_BATCH  # read with hasattr(); its default is 16
             return cam(x, [ClassifierOutputTarget(int(t)) for t in targets])
+
     return run, model
 
 
@@ -63,6 +71,7 @@ def _tc(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor) ->
                 scores = case.model(x)
             maps = extractor(class_idx=targets.tolist(), scores=scores, normalized=False)[0]
         return F.interpolate(maps.detach()[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
     return run
 
 

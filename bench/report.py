@@ -44,18 +44,26 @@ def missed_targets(row: dict[str, Any]) -> list[str]:
     elif row.get("memory_growth") is not None and row["memory_growth"] > row["target_memory_growth"]:
         missed.append(f"peak memory grows {row['memory_growth']:.2f}x > {row['target_memory_growth']}x")
     elif row.get("speedup") is not None and row["speedup"] < row["target_speedup"]:
-        missed.append(f"{row['speedup']:.1f}x faster per channel < {row['target_speedup']}x "
-                      f"(the bare pass gains {row['bare_pass_speedup']:.1f}x)")
-    elif row.get("target_ratio_to_floor") and row.get("ratio_to_floor") and \
-            row["ratio_to_floor"] > row["target_ratio_to_floor"]:
+        missed.append(
+            f"{row['speedup']:.1f}x faster per channel < {row['target_speedup']}x "
+            f"(the bare pass gains {row['bare_pass_speedup']:.1f}x)"
+        )
+    elif (
+        row.get("target_ratio_to_floor")
+        and row.get("ratio_to_floor")
+        and row["ratio_to_floor"] > row["target_ratio_to_floor"]
+    ):
         missed.append(f"{row['ratio_to_floor']:.2f}x floor > {row['target_ratio_to_floor']}x")
     return missed
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
     if markdown:
-        return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-                *("| " + " | ".join(r) + " |" for r in rows)]
+        return [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows),
+        ]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
@@ -69,25 +77,73 @@ def _sections(result: dict[str, Any], markdown: bool) -> list[str]:
     if methods:
         out += [h("Methods: ms per image (median), ours / floor, and each peer as ms (ours / theirs)"), ""]
         header = ["model", "method", "batch", "ours", "floor", "ours/floor", "target", *PEERS, "ours/fastest", "missed"]
-        out += _table(header, [[r["model"], r["method"], str(r["batch"]), _ms(r["ours_ms"]), _ms(r["floor_ms"]),
-                                _x(r["ratio_to_floor"]),
-                                f"<= {r['target_ratio_to_floor']}x" if r.get("target_ratio_to_floor") else "-",
-                                *(_peer_cell(r, p) for p in PEERS), _x(r.get("ratio_to_fastest_peer")),
-                                "; ".join(missed_targets(r)) or ""] for r in methods], markdown)
+        out += _table(
+            header,
+            [
+                [
+                    r["model"],
+                    r["method"],
+                    str(r["batch"]),
+                    _ms(r["ours_ms"]),
+                    _ms(r["floor_ms"]),
+                    _x(r["ratio_to_floor"]),
+                    f"<= {r['target_ratio_to_floor']}x" if r.get("target_ratio_to_floor") else "-",
+                    *(_peer_cell(r, p) for p in PEERS),
+                    _x(r.get("ratio_to_fastest_peer")),
+                    "; ".join(missed_targets(r)) or "",
+                ]
+                for r in methods
+            ],
+            markdown,
+        )
     dash = [r for r in rows if r["kind"] == "dashboard"]
     if dash:
         out += ["", h("Dashboard (ms)"), ""]
-        out += _table(["measurement", "model", "ms", "target", "missed"],
-                      [[r["method"], r.get("model") or "-", _ms(r["ours_ms"]), f"<= {r['target_ms']:.0f}",
-                        "; ".join(missed_targets(r))] for r in dash], markdown)
+        out += _table(
+            ["measurement", "model", "ms", "target", "missed"],
+            [
+                [
+                    r["method"],
+                    r.get("model") or "-",
+                    _ms(r["ours_ms"]),
+                    f"<= {r['target_ms']:.0f}",
+                    "; ".join(missed_targets(r)),
+                ]
+                for r in dash
+            ],
+            markdown,
+        )
     train = [r for r in rows if r["kind"] == "training"]
     if train:
         out += ["", h("Training"), ""]
-        out += _table(["loop", "model", "batch", "images/s", "ms/image", "loop/bare", "peak RSS MB",
-                       "RSS before data MB", "missed"],
-                      [[r["method"], r["model"], str(r["batch"]), _ms(r.get("images_per_s")), _ms(r["ours_ms"]),
-                        _x(r.get("throughput_ratio")), _ms(r.get("peak_rss_mb")), _ms(r.get("base_rss_mb")),
-                        "; ".join(missed_targets(r))] for r in train], markdown)
+        out += _table(
+            [
+                "loop",
+                "model",
+                "batch",
+                "images/s",
+                "ms/image",
+                "loop/bare",
+                "peak RSS MB",
+                "RSS before data MB",
+                "missed",
+            ],
+            [
+                [
+                    r["method"],
+                    r["model"],
+                    str(r["batch"]),
+                    _ms(r.get("images_per_s")),
+                    _ms(r["ours_ms"]),
+                    _x(r.get("throughput_ratio")),
+                    _ms(r.get("peak_rss_mb")),
+                    _ms(r.get("base_rss_mb")),
+                    "; ".join(missed_targets(r)),
+                ]
+                for r in train
+            ],
+            markdown,
+        )
     out += _feature_vis_and_dataset(rows, h, markdown)
     out += ["", h("Notes"), ""]
     notes = _notes(rows)
@@ -100,24 +156,51 @@ def _feature_vis_and_dataset(rows: list[dict[str, Any]], h, markdown: bool) -> l
     vis = [r for r in rows if r["kind"] == "feature_vis"]
     if vis:
         out += ["", h("Feature visualisation"), ""]
-        out += _table(["measurement", "model", "ms (per channel / image)", "compared with", "ratio", "target", "missed"],
-                      [[r["method"] + (f" at {r['size']} px" if "size" in r else ""), r["model"], _ms(r["ours_ms"]),
-                        f"one at a time {_ms(r.get('one_at_a_time_ms'))} ms; bare pass gains "
-                        f"{_x(r.get('bare_pass_speedup'))}" if r["method"] == "batched_channels"
-                        else f"forward {_ms(r.get('floor_ms'))} ms",
-                        _x(r.get("speedup") if r["method"] == "batched_channels" else r.get("ratio_to_floor")),
-                        f">= {r['target_speedup']}x faster" if r["method"] == "batched_channels"
-                        else f"<= {r.get('target_ratio_to_floor')}x", "; ".join(missed_targets(r))] for r in vis],
-                      markdown)
+        out += _table(
+            ["measurement", "model", "ms (per channel / image)", "compared with", "ratio", "target", "missed"],
+            [
+                [
+                    r["method"] + (f" at {r['size']} px" if "size" in r else ""),
+                    r["model"],
+                    _ms(r["ours_ms"]),
+                    f"one at a time {_ms(r.get('one_at_a_time_ms'))} ms; bare pass gains "
+                    f"{_x(r.get('bare_pass_speedup'))}"
+                    if r["method"] == "batched_channels"
+                    else f"forward {_ms(r.get('floor_ms'))} ms",
+                    _x(r.get("speedup") if r["method"] == "batched_channels" else r.get("ratio_to_floor")),
+                    f">= {r['target_speedup']}x faster"
+                    if r["method"] == "batched_channels"
+                    else f"<= {r.get('target_ratio_to_floor')}x",
+                    "; ".join(missed_targets(r)),
+                ]
+                for r in vis
+            ],
+            markdown,
+        )
     data = [r for r in rows if r["kind"] == "dataset"]
     if data:
         out += ["", h("Whole datasets"), ""]
-        out += _table(["measurement", "model", "methods", "images/s", "floor images/s", "ratio", "peak MB", "missed"],
-                      [[r["method"], r["model"], r["methods"], _ms(r.get("images_per_s")),
-                        _ms(r.get("floor_images_per_s")),
-                        _x(r.get("throughput_ratio") or r.get("memory_growth")),
-                        (f"{_ms(r['peak_mb_small'])} / {_ms(r['peak_mb_large'])}" if "peak_mb_small" in r
-                         else _ms(r.get("peak_mb"))), "; ".join(missed_targets(r))] for r in data], markdown)
+        out += _table(
+            ["measurement", "model", "methods", "images/s", "floor images/s", "ratio", "peak MB", "missed"],
+            [
+                [
+                    r["method"],
+                    r["model"],
+                    r["methods"],
+                    _ms(r.get("images_per_s")),
+                    _ms(r.get("floor_images_per_s")),
+                    _x(r.get("throughput_ratio") or r.get("memory_growth")),
+                    (
+                        f"{_ms(r['peak_mb_small'])} / {_ms(r['peak_mb_large'])}"
+                        if "peak_mb_small" in r
+                        else _ms(r.get("peak_mb"))
+                    ),
+                    "; ".join(missed_targets(r)),
+                ]
+                for r in data
+            ],
+            markdown,
+        )
     return out
 
 
@@ -131,8 +214,9 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
             for p in r["peers"]:
                 if p.get("note"):
                     star = "*" if "peer_ms" not in p else ""
-                    seen[f"{p['peer']}{star}, {r['method']}"
-                         + (f" on {r['model']}" if star else "") + f": {p['note']}"] = None
+                    seen[
+                        f"{p['peer']}{star}, {r['method']}" + (f" on {r['model']}" if star else "") + f": {p['note']}"
+                    ] = None
         elif r.get("note"):
             seen[f"{r['method']}: {r['note']}"] = None
     return list(seen)
@@ -142,15 +226,22 @@ def _machine(result: dict[str, Any]) -> list[str]:
     m, s = result["machine"], result["settings"]
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
     device = m["device"] + (f" ({m['gpu']})" if m.get("gpu") else "")
-    return [f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {device}; "
-            f"Python {m['python']}; {m['platform']}; load average at the end {m.get('load_average')}",
-            f"packages: {pk}", f"measured: {m['date']}",
-            f"settings: batches {', '.join(map(str, s['batches']))}, {s['warmup']} warm-up, median of up to {s['repeats']} repeats "
-            f"(at least {s['min_repeats']}, about {s['budget_s']} s per implementation and case), "
-            f"integrated gradients {s['ig_steps']} steps"
-            + (f", GradientSHAP/VarGrad {s['samples']} samples, LIME/KernelSHAP {s['surrogate_samples']} "
-               "samples" if "samples" in s else "")
-            + ("; QUICK MODE: the numbers mean nothing" if s["quick"] else "")]
+    return [
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {device}; "
+        f"Python {m['python']}; {m['platform']}; load average at the end {m.get('load_average')}",
+        f"packages: {pk}",
+        f"measured: {m['date']}",
+        f"settings: batches {', '.join(map(str, s['batches']))}, {s['warmup']} warm-up, "
+        f"median of up to {s['repeats']} repeats "
+        f"(at least {s['min_repeats']}, about {s['budget_s']} s per implementation and case), "
+        f"integrated gradients {s['ig_steps']} steps"
+        + (
+            f", GradientSHAP/VarGrad {s['samples']} samples, LIME/KernelSHAP {s['surrogate_samples']} samples"
+            if "samples" in s
+            else ""
+        )
+        + ("; QUICK MODE: the numbers mean nothing" if s["quick"] else ""),
+    ]
 
 
 def text_report(result: dict[str, Any]) -> str:
@@ -165,9 +256,12 @@ def markdown_report(result: dict[str, Any], command: str | None = None) -> str:
         lines += [f"Produced by `{command}`.", ""]
     lines += [f"- {m}" for m in _machine(result)] + [""]
     lines += _sections(result, markdown=True)
-    missed = [(r, missed_targets(r)) for r in result["rows"]]
-    missed = [f"{r['model'] or '-'} {r['method']}" + (f" batch {r['batch']}" if r.get("batch") else "")
-              + f": {'; '.join(m)}" for r, m in missed if m]
+    checked = [(r, missed_targets(r)) for r in result["rows"]]
+    missed = [
+        f"{r['model'] or '-'} {r['method']}" + (f" batch {r['batch']}" if r.get("batch") else "") + f": {'; '.join(m)}"
+        for r, m in checked
+        if m
+    ]
     lines += ["", "### Missed targets", ""] + ([f"- {m}" for m in missed] or ["- none"])
     return "\n".join(lines) + "\n"
 

@@ -10,9 +10,27 @@ import torch
 
 from interp.hardware import resolve_device
 from interp.methods import MethodError, get_method
-from .cases import (ALL_METHODS, FLOOR_TARGETS, GRADIENT_METHODS, METHODS, MODELS, PEER_TARGETS, TO_LAYER_METHODS,
-                    ModelCase, bare_forward, bare_forward_backward, bare_forward_backward_to_layer, expand_methods,
-                    floor_copies, floor_note, floor_passes, inputs, model_case, ours)
+
+from .cases import (
+    ALL_METHODS,
+    FLOOR_TARGETS,
+    GRADIENT_METHODS,
+    METHODS,
+    MODELS,
+    PEER_TARGETS,
+    TO_LAYER_METHODS,
+    ModelCase,
+    bare_forward,
+    bare_forward_backward,
+    bare_forward_backward_to_layer,
+    expand_methods,
+    floor_copies,
+    floor_note,
+    floor_passes,
+    inputs,
+    model_case,
+    ours,
+)
 from .peers import agreement, as_numpy, peer_impls, same_draws
 from .timing import Impl, default_threads, machine_info, measure, median_ms_per_image, ratio, rounded, set_threads
 
@@ -50,17 +68,44 @@ class Settings:
     dataset_batch: int = 32
 
 
-QUICK = Settings(batches=(1, 2), warmup=1, repeats=2, min_repeats=1, budget_s=2.0, ig_steps=4, samples=4,
-                 surrogate_samples=16,
-                 dashboard_repeats=2, cold_repeats=1, train_images=64, train_batch=16, vis_channels=4, vis_single=2,
-                 vis_steps=2, vis_sizes=(64,), index_images=16, index_repeats=1, dataset_sizes=(16, 32))
+QUICK = Settings(
+    batches=(1, 2),
+    warmup=1,
+    repeats=2,
+    min_repeats=1,
+    budget_s=2.0,
+    ig_steps=4,
+    samples=4,
+    surrogate_samples=16,
+    dashboard_repeats=2,
+    cold_repeats=1,
+    train_images=64,
+    train_batch=16,
+    vis_channels=4,
+    vis_single=2,
+    vis_steps=2,
+    vis_sizes=(64,),
+    index_images=16,
+    index_repeats=1,
+    dataset_sizes=(16, 32),
+)
 
 
-def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: Sequence[str] = METHODS,
-                  batches: Sequence[int] | None = None, repeats: int | None = None, warmup: int | None = None,
-                  threads: int | None = None, dashboard: bool = True, training: bool = True,
-                  feature_vis: bool = True, datasets: bool = True,
-                  progress: bool = False, device: str | torch.device | None = None) -> dict[str, Any]:
+def run_benchmark(
+    quick: bool = False,
+    models: Sequence[str] = MODELS,
+    methods: Sequence[str] = METHODS,
+    batches: Sequence[int] | None = None,
+    repeats: int | None = None,
+    warmup: int | None = None,
+    threads: int | None = None,
+    dashboard: bool = True,
+    training: bool = True,
+    feature_vis: bool = True,
+    datasets: bool = True,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """Measure every row of the benchmark on one device: models, inputs, peers and training.
 
     Args:
@@ -119,8 +164,11 @@ def run_benchmark(quick: bool = False, models: Sequence[str] = MODELS, methods: 
             rows += _dataset_rows(s, threads, device, bar)
     finally:
         bar.close()
-    return {"machine": machine_info(threads, device), "settings": {"quick": quick, **asdict(s)},
-            "rows": [_rounded(r) for r in rows]}
+    return {
+        "machine": machine_info(threads, device),
+        "settings": {"quick": quick, **asdict(s)},
+        "rows": [_rounded(r) for r in rows],
+    }
 
 
 def batching_rows(s: Settings, device: torch.device) -> list[dict[str, Any]]:
@@ -129,9 +177,21 @@ def batching_rows(s: Settings, device: torch.device) -> list[dict[str, Any]]:
 
     from .feature_vis import batching_row
 
-    return [batching_row(s.vis_model, s.vis_layer, s.vis_channels, s.vis_single, s.vis_steps,
-                         size or get_spec(s.vis_model).input_size, s.warmup, s.repeats, s.budget_s, device)
-            for size in s.vis_sizes]
+    return [
+        batching_row(
+            s.vis_model,
+            s.vis_layer,
+            s.vis_channels,
+            s.vis_single,
+            s.vis_steps,
+            size or max(get_spec(s.vis_model).input_hw),  # its longer side, as dashboard.look.side_options
+            s.warmup,
+            s.repeats,
+            s.budget_s,
+            device,
+        )
+        for size in s.vis_sizes
+    ]
 
 
 def _feature_vis_rows(s: Settings, device: torch.device, bar) -> list[dict[str, Any]]:
@@ -152,29 +212,40 @@ def _dataset_rows(s: Settings, threads: int, device: torch.device, bar) -> list[
     from .whole_dataset import dataset_rows
 
     bar.set_description("whole datasets")
-    rows = dataset_rows(s.dataset_model, s.dataset_methods, s.dataset_sizes, s.dataset_batch, threads,
-                        ray=find_spec("ray") is not None and str(device) == "cpu")
+    rows = dataset_rows(
+        s.dataset_model,
+        s.dataset_methods,
+        s.dataset_sizes,
+        s.dataset_batch,
+        threads,
+        ray=find_spec("ray") is not None and str(device) == "cpu",
+    )
     bar.update()
     return rows
 
 
-def _settings(quick: bool, methods: Sequence[str], batches: Sequence[int] | None, repeats: int | None,
-              warmup: int | None) -> Settings:
+def _settings(
+    quick: bool, methods: Sequence[str], batches: Sequence[int] | None, repeats: int | None, warmup: int | None
+) -> Settings:
     """The mode's settings with the caller's overrides; MethodError on an unknown method or a batch below 1."""
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
-        raise MethodError(f"the benchmark has no method {', '.join(map(repr, unknown))}; "
-                          f"choose from {', '.join(ALL_METHODS)} or cam_family")
+        raise MethodError(
+            f"the benchmark has no method {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(ALL_METHODS)} or cam_family"
+        )
     if batches is not None and any(int(b) < 1 for b in batches):
         raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
-    overrides = dict(batches=tuple(batches) if batches else None, repeats=repeats, warmup=warmup)
+    overrides: dict[str, Any] = dict(batches=tuple(batches) if batches else None, repeats=repeats, warmup=warmup)
     return replace(QUICK if quick else Settings(), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targets: torch.Tensor,
-                s: Settings) -> dict[str, Any]:
+def _method_row(
+    case: ModelCase, method: str, batch: int, x: torch.Tensor, targets: torch.Tensor, s: Settings
+) -> dict[str, Any]:
     """Time ours, the floor and the peers on one case; one row of the JSON."""
     model = case.model
+    side = x.shape[-1]  # the side occlusion's windows are counted on (as the peers' Occlusion)
     own = Impl("ours", ours(case, method, x, targets, s), model)
     copies = floor_copies(method, batch)
     xs, ts = x.repeat(copies, 1, 1, 1), targets.repeat(copies)
@@ -190,11 +261,11 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
         raise RuntimeError(f"interp's {method} failed on {case.name} at batch {batch}: {own.error}")
     ours_ms, floor_ms = median_ms_per_image(own, batch), median_ms_per_image(floor, batch)
     if floor_ms is not None:
-        floor_ms *= floor_passes(method, s, case.spec.input_size) / copies
+        floor_ms *= floor_passes(method, s, side) / copies
         if method == "score_cam":
             floor_ms *= _channels(case, x)
     mine = as_numpy(own.output)
-    peer_rows = []
+    peer_rows: list[dict[str, Any]] = []
     for p in peers:
         ms = median_ms_per_image(p, batch)
         if ms is None:
@@ -202,16 +273,33 @@ def _method_row(case: ModelCase, method: str, batch: int, x: torch.Tensor, targe
         else:
             # where the peer draws other random samples, the maps differ by design: no agreement
             agree = agreement(mine, as_numpy(p.output)) if same_draws(method, batch) else None
-            peer_rows.append({"peer": p.name, "peer_ms": ms, "ratio_to_peer": ratio(ours_ms, ms),
-                              "agreement": agree, "repeats": len(p.seconds), "note": p.note})
+            peer_rows.append(
+                {
+                    "peer": p.name,
+                    "peer_ms": ms,
+                    "ratio_to_peer": ratio(ours_ms, ms),
+                    "agreement": agree,
+                    "repeats": len(p.seconds),
+                    "note": p.note,
+                }
+            )
     timed = [p["peer_ms"] for p in peer_rows if "peer_ms" in p]
-    row = {
-        "kind": "method", "model": case.name, "input_size": case.spec.input_size, "weights": case.weights,
-        "method": method, "batch": batch, "ours_ms": ours_ms, "floor_ms": floor_ms,
-        "ratio_to_floor": ratio(ours_ms, floor_ms), "floor": floor_note(method, s, case.spec.input_size),
-        "target_ratio_to_floor": FLOOR_TARGETS.get(method), "repeats": len(own.seconds),
+    row: dict[str, Any] = {
+        "kind": "method",
+        "model": case.name,
+        "input_size": case.spec.input_size,
+        "weights": case.weights,
+        "method": method,
+        "batch": batch,
+        "ours_ms": ours_ms,
+        "floor_ms": floor_ms,
+        "ratio_to_floor": ratio(ours_ms, floor_ms),
+        "floor": floor_note(method, s, side),
+        "target_ratio_to_floor": FLOOR_TARGETS.get(method),
+        "repeats": len(own.seconds),
         "ratio_to_fastest_peer": ratio(ours_ms, min(timed)) if timed else None,
-        "target_ratio_to_peer": PEER_TARGETS.get(method, PEER_TARGET) if timed else None, "peers": peer_rows,
+        "target_ratio_to_peer": PEER_TARGETS.get(method, PEER_TARGET) if timed else None,
+        "peers": peer_rows,
     }
     if get_method(method).needs_layer and method != "cam":
         row["layer"] = case.grad_layer
@@ -235,7 +323,7 @@ _FIRST = ("kind", "model", "method", "batch", "ours_ms", "floor_ms", "ratio_to_f
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     """Three significant figures for every float (the JSON stays readable); the fields every
     row has come first."""
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in sorted(row.items(), key=lambda kv: _FIRST.index(kv[0]) if kv[0] in _FIRST else len(_FIRST)):
         if isinstance(v, float):
             out[k] = rounded(v, 4 if k in ("agreement",) else 3)

@@ -19,9 +19,18 @@ from interp.hardware import cpu_name, cuda_name, synchronize
 
 # Hook dictionaries a module can carry; a peer that leaves an entry in one of them slows every
 # later measurement on the same model, so each peer call is checked against them.
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-               "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+)
 PACKAGES = ("torch", "torchvision", "captum", "grad-cam", "torchcam", "streamlit")
+
+CPU = torch.device("cpu")  # the default device (a call in a default argument runs once, at import, anyway)
 
 
 @dataclass
@@ -58,7 +67,7 @@ def _remove_new_hooks(model: nn.Module, before: dict[tuple[int, str], set[int]])
 def _call(impl: Impl, device: torch.device) -> float:
     """Run once; time it (on a GPU, from idle to the end of the work it queued); then undo what the
     call left on its model (hooks, .grad)."""
-    before = _hook_ids(impl.model) if impl.model is not None else None
+    before = _hook_ids(impl.model) if impl.model is not None else {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Captum warns on every call that the input lacked requires_grad
@@ -78,8 +87,14 @@ def _call(impl: Impl, device: torch.device) -> float:
     return elapsed
 
 
-def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = float("inf"),
-            min_repeats: int = 2, device: torch.device = torch.device("cpu")) -> None:
+def measure(
+    impls: list[Impl],
+    warmup: int,
+    repeats: int,
+    budget_s: float = float("inf"),
+    min_repeats: int = 2,
+    device: torch.device = CPU,
+) -> None:
     """Warm each implementation up, then time them interleaved (ours, floor, peers; then floor,
     peers, ours; ...) so that a slow drift of the machine's load hits all of them alike.
 
@@ -95,8 +110,9 @@ def measure(impls: list[Impl], warmup: int, repeats: int, budget_s: float = floa
             if w and last > budget_s / 4:  # a slow call needs no second warm-up
                 break
             last = _try(impl, device)
-        planned[i] = max(min_repeats, min(repeats, int(budget_s / last))) if 0 < last and budget_s < float("inf") \
-            else repeats
+        planned[i] = (
+            max(min_repeats, min(repeats, int(budget_s / last))) if 0 < last and budget_s < float("inf") else repeats
+        )
     for r in range(repeats):
         # Each round starts one implementation later, so none always runs right after the
         # same other one (whose leftovers in caches and the allocator it would pay for).
@@ -143,21 +159,26 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def machine_info(threads: int, device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+def machine_info(threads: int, device: torch.device = CPU) -> dict[str, Any]:
     """What the numbers were measured on: the CPU, the device and its GPU (None on the CPU), versions."""
     cpu = cpu_name()
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "device": str(device),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": threads,
+        "device": str(device),
         "gpu": cuda_name(device),
-        "python": platform.python_version(), "platform": platform.platform(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "packages": versions, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "packages": versions,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 

@@ -71,8 +71,9 @@ class TreePeak:
 # In the child process
 
 
-def child_engine(model: str, methods: Sequence[str], limit: int, batch_size: int, engine: str,
-                 threads: int) -> dict[str, Any]:
+def child_engine(
+    model: str, methods: Sequence[str], limit: int, batch_size: int, engine: str, threads: int
+) -> dict[str, Any]:
     """``explain_dataset`` over the first ``limit`` test images, after one run over 64 of them
     (imports and first-call costs are not the engine's throughput); Ray (if asked) is started
     before the clock, as a cluster would be already running, so the time covers the job: actors,
@@ -93,24 +94,28 @@ def child_engine(model: str, methods: Sequence[str], limit: int, batch_size: int
         table = interp.explain_dataset(model, list(methods), limit=limit, out=out, **run)
         seconds = time.perf_counter() - start
     errors = sum(e is not None for e in table.column("error").to_pylist())
-    return {"images": len(table), "errors": errors, "images_per_s": len(table) / seconds,
-            "peak_mb": peak.peak_mb}
+    return {"images": len(table), "errors": errors, "images_per_s": len(table) / seconds, "peak_mb": peak.peak_mb}
 
 
-def child_bare_passes(model: str, methods: Sequence[str], limit: int, batch_size: int,
-                      threads: int) -> dict[str, Any]:
+def child_bare_passes(model: str, methods: Sequence[str], limit: int, batch_size: int, threads: int) -> dict[str, Any]:
     """The passes the methods need (Grad-CAM: forward and backward to its layer; a gradient
     method: forward and backward to the input; otherwise a forward pass), batch by batch, on the
     same images decoded and normalised before the clock, explaining the predicted classes (fixed
     before the clock too)."""
     import torch
 
-    from interp.whole_dataset.job import limited, split_images
     from interp.data import load_image, preprocess
     from interp.methods import default_layer
     from interp.models import get_spec, load_model
-    from .cases import GRADIENT_METHODS, TO_LAYER_METHODS, bare_forward, bare_forward_backward, \
-        bare_forward_backward_to_layer
+    from interp.whole_dataset.job import limited, split_images
+
+    from .cases import (
+        GRADIENT_METHODS,
+        TO_LAYER_METHODS,
+        bare_forward,
+        bare_forward_backward,
+        bare_forward_backward_to_layer,
+    )
 
     torch.set_num_threads(threads)
     spec = get_spec(model)
@@ -118,14 +123,19 @@ def child_bare_passes(model: str, methods: Sequence[str], limit: int, batch_size
     images = limited(split_images(spec, "test"), limit)
     x = torch.cat([preprocess(load_image(p), spec) for p in images.paths])
     with torch.no_grad():
-        targets = torch.cat([net(x[s:s + batch_size]).argmax(1) for s in range(0, len(x), batch_size)])
+        targets = torch.cat([net(x[s : s + batch_size]).argmax(1) for s in range(0, len(x), batch_size)])
     layer = default_layer(net, x[:1])
     runs = []
     for s in range(0, len(x), batch_size):
-        xb, tb = x[s:s + batch_size], targets[s:s + batch_size]
+        xb, tb = x[s : s + batch_size], targets[s : s + batch_size]
         for m in methods:
-            runs.append(bare_forward_backward_to_layer(net, layer, xb, tb) if m in TO_LAYER_METHODS
-                        else bare_forward_backward(net, xb, tb) if m in GRADIENT_METHODS else bare_forward(net, xb))
+            runs.append(
+                bare_forward_backward_to_layer(net, layer, xb, tb)
+                if m in TO_LAYER_METHODS
+                else bare_forward_backward(net, xb, tb)
+                if m in GRADIENT_METHODS
+                else bare_forward(net, xb)
+            )
     start = time.perf_counter()
     for run in runs:
         run()
@@ -136,16 +146,24 @@ def child_bare_passes(model: str, methods: Sequence[str], limit: int, batch_size
 # In the benchmark process
 
 
-def dataset_rows(model: str, methods: Sequence[str], sizes: tuple[int, int], batch_size: int,
-                 threads: int, ray: bool = True) -> list[dict[str, Any]]:
+def dataset_rows(
+    model: str, methods: Sequence[str], sizes: tuple[int, int], batch_size: int, threads: int, ray: bool = True
+) -> list[dict[str, Any]]:
     """The in-process row (against the bare loop), the Ray row (against in-process) and a memory
     row per engine (small size against large); a row says why where it could not be measured."""
     from .dashboard import run_child
 
     small, large = sizes
     common = {"model": model, "methods": list(methods), "batch_size": batch_size, "threads": threads}
-    base = {"kind": "dataset", "model": model, "batch": batch_size, "peers": [], "floor_ms": None,
-            "ratio_to_floor": None, "methods": ",".join(methods)}
+    base = {
+        "kind": "dataset",
+        "model": model,
+        "batch": batch_size,
+        "peers": [],
+        "floor_ms": None,
+        "ratio_to_floor": None,
+        "methods": ",".join(methods),
+    }
 
     def measured(kind: str, **args) -> dict[str, Any] | str:
         try:
@@ -154,40 +172,84 @@ def dataset_rows(model: str, methods: Sequence[str], sizes: tuple[int, int], bat
             return f"not measured: {exc}"
 
     bare = measured("dataset_bare", limit=large)
-    runs = {(e, n): measured("dataset_engine", engine=e, limit=n)
-            for e in (("local", "ray") if ray else ("local",)) for n in (large, small)}
-    rows = [_ratio_row(base, "in_process", runs["local", large], bare, ENGINE_RATIO_TARGET,
-                       f"explain_dataset, engine local, {large} CIFAR-10 test images from JPEG to Parquet; "
-                       "floor: the same passes on tensors decoded beforehand")]
+    runs = {
+        (e, n): measured("dataset_engine", engine=e, limit=n)
+        for e in (("local", "ray") if ray else ("local",))
+        for n in (large, small)
+    }
+    rows = [
+        _ratio_row(
+            base,
+            "in_process",
+            runs["local", large],
+            bare,
+            ENGINE_RATIO_TARGET,
+            f"explain_dataset, engine local, {large} CIFAR-10 test images from JPEG to Parquet; "
+            "floor: the same passes on tensors decoded beforehand",
+        )
+    ]
     if ray:
-        rows.append(_ratio_row(base, "ray", runs["ray", large], runs["local", large], RAY_RATIO_TARGET,
-                               f"explain_dataset, engine ray ({threads} CPUs, one actor per CPU), {large} "
-                               "images; Ray started before the clock; floor: the in-process engine"))
+        rows.append(
+            _ratio_row(
+                base,
+                "ray",
+                runs["ray", large],
+                runs["local", large],
+                RAY_RATIO_TARGET,
+                f"explain_dataset, engine ray ({threads} CPUs, one actor per CPU), {large} "
+                "images; Ray started before the clock; floor: the in-process engine",
+            )
+        )
     for engine in ("local", "ray") if ray else ("local",):
         rows.append(_memory_row(base, engine, runs[engine, small], runs[engine, large], small, large))
     return rows
 
 
-def _ratio_row(base: dict, method: str, ours: dict | str, floor: dict | str, target: float,
-               note: str) -> dict[str, Any]:
+def _ratio_row(
+    base: dict, method: str, ours: dict | str, floor: dict | str, target: float, note: str
+) -> dict[str, Any]:
     if isinstance(ours, str) or isinstance(floor, str):
         return {**base, "method": method, "ours_ms": None, "note": ours if isinstance(ours, str) else floor}
     ours_ms, floor_ms = 1000.0 / ours["images_per_s"], 1000.0 / floor["images_per_s"]
-    return {**base, "method": method, "ours_ms": ours_ms, "floor_ms": floor_ms, "ratio_to_floor": ours_ms / floor_ms,
-            "images_per_s": ours["images_per_s"], "floor_images_per_s": floor["images_per_s"],
-            "throughput_ratio": ours["images_per_s"] / floor["images_per_s"], "target_throughput_ratio": target,
-            "images": ours["images"], "errors": ours.get("errors", 0), "peak_mb": ours.get("peak_mb"), "note": note}
+    return {
+        **base,
+        "method": method,
+        "ours_ms": ours_ms,
+        "floor_ms": floor_ms,
+        "ratio_to_floor": ours_ms / floor_ms,
+        "images_per_s": ours["images_per_s"],
+        "floor_images_per_s": floor["images_per_s"],
+        "throughput_ratio": ours["images_per_s"] / floor["images_per_s"],
+        "target_throughput_ratio": target,
+        "images": ours["images"],
+        "errors": ours.get("errors", 0),
+        "peak_mb": ours.get("peak_mb"),
+        "note": note,
+    }
 
 
-def _memory_row(base: dict, engine: str, small_run: dict | str, large_run: dict | str, small: int,
-                large: int) -> dict[str, Any]:
+def _memory_row(
+    base: dict, engine: str, small_run: dict | str, large_run: dict | str, small: int, large: int
+) -> dict[str, Any]:
     method = f"memory_{engine}"
     if isinstance(small_run, str) or isinstance(large_run, str):
-        return {**base, "method": method, "ours_ms": None,
-                "note": small_run if isinstance(small_run, str) else large_run}
+        return {
+            **base,
+            "method": method,
+            "ours_ms": None,
+            "note": small_run if isinstance(small_run, str) else large_run,
+        }
     growth = large_run["peak_mb"] / small_run["peak_mb"]
-    return {**base, "method": method, "ours_ms": 1000.0 / large_run["images_per_s"],
-            "peak_mb_small": small_run["peak_mb"], "peak_mb_large": large_run["peak_mb"], "images_small": small,
-            "images_large": large, "memory_growth": growth, "target_memory_growth": MEMORY_GROWTH_TARGET,
-            "note": f"peak RSS of the process and everything it started, {small} against {large} images "
-                    f"(engine {engine}); ms: per image at {large}"}
+    return {
+        **base,
+        "method": method,
+        "ours_ms": 1000.0 / large_run["images_per_s"],
+        "peak_mb_small": small_run["peak_mb"],
+        "peak_mb_large": large_run["peak_mb"],
+        "images_small": small,
+        "images_large": large,
+        "memory_growth": growth,
+        "target_memory_growth": MEMORY_GROWTH_TARGET,
+        "note": f"peak RSS of the process and everything it started, {small} against {large} images "
+        f"(engine {engine}); ms: per image at {large}",
+    }

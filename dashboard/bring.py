@@ -44,8 +44,9 @@ def parse_classes(text: str) -> list[str] | int:
     return names
 
 
-def bring_model(label: str, arch: str, weights: bytes, filename: str, classes: list[str] | int,
-                input_size: int | None = None) -> str:
+def bring_model(
+    label: str, arch: str, weights: bytes, filename: str, classes: list[str] | int, input_size: int | None = None
+) -> str:
     """Register a brought model and check that it loads; return its registry name.
 
     Args:
@@ -56,10 +57,12 @@ def bring_model(label: str, arch: str, weights: bytes, filename: str, classes: l
         InterpError: too large, an unknown kind of file, or weights that do not fit (the message
             lists the keys or shapes that differ; the model is not offered).
     """
-    if len(weights) > MAX_UPLOAD_MB * 1024 ** 2:
-        raise CheckpointError(f"{filename} is {len(weights) / 1024 ** 2:,.0f} MB, above the dashboard's cap of "
-                              f"{MAX_UPLOAD_MB} MB; name the model in a models file instead "
-                              "(streamlit run app.py -- --models FILE)")
+    if len(weights) > MAX_UPLOAD_MB * 1024**2:
+        raise CheckpointError(
+            f"{filename} is {len(weights) / 1024**2:,.0f} MB, above the dashboard's cap of "
+            f"{MAX_UPLOAD_MB} MB; name the model in a models file instead "
+            "(streamlit run app.py -- --models FILE)"
+        )
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise CheckpointError(f"{filename}: a weights file is .safetensors, or a .pt/.pth state_dict")
@@ -68,8 +71,16 @@ def bring_model(label: str, arch: str, weights: bytes, filename: str, classes: l
     name = f"{label.strip() or arch.split('/')[-1]} [{digest}]"
     path = _FILES / f"{digest}{suffix}"
     path.write_bytes(weights)
-    register_model(name, model, classes=classes, input_size=size, mean=mean, std=std, weights=path,
-                   description=f"brought to the dashboard: {arch} with {filename}")
+    register_model(
+        name,
+        model,
+        classes=classes,
+        input_size=size,
+        mean=mean,
+        std=std,
+        weights=path,
+        description=f"brought to the dashboard: {arch} with {filename}",
+    )
     try:
         interp.load_model(name)  # all or nothing: a file that does not fit is refused here
     except InterpError as exc:
@@ -108,12 +119,20 @@ def bring_sidebar() -> None:
         arch = st.selectbox("Architecture", [*architectures(), "torchvision/..."], key="bring_arch")
         if arch == "torchvision/...":
             arch = "torchvision/" + st.text_input("torchvision builder", "resnet50", key="bring_tv").strip()
-        upload = st.file_uploader("Weights", type=[s.lstrip(".") for s in SUFFIXES], key="bring_weights",
-                                  help=f".safetensors, or a .pt/.pth state_dict; at most {MAX_UPLOAD_MB} MB. "
-                                       "Read as data only: nothing in the file runs.")
+        upload = st.file_uploader(
+            "Weights",
+            type=[s.lstrip(".") for s in SUFFIXES],
+            key="bring_weights",
+            help=f".safetensors, or a .pt/.pth state_dict; at most {MAX_UPLOAD_MB} MB. "
+            "Read as data only: nothing in the file runs.",
+        )
         classes = st.text_area("Class names", key="bring_classes", help="one per line, or a number of classes")
         label = st.text_input("Name", key="bring_label", placeholder="my model")
-        if st.button("Add the model", key="bring_add", disabled=upload is None or not classes.strip()):
+        # The button is disabled without a file; the test of upload is for the type checker.
+        if (
+            st.button("Add the model", key="bring_add", disabled=upload is None or not classes.strip())
+            and upload is not None
+        ):
             try:
                 name = bring_model(label, arch, upload.getvalue(), upload.name, parse_classes(classes))
             except InterpError as exc:

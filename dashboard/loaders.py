@@ -77,7 +77,10 @@ def image_choices() -> dict[str, str]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def decode(kind: str, payload: bytes | str) -> Image.Image:
-    return interp.load_image(Path(payload) if kind == "path" else payload)
+    if kind == "path":
+        assert isinstance(payload, str)  # ImageKey: ("path", str)
+        return interp.load_image(Path(payload))
+    return interp.load_image(payload)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -115,12 +118,14 @@ def methods_options(name: str, chosen, quick: bool = True) -> dict[str, dict[str
 
 
 @st.cache_data(show_spinner="Computing the map...", max_entries=256)
-def explanation(name: str, key: ImageKey, method: str, target: int | None = None,
-                layer: str | None = None, options: tuple = ()):
+def explanation(
+    name: str, key: ImageKey, method: str, target: int | None = None, layer: str | None = None, options: tuple = ()
+):
     """interp.explain on the chosen image, cached per (model, image, method, target, layer, options)."""
     x, _ = model_input(name, key)
-    return methods.explain(cached_model(name), x, method, target=target, layer=layer,
-                           **{**method_options(name, method), **dict(options)})
+    return methods.explain(
+        cached_model(name), x, method, target=target, layer=layer, **{**method_options(name, method), **dict(options)}
+    )
 
 
 @st.cache_resource(show_spinner="Loading held-out images...", max_entries=8)
@@ -143,8 +148,13 @@ def local_affine(name: str, key: ImageKey, target: int) -> dict[str, Any]:
     x, _ = model_input(name, key)
     model = cached_model(name)
     w, b = basics.local_linear(model, x, target)
-    return {"W": w, "b": b, "x": x[0].numpy().astype(np.float64), "logit": basics.output_of(model, x, target),
-            "biases": basics.bias_contributions(model, x, target)}
+    return {
+        "W": w,
+        "b": b,
+        "x": x[0].numpy().astype(np.float64),
+        "logit": basics.output_of(model, x, target),
+        "biases": basics.bias_contributions(model, x, target),
+    }
 
 
 def results_stamp(folder: str) -> tuple:
@@ -177,14 +187,24 @@ def picture(path: str, size: tuple[int, int]) -> np.ndarray | None:
         return np.asarray(resize_center_crop(interp.load_image(path), size), dtype=np.uint8)
     except interp.ImageError:
         return None
+
+
 # Optimised images are cached by hand, not by st.cache_data: the optimisation reports progress to a
 # bar the page made, and st.cache_data refuses elements created outside the cached function.
 _FEATURE_VIS: "OrderedDict[tuple, methods.introspect.FeatureVis]" = OrderedDict()
 _FEATURE_VIS_LOCK = threading.Lock()
 
 
-def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, size: int, seed: int = 0,
-                starts: int = 1, progress: Callable[[int, int], None] | None = None) -> methods.introspect.FeatureVis:
+def feature_vis(
+    name: str,
+    layer: str,
+    channels: tuple[int, ...],
+    steps: int,
+    size: int,
+    seed: int = 0,
+    starts: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> methods.introspect.FeatureVis:
     """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed,
     starts) for every visitor of the server (the last 32)."""
     key = (name, layer, tuple(channels), steps, size, seed, starts)
@@ -193,8 +213,18 @@ def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, si
             _FEATURE_VIS.move_to_end(key)
             return _FEATURE_VIS[key]
     spec = interp.get_spec(name)
-    found = methods.introspect.feature_visualization(cached_model(name), layer, list(channels), steps=steps, size=size,
-                                          seed=seed, mean=spec.mean, std=spec.std, starts=starts, progress=progress)
+    found = methods.introspect.feature_visualization(
+        cached_model(name),
+        layer,
+        list(channels),
+        steps=steps,
+        size=size,
+        seed=seed,
+        mean=spec.mean,
+        std=spec.std,
+        starts=starts,
+        progress=progress,
+    )
     with _FEATURE_VIS_LOCK:
         _FEATURE_VIS[key] = found
         while len(_FEATURE_VIS) > 32:
@@ -203,7 +233,9 @@ def feature_vis(name: str, layer: str, channels: tuple[int, ...], steps: int, si
 
 
 @st.cache_data(show_spinner="Ranking held-out images for every channel...", max_entries=32)
-def layer_examples(name: str, layer: str, n: int, k: int = 16, images_of: str | None = None) -> methods.introspect.LayerExamples:
+def layer_examples(
+    name: str, layer: str, n: int, k: int = 16, images_of: str | None = None
+) -> methods.introspect.LayerExamples:
     """Top and bottom k of ``held_out(images_of or name, n)`` for every channel of a layer (also kept
     on disk); ``images_of``, a model of the same input size, lets two models rank the same images."""
     images = held_out(images_of or name, n).x

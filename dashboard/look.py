@@ -3,7 +3,7 @@ progress bar, the held-out crops that excite each channel most, and both as one 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -31,8 +31,9 @@ def side_options(name: str) -> tuple[list[int], int]:
     return sorted({s for s in (32, 64, 96, 128, 160, 224) if s <= max(side_max, 128)} | {side_max}), min(side_max, 64)
 
 
-def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int, side: int,
-              seed: int = 0, starts: int = 1) -> list[methods.introspect.FeatureVis] | None:
+def optimised(
+    jobs: Sequence[tuple[str, Iterable[int]]], layer: str, steps: int, side: int, seed: int = 0, starts: int = 1
+) -> list[methods.introspect.FeatureVis] | None:
     """Optimised images of the given channels of ``layer``, per (model, channels) job, under one
     progress bar; every job with the same seed, steps and side, so that they can be compared.
 
@@ -47,8 +48,17 @@ def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int,
         def on_step(done: int, total: int, i: int = i, who: str = who) -> None:
             bar.progress((i + done / total) / len(jobs), text=f"Optimising{who}: step {done} of {total}")
 
-        vis = show_interp_errors(feature_vis, name, layer, tuple(int(c) for c in channels), steps, side,
-                                 seed=seed, starts=starts, progress=on_step)
+        vis = show_interp_errors(
+            feature_vis,
+            name,
+            layer,
+            tuple(int(c) for c in channels),
+            steps,
+            side,
+            seed=seed,
+            starts=starts,
+            progress=on_step,
+        )
         if vis is None:
             break
         found.append(vis)
@@ -56,8 +66,9 @@ def optimised(jobs: Sequence[tuple[str, Sequence[int]]], layer: str, steps: int,
     return found if len(found) == len(jobs) else None
 
 
-def top_examples(name: str, layer: str, n: int, images_of: str | None = None
-                 ) -> tuple[HeldOutBatch | None, methods.introspect.LayerExamples | None]:
+def top_examples(
+    name: str, layer: str, n: int, images_of: str | None = None
+) -> tuple[HeldOutBatch | None, methods.introspect.LayerExamples | None]:
     """n held-out images (of ``images_of``'s task, default the model's) and each channel's top and
     bottom of them in ``layer``; (None, None) after saying why where there are none here (ImageNet)."""
     try:
@@ -69,18 +80,29 @@ def top_examples(name: str, layer: str, n: int, images_of: str | None = None
     return (batch, examples) if examples is not None else (None, None)
 
 
-def channel_tiles(vis: methods.introspect.FeatureVis, examples: methods.introspect.LayerExamples | None, batch: HeldOutBatch | None,
-                  shown: int = SHOWN, who: str = "") -> Tiles:
+def channel_tiles(
+    vis: methods.introspect.FeatureVis,
+    examples: methods.introspect.LayerExamples | None,
+    batch: HeldOutBatch | None,
+    shown: int = SHOWN,
+    who: str = "",
+) -> Tiles:
     """Per channel of ``vis``: its optimised image, then its top ``shown`` held-out crops (none
     without examples), each with a hover label that starts with ``who`` (e.g. the model)."""
     tiles = []
     for i, c in enumerate(vis.channels):
         row = [(vis.images[i], f"{who}channel {c}: optimised, objective {vis.objective[i, -1]:.3g}")]
-        for r in range(shown if examples is not None else 0):
-            j = int(examples.top[c, r])
-            row.append((methods.introspect.crop(batch.pictures[j], examples.top_boxes[c, r]),
+        if examples is not None:
+            assert batch is not None, "examples index the held-out batch they were ranked on"
+            for r in range(shown):
+                j = int(examples.top[c, r])
+                row.append(
+                    (
+                        methods.introspect.crop(batch.pictures[j], examples.top_boxes[c, r]),
                         f"{who}channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
-                        f"max {examples.top_values[c, r]:.3g}"))
+                        f"max {examples.top_values[c, r]:.3g}",
+                    )
+                )
         tiles.append(row)
     return tiles
 
@@ -90,5 +112,6 @@ def look_grid(tiles: Tiles, channels_across: bool, side: int = 64, **labels) -> 
     row per channel; ``labels`` go to :func:`interp.figures.picture_grid_figure` (title, row_labels...)."""
     grid = [list(column) for column in zip(*tiles)] if channels_across else tiles
     flat = [tile for row in grid for tile in row]
-    return figures.picture_grid_figure([p for p, _ in flat], [text for _, text in flat], ncols=len(grid[0]),
-                                       side=side, **labels)
+    return figures.picture_grid_figure(
+        [p for p, _ in flat], [text for _, text in flat], ncols=len(grid[0]), side=side, **labels
+    )

@@ -4,8 +4,8 @@ Streamlit treats an app whose folder holds ``pages/`` as an old-style multipage 
 ``st.navigation`` runs: a first request for ``/cam`` runs pages/cam.py directly, under a
 sidebar that lists the raw files of pages/ and without app.py's page configuration, and the
 server keeps that mode for every later session. Every page starts with dashboard.widgets.page,
-which calls :func:`run_through_app` first: it clears the mode (as ``st.navigation`` itself does) and reruns, so app.py routes the
-same URL to the same page with the app's own navigation.
+which calls :func:`run_through_app` first: it clears the mode (as ``st.navigation`` itself does)
+and reruns, so app.py routes the same URL to the same page with the app's own navigation.
 """
 
 from __future__ import annotations

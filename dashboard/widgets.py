@@ -14,8 +14,8 @@ import streamlit as st
 from PIL import Image
 
 import interp
-from interp.errors import DataError, InterpError
 from interp import methods
+from interp.errors import DataError, InterpError
 from interp.figures import method_title
 from interp.models import has_weights, load_models_files, weights_command
 
@@ -46,8 +46,13 @@ def first_ready_pair(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> 
     return next((pair for pair in pairs if all(n in names for n in pair)), None)
 
 
-def model_picker(label: str = "Model", key: str = "model", default: str | Sequence[str] | None = None,
-                 names: list[str] | None = None, container=st) -> str:
+def model_picker(
+    label: str = "Model",
+    key: str = "model",
+    default: str | Sequence[str] | None = None,
+    names: list[str] | None = None,
+    container=st,
+) -> str:
     """A selectbox over the registry (the user's models included); models with weights first, and
     never opened on one without. ``default``: a name, or names in order of preference, the first
     with weights chosen."""
@@ -59,8 +64,9 @@ def model_picker(label: str = "Model", key: str = "model", default: str | Sequen
     ordered = ready + [n for n in names if n not in ready]
     default = first_ready(default, ready)
     index = ordered.index(default) if default else 0
-    return container.selectbox(label, ordered, index=index, key=key,
-                               format_func=lambda n: n if n in ready else f"{n} (needs weights)")
+    return container.selectbox(
+        label, ordered, index=index, key=key, format_func=lambda n: n if n in ready else f"{n} (needs weights)"
+    )
 
 
 def load_or_explain(name: str):
@@ -68,8 +74,9 @@ def load_or_explain(name: str):
     spec = interp.get_spec(name)
     if not has_weights(spec):
         what = "downloads its weights" if spec.weights_from_torchvision else "trains it"
-        st.info(f"**{name}** has no weights in this installation. `{weights_command(spec)}` {what}; "
-                "then reload this page.")
+        st.info(
+            f"**{name}** has no weights in this installation. `{weights_command(spec)}` {what}; then reload this page."
+        )
         return None
     return show_interp_errors(cached_model, name)
 
@@ -103,16 +110,21 @@ def image_sidebar() -> None:
     choices = image_choices()
     options = [*choices, UPLOAD]
     previous = st.session_state.get("image_choice", options[0])
-    choice = st.sidebar.selectbox("Image", options, index=options.index(previous) if previous in options else 0,
-                                  key="image_picker",
-                                  help="Used by every page. Held-out images come from the data root's datasets, "
-                                       "or from the sample that ships with interp where those are absent.")
+    choice = st.sidebar.selectbox(
+        "Image",
+        options,
+        index=options.index(previous) if previous in options else 0,
+        key="image_picker",
+        help="Used by every page. Held-out images come from the data root's datasets, "
+        "or from the sample that ships with interp where those are absent.",
+    )
     st.session_state["image_choice"] = choice
     if choice == UPLOAD:
-        upload = st.sidebar.file_uploader("Image file", key="image_upload",
-                                          help=f"JPEG, PNG, GIF, WebP, BMP or TIFF, at most {MAX_IMAGE_MB} MB")
-        if upload is not None and upload.size > MAX_IMAGE_MB * 1024 ** 2:
-            st.sidebar.error(f"{upload.name} is {upload.size / 1024 ** 2:.0f} MB; images are at most {MAX_IMAGE_MB} MB")
+        upload = st.sidebar.file_uploader(
+            "Image file", key="image_upload", help=f"JPEG, PNG, GIF, WebP, BMP or TIFF, at most {MAX_IMAGE_MB} MB"
+        )
+        if upload is not None and upload.size > MAX_IMAGE_MB * 1024**2:
+            st.sidebar.error(f"{upload.name} is {upload.size / 1024**2:.0f} MB; images are at most {MAX_IMAGE_MB} MB")
         elif upload is not None:
             st.session_state["image_source"] = ("upload", upload.getvalue(), upload.name)
         elif st.session_state.get("image_source", ("path",))[0] != "upload":
@@ -130,6 +142,14 @@ def image_key() -> ImageKey | None:
     if kind is None:
         return "path", next(iter(image_choices().values()))
     return None if payload is None else (kind, payload)
+
+
+def page_image_key() -> ImageKey:
+    """:func:`image_key` on a page that :func:`image_page` or :func:`page_model_and_image` let
+    through: they stop the page when no image is chosen, so there is one."""
+    key = image_key()
+    assert key is not None, "no image: image_page (or page_model_and_image) stops the page first"
+    return key
 
 
 def image_token() -> str:
@@ -154,7 +174,9 @@ def current_image(show_errors: bool = True) -> Image.Image | None:
         return None
 
 
-def page_model_and_image(default: str | Sequence[str], label: str = "Model", key: str = "model", names: list[str] | None = None):
+def page_model_and_image(
+    default: str | Sequence[str], label: str = "Model", key: str = "model", names: list[str] | None = None
+):
     """The usual start of an image page: sidebar picker, model picker, loaded model, input.
 
     Returns:
@@ -165,7 +187,7 @@ def page_model_and_image(default: str | Sequence[str], label: str = "Model", key
     model = load_or_explain(name)
     if model is None or current_image() is None:
         return None
-    x, display = model_input(name, image_key())
+    x, display = model_input(name, page_image_key())
     return name, model, x, display
 
 
@@ -231,9 +253,15 @@ def target_picker(name: str, probs: np.ndarray, key: str, label: str = "Target c
     instead of keeping a class (and a probability) chosen for another one.
     """
     spec = interp.get_spec(name)
-    return int(container.selectbox(label, range(spec.num_classes), index=int(np.argmax(probs)),
-                                   key=f"{key}_{name}_{image_token()}",
-                                   format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})"))
+    return int(
+        container.selectbox(
+            label,
+            range(spec.num_classes),
+            index=int(np.argmax(probs)),
+            key=f"{key}_{name}_{image_token()}",
+            format_func=lambda k: f"{class_label(name, k)} ({probs[k]:.1%})",
+        )
+    )
 
 
 def every_method(*first: str) -> list[str]:
@@ -243,8 +271,9 @@ def every_method(*first: str) -> list[str]:
 
 def methods_picker(choices: Sequence[str], key: str, shown: int = 3, container=st) -> list[str]:
     """A multiselect over method names, shown by their titles; the first ``shown`` chosen."""
-    return container.multiselect("Methods", list(choices), default=list(choices[:shown]), format_func=method_title,
-                                 key=key)
+    return container.multiselect(
+        "Methods", list(choices), default=list(choices[:shown]), format_func=method_title, key=key
+    )
 
 
 def no_choice(chosen: Sequence[Any], what: str) -> bool:

@@ -15,10 +15,32 @@ from .methods import CamNotApplicableError, Explanation, MethodError, TargetErro
 from .models import ModelSpec, build_model, get_spec, list_models, load_model, load_models_files, register_model
 
 __all__ = [
-    "__version__", "CamNotApplicableError", "CheckpointError", "DataError", "DeviceError", "Explanation", "ImageError", "InterpError",
-    "LayerError", "MethodError", "ModelSpec", "TargetError", "UnknownModelError", "build_model", "explain",
-    "explain_dataset", "get_spec", "list_models", "load_image", "load_model", "load_models_files", "preprocess",
-    "read_results", "register_method", "register_model", "resolve_device",
+    "__version__",
+    "CamNotApplicableError",
+    "CheckpointError",
+    "DataError",
+    "DeviceError",
+    "Explanation",
+    "ImageError",
+    "InterpError",
+    "LayerError",
+    "MethodError",
+    "ModelSpec",
+    "TargetError",
+    "UnknownModelError",
+    "build_model",
+    "explain",
+    "explain_dataset",
+    "get_spec",
+    "list_models",
+    "load_image",
+    "load_model",
+    "load_models_files",
+    "preprocess",
+    "read_results",
+    "register_method",
+    "register_model",
+    "resolve_device",
 ]
 # Whole-dataset runs bring pyarrow: imported when first used, so `import interp` stays as quick as before.
 _LAZY = {"explain_dataset": "whole_dataset.run", "read_results": "whole_dataset.store"}

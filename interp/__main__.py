@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import InterpError
 from .methods.records import REGISTRY
@@ -17,9 +18,17 @@ from .methods.records import REGISTRY
 def _cmd_models(args: argparse.Namespace) -> None:
     from .models.tables import registry_rows
 
-    rows = [(r["model"], r["task"], f"{r['parameters']:,}",
-             "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}", r["weights"], r["get weights"])
-            for r in registry_rows()]
+    rows = [
+        (
+            r["model"],
+            r["task"],
+            f"{r['parameters']:,}",
+            "-" if r["held-out accuracy"] is None else f"{r['held-out accuracy']:.1%}",
+            r["weights"],
+            r["get weights"],
+        )
+        for r in registry_rows()
+    ]
     _print_table(("model", "task", "parameters", "accuracy", "weights", "get weights"), rows)
 
 
@@ -29,9 +38,21 @@ def _cmd_summary(args: argparse.Namespace) -> None:
     spec = get_spec(args.name)
     rows, total = spec_layer_table(spec)
     print(f"{spec.name}: input {spec.input_label}")
-    _print_table(("layer", "type", "kernel", "padding", "stride", "output", "parameters"),
-                 [(r["layer"], r["type"], r["kernel"], r["padding"], r["stride"],
-                   "x".join(map(str, r["output"])), f"{r['parameters']:,}") for r in rows])
+    _print_table(
+        ("layer", "type", "kernel", "padding", "stride", "output", "parameters"),
+        [
+            (
+                r["layer"],
+                r["type"],
+                r["kernel"],
+                r["padding"],
+                r["stride"],
+                "x".join(map(str, r["output"])),
+                f"{r['parameters']:,}",
+            )
+            for r in rows
+        ],
+    )
     print(f"total parameters: {total:,}")
 
 
@@ -47,23 +68,54 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.conv1_init_std is not None:
         arch_kwargs["conv1_init_std"] = args.conv1_init_std
     cfg = config_for(
-        args.name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment, patience=args.patience,
-        seed=args.seed, bf16=args.bf16, input_size=args.input_size, init_weights=args.init_weights,
-        limit_train=args.limit_train, limit_val=args.limit_val, arch_kwargs=arch_kwargs or None,
-        imbalance=args.imbalance, beta=args.beta, gamma=args.gamma, reweight_from=args.reweight_from,
+        args.name,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        augment=args.augment,
+        patience=args.patience,
+        seed=args.seed,
+        bf16=args.bf16,
+        input_size=args.input_size,
+        init_weights=args.init_weights,
+        limit_train=args.limit_train,
+        limit_val=args.limit_val,
+        arch_kwargs=arch_kwargs or None,
+        imbalance=args.imbalance,
+        beta=args.beta,
+        gamma=args.gamma,
+        reweight_from=args.reweight_from,
     )
-    settings = RunSettings.given(data_dir=args.data_dir, out=args.out, threads=args.threads, progress=args.progress,
-                                 device=str(resolve_device(args.device)))
+    settings = RunSettings.given(
+        data_dir=args.data_dir,
+        out=args.out,
+        threads=args.threads,
+        progress=args.progress,
+        device=str(resolve_device(args.device)),
+    )
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         card = train(args.name, cfg, settings, resume=args.resume, command=command)
     except KeyboardInterrupt:
         sys.exit(130)
     m = card["metrics"]
-    print(json.dumps({"model": args.name, "accuracy": m["accuracy"], "split": m["split"],
-                      "conv1_autocorrelation": card["conv1_autocorrelation"], "best_epoch": card["best_epoch"],
-                      "wall_time_s": card["wall_time_s"], "throughput": card["throughput"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "model": args.name,
+                "accuracy": m["accuracy"],
+                "split": m["split"],
+                "conv1_autocorrelation": card["conv1_autocorrelation"],
+                "best_epoch": card["best_epoch"],
+                "wall_time_s": card["wall_time_s"],
+                "throughput": card["throughput"],
+            },
+            indent=1,
+        )
+    )
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
@@ -71,8 +123,10 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
     spec = get_spec(args.name)
     if not spec.weights_from_torchvision:
-        raise InterpError(f"{spec.name} does not use downloaded weights: "
-                          + ("its checkpoint is here" if spec.checkpoint else f"python -m interp train {spec.name}"))
+        raise InterpError(
+            f"{spec.name} does not use downloaded weights: "
+            + ("its checkpoint is here" if spec.checkpoint else f"python -m interp train {spec.name}")
+        )
     torchvision_state_dict(spec.arch)  # downloads into the torch cache, or says why it cannot
     print(f"{spec.name}: torchvision's weights are in {torchvision_weights_file(spec.arch)}")
 
@@ -92,10 +146,10 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from .data import load_image, preprocess, resize_center_crop
+    from .figures import normalize, overlay
     from .hardware import resolve_device
     from .methods.explain import explain
     from .methods.records import get_method
-    from .figures import normalize, overlay
     from .models import checkpoint_spec, load_model
 
     out = Path(args.out)
@@ -107,9 +161,15 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     image = load_image(args.image)
     layer = args.layer or spec.target_layer  # None: the method's own default layer
     # superpixels are found on the image as people see it: undo the model's normalisation
-    options = dict(mean=spec.mean, std=spec.std) if method.needs_stats else {}
-    e = explain(model, preprocess(image, spec), args.method, target=args.target,
-                layer=layer if method.needs_layer else None, **options)
+    options: dict[str, Any] = dict(mean=spec.mean, std=spec.std) if method.needs_stats else {}
+    e = explain(
+        model,
+        preprocess(image, spec),
+        args.method,
+        target=args.target,
+        layer=layer if method.needs_layer else None,
+        **options,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, e.map)
@@ -117,15 +177,19 @@ def _cmd_explain(args: argparse.Namespace) -> None:
         # Maps with one value per pixel (the CAMs, occlusion, LIME, ...) are scaled min..max; channel maps by |value|.
         heat = normalize(e.spatial(), "minmax" if method.spatial else "percentile")
         Image.fromarray(overlay(resize_center_crop(image, spec.input_size), heat)).save(out)
-    print(f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
-          + (f", layer {e.layer}" if e.layer else ""))
+    print(
+        f"{out}: {e.method} for class {e.target} ({spec.class_names[e.target]}, p={e.probability:.3f})"
+        + (f", layer {e.layer}" if e.layer else "")
+    )
 
 
 def _add_visualize_parser(sub) -> None:
     from .visualize import add_arguments, command
 
-    p = sub.add_parser("visualize", help="images that maximise channels of a layer (PNG) and a JSON summary "
-                                         "against the best held-out images")
+    p = sub.add_parser(
+        "visualize",
+        help="images that maximise channels of a layer (PNG) and a JSON summary against the best held-out images",
+    )
     add_arguments(p)
     _add_device_option(p)
     p.set_defaults(func=command)
@@ -142,13 +206,25 @@ def _cmd_scratch(args: argparse.Namespace) -> None:
     path = write_record(record, args.out) if args.out else write_record(record)
     if record["note"]:
         print(record["note"], file=sys.stderr)
-    print(json.dumps({"record": str(path), "final_accuracy": record["final_accuracy"],
-                      "final_loss": record["epochs"][-1]["loss"], "wall_time_s": record["wall_time_s"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "record": str(path),
+                "final_accuracy": record["final_accuracy"],
+                "final_loss": record["epochs"][-1]["loss"],
+                "wall_time_s": record["wall_time_s"],
+            },
+            indent=1,
+        )
+    )
 
 
 def _add_scratch_parser(sub) -> None:
-    p = sub.add_parser("scratch", help="overfit a few CIFAR-10 training images with the numpy-only CNN "
-                                       "(interp.scratch); writes the training curve as JSON")
+    p = sub.add_parser(
+        "scratch",
+        help="overfit a few CIFAR-10 training images with the numpy-only CNN "
+        "(interp.scratch); writes the training curve as JSON",
+    )
     p.add_argument("--images", type=int, help="training images, spread over the classes (default 50)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -179,8 +255,10 @@ def _bench_cli():
 def _cmd_bench(args: argparse.Namespace) -> None:
     """``python -m interp bench``: hands over to ``python -m bench`` (the same options)."""
     if args.bench_cli is None:
-        raise InterpError("the benchmark is the repository's bench/ package, which cannot be imported here "
-                          f"({args.bench_error}); run `python -m bench` from a checkout of the repository")
+        raise InterpError(
+            "the benchmark is the repository's bench/ package, which cannot be imported here "
+            f"({args.bench_error}); run `python -m bench` from a checkout of the repository"
+        )
     args.bench_cli.run_command(args, "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 
 
@@ -210,32 +288,58 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=("onecycle", "cosine", "none"))
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
-                   help="batch norm after each conv (architectures that have the switch)")
+    p.add_argument(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch norm after each conv (architectures that have the switch)",
+    )
     p.add_argument("--dropout", type=float, help="dropout probability (architectures that have it)")
-    p.add_argument("--conv1-init-std", type=float, help="start conv1 from N(0, std^2) (AlexNets: a small start "
-                   "lets the data shape the first-layer filters)")
+    p.add_argument(
+        "--conv1-init-std",
+        type=float,
+        help="start conv1 from N(0, std^2) (AlexNets: a small start lets the data shape the first-layer filters)",
+    )
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int)
-    p.add_argument("--imbalance", type=float, help="cut the training split to a long tail with n_max / n_min = "
-                   "this ratio (10, 50, 100; cifar10lt entries: 100)")
-    p.add_argument("--beta", type=float, help="class-balanced loss: weights 1 / effective number of samples "
-                   "(0: off; Cui et al. tune 0.9 ... 0.9999)")
+    p.add_argument(
+        "--imbalance",
+        type=float,
+        help="cut the training split to a long tail with n_max / n_min = "
+        "this ratio (10, 50, 100; cifar10lt entries: 100)",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        help="class-balanced loss: weights 1 / effective number of samples (0: off; Cui et al. tune 0.9 ... 0.9999)",
+    )
     p.add_argument("--gamma", type=float, help="focal loss: down-weights easy samples by (1 - p_t)^gamma (0: off)")
-    p.add_argument("--reweight-from", type=int, metavar="EPOCH",
-                   help="deferred re-weighting (Cao et al. 2019): the class weights of --beta apply from this "
-                        "epoch on, the unweighted loss before it")
+    p.add_argument(
+        "--reweight-from",
+        type=int,
+        metavar="EPOCH",
+        help="deferred re-weighting (Cao et al. 2019): the class weights of --beta apply from this "
+        "epoch on, the unweighted loss before it",
+    )
     p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
     p.add_argument("--out", help="weights file (default: checkpoints/NAME.safetensors)")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast (default: where the CPU has native bf16; float32 weights either way)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast (default: where the CPU has native bf16; float32 weights either way)",
+    )
     p.add_argument("--threads", type=int)
     p.add_argument("--input-size", type=int, help="another input size where allowed (transfer: 112)")
     p.add_argument("--init-weights", help="transfer: ImageNet weights file instead of the download")
     p.add_argument("--limit-train", type=int, help="train on N images spread over the split (smoke runs)")
     p.add_argument("--limit-val", type=int)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars (default on; epoch summaries are printed either way)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars (default on; epoch summaries are printed either way)",
+    )
     p.add_argument("--resume", action="store_true", help="continue a stopped run from its saved state")
     _add_device_option(p)
     p.set_defaults(func=_cmd_train)
@@ -253,12 +357,19 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
     p = sub.add_parser("explain", help="attribution map of an image: an overlay (.png) or the raw map (.npy)")
     p.add_argument("--model", required=True, help="registry name (see: python -m interp models)")
     # Checked once the models files have run (they may register methods), against the method records.
-    p.add_argument("--method", required=True, metavar="METHOD",
-                   help="an attribution method: " + ", ".join(REGISTRY) + ", or one a models file registers")
+    p.add_argument(
+        "--method",
+        required=True,
+        metavar="METHOD",
+        help="an attribution method: " + ", ".join(REGISTRY) + ", or one a models file registers",
+    )
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--target", type=int, help="class index to explain (default: the prediction)")
-    p.add_argument("--layer", help="layer for cam / grad_cam / guided_grad_cam / the CAM family "
-                                   "(default: the last conv stage, read from the model)")
+    p.add_argument(
+        "--layer",
+        help="layer for cam / grad_cam / guided_grad_cam / the CAM family "
+        "(default: the last conv stage, read from the model)",
+    )
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--out", required=True, help="output file: .png (overlay) or .npy (raw map)")
     _add_device_option(p)
@@ -267,9 +378,12 @@ def _add_evaluate_and_explain_parsers(sub) -> None:
 
 def _add_bench_parser(sub) -> None:
     cli, why = _bench_cli()  # the options are bench.cli's; without it, any arguments lead to the error
-    p = sub.add_parser("bench", help="time the methods against their floor and the peer libraries, the dashboard "
-                                     "and training (python -m bench; see BENCHMARKS.md)",
-                       **({"description": cli.DESCRIPTION} if cli else {"prefix_chars": "+", "add_help": False}))
+    p = sub.add_parser(
+        "bench",
+        help="time the methods against their floor and the peer libraries, the dashboard "
+        "and training (python -m bench; see BENCHMARKS.md)",
+        **({"description": cli.DESCRIPTION} if cli else {"prefix_chars": "+", "add_help": False}),
+    )
     if cli:
         cli.add_arguments(p)
     else:
@@ -301,8 +415,10 @@ def _cmd_dashboard(args: argparse.Namespace) -> None:
 
     app = dashboard_app()
     if find_spec("streamlit") is None or app is None:
-        raise InterpError("the dashboard is not installed with this interp: pip install 'interp[dashboard]' "
-                          "(or run `streamlit run app.py` in a clone)")
+        raise InterpError(
+            "the dashboard is not installed with this interp: pip install 'interp[dashboard]' "
+            "(or run `streamlit run app.py` in a clone)"
+        )
     command = [sys.executable, "-m", "streamlit", "run", str(app), *_streamlit_config_flags(app)]
     if args.port:
         command += ["--server.port", str(args.port)]
@@ -355,8 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():  # every command knows the user's models
         if name == "bench":  # its --models names registry entries; user models come by $INTERP_MODELS
             continue
-        command.add_argument("--models", action="append", metavar="FILE", default=[],
-                             help="a models file that calls interp.register_model (repeatable; also $INTERP_MODELS)")
+        command.add_argument(
+            "--models",
+            action="append",
+            metavar="FILE",
+            default=[],
+            help="a models file that calls interp.register_model (repeatable; also $INTERP_MODELS)",
+        )
     return parser
 
 

@@ -14,8 +14,7 @@ from .errors import DeviceError
 
 _CPUINFO = Path("/proc/cpuinfo")
 DEVICE_ENV = "INTERP_DEVICE"
-DEVICE_HELP = ("cpu, cuda, cuda:N or mps (default: $INTERP_DEVICE, else cuda where a CUDA GPU is available, "
-               "else cpu)")
+DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: $INTERP_DEVICE, else cuda where a CUDA GPU is available, else cpu)"
 
 
 def cpu_name() -> str:
@@ -93,10 +92,12 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         why = _why_unavailable(device)
     except (RuntimeError, ValueError):
         device, why = None, "not a device interp runs on (cpu, cuda, cuda:N, mps)"
-    if why is None:
+    if why is None and device is not None:
         return device
-    raise DeviceError(f"{source}{str(name)!r}: {why}. Available here: {', '.join(available_devices())}. "
-                      f"Choose one with --device (e.g. --device cpu) or {DEVICE_ENV} (e.g. {DEVICE_ENV}=cpu)")
+    raise DeviceError(
+        f"{source}{str(name)!r}: {why}. Available here: {', '.join(available_devices())}. "
+        f"Choose one with --device (e.g. --device cpu) or {DEVICE_ENV} (e.g. {DEVICE_ENV}=cpu)"
+    )
 
 
 def cuda_name(device: str | torch.device | None = None) -> str | None:

@@ -49,8 +49,9 @@ def class_balanced_weights(samples_per_class: Sequence[int] | torch.Tensor, beta
     return (inverse * len(n) / inverse.sum()).float()
 
 
-def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 0.0,
-               class_weights: torch.Tensor | None = None) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, gamma: float = 0.0, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-sample softmax focal loss w_y (1 - p_t)^gamma (-log p_t), shape (N,), in float32."""
     log_p = F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
     loss = -log_p
@@ -73,8 +74,11 @@ class ClassBalancedFocalLoss(nn.Module):
         ValueError: beta outside [0, 1), a negative gamma, or a class without samples.
     """
 
-    def __init__(self, samples_per_class: Sequence[int] | torch.Tensor, beta: float = 0.9999,
-                 gamma: float = 1.0) -> None:
+    class_weights: torch.Tensor  # a buffer (moves with the module's device)
+
+    def __init__(
+        self, samples_per_class: Sequence[int] | torch.Tensor, beta: float = 0.9999, gamma: float = 1.0
+    ) -> None:
         super().__init__()
         if gamma < 0:
             raise ParameterError(f"gamma must be >= 0, got {gamma}")
@@ -83,8 +87,9 @@ class ClassBalancedFocalLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if logits.shape[1] != len(self.class_weights):
-            raise ParameterError(f"logits have {logits.shape[1]} classes, the loss was built for "
-                             f"{len(self.class_weights)}")
+            raise ParameterError(
+                f"logits have {logits.shape[1]} classes, the loss was built for {len(self.class_weights)}"
+            )
         return focal_loss(logits, targets, self.gamma, self.class_weights).mean()
 
     def extra_repr(self) -> str:

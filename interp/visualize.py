@@ -25,25 +25,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=128)
     p.add_argument("--size", type=int, help="image side in pixels (default: the model's input size)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--objective", choices=("channel", "neuron"), default="channel",
-                   help="maximise each channel's mean, or its centre unit")
-    p.add_argument("--starts", type=int, default=1,
-                   help="starting images per channel, the best kept after an eighth of the steps (default 1: "
-                        "grey; more add dark to light colours, for channels that want a bright or dark image)")
+    p.add_argument(
+        "--objective",
+        choices=("channel", "neuron"),
+        default="channel",
+        help="maximise each channel's mean, or its centre unit",
+    )
+    p.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        help="starting images per channel, the best kept after an eighth of the steps (default 1: "
+        "grey; more add dark to light colours, for channels that want a bright or dark image)",
+    )
     p.add_argument("--held-out", type=int, default=1000, help="held-out images to rank (default 1000)")
     p.add_argument("--data-dir")
 
 
 def command(args: argparse.Namespace) -> None:
     """python -m interp visualize, after parsing."""
-    summary = visualize(args.model, args.layer, parse_channels(args.channels), args.out, steps=args.steps,
-                        size=args.size, seed=args.seed, objective=args.objective, starts=args.starts,
-                        held_out=args.held_out, device=args.device, data_dir=args.data_dir)
+    summary = visualize(
+        args.model,
+        args.layer,
+        parse_channels(args.channels),
+        args.out,
+        steps=args.steps,
+        size=args.size,
+        seed=args.seed,
+        objective=args.objective,
+        starts=args.starts,
+        held_out=args.held_out,
+        device=args.device,
+        data_dir=args.data_dir,
+    )
     n = len(summary["channels"])
     beats = sum(r["beats"] for r in summary["channels"])
-    print(f"{args.out}: {n} images, {summary['seconds']} s; the optimised image beats the best of "
-          f"{summary['held_out_images']} held-out images for {beats} of {n} channels "
-          f"({100 * summary['beats_best_held_out']:.1f}%)")
+    print(
+        f"{args.out}: {n} images, {summary['seconds']} s; the optimised image beats the best of "
+        f"{summary['held_out_images']} held-out images for {beats} of {n} channels "
+        f"({100 * summary['beats_best_held_out']:.1f}%)"
+    )
 
 
 def parse_channels(text: str) -> list[int]:
@@ -64,10 +85,21 @@ def parse_channels(text: str) -> list[int]:
     return list(dict.fromkeys(found))
 
 
-def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.PathLike, *, steps: int = 128,
-              size: int | None = None, seed: int = 0, objective: str = "channel", starts: int = 1,
-              held_out: int = 1000, device: str | None = None,
-              data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def visualize(
+    name: str,
+    layer: str,
+    channels: Sequence[int],
+    out: str | os.PathLike,
+    *,
+    steps: int = 128,
+    size: int | None = None,
+    seed: int = 0,
+    objective: str = "channel",
+    starts: int = 1,
+    held_out: int = 1000,
+    device: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Optimise one image per channel of a registry model's layer, rank held-out images, write
     ``out``/channel_<c>.png and ``out``/summary.json; return the summary.
 
@@ -89,9 +121,19 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
     model = load_model(name, device=resolve_device(device))
     side = size or spec.input_hw[0]
     start = time.perf_counter()
-    vis = feature_visualization(model, layer, channels, steps=steps, size=side, seed=seed, mean=spec.mean,
-                                std=spec.std, position="centre" if objective == "neuron" else None, starts=starts,
-                                progress=True)
+    vis = feature_visualization(
+        model,
+        layer,
+        channels,
+        steps=steps,
+        size=side,
+        seed=seed,
+        mean=spec.mean,
+        std=spec.std,
+        position="centre" if objective == "neuron" else None,
+        starts=starts,
+        progress=True,
+    )
     seconds = time.perf_counter() - start
     reached = channel_maxima(model, vis.images, layer, channels, spec.mean, spec.std)
     batch = held_out_batch(spec, held_out, data_dir)
@@ -103,13 +145,31 @@ def visualize(name: str, layer: str, channels: Sequence[int], out: str | os.Path
         path = folder / f"channel_{c:04d}.png"
         Image.fromarray((vis.images[i].transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(path)
         best = float(examples.top_values[c, 0])
-        rows.append({"channel": c, "image": path.name, "optimised": float(reached[i]), "best_held_out": best,
-                     "best_held_out_image": int(examples.top[c, 0]), "beats": bool(reached[i] > best),
-                     "objective_first": float(vis.objective[i, 0]), "objective_last": float(vis.objective[i, -1])})
-    summary = {"model": name, "layer": layer, "objective": objective, "steps": int(vis.objective.shape[1]),
-               "size": side, "seed": seed, "starts": starts, "seconds": round(seconds, 2),
-               "held_out_images": len(batch),
-               "held_out_note": batch.note, "beats_best_held_out": float(np.mean([r["beats"] for r in rows])),
-               "channels": rows}
+        rows.append(
+            {
+                "channel": c,
+                "image": path.name,
+                "optimised": float(reached[i]),
+                "best_held_out": best,
+                "best_held_out_image": int(examples.top[c, 0]),
+                "beats": bool(reached[i] > best),
+                "objective_first": float(vis.objective[i, 0]),
+                "objective_last": float(vis.objective[i, -1]),
+            }
+        )
+    summary = {
+        "model": name,
+        "layer": layer,
+        "objective": objective,
+        "steps": int(vis.objective.shape[1]),
+        "size": side,
+        "seed": seed,
+        "starts": starts,
+        "seconds": round(seconds, 2),
+        "held_out_images": len(batch),
+        "held_out_note": batch.note,
+        "beats_best_held_out": float(np.mean([r["beats"] for r in rows])),
+        "channels": rows,
+    }
     (folder / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -4,17 +4,27 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import defaults
 from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_input, model_layers
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
-from dashboard import defaults
-from dashboard.widgets import (page, available_models, first_ready, first_ready_pair, image_key, image_sidebar,
-                               load_or_explain, show_interp_errors)
+from dashboard.widgets import (
+    available_models,
+    first_ready,
+    first_ready_pair,
+    image_key,
+    image_sidebar,
+    load_or_explain,
+    page,
+    show_interp_errors,
+)
 from interp import figures, get_spec, list_models, methods
 from interp.methods.introspect.compare import layer_similarity, match_filters
 
-page("Compare models",
-     "Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
-     "trained to tell its classes apart: do they learn the same filters?")
+page(
+    "Compare models",
+    "Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
+    "trained to tell its classes apart: do they learn the same filters?",
+)
 image_sidebar()
 ready = available_models()
 c1, c2 = st.columns(2)
@@ -23,8 +33,10 @@ name_a = c1.selectbox("Model A", ready, index=ready.index(default_a) if default_
 same_arch = [n for n in ready if get_spec(n).arch == get_spec(name_a).arch and n != name_a]
 if not same_arch:
     others = [n for n in list_models() if get_spec(n).arch == get_spec(name_a).arch and n != name_a]
-    st.info(f"No other trained model of architecture `{get_spec(name_a).arch}`. "
-            + (f"Train one, e.g. `python -m interp train {others[0]}`." if others else ""))
+    st.info(
+        f"No other trained model of architecture `{get_spec(name_a).arch}`. "
+        + (f"Train one, e.g. `python -m interp train {others[0]}`." if others else "")
+    )
     st.stop()
 default_b = default_b if default_b in same_arch else first_ready(defaults.COURSE_CLASS, same_arch)
 name_b = c2.selectbox("Model B", same_arch, index=same_arch.index(default_b) if default_b else 0, key="cmp_b")
@@ -57,8 +69,10 @@ for col, name, w in ((left, name_a, wa), (right, name_b, wb)):
     col.plotly_chart(fig, width="stretch", key=f"cmp_grid_{name}")
 
 st.subheader("Matched filters, most alike first")
-st.caption("Each filter of A is paired with one filter of B (Hungarian assignment maximising the summed "
-           "cosine similarity of the weights). Position i in both grids is a pair.")
+st.caption(
+    "Each filter of A is paired with one filter of B (Hungarian assignment maximising the summed "
+    "cosine similarity of the weights). Position i in both grids is a pair."
+)
 n_pairs = st.slider("Pairs shown", 8, len(match.a), min(32, len(match.a)), step=8, key="cmp_pairs")
 left, right = st.columns(2)
 for col, name, w, order in ((left, name_a, wa, match.a), (right, name_b, wb, match.b)):
@@ -76,30 +90,42 @@ def _look(n: int, steps: int, side: int, n_images: int) -> None:
         return
     batch, ex_a = top_examples(name_a, layer, n_images)
     ex_b = top_examples(name_b, layer, n_images, images_of=name_a)[1] if batch is not None else None
-    if ex_a is None or ex_b is None:
+    if batch is None or ex_a is None or ex_b is None:
         batch = ex_a = ex_b = None
     elif batch.note:
         st.caption(batch.note)
     heads = ["optimised", *(f"top {r + 1}" for r in range(SHOWN if batch is not None else 0))]
     table = {"pair": np.arange(1, n + 1), "weight cosine": match.cosine[:n]}
     for col, tag, (name, channels), vis, ex in zip(st.columns(2), "AB", pairs.items(), found, (ex_a, ex_b)):
-        grid = look_grid(channel_tiles(vis, ex, batch, who=f"{tag} ({name}), "), channels_across=False,
-                         title=f"{tag}: {name}", col_labels=heads,
-                         row_labels=[f"{i + 1}: channel {c}" for i, c in enumerate(channels)])
+        grid = look_grid(
+            channel_tiles(vis, ex, batch, who=f"{tag} ({name}), "),
+            channels_across=False,
+            title=f"{tag}: {name}",
+            col_labels=heads,
+            row_labels=[f"{i + 1}: channel {c}" for i, c in enumerate(channels)],
+        )
         col.plotly_chart(grid.update_layout(height=90 * n + 90), width="stretch", key=f"cmp_look_{name}")
         table[f"{tag} channel"] = channels
         table[f"{tag} objective (mean)"] = vis.objective[:, -1]
         if ex is not None:
             table[f"{tag} best held-out (max)"] = ex.top_values[channels, 0]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="cmp_look_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3g") for c in table
-                                if "channel" not in c and c != "pair"})
+    st.dataframe(
+        pd.DataFrame(table),
+        hide_index=True,
+        width="stretch",
+        key="cmp_look_table",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3g") for c in table if "channel" not in c and c != "pair"
+        },
+    )
 
 
 st.subheader("What the matched filters look for")
-st.caption("The first matched pairs above (most alike first): row i of both grids is pair i. Each filter's "
-           "image optimised to excite it (the same seed, steps and side for both models, so they compare), then "
-           "the held-out crops that excite it most; both models rank the same held-out images of A's task.")
+st.caption(
+    "The first matched pairs above (most alike first): row i of both grids is pair i. Each filter's "
+    "image optimised to excite it (the same seed, steps and side for both models, so they compare), then "
+    "the held-out crops that excite it most; both models rank the same held-out images of A's task."
+)
 c1, c2, c3, c4 = st.columns(4)
 look_n = c1.slider("Pairs", 1, min(16, len(match.a)), min(8, len(match.a)), key="cmp_look_pairs")
 look_steps = c2.select_slider("Steps", STEPS, 64, key="cmp_look_steps", help="More steps: sharper images, slower.")
@@ -114,18 +140,28 @@ summary, note = show_interp_errors(_summary, name_a, name_b, n_images) or (None,
 if note:
     st.caption(note)
 if summary is not None:
-    st.dataframe(summary, hide_index=True, width="stretch", column_config={
-        "matched_cosine": st.column_config.NumberColumn("mean matched cosine", format="%.3f"),
-        "cka": st.column_config.NumberColumn("linear CKA of activations", format="%.3f")})
+    st.dataframe(
+        summary,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "matched_cosine": st.column_config.NumberColumn("mean matched cosine", format="%.3f"),
+            "cka": st.column_config.NumberColumn("linear CKA of activations", format="%.3f"),
+        },
+    )
 
 st.subheader("The same image under both (one colour scale)")
 # CAM where both models have its head; else Grad-CAM (the course's AlexNets end in dense layers).
 map_method = "cam" if cam_refusal(name_a) is None and cam_refusal(name_b) is None else "grad_cam"
 map_title = figures.method_title(map_method)
 st.caption(f"{map_title} of each model's predicted class.")
+image_id = image_key()
+if image_id is None:  # "Upload" chosen in the sidebar, nothing uploaded yet
+    st.info("Upload an image in the sidebar.")
+    st.stop()
 maps = []
-for name, model in ((name_a, model_a), (name_b, model_b)):
-    result = show_interp_errors(explanation, name, image_key(), map_method)
+for name in (name_a, name_b):
+    result = show_interp_errors(explanation, name, image_id, map_method)
     if result is None:
         st.stop()
     maps.append((name, result))
@@ -133,9 +169,14 @@ lo = min(float(r.map.min()) for _, r in maps)
 hi = max(float(r.map.max()) for _, r in maps)
 cols = st.columns(2)
 for col, (name, r) in zip(cols, maps):
-    _, display = model_input(name, image_key())
-    fig = figures.heatmap_figure(r.map, image=display, colorbar_title=map_title, zrange=(lo, hi),
-                                 title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})")
+    _, display = model_input(name, image_id)
+    fig = figures.heatmap_figure(
+        r.map,
+        image=display,
+        colorbar_title=map_title,
+        zrange=(lo, hi),
+        title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})",
+    )
 
     fig.update_layout(height=420)
     col.plotly_chart(fig, width="stretch", key=f"cmp_cam_{name}")

@@ -7,10 +7,18 @@ mean of random pixel orders.
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, methods_options, held_out, model_input, probabilities
-from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
-                               target_picker)
 from dashboard import defaults
+from dashboard.loaders import cached_model, held_out, methods_options, model_input, probabilities
+from dashboard.widgets import (
+    class_label,
+    every_method,
+    image_page,
+    methods_picker,
+    no_choice,
+    or_stop,
+    page_image_key,
+    target_picker,
+)
 from interp import InterpError, figures, get_spec, methods
 
 CHOICES = every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
@@ -24,37 +32,59 @@ spec = get_spec(name)
 @st.cache_data(show_spinner="Deleting and inserting pixels...", max_entries=32)
 def _scores(name: str, key, chosen: tuple, target: int, baseline: str, steps: int):
     x, _ = model_input(name, key)
-    return methods.trust.method_scores(cached_model(name), x, chosen, target=target, steps=steps, baseline=baseline,
-                                 n_random=N_RANDOM, options=methods_options(name, chosen))
+    return methods.trust.method_scores(
+        cached_model(name),
+        x,
+        chosen,
+        target=target,
+        steps=steps,
+        baseline=baseline,
+        n_random=N_RANDOM,
+        options=methods_options(name, chosen),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_scores(name: str, n: int, index: int, chosen: tuple, baseline: str, steps: int):
     """Scores of image ``index`` of the model's n-image held-out sample (cached image by image)."""
-    return methods.trust.method_scores(cached_model(name), held_out(name, n).image(index), chosen, steps=steps,
-                                 baseline=baseline, n_random=N_RANDOM, options=methods_options(name, chosen))
+    return methods.trust.method_scores(
+        cached_model(name),
+        held_out(name, n).image(index),
+        chosen,
+        steps=steps,
+        baseline=baseline,
+        n_random=N_RANDOM,
+        options=methods_options(name, chosen),
+    )
 
 
-probs = probabilities(name, image_key())
+probs = probabilities(name, page_image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 chosen = methods_picker(CHOICES, key="faith_methods", container=c1)
 target = target_picker(name, probs, key="faith_target", label="Class", container=c2)
-baseline = c3.selectbox("Baseline", methods.trust.BASELINES, key="faith_baseline",
-                        help="What a deleted pixel becomes: a blurred copy of the image (Petsiuk et al.), the "
-                             "image's mean colour, or zero (the dataset's mean colour after normalisation).")
+baseline = c3.selectbox(
+    "Baseline",
+    methods.trust.BASELINES,
+    key="faith_baseline",
+    help="What a deleted pixel becomes: a blurred copy of the image (Petsiuk et al.), the "
+    "image's mean colour, or zero (the dataset's mean colour after normalisation).",
+)
 steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points on each curve.")
 if no_choice(chosen, "method"):
     st.stop()
 
-scores = or_stop(_scores, name, image_key(), tuple(chosen), target, baseline, steps)
+scores = or_stop(_scores, name, page_image_key(), tuple(chosen), target, baseline, steps)
 left, right = st.columns([1, 5])
 left.image(display, caption=f"input; class {class_label(name, target)}", width="stretch")
-right.plotly_chart(figures.deletion_insertion_curves(scores, spec.class_names[target]),
-                   width="stretch", key="faith_curves")
+right.plotly_chart(
+    figures.deletion_insertion_curves(scores, spec.class_names[target]), width="stretch", key="faith_curves"
+)
 
 st.subheader("Mean areas over held-out images")
-st.caption(f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
-           "insertion: higher is better; the random columns are the reference every method should beat.")
+st.caption(
+    f"Each image's predicted class, {steps} steps, baseline '{baseline}'. Deletion: lower is better; "
+    "insertion: higher is better; the random columns are the reference every method should beat."
+)
 n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
 sample = or_stop(held_out, name, n_images)
 count = len(sample)
@@ -71,19 +101,27 @@ except InterpError as exc:
 progress.empty()
 table = pd.DataFrame(methods.trust.summarize(per_image))
 table["method"] = table["method"].map(figures.method_title)
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
-    "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),
-    "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
-    "random_insertion_auc": st.column_config.NumberColumn("random insertion AUC", format="%.3f")})
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
+        "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),
+        "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
+        "random_insertion_auc": st.column_config.NumberColumn("random insertion AUC", format="%.3f"),
+    },
+)
 
 
 st.subheader("More metrics")
-st.caption("Average drop (lower is better) and increase in confidence (higher): the image multiplied by the map. "
-           "Sparseness (Gini, higher: more concentrated) and complexity (entropy, lower: more concentrated). "
-           "Max-sensitivity (lower: steadier under small input noise). Random logit (SSIM with another class's map; "
-           "lower: the map depends on the class). ROAD (mean class probability after removing 10-90% of the most "
-           "important pixels, filled by linear imputation; lower is better).")
+st.caption(
+    "Average drop (lower is better) and increase in confidence (higher): the image multiplied by the map. "
+    "Sparseness (Gini, higher: more concentrated) and complexity (entropy, lower: more concentrated). "
+    "Max-sensitivity (lower: steadier under small input noise). Random logit (SSIM with another class's map; "
+    "lower: the map depends on the class). ROAD (mean class probability after removing 10-90% of the most "
+    "important pixels, filled by linear imputation; lower is better)."
+)
 METRIC_COLUMNS = {
     "average_drop": st.column_config.NumberColumn("average drop %", format="%.1f"),
     "increase_in_confidence": st.column_config.NumberColumn("increase in confidence %", format="%.0f"),
@@ -99,15 +137,28 @@ METRIC_COLUMNS = {
 def _metrics(name: str, key, chosen: tuple, target: int):
     x, _ = model_input(name, key)
     spec = get_spec(name)
-    return methods.trust.metric_scores(cached_model(name), x, chosen, target=target, mean=spec.mean, std=spec.std,
-                                 options=methods_options(name, chosen))
+    return methods.trust.metric_scores(
+        cached_model(name),
+        x,
+        chosen,
+        target=target,
+        mean=spec.mean,
+        std=spec.std,
+        options=methods_options(name, chosen),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _held_out_metrics(name: str, n: int, index: int, chosen: tuple):
     spec = get_spec(name)
-    return methods.trust.metric_scores(cached_model(name), held_out(name, n).image(index), chosen, mean=spec.mean,
-                                 std=spec.std, options=methods_options(name, chosen))
+    return methods.trust.metric_scores(
+        cached_model(name),
+        held_out(name, n).image(index),
+        chosen,
+        mean=spec.mean,
+        std=spec.std,
+        options=methods_options(name, chosen),
+    )
 
 
 def _metric_table(rows: list[dict]) -> None:
@@ -116,7 +167,7 @@ def _metric_table(rows: list[dict]) -> None:
     st.dataframe(table, hide_index=True, width="stretch", column_config=METRIC_COLUMNS)
 
 
-this_image = or_stop(_metrics, name, image_key(), tuple(chosen), target)
+this_image = or_stop(_metrics, name, page_image_key(), tuple(chosen), target)
 st.markdown(f"**This image**, class {class_label(name, target)}")
 _metric_table([{"method": method, **values} for method, values in this_image.items()])
 n_metric_images = st.slider("Held-out images for the means", 2, 32, 4, step=2, key="faith_metric_images")

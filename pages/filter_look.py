@@ -6,11 +6,20 @@ unit sees (its receptive field).
 
 import streamlit as st
 
-from dashboard.loaders import cached_model, layer_weights
-from dashboard.look import (HELD_OUT, SHOWN, STARTS, STEPS, channel_tiles, look_grid, optimised, side_options,
-                            top_examples)
-from dashboard.widgets import model_page, show_interp_errors
 from dashboard import defaults
+from dashboard.loaders import cached_model, layer_weights
+from dashboard.look import (
+    HELD_OUT,
+    SHOWN,
+    STARTS,
+    STEPS,
+    channel_tiles,
+    look_grid,
+    optimised,
+    side_options,
+    top_examples,
+)
+from dashboard.widgets import model_page, show_interp_errors
 from interp import figures, get_spec, methods
 
 name, model = model_page("What filters look for", __doc__, defaults.SMALL_CIFAR)
@@ -31,10 +40,14 @@ side = c5.select_slider("Side (px)", sides, side_default, key=f"look_side_{name}
 channels = tuple(range(int(first), min(int(first) + count, n_out)))
 
 starts = st.sidebar.select_slider(
-    "Starting images per channel", STARTS, 1, key="look_starts",
+    "Starting images per channel",
+    STARTS,
+    1,
+    key="look_starts",
     help="1: grown from grey, as in Lucid. More: also from dark to light colours, all optimised for the first "
-         "eighth of the steps, then each channel goes on from its best. Finds channels that want a bright (paper) "
-         "or dark image, which the grey start misses; the first eighth costs that many times more.")
+    "eighth of the steps, then each channel goes on from its best. Finds channels that want a bright (paper) "
+    "or dark image, which the grey start misses; the first eighth costs that many times more.",
+)
 found = optimised([(name, channels)], layer, steps, side, starts=starts)
 if found is None:
     st.stop()
@@ -45,8 +58,10 @@ batch, examples = top_examples(name, layer, n_images)
 if batch is not None and batch.note:
     st.caption(batch.note)
 
-st.markdown(f"`{layer}`, channels {channels[0]}-{channels[-1]} of {n_out}: one column per channel; top row the "
-            "optimised image" + (f", below it the top {SHOWN} held-out crops." if examples is not None else "."))
+st.markdown(
+    f"`{layer}`, channels {channels[0]}-{channels[-1]} of {n_out}: one column per channel; top row the "
+    "optimised image" + (f", below it the top {SHOWN} held-out crops." if examples is not None else ".")
+)
 tiles = channel_tiles(vis, examples, batch)
 grid = look_grid(tiles, channels_across=True)
 grid.update_layout(height=min(900, 110 * len(tiles[0]) * max(1, 8 // len(channels)) + 40))
@@ -55,8 +70,9 @@ st.plotly_chart(grid, width="stretch", key="look_grid")
 st.subheader("One channel")
 channel = st.selectbox("Channel", channels, key=f"look_channel_{name}_{layer}")
 i = channels.index(channel)
-reached = show_interp_errors(methods.introspect.channel_maxima, cached_model(name), vis.images[i:i + 1], layer, [channel],
-                             spec.mean, spec.std)
+reached = show_interp_errors(
+    methods.introspect.channel_maxima, cached_model(name), vis.images[i : i + 1], layer, [channel], spec.mean, spec.std
+)
 left, right = st.columns([1, 2])
 big = figures.picture_grid_figure([vis.images[i]], [f"channel {channel}: optimised"], ncols=1, side=256)
 left.plotly_chart(big.update_layout(height=300), width="stretch", key="look_big")
@@ -64,27 +80,38 @@ if reached is not None:
     best = "" if examples is None else f"; the best held-out image reaches **{examples.top_values[channel, 0]:.3g}**"
     left.markdown(f"Its strongest unit reaches **{float(reached[0]):.3g}**{best}.")
     left.caption("More steps, and a side nearer the model's input, raise the optimised image's value.")
-right.plotly_chart(figures.objective_curves(vis.objective[i:i + 1], [channel]), width="stretch", key="look_curve")
+right.plotly_chart(figures.objective_curves(vis.objective[i : i + 1], [channel]), width="stretch", key="look_curve")
 
-if examples is not None:
+if examples is not None and batch is not None:  # top_examples gives both or neither
     whole = st.toggle("Whole images (off: the receptive-field crops)", value=False, key="look_whole")
-    for title, idx, values, boxes in (("Top", examples.top, examples.top_values, examples.top_boxes),
-                                      ("Bottom", examples.bottom, examples.bottom_values, examples.bottom_boxes)):
-        if idx is None:
+    for title, idx, values, boxes in (
+        ("Top", examples.top, examples.top_values, examples.top_boxes),
+        ("Bottom", examples.bottom, examples.bottom_values, examples.bottom_boxes),
+    ):
+        if idx is None or values is None or boxes is None:  # the bottom arrays are None together
             st.caption(f"`{layer}` has no negative values on these images: no bottom examples.")
             continue
         picks = [int(j) for j in idx[channel]]
-        pics = [batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
-                for r, j in enumerate(picks)]
-        hover = [f"image {j} ({batch.class_names[batch.labels[j]]}): {'max' if title == 'Top' else 'min'} "
-                 f"{values[channel, r]:.3g}" for r, j in enumerate(picks)]
-        st.markdown(f"**{title} {len(picks)} held-out images** by the channel's spatial "
-                    f"{'maximum' if title == 'Top' else 'minimum'}: " + ", ".join(f"{v:.3g}" for v in values[channel]))
+        pics = [
+            batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
+            for r, j in enumerate(picks)
+        ]
+        hover = [
+            f"image {j} ({batch.class_names[batch.labels[j]]}): {'max' if title == 'Top' else 'min'} "
+            f"{values[channel, r]:.3g}"
+            for r, j in enumerate(picks)
+        ]
+        st.markdown(
+            f"**{title} {len(picks)} held-out images** by the channel's spatial "
+            f"{'maximum' if title == 'Top' else 'minimum'}: " + ", ".join(f"{v:.3g}" for v in values[channel])
+        )
         fig = figures.picture_grid_figure(pics, hover, ncols=8, side=80)
         st.plotly_chart(fig.update_layout(height=220), width="stretch", key=f"look_{title.lower()}")
     f = examples.field
-    st.caption(f"Receptive field of `{layer}`: {f.size[0]}x{f.size[1]} input pixels, stride {f.stride[0]}; "
-               "crops at the image border are clipped.")
+    st.caption(
+        f"Receptive field of `{layer}`: {f.size[0]}x{f.size[1]} input pixels, stride {f.stride[0]}; "
+        "crops at the image border are clipped."
+    )
 
 st.markdown("**Its weights**")
 w = layer_weights(name, layer)[channel]

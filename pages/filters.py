@@ -6,9 +6,9 @@ input channel, in weight units.
 import numpy as np
 import streamlit as st
 
+from dashboard import defaults
 from dashboard.loaders import model_card
 from dashboard.widgets import model_page
-from dashboard import defaults
 from interp import figures, methods
 
 name, model = model_page("Filters", __doc__, defaults.COURSE_CLASS)
@@ -29,8 +29,9 @@ order_by_norm = o1.toggle("Sort by norm (strongest first)", value=False, key="fi
 if colour:
     view = "RGB"
 else:
-    view = o2.radio("Deeper layer view", ["mean over input channels", "one input channel"], key="filters_view",
-                    horizontal=True)
+    view = o2.radio(
+        "Deeper layer view", ["mean over input channels", "one input channel"], key="filters_view", horizontal=True
+    )
     if view == "one input channel":
         channel = o3.number_input("Input channel", 0, in_ch - 1, 0, key=f"filters_in_channel_{name}_{layer}")
 
@@ -45,19 +46,27 @@ st.markdown(f"`{layer}`: **{out_ch} filters** of {in_ch}x{kh}x{kw}")
 if layer == layers[0]:
     card = model_card(name)
     value = card.get("conv1_autocorrelation") if card else methods.conv1_autocorrelation(weights)
-    st.caption(f"Lag-1 spatial autocorrelation of these filters: **{value:.2f}** "
-               "(random initialisation about 0, Gabor-like filters about 0.66).")
+    st.caption(
+        f"Lag-1 spatial autocorrelation of these filters: **{value:.2f}** "
+        "(random initialisation about 0, Gabor-like filters about 0.66)."
+    )
 grid = figures.filter_grid_figure(tiles[order], labels=order)
 grid.update_layout(height=620)
 st.plotly_chart(grid, width="stretch", key="filters_grid")
 
 st.subheader("One filter")
-index = st.number_input("Filter", 0, out_ch - 1, int(order[0]), key=f"filters_index_{name}_{layer}",
-                        help="Filter index in the layer (hover the grid to find one).")
+index = st.number_input(
+    "Filter",
+    0,
+    out_ch - 1,
+    int(order[0]),
+    key=f"filters_index_{name}_{layer}",
+    help="Filter index in the layer (hover the grid to find one).",
+)
 w = weights[int(index)]
 cols = st.columns(4 if colour else 2)
 if colour:
-    big = figures.filter_grid_figure(methods.rgb_tiles(weights[int(index):int(index) + 1]), labels=[int(index)])
+    big = figures.filter_grid_figure(methods.rgb_tiles(weights[int(index) : int(index) + 1]), labels=[int(index)])
     big.update_layout(height=300, title="as RGB")
     cols[0].plotly_chart(big, width="stretch", key="filters_big")
     shared = float(np.abs(w).max())  # one scale for the three channels, so they can be compared
@@ -69,8 +78,9 @@ else:
     fig = figures.kernel_figure(w.mean(axis=0), title="mean over input channels", what="mean weight")
     fig.update_layout(height=320)
     cols[0].plotly_chart(fig, width="stretch", key="filters_mean")
-    kernels = figures.filter_grid_figure(methods.introspect.per_input_channel(weights, int(index)),
-                                         title="its kernel for each input channel")
+    kernels = figures.filter_grid_figure(
+        methods.introspect.per_input_channel(weights, int(index)), title="its kernel for each input channel"
+    )
 
     kernels.update_layout(height=320)
     cols[1].plotly_chart(kernels, width="stretch", key="filters_kernels")

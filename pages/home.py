@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.widgets import page, image_sidebar
+from dashboard.widgets import image_sidebar, page
 from interp.models import registry_rows
 
 
@@ -29,14 +29,20 @@ table = pd.DataFrame(_rows()).drop(columns=["arch", "task"])  # the model's name
 table["conv1 autocorrelation"] = ["" if pd.isna(v) else f"{v:.2f}" for v in table["conv1 autocorrelation"]]
 table = table.astype({"held-out accuracy": "Float64"})
 st.dataframe(
-    table, hide_index=True, width="stretch", height=36 * len(table) + 40,
+    table,
+    hide_index=True,
+    width="stretch",
+    height=36 * len(table) + 40,
     column_config={
         "model": st.column_config.TextColumn(width="medium"),
         "parameters": st.column_config.NumberColumn(format="localized"),
         "held-out accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
         "conv1 autocorrelation": st.column_config.TextColumn(
-            "conv1 autocorr.", help="about 0: initial noise; about 0.66: Gabor-like learned filters"),
-        "weights": st.column_config.TextColumn(width="medium", help="a checkpoint, torchvision's download, or none yet"),
+            "conv1 autocorr.", help="about 0: initial noise; about 0.66: Gabor-like learned filters"
+        ),
+        "weights": st.column_config.TextColumn(
+            width="medium", help="a checkpoint, torchvision's download, or none yet"
+        ),
         "get weights": st.column_config.TextColumn(width="large", help="the command that trains or downloads them"),
     },
 )

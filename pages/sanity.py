@@ -7,10 +7,18 @@ found that guided backprop barely changes: it shows the image's edges more than 
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import cached_model, methods_options, model_input, probabilities
-from dashboard.widgets import (class_label, every_method, image_key, image_page, methods_picker, no_choice, or_stop,
-                               target_picker)
 from dashboard import defaults
+from dashboard.loaders import cached_model, methods_options, model_input, probabilities
+from dashboard.widgets import (
+    class_label,
+    every_method,
+    image_page,
+    methods_picker,
+    no_choice,
+    or_stop,
+    page_image_key,
+    target_picker,
+)
 from interp import figures, methods
 
 CHOICES = every_method("guided_backprop", "grad_cam", "saliency")  # the first three are chosen at the start
@@ -26,24 +34,31 @@ def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: 
     return run(cached_model(name), x, chosen, target=target, seed=seed, options=methods_options(name, chosen))
 
 
-probs = probabilities(name, image_key())
+probs = probabilities(name, page_image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
 chosen = methods_picker(CHOICES, key="sanity_methods", container=c1)
-kind = c2.radio("Randomisation", ["cascading", "independent"], horizontal=True, key="sanity_kind",
-                help="Cascading: from the logits down, each step adds a layer. Independent: one layer at a "
-                     "time, the others keep their trained weights.")
+kind = c2.radio(
+    "Randomisation",
+    ["cascading", "independent"],
+    horizontal=True,
+    key="sanity_kind",
+    help="Cascading: from the logits down, each step adds a layer. Independent: one layer at a "
+    "time, the others keep their trained weights.",
+)
 target = target_picker(name, probs, key="sanity_target", label="Class explained", container=c3)
 seed = int(c4.number_input("Seed", 0, 9999, 0, key="sanity_seed", help="Seeds the random weights."))
 if no_choice(chosen, "method"):
     st.stop()
 
-result = or_stop(_randomization, name, image_key(), tuple(chosen), kind, target, seed)
+result = or_stop(_randomization, name, page_image_key(), tuple(chosen), kind, target, seed)
 left, right = st.columns([1, 5])
 left.image(display, caption=f"input; explained class {class_label(name, result.target)}", width="stretch")
 with right:
     st.markdown("**Maps across randomisation depth**")
-    st.caption("Each map scaled to its own maximum |value| (the colour bar is a share of it; hover for the raw "
-               "value). Channel maps are reduced to their largest |value| over colour channels.")
+    st.caption(
+        "Each map scaled to its own maximum |value| (the colour bar is a share of it; hover for the raw "
+        "value). Channel maps are reduced to their largest |value| over colour channels."
+    )
     st.plotly_chart(figures.randomization_strip(result), width="stretch", key="sanity_strip")
 st.markdown("**Similarity to the original map**")
 st.caption("1 means unchanged. A trustworthy map falls towards 0 as the layers it depends on are randomised.")
@@ -51,7 +66,12 @@ st.plotly_chart(figures.similarity_curves(result), width="stretch", key="sanity_
 with st.expander("Similarity table"):
     table = pd.DataFrame(result.rows())
     table["method"] = table["method"].map(figures.method_title)
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"spearman": st.column_config.NumberColumn(format="%.3f"),
-                                "ssim": st.column_config.NumberColumn("SSIM", format="%.3f")})
-
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "spearman": st.column_config.NumberColumn(format="%.3f"),
+            "ssim": st.column_config.NumberColumn("SSIM", format="%.3f"),
+        },
+    )

@@ -7,7 +7,6 @@ import base64
 from pathlib import Path
 
 import numpy as np
-
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent

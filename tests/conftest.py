@@ -24,24 +24,29 @@ def data_dir() -> Path:
     why, where it is absent. Everything else, the dashboard included, runs on the shipped sample."""
     root = data_root()
     if not (root / "PACS").is_dir() and not (root / "cifar10").is_dir():
-        pytest.skip(f"needs the full datasets: neither PACS/ nor cifar10/ is under the data root {root} "
-                    "(set INTERP_DATA_DIR)")
+        pytest.skip(
+            f"needs the full datasets: neither PACS/ nor cifar10/ is under the data root {root} (set INTERP_DATA_DIR)"
+        )
     return root
 
 
 def _tiny_gap(extra: dict[str, nn.Module] | None = None) -> nn.Module:
     """conv -> ReLU -> conv -> ReLU -> [extra] -> global average pooling -> Linear, seeded."""
     torch.manual_seed(0)
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
-        ("relu1", nn.ReLU(inplace=True)),
-        ("conv2", nn.Conv2d(4, 6, 3, padding=1)),
-        ("relu2", nn.ReLU(inplace=True)),
-        *(extra or {}).items(),
-        ("gap", nn.AdaptiveAvgPool2d(1)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(6, 3)),
-    ])).eval()
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("conv2", nn.Conv2d(4, 6, 3, padding=1)),
+                ("relu2", nn.ReLU(inplace=True)),
+                *(extra or {}).items(),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(6, 3)),
+            ]
+        )
+    ).eval()
 
 
 @pytest.fixture
@@ -54,13 +59,17 @@ def tiny_gap_model() -> nn.Module:
 def tiny_dense_model() -> nn.Module:
     """conv -> ReLU -> max-pool -> Flatten -> Linear: no GAP head (CAM does not apply)."""
     torch.manual_seed(0)
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(4 * 8 * 8, 3)),
-    ])).eval()
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(4 * 8 * 8, 3)),
+            ]
+        )
+    ).eval()
 
 
 class Bomb(nn.Module):
@@ -114,11 +123,15 @@ def zero_gap_model() -> nn.Module:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * 0.0
 
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
-        ("relu1", nn.ReLU()),
-        ("zero", Zero()),
-        ("gap", nn.AdaptiveAvgPool2d(1)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(4, 3)),
-    ])).eval()
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("zero", Zero()),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(4, 3)),
+            ]
+        )
+    ).eval()

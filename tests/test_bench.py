@@ -57,8 +57,13 @@ def test_each_peer_that_has_the_method_is_timed_or_says_why_not(quick):
 
 def test_dashboard_and_training_rows(quick):
     by_method = {r["method"]: r for r in quick["rows"] if r["kind"] in ("dashboard", "training")}
-    assert set(by_method) == {"dashboard_rerender", "dashboard_cold_start", "model_cold_load", "train_loop",
-                              "bare_loop"}
+    assert set(by_method) == {
+        "dashboard_rerender",
+        "dashboard_cold_start",
+        "model_cold_load",
+        "train_loop",
+        "bare_loop",
+    }
     for name, r in by_method.items():
         assert _positive(r["ours_ms"]), (name, r.get("note"))
     for name in ("train_loop", "bare_loop"):
@@ -115,9 +120,25 @@ def test_result_is_json_and_reports_render(quick):
 @pytest.mark.parametrize("entry", ["python -m bench", "python -m interp bench"])
 def test_cli_json_and_markdown(entry, tmp_path, capsys, monkeypatch):
     md = tmp_path / "bench.md"
-    argv = ["--quick", "--json", "--models", "nin_cifar10", "--methods", "saliency", "--batches", "1",
-            "--no-dashboard", "--no-training", "--no-feature-vis", "--no-datasets", "--no-progress", "--threads", str(torch.get_num_threads()),
-            "--markdown", str(md)]
+    argv = [
+        "--quick",
+        "--json",
+        "--models",
+        "nin_cifar10",
+        "--methods",
+        "saliency",
+        "--batches",
+        "1",
+        "--no-dashboard",
+        "--no-training",
+        "--no-feature-vis",
+        "--no-datasets",
+        "--no-progress",
+        "--threads",
+        str(torch.get_num_threads()),
+        "--markdown",
+        str(md),
+    ]
     if entry == "python -m bench":
         monkeypatch.setattr(sys, "argv", ["bench/__main__.py", *argv])
         assert bench_main() == 0
@@ -133,8 +154,21 @@ def test_cli_json_and_markdown(entry, tmp_path, capsys, monkeypatch):
 
 
 def test_cli_rejects_an_unknown_method_with_a_message(capsys):
-    assert bench_main(["--quick", "--methods", "nope", "--no-dashboard", "--no-training", "--no-feature-vis",
-                       "--no-datasets", "--no-progress"]) == 2
+    assert (
+        bench_main(
+            [
+                "--quick",
+                "--methods",
+                "nope",
+                "--no-dashboard",
+                "--no-training",
+                "--no-feature-vis",
+                "--no-datasets",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "nope" in capsys.readouterr().err
 
 
@@ -144,6 +178,7 @@ def test_interp_bench_has_the_options_of_python_m_bench():
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["bench"]
     options = {s for a in sub._actions for s in a.option_strings}
     from bench.cli import build_parser as bench_parser
+
     assert options == {s for a in bench_parser()._actions for s in a.option_strings}
 
 
@@ -152,8 +187,19 @@ def test_the_other_methods_have_rows_against_captum():
     both draw the same samples (GradientSHAP's come from Captum's global generators)."""
     from bench import MORE_METHODS
 
-    result = run_benchmark(quick=True, models=("nin_cifar10",), methods=MORE_METHODS, batches=(1,), repeats=1,
-                           warmup=1, threads=torch.get_num_threads(), dashboard=False, training=False, feature_vis=False, datasets=False)
+    result = run_benchmark(
+        quick=True,
+        models=("nin_cifar10",),
+        methods=MORE_METHODS,
+        batches=(1,),
+        repeats=1,
+        warmup=1,
+        threads=torch.get_num_threads(),
+        dashboard=False,
+        training=False,
+        feature_vis=False,
+        datasets=False,
+    )
     rows = {r["method"]: r for r in result["rows"]}
     assert set(rows) == set(MORE_METHODS)
     for method, r in rows.items():

@@ -65,7 +65,7 @@ def test_bad_weights_are_refused_in_the_dashboard(case):
 def test_an_oversize_upload_is_refused_before_it_is_read(monkeypatch):
     monkeypatch.setattr(bring, "MAX_UPLOAD_MB", 1)
     with pytest.raises(interp.CheckpointError, match="above the dashboard's cap of 1 MB"):
-        bring.bring_model("big", "nin", bytes(2 * 1024 ** 2), "big.safetensors", 10)
+        bring.bring_model("big", "nin", bytes(2 * 1024**2), "big.safetensors", 10)
 
 
 @pytest.mark.parametrize("case", list(BAD) + ["oversize"])
@@ -80,8 +80,21 @@ def test_bad_weights_are_refused_on_the_command_line(case, tmp_path, capsys, mon
         message = message.replace("notes.pt is", "is")  # the command line names the whole path
         path = tmp_path / filename
         path.write_bytes(make())
-    code = main(["explain", "--model", "nin_cifar10", "--method", "cam", "--image", str(zebra_path()),
-                 "--checkpoint", str(path), "--out", str(tmp_path / "map.npy")])
+    code = main(
+        [
+            "explain",
+            "--model",
+            "nin_cifar10",
+            "--method",
+            "cam",
+            "--image",
+            str(zebra_path()),
+            "--checkpoint",
+            str(path),
+            "--out",
+            str(tmp_path / "map.npy"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err

@@ -29,7 +29,7 @@ def _imports(name: str, f: Path, is_package: bool, modules) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(f.read_text())):
         if isinstance(node, ast.ImportFrom):
-            prefix = base[:len(base) - node.level + 1] if node.level else []
+            prefix = base[: len(base) - node.level + 1] if node.level else []
             target = ".".join(prefix + ([node.module] if node.module else []))
             candidates = [target, *(f"{target}.{a.name}" for a in node.names)]
         elif isinstance(node, ast.Import):
@@ -76,8 +76,12 @@ def test_interp_raises_its_own_error_types():
     bare = []
     for f in INTERP.rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
-                    isinstance(node.exc.func, ast.Name) and node.exc.func.id in ("ValueError", "RuntimeError"):
+            if (
+                isinstance(node, ast.Raise)
+                and isinstance(node.exc, ast.Call)
+                and isinstance(node.exc.func, ast.Name)
+                and node.exc.func.id in ("ValueError", "RuntimeError")
+            ):
                 bare.append(f"{f.relative_to(REPO)}:{node.lineno}")
     assert not bare, bare
 
@@ -86,8 +90,12 @@ def test_no_page_names_a_registry_model():
     import interp
 
     names = set(interp.list_models())
-    named = [(p.name, n) for p in (REPO / "pages").glob("*.py")
-             for n in re.findall(r"[\"']([a-z0-9_]+)[\"']", p.read_text()) if n in names]
+    named = [
+        (p.name, n)
+        for p in (REPO / "pages").glob("*.py")
+        for n in re.findall(r"[\"']([a-z0-9_]+)[\"']", p.read_text())
+        if n in names
+    ]
     assert not named, named
 
 
@@ -149,4 +157,4 @@ def test_methods_exports_at_most_forty_names_and_old_names_warn():
         assert methods.deletion_insertion is trust.deletion_insertion
     assert methods.filters is introspect.filters  # kept at the top: no warning
     with pytest.raises(AttributeError):
-        methods.no_such_method
+        _ = methods.no_such_method

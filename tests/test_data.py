@@ -11,8 +11,15 @@ from PIL import Image
 
 import interp
 from interp import ImageError
-from interp.data import (MAX_IMAGE_PIXELS, ImageList, cifar10_split, held_out_batch, pacs_files, pacs_split,
-                         spread_indices)
+from interp.data import (
+    MAX_IMAGE_PIXELS,
+    ImageList,
+    cifar10_split,
+    held_out_batch,
+    pacs_files,
+    pacs_split,
+    spread_indices,
+)
 
 
 def _png(img: Image.Image, **kw) -> bytes:
@@ -87,11 +94,10 @@ def test_animation_takes_first_frame():
     assert out[0, 0, 0] > 200 and out[0, 0, 1] < 60
 
 
-@pytest.mark.parametrize("bad, message", [
-    (b"", "empty"),
-    (b"this is not an image at all", "not an image"),
-    ("%PDF-1.4 fake".encode(), "not an image"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [(b"", "empty"), (b"this is not an image at all", "not an image"), ("%PDF-1.4 fake".encode(), "not an image")],
+)
 def test_rejects_empty_and_non_images(bad, message):
     with pytest.raises(ImageError, match=message):
         interp.load_image(bad)
@@ -123,7 +129,7 @@ def test_rejects_decompression_bomb_and_oversized_image():
     assert len(bomb) < 200_000
     with pytest.raises(ImageError, match="decompression bomb|too large|limit"):
         interp.load_image(bomb)
-    side = int(MAX_IMAGE_PIXELS ** 0.5) + 10
+    side = int(MAX_IMAGE_PIXELS**0.5) + 10
     big = Image.new("1", (side, side))
     with pytest.raises(ImageError, match="limit"):
         interp.load_image(big)

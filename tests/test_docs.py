@@ -14,8 +14,14 @@ TESTS = "pip install -r requirements.txt -r requirements-dev.txt && python -m py
 def test_the_site_builds_in_strict_mode(tmp_path):
     # NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2.0, which says nothing about this site.
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     assert (tmp_path / "site" / "api" / "index.html").is_file()
 

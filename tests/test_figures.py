@@ -8,7 +8,7 @@ import torch
 
 import interp
 from interp import figures
-from interp.methods import filters, reduce_channels, rgb_tiles, reduce_input_channels
+from interp.methods import filters, reduce_channels, reduce_input_channels, rgb_tiles
 from tests.methods.helpers import registry_model
 
 MODES = ("minmax", "abs", "symmetric", "percentile")
@@ -115,8 +115,9 @@ def test_picture_grid_labels_its_rows_and_columns_at_their_tiles():
     g = np.random.default_rng(0)
     pictures = [g.integers(0, 256, (h, 7, 3), dtype=np.uint8) for h in (5, 9, 3, 12, 7, 6)]
     labels = [f"tile {i}" for i in range(6)]
-    fig = figures.picture_grid_figure(pictures, labels, ncols=3, side=20, title="t",
-                                      row_labels=["first", "second"], col_labels=["a", "b", "c"])
+    fig = figures.picture_grid_figure(
+        pictures, labels, ncols=3, side=20, title="t", row_labels=["first", "second"], col_labels=["a", "b", "c"]
+    )
     hover = fig.data[0].customdata
     assert list(fig.layout.yaxis.ticktext) == ["first", "second"] and list(fig.layout.xaxis.ticktext) == ["a", "b", "c"]
     for r, y in enumerate(fig.layout.yaxis.tickvals):  # each row label sits on its row's tiles
@@ -153,4 +154,4 @@ def test_the_old_module_names_still_answer_with_a_warning():
     with pytest.warns(DeprecationWarning):
         assert interp.charts_trust.randomization_strip is figures.randomization_strip
     with pytest.raises(AttributeError):
-        interp.no_such_module
+        _ = interp.no_such_module

@@ -35,8 +35,9 @@ def test_the_tutorial_runs_without_a_cell_error_on_the_shipped_sample(tmp_path, 
     copy = tmp_path / "tutorial.ipynb"
     shutil.copy(NOTEBOOK, copy)
     nb = nbformat.read(copy, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

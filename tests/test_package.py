@@ -31,21 +31,41 @@ def installed(tmp_path_factory):
     outside the checkout to run in, the environment to run with)."""
     pytest.importorskip("hatchling", reason="pip install hatchling (requirements-dev.txt) to build the wheel")
     tmp = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(REPO)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next((tmp / "dist").glob("interp-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # This environment's packages (torch, streamlit, ...) stand in for the dependencies pip would download.
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(site) / "this_environment.pth").write_text("\n".join(sorted(ours)) + "\n")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-                              str(wheel)],
-                             capture_output=True, text=True)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     elsewhere = tmp / "elsewhere"
     elsewhere.mkdir()
@@ -56,13 +76,19 @@ def installed(tmp_path_factory):
 
 def _run(installed, *command: str, timeout: int = 300) -> subprocess.CompletedProcess:
     _, bin_dir, elsewhere, env = installed
-    return subprocess.run([str(bin_dir / command[0]), *command[1:]], cwd=elsewhere, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(bin_dir / command[0]), *command[1:]],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_wheel_carries_the_dashboard_the_sample_and_the_small_models(installed):
     wheel = installed[0]
-    assert wheel.stat().st_size < WHEEL_LIMIT_MB * 1024 ** 2
+    assert wheel.stat().st_size < WHEEL_LIMIT_MB * 1024**2
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "dashboard/_app/app.py" in names and "dashboard/_app/pages/cam.py" in names
     assert "interp/data/sample/zebra.jpg" in names and "interp/methods/records.toml" in names
@@ -75,10 +101,12 @@ def test_the_wheel_carries_the_dashboard_the_sample_and_the_small_models(install
 def test_the_installed_package_satisfies_its_declared_dependencies(installed):
     """interp's own requirements and its dashboard extra's, against what the venv has (pip check would
     also judge unrelated packages of this environment)."""
-    script = ("from importlib.metadata import requires, version; from packaging.requirements import Requirement; "
-              "bad = [str(r) for r in map(Requirement, requires('interp')) "
-              "if (r.marker is None or r.marker.evaluate({'extra': 'dashboard'})) "
-              "and version(r.name) not in r.specifier]; print(bad)")
+    script = (
+        "from importlib.metadata import requires, version; from packaging.requirements import Requirement; "
+        "bad = [str(r) for r in map(Requirement, requires('interp')) "
+        "if (r.marker is None or r.marker.evaluate({'extra': 'dashboard'})) "
+        "and version(r.name) not in r.specifier]; print(bad)"
+    )
     checked = _run(installed, "python", "-c", script)
     assert checked.returncode == 0 and checked.stdout.strip() == "[]", checked.stdout + checked.stderr
 
@@ -92,12 +120,34 @@ def test_the_interp_command_outside_the_checkout(installed):
     assert str(REPO) not in where.stdout  # the wheel's interp, not the checkout's
     elsewhere = installed[2]
     shutil.copy(REPO / "interp" / "data" / "sample" / "zebra.jpg", elsewhere / "zebra.jpg")
-    explained = _run(installed, "interp", "explain", "--model", "nin_cifar10", "--image", "zebra.jpg",
-                     "--method", "grad_cam", "--out", "map.png")
+    explained = _run(
+        installed,
+        "interp",
+        "explain",
+        "--model",
+        "nin_cifar10",
+        "--image",
+        "zebra.jpg",
+        "--method",
+        "grad_cam",
+        "--out",
+        "map.png",
+    )
     assert explained.returncode == 0, explained.stdout + explained.stderr
     assert (elsewhere / "map.png").stat().st_size > 1000
-    missing = _run(installed, "interp", "explain", "--model", "alexnet_pacs_domain", "--image", "zebra.jpg",
-                   "--method", "grad_cam", "--out", "big.png")
+    missing = _run(
+        installed,
+        "interp",
+        "explain",
+        "--model",
+        "alexnet_pacs_domain",
+        "--image",
+        "zebra.jpg",
+        "--method",
+        "grad_cam",
+        "--out",
+        "big.png",
+    )
     assert missing.returncode == 2 and "python -m interp train alexnet_pacs_domain" in missing.stderr
     assert "INTERP_HOME" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -107,8 +157,14 @@ def test_interp_dashboard_serves_the_app_from_the_wheel(installed):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([str(bin_dir / "interp"), "dashboard", "--port", str(port)], cwd=elsewhere, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(bin_dir / "interp"), "dashboard", "--port", str(port)],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, healthy = time.monotonic() + 120, False
         while time.monotonic() < deadline and not healthy:
@@ -123,12 +179,14 @@ def test_interp_dashboard_serves_the_app_from_the_wheel(installed):
         server.terminate()
         server.wait(timeout=30)
     # The installed app runs through its navigation to a page that loads a bundled checkpoint.
-    script = ("from streamlit.testing.v1 import AppTest; import dashboard, pathlib; "
-              "app = pathlib.Path(dashboard.__file__).parent / '_app' / 'app.py'; "
-              "at = AppTest.from_file(str(app), default_timeout=300); at.run(); assert not at.exception, at.exception; "
-              "at.switch_page('pages/filters.py'); at.session_state['model'] = 'nin_cifar10'; at.run(); "
-              "assert not at.exception and not at.error, (at.exception, [e.value for e in at.error]); "
-              "print(at.title[0].value)")
+    script = (
+        "from streamlit.testing.v1 import AppTest; import dashboard, pathlib; "
+        "app = pathlib.Path(dashboard.__file__).parent / '_app' / 'app.py'; "
+        "at = AppTest.from_file(str(app), default_timeout=300); at.run(); assert not at.exception, at.exception; "
+        "at.switch_page('pages/filters.py'); at.session_state['model'] = 'nin_cifar10'; at.run(); "
+        "assert not at.exception and not at.error, (at.exception, [e.value for e in at.error]); "
+        "print(at.title[0].value)"
+    )
     ran = _run(installed, "python", "-c", script)
     assert ran.returncode == 0 and ran.stdout.strip().endswith("Filters"), ran.stdout + ran.stderr
 

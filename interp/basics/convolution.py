@@ -5,6 +5,7 @@ the computation of one output pixel step by step."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -16,10 +17,21 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
 
 # Boundary name -> numpy.pad mode. "reflect" mirrors without repeating the edge (numpy's and
 # PyTorch's "reflect"); "valid" does not pad: the output shrinks to where the kernel fits.
-BOUNDARIES = {"zero": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap", "valid": None}
-BOUNDARY_LABELS = {"zero": "zero padding", "reflect": "reflection (edge not repeated)",
-                   "replicate": "replication (edge repeated)", "circular": "circular (wrap around)",
-                   "valid": "valid (no padding: the output shrinks)"}
+PadMode = Literal["constant", "reflect", "edge", "wrap"]  # numpy.pad's names
+BOUNDARIES: dict[str, PadMode | None] = {
+    "zero": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+    "valid": None,
+}
+BOUNDARY_LABELS = {
+    "zero": "zero padding",
+    "reflect": "reflection (edge not repeated)",
+    "replicate": "replication (edge repeated)",
+    "circular": "circular (wrap around)",
+    "valid": "valid (no padding: the output shrinks)",
+}
 
 
 def as_2d(values, what: str) -> np.ndarray:
@@ -49,7 +61,9 @@ def pad_image(image, kernel_shape: tuple[int, int], boundary: str = "zero") -> n
     kh, kw = kernel_shape
     if kh % 2 == 0 or kw % 2 == 0:
         raise ParameterError(f"a {kh}x{kw} kernel has no centre pixel: use odd sides, or the 'valid' boundary")
-    return np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode=BOUNDARIES[boundary])
+    mode = BOUNDARIES[boundary]
+    assert mode is not None  # only 'valid' has no padding mode, and it returned above
+    return np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode=mode)
 
 
 def _checked(image, kernel, boundary: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +71,10 @@ def _checked(image, kernel, boundary: str) -> tuple[np.ndarray, np.ndarray]:
     kernel = as_2d(kernel, "kernel")
     padded = pad_image(image, kernel.shape, boundary)
     if kernel.shape[0] > padded.shape[0] or kernel.shape[1] > padded.shape[1]:
-        raise ParameterError(f"the {kernel.shape[0]}x{kernel.shape[1]} kernel does not fit in the "
-                             f"{padded.shape[0]}x{padded.shape[1]} (padded) image")
+        raise ParameterError(
+            f"the {kernel.shape[0]}x{kernel.shape[1]} kernel does not fit in the "
+            f"{padded.shape[0]}x{padded.shape[1]} (padded) image"
+        )
     return padded, kernel
 
 
@@ -93,8 +109,7 @@ class ConvolutionStep:
     total: float
 
 
-def convolution_step(image, kernel, row: int, col: int, boundary: str = "zero",
-                     flip: bool = True) -> ConvolutionStep:
+def convolution_step(image, kernel, row: int, col: int, boundary: str = "zero", flip: bool = True) -> ConvolutionStep:
     """The computation of output pixel (row, col) of :func:`convolve`.
 
     Raises:
@@ -106,7 +121,7 @@ def convolution_step(image, kernel, row: int, col: int, boundary: str = "zero",
     if not (0 <= row < out_h and 0 <= col < out_w):
         raise ParameterError(f"output pixel ({row}, {col}) is outside the {out_h}x{out_w} output")
     applied = kernel[::-1, ::-1] if flip else kernel
-    window = padded[row:row + kh, col:col + kw]
+    window = padded[row : row + kh, col : col + kw]
     products = window * applied
     return ConvolutionStep(row, col, padded, window, applied, products, float(products.sum()))
 

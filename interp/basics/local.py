@@ -34,7 +34,7 @@ def _float64_copy(model):
     return private
 
 
-def local_linear(model, x0, target: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def local_linear(model, x0, target: int | None = None) -> tuple[np.ndarray, np.ndarray | float]:
     """(W, b) of the network's affine piece at x0: W = dh/dx at x0 and b = h(x0) - W x0.
 
     Args:
@@ -58,8 +58,8 @@ def local_linear(model, x0, target: int | None = None) -> tuple[np.ndarray, np.n
     grads = [torch.autograd.grad(out[k], x, retain_graph=True)[0][0] for k in outputs]
     w = torch.stack(grads)
     b = out[list(outputs)].detach() - (w.reshape(len(grads), -1) @ x.detach().reshape(-1))
-    w, b = w.cpu().numpy(), b.cpu().numpy()
-    return (w[0], float(b[0])) if target is not None else (w, b)
+    w_np, b_np = w.cpu().numpy(), b.cpu().numpy()
+    return (w_np[0], float(b_np[0])) if target is not None else (w_np, b_np)
 
 
 def output_of(model, x0, target: int) -> float:

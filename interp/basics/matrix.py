@@ -27,9 +27,10 @@ def _input_3d(input_shape: Sequence[int], channels: int) -> tuple[int, int, int]
         shape = (channels, *shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ParameterError(f"the input shape must be (H, W) or (C, H, W) of positive sizes, not {tuple(input_shape)}")
-    if shape[0] != channels:
-        raise ParameterError(f"the kernel takes {channels} input channel(s) but the input has {shape[0]}")
-    return shape  # type: ignore[return-value]
+    c, h, w = shape
+    if c != channels:
+        raise ParameterError(f"the kernel takes {channels} input channel(s) but the input has {c}")
+    return c, h, w
 
 
 def _entries(kernel_shape: tuple[int, int, int, int], input_shape, stride: int, padding: int):
@@ -66,14 +67,15 @@ def conv_matrix(kernel, input_shape: Sequence[int], stride: int = 1, padding: in
     return a
 
 
-def conv_matrix_symbolic(kernel_shape: Sequence[int], input_shape: Sequence[int], stride: int = 1,
-                         padding: int = 0) -> np.ndarray:
+def conv_matrix_symbolic(
+    kernel_shape: Sequence[int], input_shape: Sequence[int], stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """A as strings: 'w(i,j)' (0-based kernel row and column; 'w[o,c](i,j)' with several
     channels) where the kernel entry sits, '0' elsewhere. Same arguments as :func:`conv_matrix`."""
     shape = tuple(int(s) for s in kernel_shape)
-    k4 = (1,) * (4 - len(shape)) + shape if len(shape) in (2, 3, 4) else None
-    if k4 is None:
+    if len(shape) not in (2, 3, 4):
         raise ParameterError(f"the kernel shape must have 2, 3 or 4 sides, not {shape}")
+    k4 = _four_sides(shape)
     rows, cols, (o, c, i, j), a_shape, _ = _entries(k4, input_shape, stride, padding)
     out = np.full(a_shape, "0", dtype=object)
     several = k4[0] > 1 or k4[1] > 1
@@ -82,12 +84,17 @@ def conv_matrix_symbolic(kernel_shape: Sequence[int], input_shape: Sequence[int]
     return out
 
 
-def conv_output_shape(kernel_shape: Sequence[int], input_shape: Sequence[int], stride: int = 1,
-                      padding: int = 0) -> tuple[int, int, int]:
+def conv_output_shape(
+    kernel_shape: Sequence[int], input_shape: Sequence[int], stride: int = 1, padding: int = 0
+) -> tuple[int, int, int]:
     """(out channels, Ho, Wo) of the convolution that :func:`conv_matrix` writes as a matrix."""
-    shape = tuple(int(s) for s in kernel_shape)
-    k4 = (1,) * (4 - len(shape)) + shape
-    return _entries(k4, input_shape, stride, padding)[4]
+    return _entries(_four_sides(tuple(int(s) for s in kernel_shape)), input_shape, stride, padding)[4]
+
+
+def _four_sides(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A kernel shape of 2 to 4 sides as (out, in, kh, kw), the missing leading sides 1."""
+    out, cin, kh, kw = (1,) * (4 - len(shape)) + shape
+    return out, cin, kh, kw
 
 
 def matrix_vs_layer(kernel, x: np.ndarray, stride: int = 1, padding: int = 0) -> float:

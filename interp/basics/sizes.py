@@ -42,8 +42,10 @@ def kernel_size_for(size_in: int, size_out: int, stride: int = 1, padding: int =
     _positive(size_in=size_in, size_out=size_out, stride=stride)
     kernel = size_in + 2 * padding - (size_out - 1) * stride
     if kernel < 1:
-        raise ParameterError(f"no kernel maps {size_in} to {size_out} with stride {stride} and padding "
-                             f"{padding}: the output is larger than the padded input allows")
+        raise ParameterError(
+            f"no kernel maps {size_in} to {size_out} with stride {stride} and padding "
+            f"{padding}: the output is larger than the padded input allows"
+        )
     return kernel
 
 
@@ -72,8 +74,10 @@ def same_padding(kernel: int, stride: int = 1, dilation: int = 1) -> int:
     _positive(kernel=kernel, stride=stride, dilation=dilation)
     span = dilation * (kernel - 1)
     if span % 2:
-        raise ParameterError(f"a kernel of {kernel} (dilation {dilation}) needs {span} pixels of padding in all, "
-                             "which cannot be split evenly between the two sides: use an odd kernel")
+        raise ParameterError(
+            f"a kernel of {kernel} (dilation {dilation}) needs {span} pixels of padding in all, "
+            "which cannot be split evenly between the two sides: use an odd kernel"
+        )
     return span // 2
 
 
@@ -104,9 +108,20 @@ def receptive_fields(size: int, layers: Sequence[Layer]) -> list[dict[str, Any]]
             raise ParameterError(f"layer {n} ({layer.kind}): {exc}") from exc
         field += layer.dilation * (layer.kernel - 1) * jump
         jump *= layer.stride
-        rows.append({"layer": n, "type": layer.kind, "kernel": layer.kernel, "stride": layer.stride,
-                     "padding": layer.padding, "dilation": layer.dilation, "input": size, "output": out,
-                     "receptive field": field, "jump": jump})
+        rows.append(
+            {
+                "layer": n,
+                "type": layer.kind,
+                "kernel": layer.kernel,
+                "stride": layer.stride,
+                "padding": layer.padding,
+                "dilation": layer.dilation,
+                "input": size,
+                "output": out,
+                "receptive field": field,
+                "jump": jump,
+            }
+        )
         size = out
     return rows
 
@@ -140,8 +155,8 @@ def model_size_table(spec) -> list[dict[str, Any]]:
         if kernel is not None:
             predicted = tuple(_predict(size[a], kernel[a], stride[a], padding[a]) for a in (0, 1))
             if predicted == out:
-                field = tuple(field[a] + (kernel[a] - 1) * jump[a] for a in (0, 1))
-                jump = tuple(jump[a] * stride[a] for a in (0, 1))
+                field = (field[0] + (kernel[0] - 1) * jump[0], field[1] + (kernel[1] - 1) * jump[1])
+                jump = (jump[0] * stride[0], jump[1] * stride[1])
                 size = out
             else:
                 note = "off the main path (its input is not the previous layer's output)"
@@ -150,10 +165,20 @@ def model_size_table(spec) -> list[dict[str, Any]]:
             if out != size:  # adaptive pooling and the like: the formula does not apply
                 predicted, field, jump, size = (None, None), spec.input_hw, size, out
                 note = "global pooling: sees the whole input" if out == (1, 1) else "resizes"
-        table.append({"layer": r["layer"], "type": r["type"], "kernel": r["kernel"], "stride": r["stride"],
-                      "padding": r["padding"], "output": "x".join(map(str, out)),
-                      "predicted": "-" if None in predicted else "x".join(map(str, predicted)),
-                      "receptive field": _side(field), "jump": _side(jump), "note": note})
+        table.append(
+            {
+                "layer": r["layer"],
+                "type": r["type"],
+                "kernel": r["kernel"],
+                "stride": r["stride"],
+                "padding": r["padding"],
+                "output": "x".join(map(str, out)),
+                "predicted": "-" if None in predicted else "x".join(map(str, predicted)),
+                "receptive field": _side(field),
+                "jump": _side(jump),
+                "note": note,
+            }
+        )
     return table
 
 

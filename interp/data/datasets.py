@@ -67,16 +67,19 @@ def pacs_files(data_dir: str | os.PathLike | None = None) -> list[tuple[Path, st
     """All PACS images as (path, domain, class), sorted by path."""
     root = data_root(data_dir) / "PACS"
     if not root.is_dir():
-        raise DataError(f"PACS not found at {root}. Clone the PACS images (see README, 'Data') and "
-                        "point --data-dir or INTERP_DATA_DIR at the folder that holds PACS/")
+        raise DataError(
+            f"PACS not found at {root}. Clone the PACS images (see README, 'Data') and "
+            "point --data-dir or INTERP_DATA_DIR at the folder that holds PACS/"
+        )
     files = []
     for domain in PACS_DOMAINS:
         for cls in PACS_CLASSES:
             folder = root / domain / cls
             if not folder.is_dir():
                 raise DataError(f"PACS is incomplete: {folder} is missing")
-            files += [(p, domain, cls) for p in sorted(folder.iterdir())
-                      if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+            files += [
+                (p, domain, cls) for p in sorted(folder.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+            ]
     return files
 
 
@@ -146,10 +149,15 @@ def _export_cifar10_release(root: Path, split: str, download: bool) -> None:
     try:
         release = CIFAR10(str(root), train=split == "train", download=download)
     except Exception as exc:
-        hint = ("the download failed: are you offline? " if download else
-                "fetch it with interp.data.cifar10_split(split, download=True), or ")
-        raise DataError(f"CIFAR-10 not found under {root} ({exc}); {hint}put the image-folder tree "
-                        "cifar10/{train,test}/<class>/*.jpg there (see README, 'Data')") from exc
+        hint = (
+            "the download failed: are you offline? "
+            if download
+            else "fetch it with interp.data.cifar10_split(split, download=True), or "
+        )
+        raise DataError(
+            f"CIFAR-10 not found under {root} ({exc}); {hint}put the image-folder tree "
+            "cifar10/{train,test}/<class>/*.jpg there (see README, 'Data')"
+        ) from exc
     partial = root / f"{split}.partial"
     for cls in CIFAR10_CLASSES:
         (partial / cls).mkdir(parents=True, exist_ok=True)
@@ -159,8 +167,9 @@ def _export_cifar10_release(root: Path, split: str, download: bool) -> None:
     os.replace(partial, root / split)  # a run killed mid-way leaves no half tree behind
 
 
-def dataset_split(spec: ModelSpec, split: str, data_dir: str | os.PathLike | None = None,
-                  download: bool = False) -> ImageList:
+def dataset_split(
+    spec: ModelSpec, split: str, data_dir: str | os.PathLike | None = None, download: bool = False
+) -> ImageList:
     """The train or held-out split of a spec's task ('val' and 'test' both mean held-out)."""
     held_out = split in ("val", "test")
     if spec.dataset == "pacs":

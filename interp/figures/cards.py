@@ -21,17 +21,62 @@ def training_curves(card: dict[str, Any]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     if steps:
         x = np.arange(1, len(steps) + 1) / steps_per_epoch
-        fig.add_trace(go.Scatter(x=x, y=steps, name="train loss per step", mode="lines",
-                                 line=dict(color="rgba(31,119,180,0.25)", width=1)), 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=steps,
+                name="train loss per step",
+                mode="lines",
+                line=dict(color="rgba(31,119,180,0.25)", width=1),
+            ),
+            1,
+            1,
+        )
     e = [r["epoch"] for r in epochs]
-    fig.add_trace(go.Scatter(x=e, y=[r["train_loss"] for r in epochs], name="train loss (epoch mean)",
-                             mode="lines+markers", line=dict(color=TRAIN_COLOUR)), 1, 1)
-    fig.add_trace(go.Scatter(x=e, y=[r["val_loss"] for r in epochs], name="validation loss",
-                             mode="lines+markers", line=dict(color=HELD_OUT_COLOUR)), 1, 1)
-    fig.add_trace(go.Scatter(x=e, y=[r["train_accuracy"] for r in epochs], name="train accuracy",
-                             mode="lines+markers", line=dict(color=TRAIN_COLOUR, dash="dot")), 1, 2)
-    fig.add_trace(go.Scatter(x=e, y=[r["val_accuracy"] for r in epochs], name="validation accuracy",
-                             mode="lines+markers", line=dict(color=HELD_OUT_COLOUR, dash="dot")), 1, 2)
+    fig.add_trace(
+        go.Scatter(
+            x=e,
+            y=[r["train_loss"] for r in epochs],
+            name="train loss (epoch mean)",
+            mode="lines+markers",
+            line=dict(color=TRAIN_COLOUR),
+        ),
+        1,
+        1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=e,
+            y=[r["val_loss"] for r in epochs],
+            name="validation loss",
+            mode="lines+markers",
+            line=dict(color=HELD_OUT_COLOUR),
+        ),
+        1,
+        1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=e,
+            y=[r["train_accuracy"] for r in epochs],
+            name="train accuracy",
+            mode="lines+markers",
+            line=dict(color=TRAIN_COLOUR, dash="dot"),
+        ),
+        1,
+        2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=e,
+            y=[r["val_accuracy"] for r in epochs],
+            name="validation accuracy",
+            mode="lines+markers",
+            line=dict(color=HELD_OUT_COLOUR, dash="dot"),
+        ),
+        1,
+        2,
+    )
     best = card.get("kept_epoch") or card.get("best_epoch")  # the epoch whose weights were written
     if best and best > 0:
         for col in (1, 2):
@@ -46,19 +91,34 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     counts = np.asarray(matrix, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    fig = go.Figure(go.Heatmap(
-        z=share, x=list(class_names), y=list(class_names), colorscale="Blues", zmin=0, zmax=1,
-        customdata=counts.astype(int), text=np.round(share * 100).astype(int), texttemplate="%{text}",
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the row)<extra></extra>",
-        colorbar=dict(title="share of row", tickformat=".0%"),
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=list(class_names),
+            y=list(class_names),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            customdata=counts.astype(int),
+            text=np.round(share * 100).astype(int),
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the row)<extra></extra>",
+            colorbar=dict(title="share of row", tickformat=".0%"),
+        )
+    )
     return style_chart(fig, 420, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
 
 
 def per_class_accuracy(per_class: dict[str, float]) -> go.Figure:
     """Bars: accuracy of each class on the held-out split."""
-    fig = go.Figure(go.Bar(x=list(per_class), y=list(per_class.values()),
-                           text=[f"{v:.0%}" for v in per_class.values()], textposition="outside"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(per_class),
+            y=list(per_class.values()),
+            text=[f"{v:.0%}" for v in per_class.values()],
+            textposition="outside",
+        )
+    )
     return style_chart(fig, 320, yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"))
 
 
@@ -66,9 +126,14 @@ def parameters_per_layer(rows: list[dict[str, Any]]) -> go.Figure:
     """Horizontal bars: where the parameters are (layers without parameters left out)."""
     rows = [r for r in rows if r["parameters"]]
     total = sum(r["parameters"] for r in rows) or 1
-    fig = go.Figure(go.Bar(
-        y=[r["layer"] for r in rows], x=[r["parameters"] for r in rows], orientation="h",
-        text=[f"{r['parameters'] / total:.1%}" for r in rows], textposition="outside",
-        hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            y=[r["layer"] for r in rows],
+            x=[r["parameters"] for r in rows],
+            orientation="h",
+            text=[f"{r['parameters'] / total:.1%}" for r in rows],
+            textposition="outside",
+            hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
+        )
+    )
     return style_chart(fig, max(250, 22 * len(rows) + 80), xaxis_title="parameters", yaxis_autorange="reversed")

@@ -31,13 +31,29 @@ def mean_map_grid(maps: Mapping[str, tuple[np.ndarray, int]], title: str = "", n
     lo, hi = float(stacked.min()), float(stacked.max())
     if hi - lo <= 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
-    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[f"{k} ({maps[k][1]})" for k in labels],
-                        horizontal_spacing=0.02, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=[f"{k} ({maps[k][1]})" for k in labels],
+        horizontal_spacing=0.02,
+        vertical_spacing=0.08,
+    )
     for i, (k, z) in enumerate(zip(labels, stacked)):
         r, c = divmod(i, ncols)
-        fig.add_trace(go.Heatmap(z=z, zmin=lo, zmax=hi, colorscale=ATTRIBUTION_SCALE, showscale=i == 0,
-                                 colorbar=colorbar("mean map"), name=str(k),
-                                 hovertemplate=f"{k}<br>mean=%{{z:.3f}}<extra></extra>"), row=r + 1, col=c + 1)
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                zmin=lo,
+                zmax=hi,
+                colorscale=ATTRIBUTION_SCALE,
+                showscale=i == 0,
+                colorbar=colorbar("mean map"),
+                name=str(k),
+                hovertemplate=f"{k}<br>mean=%{{z:.3f}}<extra></extra>",
+            ),
+            row=r + 1,
+            col=c + 1,
+        )
     fig = style_map(fig, title, height=180 * nrows + 60)
     fig.update_yaxes(autorange="reversed", scaleanchor=None, showticklabels=False)
     for i in range(len(labels)):  # square pixels in every cell

@@ -69,8 +69,9 @@ def explanation_figure(e: Any, index: int | None = None) -> go.Figure:
         index = 0
     values, lo, hi, unit = display_map(e, index)
     image = None if e.image is None else _item(e.image, index)
-    return heatmap_figure(values, image=image, title=caption(e, index), colorscale=ATTRIBUTION_SCALE,
-                          colorbar_title=unit, zrange=(lo, hi))
+    return heatmap_figure(
+        values, image=image, title=caption(e, index), colorscale=ATTRIBUTION_SCALE, colorbar_title=unit, zrange=(lo, hi)
+    )
 
 
 def explanation_html(e: Any) -> str:
@@ -80,8 +81,10 @@ def explanation_html(e: Any) -> str:
     items = range(min(len(e.target), MAX_SHOWN)) if e.batched else [None]
     blocks = [_block(e, i) for i in items]
     if e.batched and len(e.target) > MAX_SHOWN:
-        blocks.append(f'<div style="font-size:12px">the first {MAX_SHOWN} of {len(e.target)} images; '
-                      "explanation.show(index=i) draws any of them</div>")
+        blocks.append(
+            f'<div style="font-size:12px">the first {MAX_SHOWN} of {len(e.target)} images; '
+            "explanation.show(index=i) draws any of them</div>"
+        )
     return "".join(blocks)
 
 
@@ -117,8 +120,9 @@ def _data_url(rgb: np.ndarray) -> str:
         rgb = np.round(np.clip(rgb, 0, 255)).astype(np.uint8)
     png = min(rgb.shape[:2]) <= 2 or max(rgb.shape[:2]) <= PNG_MAX_SIDE
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG" if png else "JPEG",
-                                                    **({"optimize": True} if png else {"quality": 85}))
+    Image.fromarray(np.ascontiguousarray(rgb)).save(
+        buffer, format="PNG" if png else "JPEG", **({"optimize": True} if png else {"quality": 85})
+    )
     kind = "png" if png else "jpeg"
     return f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

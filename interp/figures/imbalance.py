@@ -14,8 +14,15 @@ from .style import COLOURS, style_chart
 
 def class_counts(counts: Sequence[int], class_names: Sequence[str], title: str = "") -> go.Figure:
     """Bars: training images per class, the count written on each."""
-    fig = go.Figure(go.Bar(x=list(class_names), y=list(counts), text=[f"{c:,}" for c in counts],
-                           textposition="outside", marker_color=COLOURS[0]))
+    fig = go.Figure(
+        go.Bar(
+            x=list(class_names),
+            y=list(counts),
+            text=[f"{c:,}" for c in counts],
+            textposition="outside",
+            marker_color=COLOURS[0],
+        )
+    )
     return style_chart(fig, 320, title=title, yaxis=dict(title="training images", range=[0, max(counts) * 1.15]))
 
 
@@ -23,10 +30,23 @@ def per_class_comparison(per_class: Mapping[str, Mapping[str, float]]) -> go.Fig
     """Grouped bars: per-class held-out accuracy of each model (label -> class -> accuracy)."""
     fig = go.Figure()
     for colour, (label, accuracy) in zip(COLOURS, per_class.items()):
-        fig.add_trace(go.Bar(x=list(accuracy), y=list(accuracy.values()), name=label, marker_color=colour,
-                             text=[f"{v:.0%}" for v in accuracy.values()], textposition="outside"))
-    return style_chart(fig, 360, legend_below=True, barmode="group",
-                       yaxis=dict(range=[0, 1.12], tickformat=".0%", title="test accuracy"))
+        fig.add_trace(
+            go.Bar(
+                x=list(accuracy),
+                y=list(accuracy.values()),
+                name=label,
+                marker_color=colour,
+                text=[f"{v:.0%}" for v in accuracy.values()],
+                textposition="outside",
+            )
+        )
+    return style_chart(
+        fig,
+        360,
+        legend_below=True,
+        barmode="group",
+        yaxis=dict(range=[0, 1.12], tickformat=".0%", title="test accuracy"),
+    )
 
 
 def focal_curves(gammas: Sequence[float]) -> go.Figure:
@@ -36,8 +56,13 @@ def focal_curves(gammas: Sequence[float]) -> go.Figure:
     for colour, gamma in zip(COLOURS * 2, sorted(gammas)):
         label = f"gamma = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else "")
         fig.add_trace(go.Scatter(x=p, y=focal_term(p, gamma), name=label, mode="lines", line=dict(color=colour)))
-    return style_chart(fig, 340, legend_below=True, xaxis=dict(title="p_t, the probability of the true class"),
-                       yaxis=dict(title="loss of the sample", range=[0, 4.6]))
+    return style_chart(
+        fig,
+        340,
+        legend_below=True,
+        xaxis=dict(title="p_t, the probability of the true class"),
+        yaxis=dict(title="loss of the sample", range=[0, 4.6]),
+    )
 
 
 def class_weight_curves(counts: Sequence[int], class_names: Sequence[str], beta: float | None = None) -> go.Figure:
@@ -48,14 +73,29 @@ def class_weight_curves(counts: Sequence[int], class_names: Sequence[str], beta:
     x = np.concatenate([one_minus, [1.0]])
     fig = go.Figure()
     for i, name in enumerate(class_names):
-        fig.add_trace(go.Scatter(x=x, y=weights[:, i], mode="lines", name=f"{name} ({counts[i]:,})",
-                                 line=dict(color=COLOURS[i % len(COLOURS)], dash="solid" if i < 7 else "dot"),
-                                 hovertemplate="beta %{customdata:.5f}<br>weight %{y:.3f}<extra>" + name + "</extra>",
-                                 customdata=betas))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=weights[:, i],
+                mode="lines",
+                name=f"{name} ({counts[i]:,})",
+                line=dict(color=COLOURS[i % len(COLOURS)], dash="solid" if i < 7 else "dot"),
+                hovertemplate="beta %{customdata:.5f}<br>weight %{y:.3f}<extra>" + name + "</extra>",
+                customdata=betas,
+            )
+        )
     if beta is not None:
         fig.add_vline(x=max(1 - beta, 1e-5), line=dict(color="grey", dash="dash"))
     ticks = [1, 0.1, 0.01, 1e-3, 1e-4, 1e-5]
-    return style_chart(fig, 360, xaxis=dict(type="log", autorange="reversed", tickvals=ticks,
-                                            ticktext=["0", "0.9", "0.99", "0.999", "0.9999", "0.99999"],
-                                            title="beta (log scale in 1 - beta)"),
-                       yaxis=dict(title="class weight", type="log", tickvals=[0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]))
+    return style_chart(
+        fig,
+        360,
+        xaxis=dict(
+            type="log",
+            autorange="reversed",
+            tickvals=ticks,
+            ticktext=["0", "0.9", "0.99", "0.999", "0.9999", "0.99999"],
+            title="beta (log scale in 1 - beta)",
+        ),
+        yaxis=dict(title="class weight", type="log", tickvals=[0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]),
+    )

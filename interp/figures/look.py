@@ -34,13 +34,19 @@ def as_tile(picture: np.ndarray, side: int) -> np.ndarray:
     a = cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA)
     tile = np.full((side, side, 3), BACKGROUND, np.uint8)
     top, left = (side - a.shape[0]) // 2, (side - a.shape[1]) // 2
-    tile[top:top + a.shape[0], left:left + a.shape[1]] = a
+    tile[top : top + a.shape[0], left : left + a.shape[1]] = a
     return tile
 
 
-def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], ncols: int, side: int = 64,
-                        title: str = "", row_labels: Sequence[str] | None = None,
-                        col_labels: Sequence[str] | None = None) -> go.Figure:
+def picture_grid_figure(
+    pictures: Sequence[np.ndarray],
+    labels: Sequence[str],
+    ncols: int,
+    side: int = 64,
+    title: str = "",
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+) -> go.Figure:
     """Pictures of any sizes as one grid of side x side tiles, each tile's label on hover.
 
     Args:
@@ -59,11 +65,22 @@ def picture_grid_figure(pictures: Sequence[np.ndarray], labels: Sequence[str], n
     style_map(fig, title)
     centres = [i * (side + pad) + (side - 1) / 2 for i in range(max(len(row_labels or ()), len(col_labels or ())))]
     if row_labels is not None:
-        fig.update_yaxes(showticklabels=True, tickvals=centres[:len(row_labels)], ticktext=list(row_labels),
-                         ticks="", automargin=True)
+        fig.update_yaxes(
+            showticklabels=True,
+            tickvals=centres[: len(row_labels)],
+            ticktext=list(row_labels),
+            ticks="",
+            automargin=True,
+        )
     if col_labels is not None:
-        fig.update_xaxes(showticklabels=True, side="top", tickvals=centres[:len(col_labels)],
-                         ticktext=list(col_labels), ticks="", automargin=True)
+        fig.update_xaxes(
+            showticklabels=True,
+            side="top",
+            tickvals=centres[: len(col_labels)],
+            ticktext=list(col_labels),
+            ticks="",
+            automargin=True,
+        )
     return fig
 
 
@@ -71,8 +88,9 @@ def objective_curves(objective: np.ndarray, channels: Sequence[int], height: int
     """Each channel's objective per optimisation step (N, steps), one line per channel."""
     fig = go.Figure()
     for i, c in enumerate(channels):
-        fig.add_trace(go.Scatter(y=objective[i], mode="lines", name=f"channel {c}",
-                                 line=dict(color=COLOURS[i % len(COLOURS)])))
+        fig.add_trace(
+            go.Scatter(y=objective[i], mode="lines", name=f"channel {c}", line=dict(color=COLOURS[i % len(COLOURS)]))
+        )
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="objective (activation)")
     return style_chart(fig, height, title="objective per step")

@@ -11,12 +11,19 @@ from PIL import Image
 
 from ..errors import ParameterError
 from .scaling import as_rgb_uint8, filter_mosaic, finite, normalize
-from .style import (ACTIVATION_SCALE, ATTRIBUTION_SCALE, SIGNED_SCALE, colorbar, style_map, value_range)
+from .style import ACTIVATION_SCALE, ATTRIBUTION_SCALE, SIGNED_SCALE, colorbar, style_map, value_range
 
 
-def heatmap_figure(values: np.ndarray, image: Image.Image | np.ndarray | None = None, title: str = "",
-                   colorscale: str = ATTRIBUTION_SCALE, opacity: float = 0.5, symmetric: bool = False,
-                   colorbar_title: str = "value", zrange: tuple[float, float] | None = None) -> go.Figure:
+def heatmap_figure(
+    values: np.ndarray,
+    image: Image.Image | np.ndarray | None = None,
+    title: str = "",
+    colorscale: str = ATTRIBUTION_SCALE,
+    opacity: float = 0.5,
+    symmetric: bool = False,
+    colorbar_title: str = "value",
+    zrange: tuple[float, float] | None = None,
+) -> go.Figure:
     """A 2-D map as a heatmap with a colour bar in raw units, optionally over an image (the map
     is resized to it).
 
@@ -31,17 +38,26 @@ def heatmap_figure(values: np.ndarray, image: Image.Image | np.ndarray | None = 
     if image is not None:
         img = as_rgb_uint8(image)
         if z.shape != img.shape[:2]:
-            z = cv2.resize(z, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            z = np.asarray(cv2.resize(z, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
         fig.add_trace(go.Image(z=img, hoverinfo="skip"))
     lo, hi = value_range(np.asarray(zrange) if zrange else z, symmetric)
-    fig.add_trace(go.Heatmap(z=z, zmin=lo, zmax=hi, colorscale=colorscale,
-                             opacity=opacity if image is not None else 1.0, colorbar=colorbar(colorbar_title),
-                             hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>"))
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            zmin=lo,
+            zmax=hi,
+            colorscale=colorscale,
+            opacity=opacity if image is not None else 1.0,
+            colorbar=colorbar(colorbar_title),
+            hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>",
+        )
+    )
     return style_map(fig, title)
 
 
-def kernel_figure(kernel: np.ndarray, title: str = "", what: str = "weight", showscale: bool = True,
-                  limit: float | None = None) -> go.Figure:
+def kernel_figure(
+    kernel: np.ndarray, title: str = "", what: str = "weight", showscale: bool = True, limit: float | None = None
+) -> go.Figure:
     """One kh x kw kernel in weight units on a scale centred on 0, values on hover.
 
     Args:
@@ -49,9 +65,17 @@ def kernel_figure(kernel: np.ndarray, title: str = "", what: str = "weight", sho
     """
     z = finite(kernel)
     lo, hi = value_range(np.array([-limit, limit]) if limit else z, symmetric=True)
-    fig = go.Figure(go.Heatmap(z=z, zmin=lo, zmax=hi, colorscale=SIGNED_SCALE, showscale=showscale,
-                               colorbar=colorbar(what),
-                               hovertemplate=f"row %{{y}}, col %{{x}}<br>{what} %{{z:.4g}}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            zmin=lo,
+            zmax=hi,
+            colorscale=SIGNED_SCALE,
+            showscale=showscale,
+            colorbar=colorbar(what),
+            hovertemplate=f"row %{{y}}, col %{{x}}<br>{what} %{{z:.4g}}<extra></extra>",
+        )
+    )
     return style_map(fig, title)
 
 
@@ -60,8 +84,9 @@ def _hover_labels(index: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(index >= 0, labels[np.maximum(index, 0)], -1)
 
 
-def filter_grid_figure(tiles: np.ndarray, labels: list[int] | np.ndarray | None = None,
-                       ncols: int | None = None, title: str = "") -> go.Figure:
+def filter_grid_figure(
+    tiles: np.ndarray, labels: list[int] | np.ndarray | None = None, ncols: int | None = None, title: str = ""
+) -> go.Figure:
     """A bank of filters as one picture.
 
     Args:
@@ -76,38 +101,61 @@ def filter_grid_figure(tiles: np.ndarray, labels: list[int] | np.ndarray | None 
     labels = np.arange(len(t)) if labels is None else np.asarray(labels)
     if t.ndim == 4 and t.shape[-1] == 3:
         mosaic, index = filter_mosaic(normalize(t, "symmetric", per_item=True), ncols, fill=1.0)
-        trace = go.Image(z=np.round(mosaic * 255).astype(np.uint8), customdata=_hover_labels(index, labels),
-                         hovertemplate="filter %{customdata}<extra></extra>")
+        trace = go.Image(
+            z=np.round(mosaic * 255).astype(np.uint8),
+            customdata=_hover_labels(index, labels),
+            hovertemplate="filter %{customdata}<extra></extra>",
+        )
     elif t.ndim == 3:
         lo, hi = value_range(t, symmetric=True)
         mosaic, index = filter_mosaic(t, ncols, fill=0.0)  # gaps read as 0: white on RdBu
-        trace = go.Heatmap(z=mosaic, zmin=lo, zmax=hi, colorscale=SIGNED_SCALE,
-                           customdata=_hover_labels(index, labels), colorbar=colorbar("weight"),
-                           hovertemplate="filter %{customdata}<br>weight=%{z:.4g}<extra></extra>")
+        trace = go.Heatmap(
+            z=mosaic,
+            zmin=lo,
+            zmax=hi,
+            colorscale=SIGNED_SCALE,
+            customdata=_hover_labels(index, labels),
+            colorbar=colorbar("weight"),
+            hovertemplate="filter %{customdata}<br>weight=%{z:.4g}<extra></extra>",
+        )
     else:
         raise ParameterError(f"filter_grid_figure takes (k, h, w, 3) or (k, h, w) tiles, got shape {t.shape}")
     return style_map(go.Figure(trace), title)
 
 
-def feature_grid_figure(maps: np.ndarray, channels: list[int] | np.ndarray, ncols: int | None = None,
-                        title: str = "", colorscale: str = ACTIVATION_SCALE) -> go.Figure:
+def feature_grid_figure(
+    maps: np.ndarray,
+    channels: list[int] | np.ndarray,
+    ncols: int | None = None,
+    title: str = "",
+    colorscale: str = ACTIVATION_SCALE,
+) -> go.Figure:
     """Channel maps (C, H, W) of one layer, the given channels in order, on one shared colour
     scale in activation units (so strong and weak channels can be told apart)."""
     channels = np.asarray(channels, dtype=int)
     tiles = finite(maps)[channels]
     lo, hi = value_range(tiles)
     mosaic, index = filter_mosaic(tiles, ncols, pad=max(1, tiles.shape[-1] // 16), fill=np.nan)
-    fig = go.Figure(go.Heatmap(z=mosaic, zmin=lo, zmax=hi, colorscale=colorscale,
-                               customdata=_hover_labels(index, channels), colorbar=colorbar("activation"),
-                               hoverongaps=False,
-                               hovertemplate="channel %{customdata}<br>activation=%{z:.4g}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=mosaic,
+            zmin=lo,
+            zmax=hi,
+            colorscale=colorscale,
+            customdata=_hover_labels(index, channels),
+            colorbar=colorbar("activation"),
+            hoverongaps=False,
+            hovertemplate="channel %{customdata}<br>activation=%{z:.4g}<extra></extra>",
+        )
+    )
     return style_map(fig, title, plot_bgcolor="white")
 
 
 def compact(fig: go.Figure, height: int = 260) -> go.Figure:
     """Fit a map figure into a narrow column: colour bar laid horizontally under the map."""
-    fig.update_traces(colorbar=dict(orientation="h", thickness=10, y=-0.02, yanchor="top", len=0.9,
-                                    title=dict(side="top")),
-                      selector=dict(type="heatmap"))
+    fig.update_traces(
+        colorbar=dict(orientation="h", thickness=10, y=-0.02, yanchor="top", len=0.9, title=dict(side="top")),
+        selector=dict(type="heatmap"),
+    )
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=30 if fig.layout.title.text else 5, b=40))
     return fig

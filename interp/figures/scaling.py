@@ -12,15 +12,32 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+
 from ..errors import ParameterError
 
-__all__ = ["COLORMAPS", "EPS", "apply_colormap", "as_rgb_uint8", "denormalize", "filter_mosaic", "finite",
-           "gradient_image", "normalize", "overlay", "shrink"]
+__all__ = [
+    "COLORMAPS",
+    "EPS",
+    "apply_colormap",
+    "as_rgb_uint8",
+    "denormalize",
+    "filter_mosaic",
+    "finite",
+    "gradient_image",
+    "normalize",
+    "overlay",
+    "shrink",
+]
 
 COLORMAPS = {
-    "jet": cv2.COLORMAP_JET, "turbo": cv2.COLORMAP_TURBO, "viridis": cv2.COLORMAP_VIRIDIS,
-    "inferno": cv2.COLORMAP_INFERNO, "magma": cv2.COLORMAP_MAGMA, "plasma": cv2.COLORMAP_PLASMA,
-    "hot": cv2.COLORMAP_HOT, "bone": cv2.COLORMAP_BONE,
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "magma": cv2.COLORMAP_MAGMA,
+    "plasma": cv2.COLORMAP_PLASMA,
+    "hot": cv2.COLORMAP_HOT,
+    "bone": cv2.COLORMAP_BONE,
 }
 EPS = 1e-12
 
@@ -32,8 +49,9 @@ def finite(arr: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def normalize(arr: np.ndarray | torch.Tensor, mode: str = "minmax", percentile: float = 99.0,
-              per_item: bool = False) -> np.ndarray:
+def normalize(
+    arr: np.ndarray | torch.Tensor, mode: str = "minmax", percentile: float = 99.0, per_item: bool = False
+) -> np.ndarray:
     """Scale a raw map to [0, 1] for display (float32, never NaN).
 
     Args:
@@ -89,8 +107,7 @@ def as_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
     return a[..., :3]
 
 
-def overlay(image: Image.Image | np.ndarray, values01: np.ndarray, alpha: float = 0.5,
-            cmap: str = "jet") -> np.ndarray:
+def overlay(image: Image.Image | np.ndarray, values01: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
     """Blend a colour-mapped map in [0, 1] over an RGB image; the map is resized to the image.
 
     Returns:
@@ -123,8 +140,9 @@ def denormalize(x: torch.Tensor | np.ndarray, mean: tuple[float, ...], std: tupl
     return np.round(np.clip(a.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
 
 
-def filter_mosaic(tiles: np.ndarray, ncols: int | None = None, pad: int = 1,
-                  fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def filter_mosaic(
+    tiles: np.ndarray, ncols: int | None = None, pad: int = 1, fill: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Lay k tiles (k, h, w) or (k, h, w, 3) out in a grid.
 
     Returns:
@@ -140,8 +158,8 @@ def filter_mosaic(tiles: np.ndarray, ncols: int | None = None, pad: int = 1,
     for i in range(k):
         r, c = divmod(i, ncols)
         y, x = r * (h + pad), c * (w + pad)
-        mosaic[y:y + h, x:x + w] = t[i]
-        index[y:y + h, x:x + w] = i
+        mosaic[y : y + h, x : x + w] = t[i]
+        index[y : y + h, x : x + w] = i
     return mosaic, index
 
 
@@ -151,5 +169,6 @@ def shrink(a: np.ndarray, max_side: int) -> np.ndarray:
     scale = max_side / max(h, w)
     if scale >= 1:
         return a
-    return cv2.resize(a.astype(np.float32), (max(1, round(w * scale)), max(1, round(h * scale))),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        a.astype(np.float32), (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )

@@ -18,6 +18,7 @@ ATTRIBUTION_SCALE = "Jet"  # CAM-style overlays, as in the papers
 MAGNITUDE_SCALE = "Hot"  # |gradient| maps
 ACTIVATION_SCALE = "Viridis"  # feature maps
 
+
 class _Titles(Mapping[str, str]):
     """Method name -> title, read from the method records on each access (user methods included)."""
 

@@ -98,6 +98,7 @@ def _for_thread(fn: Callable, owner: int) -> Callable:
         if threading.get_ident() != owner:
             return None
         return fn(module, inputs, output)
+
     return hook
 
 
@@ -118,8 +119,7 @@ def get_module(model: nn.Module, layer: str) -> nn.Module:
     except AttributeError:
         names = [n for n, _ in model.named_modules() if n]
         shown = ", ".join(names[:12]) + (f" ... ({len(names)} in all)" if len(names) > 12 else "")
-        raise LayerError(f"layer {layer!r} does not exist in {type(model).__name__}. "
-                         f"Layers: {shown}") from None
+        raise LayerError(f"layer {layer!r} does not exist in {type(model).__name__}. Layers: {shown}") from None
 
 
 def all_finite(t: torch.Tensor) -> bool:
@@ -180,8 +180,9 @@ def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
     if target is None:
         return logits.argmax(1)
     try:
-        t = (target.detach().cpu() if isinstance(target, torch.Tensor)
-             else torch.as_tensor(np.asarray(target))).flatten()
+        t = (
+            target.detach().cpu() if isinstance(target, torch.Tensor) else torch.as_tensor(np.asarray(target))
+        ).flatten()
     except (TypeError, ValueError, RuntimeError):
         t = None
     if t is None or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.numel() == 0:
@@ -229,11 +230,14 @@ class Targets:
         if self.logits is None:
             logits = logits.detach()
             if not all_finite(logits):
-                raise ModelOutputError("the model's output is NaN or infinite for this input "
-                                       "(a diverged checkpoint, or an input far outside the training range)")
+                raise ModelOutputError(
+                    "the model's output is NaN or infinite for this input "
+                    "(a diverged checkpoint, or an input far outside the training range)"
+                )
             self.logits = logits
             if self.value is None:
                 self.value = resolve_targets(logits, self.requested)
+        assert self.value is not None  # fixed with the logits, or before them by given()
         return self.value
 
     def given(self, n: int, classes: int, device: torch.device) -> torch.Tensor | None:
@@ -245,10 +249,10 @@ class Targets:
 
     def before(self, model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         """The classes, running one no-grad forward pass if no pass has fixed them yet."""
-        if self.value is None:
-            with torch.no_grad():
-                self.of(logits_of(model, xb))
-        return self.value
+        if self.value is not None:
+            return self.value
+        with torch.no_grad():
+            return self.of(logits_of(model, xb))
 
 
 class _KeepLayerOutput:
@@ -275,16 +279,18 @@ class _KeepLayerOutput:
         return self.act
 
 
-def layer_activation_and_grad(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                              layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_activation_and_grad(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A layer's output (its last call, if it runs more than once) and d target logit / d output,
     from one forward and one backward pass (which stops at the layer)."""
     (act,), (grad,) = layers_activations_and_grads(model, xb, targets, [layer])
     return act, grad
 
 
-def layers_activations_and_grads(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                                 layers: Sequence[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def layers_activations_and_grads(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layers: Sequence[str]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """:func:`layer_activation_and_grad` for several layers from the same forward and backward pass."""
     keeps = [_KeepLayerOutput(layer) for layer in layers]
     with forward_hooks([(get_module(model, k.layer), k) for k in keeps]):
@@ -294,8 +300,7 @@ def layers_activations_and_grads(model: nn.Module, xb: torch.Tensor, targets: Ta
     if not score.requires_grad:
         return [a.detach() for a in acts], [torch.zeros_like(a) for a in acts]
     grads = torch.autograd.grad(score, acts, allow_unused=True)
-    return ([a.detach() for a in acts],
-            [torch.zeros_like(a) if g is None else g for a, g in zip(acts, grads)])
+    return ([a.detach() for a in acts], [torch.zeros_like(a) if g is None else g for a, g in zip(acts, grads)])
 
 
 def input_grad(model: nn.Module, xb: torch.Tensor, targets: Targets) -> torch.Tensor:
@@ -382,8 +387,9 @@ class Explanation:
             return replace(self, image=_picture(image, hw))
         images = list(image) if isinstance(image, (list, tuple)) or np.ndim(image) == 4 else [image]
         if len(images) != np.size(self.target):
-            raise ImageError(f"{len(images)} image(s) for a batch of {np.size(self.target)} explanations; "
-                             "give one per image")
+            raise ImageError(
+                f"{len(images)} image(s) for a batch of {np.size(self.target)} explanations; give one per image"
+            )
         return replace(self, image=np.stack([_picture(i, hw) for i in images]))
 
     def show(self, index: int | None = None) -> "go.Figure":
@@ -443,7 +449,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
     with using(model) as m, torch.inference_mode(False):
         with torch.enable_grad():
             amap, layer = compute(m, xb, targets)
-        if targets.value is None:
+        if targets.value is None or targets.logits is None:
             raise InternalError("the method returned without fixing its target classes (Targets.of)")
         probs = torch.softmax(targets.logits.double(), 1).gather(1, targets.value[:, None])[:, 0]
     out = amap.detach().float().cpu().numpy()

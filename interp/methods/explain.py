@@ -9,13 +9,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attribution.reference import with_noise_tunnel
 from ..errors import MethodError
-from .core import Explanation, Target, as_batch, attribute, layer_resolution, logits_of, reduce_channels, using
+from .attribution.reference import with_noise_tunnel
+from .core import Compute, Explanation, Target, as_batch, attribute, layer_resolution, logits_of, reduce_channels, using
 from .records import REGISTRY, get_method, method_names
 
-__all__ = ["CAM_FAMILY", "LAYER_METHODS", "LAYER_RESOLUTION_METHODS", "METHODS", "SPATIAL_METHODS", "TUNNEL_METHODS",
-           "Explanation", "explain", "noise_tunnel", "predict", "reduce_channels"]
+__all__ = [
+    "CAM_FAMILY",
+    "LAYER_METHODS",
+    "LAYER_RESOLUTION_METHODS",
+    "METHODS",
+    "SPATIAL_METHODS",
+    "TUNNEL_METHODS",
+    "Explanation",
+    "explain",
+    "noise_tunnel",
+    "predict",
+    "reduce_channels",
+]
 
 
 class _Methods(Mapping[str, Callable]):
@@ -50,9 +61,16 @@ def _options_of(method: str) -> list[str]:
     return list(get_method(method).options())
 
 
-def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = None,
-            layer: str | Sequence[str] | None = None, resolution: str = "input", image: Any = None,
-            **options: Any) -> Explanation:
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    target: Target = None,
+    layer: str | Sequence[str] | None = None,
+    resolution: str = "input",
+    image: Any = None,
+    **options: Any,
+) -> Explanation:
     """Attribute a model's decision to its input with one of :data:`METHODS`.
 
     Args:
@@ -98,17 +116,20 @@ def explain(model: nn.Module, x: torch.Tensor, method: str, target: Target = Non
     allowed = _options_of(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}; "
-                          f"it takes: {', '.join(allowed) or 'none'}")
-    compute = partial(fn, **options, layer=layer if spec.needs_layer else None)
+        raise MethodError(
+            f"{method} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(allowed) or 'none'}"
+        )
+    compute: Compute = partial(fn, **options, layer=layer if spec.needs_layer else None)
     if kind is not None:
         compute = with_noise_tunnel(compute, kind, **tunnel)
     if resolution not in ("input", "layer"):
         raise MethodError(f"resolution must be 'input' or 'layer', not {resolution!r}")
     if resolution == "layer":
         if not spec.layer_resolution:
-            raise MethodError(f"{method} has no map at a layer's resolution; the CAMs do: "
-                              f"{', '.join(method_names(layer_resolution=True))}")
+            raise MethodError(
+                f"{method} has no map at a layer's resolution; the CAMs do: "
+                f"{', '.join(method_names(layer_resolution=True))}"
+            )
         with layer_resolution():
             result = attribute(model, x, target, compute, method)
     else:
@@ -123,8 +144,17 @@ def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
         return torch.softmax(logits_of(m, xb).float(), dim=1).cpu().numpy()
 
 
-def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "smoothgrad", target: Target = None,
-                 n_samples: int = 25, noise_level: float = 0.15, seed: int = 0, **options: Any) -> np.ndarray:
+def noise_tunnel(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    kind: str = "smoothgrad",
+    target: Target = None,
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+    **options: Any,
+) -> np.ndarray:
     """Any gradient method over noisy copies of the input: the same as
     ``explain(model, x, method, noise_tunnel=kind, nt_samples=..., nt_noise_level=..., nt_seed=...)``.
 
@@ -133,5 +163,14 @@ def noise_tunnel(model: nn.Module, x: torch.Tensor, method: str, kind: str = "sm
         noise_level: as :func:`.gradients.smoothgrad`.
         seed: as :func:`.gradients.smoothgrad`.
     """
-    return explain(model, x, method, target=target, noise_tunnel=kind, nt_samples=n_samples,
-                   nt_noise_level=noise_level, nt_seed=seed, **options).map
+    return explain(
+        model,
+        x,
+        method,
+        target=target,
+        noise_tunnel=kind,
+        nt_samples=n_samples,
+        nt_noise_level=noise_level,
+        nt_seed=seed,
+        **options,
+    ).map

@@ -54,14 +54,15 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     xb = x if x.is_meta else as_batch(model, x)[0]
     with using(model) as m, torch.inference_mode(False):
         calls, _ = trace(m, xb)
-    leaves = [c for c in calls if not c.module._modules and c.output.ndim == 4
-              and c.output.shape[-2] * c.output.shape[-1] > 1]
+    leaves = [
+        c for c in calls if not c.module._modules and c.output.ndim == 4 and c.output.shape[-2] * c.output.shape[-1] > 1
+    ]
     return list(dict.fromkeys(c.name for c in leaves))
 
 
 def activation_after(model: nn.Module, layer: str, candidates: list[str]) -> str:
     """The first activation among ``candidates`` after ``layer`` (what the next layer receives), else ``layer``."""
-    later = candidates[candidates.index(layer) + 1:] if layer in candidates else []
+    later = candidates[candidates.index(layer) + 1 :] if layer in candidates else []
     return next((n for n in later if isinstance(model.get_submodule(n), ACTIVATIONS)), layer)
 
 
@@ -73,20 +74,30 @@ def probe_input(input_size: int | tuple[int, int]) -> torch.Tensor:
 
 def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
     calls, _ = trace(model, xb)
-    pooled = [c for c in calls if isinstance(c.module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)) and c.input is not None
-              and c.input.ndim == 4 and c.input.shape[-2] * c.input.shape[-1] > 1 and c.output.shape[-2:] == (1, 1)]
+    pooled = [
+        c
+        for c in calls
+        if isinstance(c.module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d))
+        and c.input is not None
+        and c.input.ndim == 4
+        and c.input.shape[-2] * c.input.shape[-1] > 1
+        and c.output.shape[-2:] == (1, 1)
+    ]
     if pooled:
         # The maps a global average pooling head pools: the stage output, whatever its modules. (The
         # last activation could sit inside a block in another layout: ConvNeXt's MLP runs on N x H x W x C.)
         gap = pooled[-1]
+        assert gap.input is not None  # pooled keeps only calls with an input
         names = name_of_tensor(calls, gap.input, gap.input_version, gap.order)
         if names:
             return names[0]
-    stage = [c for c in calls if isinstance(c.module, STAGE) and c.output.ndim == 4
-             and c.output.shape[-2] * c.output.shape[-1] > 1]
+    stage = [
+        c
+        for c in calls
+        if isinstance(c.module, STAGE) and c.output.ndim == 4 and c.output.shape[-2] * c.output.shape[-1] > 1
+    ]
     if not stage:
-        raise LayerError(f"{type(model).__name__} has no conv layer with spatial maps for Grad-CAM; "
-                         "pass a layer name")
+        raise LayerError(f"{type(model).__name__} has no conv layer with spatial maps for Grad-CAM; pass a layer name")
     last = stage[-1]
     return name_of_tensor(calls, last.output, last.version, len(calls))[0]
 

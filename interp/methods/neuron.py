@@ -34,23 +34,32 @@ def select_neuron(act: torch.Tensor, layer: str, channel: int, position: Sequenc
         LayerError: a channel or position the layer does not have.
     """
     if act.ndim < 2 or not 0 <= int(channel) < act.shape[1]:
-        raise LayerError(f"layer {layer!r} has {act.shape[1] if act.ndim >= 2 else 0} channels "
-                         f"(output {tuple(act.shape[1:])}); channel {channel} does not exist")
+        raise LayerError(
+            f"layer {layer!r} has {act.shape[1] if act.ndim >= 2 else 0} channels "
+            f"(output {tuple(act.shape[1:])}); channel {channel} does not exist"
+        )
     a = act[:, int(channel)]
     if position is None:
         return a.flatten(1).mean(1) if a.ndim > 1 else a
     pos = tuple(int(p) for p in position)
     if len(pos) != a.ndim - 1 or any(not 0 <= p < s for p, s in zip(pos, a.shape[1:])):
         raise LayerError(f"position {tuple(position)} is outside layer {layer!r}'s maps {tuple(a.shape[1:])}")
-    return a[(slice(None), *pos)]
+    index: tuple[slice | int, ...] = (slice(None), *pos)
+    return a[index]
 
 
 class NeuronModel(nn.Module):
     """A model whose output (N, 1) is one neuron of a layer of ``model``; ``record`` sees the
     model's logits (a plain function, so that a deep copy of this module shares it)."""
 
-    def __init__(self, model: nn.Module, layer: str, channel: int, position: Sequence[int] | None,
-                 record: Callable[[torch.Tensor], Any]):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        channel: int,
+        position: Sequence[int] | None,
+        record: Callable[[torch.Tensor], Any],
+    ):
         super().__init__()
         self.model, self.layer, self.channel, self.position, self.record = model, layer, channel, position, record
 
@@ -62,8 +71,15 @@ class NeuronModel(nn.Module):
         return select_neuron(keep.ran(), self.layer, self.channel, self.position)[:, None]
 
 
-def _neuron(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: Callable, layer: str, channel: int,
-            position: Sequence[int] | None) -> tuple[torch.Tensor, str]:
+def _neuron(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    inner: Callable,
+    layer: str,
+    channel: int,
+    position: Sequence[int] | None,
+) -> tuple[torch.Tensor, str]:
     get_module(model, layer)  # a LayerError before any work
     n = xb.shape[0]
 
@@ -76,8 +92,15 @@ def _neuron(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: Callabl
     return amap, layer
 
 
-def neuron_attribution(model: nn.Module, x: torch.Tensor, layer: str, channel: int, method: str = "saliency",
-                       position: Sequence[int] | None = None, **options: Any) -> Explanation:
+def neuron_attribution(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    channel: int,
+    method: str = "saliency",
+    position: Sequence[int] | None = None,
+    **options: Any,
+) -> Explanation:
     """The input attribution of one neuron of ``layer`` with a gradient method.
 
     Args:
@@ -100,8 +123,13 @@ def neuron_attribution(model: nn.Module, x: torch.Tensor, layer: str, channel: i
     unknown = sorted(set(options) - set(_options_of(method)))
     if unknown:
         raise MethodError(f"{method} does not take option(s) {', '.join(unknown)}")
-    compute = partial(_neuron, inner=partial(get_method(method).function(), **options), layer=layer, channel=channel,
-                      position=None if position is None else tuple(position))
+    compute = partial(
+        _neuron,
+        inner=partial(get_method(method).function(), **options),
+        layer=layer,
+        channel=channel,
+        position=None if position is None else tuple(position),
+    )
     result = attribute(model, x, None, compute)
     neuron = (layer, int(channel), *(() if position is None else tuple(int(p) for p in position)))
     return dataclasses.replace(result, method=method, layer=layer, neuron=neuron)

@@ -62,8 +62,11 @@ class MethodSpec:
     def options(self) -> dict[str, Any]:
         """The options it takes, with their defaults (None where it has none); imports its module."""
         params = inspect.signature(self.function()).parameters.values()
-        return {p.name: None if p.default is p.empty else p.default
-                for p in params if p.name not in ("model", "xb", "targets", "layer")}
+        return {
+            p.name: None if p.default is p.empty else p.default
+            for p in params
+            if p.name not in ("model", "xb", "targets", "layer")
+        }
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -80,10 +83,17 @@ def _built_in_records() -> dict[str, MethodSpec]:
     for name, facts in tables.items():
         unknown = sorted(set(facts) - known)
         if unknown or facts.get("family") not in FAMILIES:
-            raise InternalError(f"{RECORDS_FILE}: method {name!r} has unknown keys {unknown} or family "
-                                f"{facts.get('family')!r}")
-        records[name] = MethodSpec(name=name, **{**facts, "peers": tuple(facts.get("peers", ())),
-                                                 "compute": "interp.methods.attribution." + facts["compute"]})
+            raise InternalError(
+                f"{RECORDS_FILE}: method {name!r} has unknown keys {unknown} or family {facts.get('family')!r}"
+            )
+        records[name] = MethodSpec(
+            name=name,
+            **{
+                **facts,
+                "peers": tuple(facts.get("peers", ())),
+                "compute": "interp.methods.attribution." + facts["compute"],
+            },
+        )
     return records
 
 
@@ -114,9 +124,18 @@ def by_family() -> dict[str, list[str]]:
     return {family: names for family, names in groups.items() if names}
 
 
-def register_method(name: str, fn: Callable, *, title: str | None = None, family: str = _CUSTOM,
-                    shows: str = "", cost: str = "", relative_cost: float = 1.0, replace: bool = False,
-                    **facts: Any) -> MethodSpec:
+def register_method(
+    name: str,
+    fn: Callable,
+    *,
+    title: str | None = None,
+    family: str = _CUSTOM,
+    shows: str = "",
+    cost: str = "",
+    relative_cost: float = 1.0,
+    replace: bool = False,
+    **facts: Any,
+) -> MethodSpec:
     """Add a user's method: it then runs in ``explain``, the command line, explain-dataset and the
     dashboard's pickers like the built-in ones.
 
@@ -148,11 +167,22 @@ def register_method(name: str, fn: Callable, *, title: str | None = None, family
         raise MethodError(f"method {name!r} is {what}")
     unknown = sorted(set(facts) - set(MethodSpec.__dataclass_fields__))
     if unknown:
-        raise MethodError(f"register_method does not know {', '.join(unknown)}; "
-                          f"a method's facts are: {', '.join(MethodSpec.__dataclass_fields__)}")
-    spec = MethodSpec(name=name, title=title or name, family=family, shows=shows or f"your method {name}",
-                      cost=cost or "your function", relative_cost=relative_cost, compute=_user_compute(fn),
-                      spatial=True, user=True, **facts)
+        raise MethodError(
+            f"register_method does not know {', '.join(unknown)}; "
+            f"a method's facts are: {', '.join(MethodSpec.__dataclass_fields__)}"
+        )
+    spec = MethodSpec(
+        name=name,
+        title=title or name,
+        family=family,
+        shows=shows or f"your method {name}",
+        cost=cost or "your function",
+        relative_cost=relative_cost,
+        compute=_user_compute(fn),
+        spatial=True,
+        user=True,
+        **facts,
+    )
     _REGISTRY[name] = spec
     return spec
 
@@ -176,8 +206,10 @@ def _user_compute(fn: Callable) -> Callable:
         if maps.dim() == 4 and maps.shape[1] == 1:
             maps = maps[:, 0]
         if maps.dim() != 3 or maps.shape[0] != xb.shape[0]:
-            raise MethodError(f"a registered method must return one map per image, (N, H, W) = "
-                              f"({xb.shape[0]}, H, W); it returned shape {tuple(maps.shape)}")
+            raise MethodError(
+                f"a registered method must return one map per image, (N, H, W) = "
+                f"({xb.shape[0]}, H, W); it returned shape {tuple(maps.shape)}"
+            )
         return maps.float(), None
 
     compute.__name__ = getattr(fn, "__name__", "compute")

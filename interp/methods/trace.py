@@ -34,8 +34,9 @@ class Call:
     output_value: torch.Tensor | None
 
 
-def trace(model: nn.Module, xb: torch.Tensor,
-          keep_inputs: Callable[[nn.Module], bool] = lambda m: False) -> tuple[list[Call], torch.Tensor]:
+def trace(
+    model: nn.Module, xb: torch.Tensor, keep_inputs: Callable[[nn.Module], bool] = lambda m: False
+) -> tuple[list[Call], torch.Tensor]:
     """Every named module's calls during one no-grad forward pass, and the logits."""
     calls: list[Call] = []
 
@@ -45,12 +46,20 @@ def trace(model: nn.Module, xb: torch.Tensor,
                 return
             first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             keep = keep_inputs(module)
-            calls.append(Call(
-                name, module, len(calls), output, output._version, first,
-                first._version if first is not None else -1,
-                first.clone() if keep and first is not None else None,
-                output.clone() if keep else None,
-            ))
+            calls.append(
+                Call(
+                    name,
+                    module,
+                    len(calls),
+                    output,
+                    output._version,
+                    first,
+                    first._version if first is not None else -1,
+                    first.clone() if keep and first is not None else None,
+                    output.clone() if keep else None,
+                )
+            )
+
         return hook
 
     with forward_hooks((m, record(n)) for n, m in model.named_modules() if n), torch.no_grad():

@@ -30,12 +30,46 @@ from ..errors import InternalError, MethodError
 from .core import Targets, logits_of
 
 # The modules Captum's DeepLift has a rule for (captum.attr._core.deep_lift.SUPPORTED_NON_LINEAR).
-DEEPLIFT_RULES = (nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus,
-                  nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.Softmax)
+DEEPLIFT_RULES = (
+    nn.ReLU,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.Softmax,
+)
 # Non-linear functions: outside a module of DEEPLIFT_RULES, DeepLift would silently use their gradient.
-_NONLINEAR = {"relu", "relu_", "relu6", "elu", "elu_", "selu", "celu", "leaky_relu", "leaky_relu_", "gelu",
-              "silu", "mish", "hardswish", "hardsigmoid", "hardtanh", "prelu", "sigmoid", "tanh", "softplus",
-              "softmax", "log_softmax", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool2d"}
+_NONLINEAR = {
+    "relu",
+    "relu_",
+    "relu6",
+    "elu",
+    "elu_",
+    "selu",
+    "celu",
+    "leaky_relu",
+    "leaky_relu_",
+    "gelu",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "hardtanh",
+    "prelu",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "adaptive_max_pool2d",
+}
 
 
 class PerCall(nn.Module):
@@ -95,7 +129,8 @@ class _Watch(TorchFunctionMode):
 
     def __init__(self, depth: list[int], where: list[str]):
         super().__init__()
-        self.depth, self.where, self.found = depth, where, []
+        self.depth, self.where = depth, where
+        self.found: list[str] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
@@ -105,10 +140,12 @@ class _Watch(TorchFunctionMode):
 
 
 @contextmanager
-def _counting(model: nn.Module, own: list[nn.Module], calls: dict[int, int], depth: list[int],
-              where: list[str]) -> Iterator[None]:
+def _counting(
+    model: nn.Module, own: list[nn.Module], calls: dict[int, int], depth: list[int], where: list[str]
+) -> Iterator[None]:
     """Count the calls of each module with a rule; track the rule depth and the container running
     (hooks go on the twin's own modules only, never on the shared ones)."""
+
     def pre(mod, inputs):
         where.append(names.get(id(mod), type(mod).__name__))
         if type(mod) in DEEPLIFT_RULES:  # Captum matches the exact type, not subclasses
@@ -169,9 +206,11 @@ def twin(model: nn.Module, xb: torch.Tensor, targets: Targets, strict: bool) -> 
         places = found.unruled
         where = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
         rules = ", ".join(t.__name__ for t in DEEPLIFT_RULES)
-        raise MethodError(f"DeepLift has rules only for activation modules ({rules}); this model applies "
-                          f"{where}, where DeepLift would silently use the plain gradient. "
-                          "Use integrated_gradients or gradient_shap for this model.")
+        raise MethodError(
+            f"DeepLift has rules only for activation modules ({rules}); this model applies "
+            f"{where}, where DeepLift would silently use the plain gradient. "
+            "Use integrated_gradients or gradient_shap for this model."
+        )
     return found.reset()
 
 
@@ -179,15 +218,19 @@ def build_twin(model: nn.Module, xb: torch.Tensor, targets: Targets) -> Connecte
     """A new twin of the model; its one forward pass (no gradients) also fixes ``targets`` and
     records where the model applies a non-linear function outside a module DeepLift has a rule
     for (``Connected.unruled``)."""
-    shared = itertools.chain(model.parameters(), model.buffers(),
-                             (m for m in model.modules() if not m._modules and not isinstance(m, DEEPLIFT_RULES)))
+    shared = itertools.chain(
+        model.parameters(),
+        model.buffers(),
+        (m for m in model.modules() if not m._modules and not isinstance(m, DEEPLIFT_RULES)),
+    )
     copied = copy.deepcopy(model, {id(t): t for t in shared})
     own = [m for m in copied.modules() if m._modules or isinstance(m, DEEPLIFT_RULES)]
     for m in own:
         if getattr(m, "inplace", False) and isinstance(m, DEEPLIFT_RULES):
             m.inplace = False
     calls: dict[int, int] = {}
-    depth, where = [0], []
+    depth: list[int] = [0]
+    where: list[str] = []
     watch = _Watch(depth, where)
     with _counting(copied, own, calls, depth, where), torch.no_grad(), watch:
         logits = logits_of(copied, xb.detach())

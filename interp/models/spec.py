@@ -53,7 +53,10 @@ class ModelSpec:
     @property
     def input_hw(self) -> tuple[int, int]:
         """(height, width) of the model's input."""
-        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else tuple(self.input_size)
+        if isinstance(self.input_size, int):
+            return self.input_size, self.input_size
+        height, width = self.input_size
+        return height, width
 
     @property
     def input_label(self) -> str:
@@ -85,8 +88,9 @@ class ModelSpec:
 
     def _checkpoint_folder(self) -> Path | None:
         for folder in (CHECKPOINT_DIR, *CHECKPOINT_SEARCH):
-            if (folder / f"{self.name}.safetensors").is_file() or \
-                    (folder / f"{self.name}.safetensors.index.json").is_file():  # sharded weights
+            if (folder / f"{self.name}.safetensors").is_file() or (
+                folder / f"{self.name}.safetensors.index.json"
+            ).is_file():  # sharded weights
                 return folder
         return None
 

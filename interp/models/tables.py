@@ -34,14 +34,18 @@ def registry_rows() -> list[dict[str, Any]]:
     for spec in REGISTRY.values():
         card = read_card(spec.card_path) if spec.checkpoint else None
         accuracy = card.get("metrics", {}).get("accuracy") if card else None
-        rows.append({
-            "model": spec.name, "arch": spec.arch, "task": spec.task,
-            "parameters": parameter_count(spec),
-            "held-out accuracy": accuracy,
-            "conv1 autocorrelation": card.get("conv1_autocorrelation") if card else None,
-            "weights": weights_status(spec),
-            "get weights": weights_command(spec),
-        })
+        rows.append(
+            {
+                "model": spec.name,
+                "arch": spec.arch,
+                "task": spec.task,
+                "parameters": parameter_count(spec),
+                "held-out accuracy": accuracy,
+                "conv1 autocorrelation": card.get("conv1_autocorrelation") if card else None,
+                "weights": weights_status(spec),
+                "get weights": weights_command(spec),
+            }
+        )
     return rows
 
 
@@ -78,15 +82,20 @@ def layer_table(model: nn.Module, input_size: int | tuple[int, int]) -> tuple[li
     def record(name: str):
         def hook(module: nn.Module, inputs, output) -> None:
             k = getattr(module, "kernel_size", "")
-            rows.append({
-                "layer": name,
-                "type": type(module).__name__,
-                "kernel": _pair(k) if k != "" else "",
-                "padding": _pair(module.padding) if hasattr(module, "padding") and not isinstance(module.padding, str) else "",
-                "stride": _pair(module.stride) if hasattr(module, "stride") else "",
-                "output": tuple(output.shape[1:]),
-                "parameters": sum(p.numel() for p in module.parameters(recurse=False)),
-            })
+            rows.append(
+                {
+                    "layer": name,
+                    "type": type(module).__name__,
+                    "kernel": _pair(k) if k != "" else "",
+                    "padding": _pair(module.padding)
+                    if hasattr(module, "padding") and not isinstance(module.padding, str)
+                    else "",
+                    "stride": _pair(module.stride) if hasattr(module, "stride") else "",
+                    "output": tuple(output.shape[1:]),
+                    "parameters": sum(p.numel() for p in module.parameters(recurse=False)),
+                }
+            )
+
         return hook
 
     try:

@@ -31,8 +31,10 @@ def torchvision_weights(builder: str):
     classifiers = tvm.list_models(module=tvm)
     if builder not in classifiers:
         shown = ", ".join(f"{PREFIX}{n}" for n in ("resnet50", "efficientnet_b0", "convnext_tiny", "vgg16"))
-        raise UnknownModelError(f"torchvision has no image classifier {builder!r} (e.g. {shown}; "
-                                f"{len(classifiers)} in all: torchvision.models.list_models())")
+        raise UnknownModelError(
+            f"torchvision has no image classifier {builder!r} (e.g. {shown}; "
+            f"{len(classifiers)} in all: torchvision.models.list_models())"
+        )
     return tvm.get_model_weights(builder).DEFAULT
 
 
@@ -40,20 +42,28 @@ def torchvision_spec(name: str) -> ModelSpec:
     """The spec of ``torchvision/<builder>`` from torchvision's weights metadata."""
     from torchvision import models as tvm
 
-    builder = name[len(PREFIX):]
+    builder = name[len(PREFIX) :]
     weights = torchvision_weights(builder)
     transforms = weights.transforms()
-    return ModelSpec(name=name, arch=builder, task="imagenet", class_names=tuple(weights.meta["categories"]),
-                     input_size=int(transforms.crop_size[0]), mean=tuple(transforms.mean), std=tuple(transforms.std),
-                     pretrained="imagenet", builder=partial(tvm.get_model, builder, weights=None),
-                     training_note=f"torchvision's {builder} with its ImageNet weights ({weights.name}).")
+    return ModelSpec(
+        name=name,
+        arch=builder,
+        task="imagenet",
+        class_names=tuple(weights.meta["categories"]),
+        input_size=int(transforms.crop_size[0]),
+        mean=tuple(transforms.mean),
+        std=tuple(transforms.std),
+        pretrained="imagenet",
+        builder=partial(tvm.get_model, builder, weights=None),
+        training_note=f"torchvision's {builder} with its ImageNet weights ({weights.name}).",
+    )
 
 
 def fine_tuned_builder(name: str, num_classes: int):
     """A factory of ``torchvision/<builder>`` with a head of ``num_classes`` (for a user's fine-tuned weights)."""
     from torchvision import models as tvm
 
-    builder = name[len(PREFIX):]
+    builder = name[len(PREFIX) :]
     torchvision_weights(builder)  # refuses an unknown builder now, not at the first load
     return partial(tvm.get_model, builder, weights=None, num_classes=num_classes)
 
@@ -81,7 +91,7 @@ def head_keys(builder: str) -> tuple[str, ...]:
 def checkpoint_classes(name: str, tensors: Mapping[str, torch.Tensor]) -> int | None:
     """The number of classes of a state dict of ``torchvision/<builder>``, read from its head's
     tensors; None where it holds none of them or they disagree (loading then lists what differs)."""
-    found = {int(tensors[k].shape[0]) for k in head_keys(name[len(PREFIX):]) if k in tensors and tensors[k].ndim}
+    found = {int(tensors[k].shape[0]) for k in head_keys(name[len(PREFIX) :]) if k in tensors and tensors[k].ndim}
     return found.pop() if len(found) == 1 else None
 
 
@@ -96,5 +106,9 @@ def sized_to_checkpoint(spec: ModelSpec, tensors: Mapping[str, torch.Tensor]) ->
     if n is None or n == spec.num_classes:
         return spec
     note = f"torchvision's {spec.arch} with a head of {n} classes (a fine-tuned checkpoint)."
-    return spec.replace(task="user", class_names=tuple(f"class {i}" for i in range(n)),
-                        builder=fine_tuned_builder(spec.name, n), training_note=note)
+    return spec.replace(
+        task="user",
+        class_names=tuple(f"class {i}" for i in range(n)),
+        builder=fine_tuned_builder(spec.name, n),
+        training_note=note,
+    )

@@ -25,11 +25,26 @@ MODELS_ENV = "INTERP_MODELS"
 _LOADED: dict[Path, str | None] = {}  # models file -> its error, or None: each file runs once per process
 
 
-def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Module] | str, *,
-                   classes: Sequence[str] | int, input_size: int | tuple[int, int] | None = None,
-                   mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                   weights: str | os.PathLike | None = None, target_layer: str | None = None,
-                   description: str = "") -> ModelSpec:
+def _three(name: str, what: str, values: Sequence[float]) -> tuple[float, float, float]:
+    """Per-channel statistics as a 3-tuple (RGB)."""
+    found = tuple(float(v) for v in values)
+    if len(found) != 3:
+        raise ParameterError(f"{name}: {what} has one value per colour channel (3), not {len(found)}")
+    return found[0], found[1], found[2]
+
+
+def register_model(
+    name: str,
+    model_or_factory: nn.Module | Callable[[], nn.Module] | str,
+    *,
+    classes: Sequence[str] | int,
+    input_size: int | tuple[int, int] | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    weights: str | os.PathLike | None = None,
+    target_layer: str | None = None,
+    description: str = "",
+) -> ModelSpec:
     """Add a user's classifier to the registry, for this process.
 
     Args:
@@ -67,19 +82,32 @@ def register_model(name: str, model_or_factory: nn.Module | Callable[[], nn.Modu
         raise ParameterError(f"{name}: input_size is a side or (height, width) in pixels, not {input_size!r}")
     if weights is not None and not Path(weights).is_file():
         raise CheckpointError(f"{name}: no weights file at {weights}")
+    assert not isinstance(model_or_factory, str)  # a torchvision name became its builder above
     builder = _copier(model_or_factory) if isinstance(model_or_factory, nn.Module) else model_or_factory
-    spec = ModelSpec(name=name, arch=f"user:{name}", task="user", class_names=names,
-                     input_size=input_size if isinstance(input_size, int) else hw,
-                     mean=tuple(mean), std=tuple(std), target_layer=target_layer, builder=builder,
-                     weights_file=Path(weights) if weights is not None else None, training_note=description)
+    mean3, std3 = _three(name, "mean", mean), _three(name, "std", std)
+    spec = ModelSpec(
+        name=name,
+        arch=f"user:{name}",
+        task="user",
+        class_names=names,
+        input_size=input_size if isinstance(input_size, int) else (hw[0], hw[1]),
+        mean=mean3,
+        std=std3,
+        target_layer=target_layer,
+        builder=builder,
+        weights_file=Path(weights) if weights is not None else None,
+        training_note=description,
+    )
     unregister(name)
     return register(spec)
 
 
 def _copier(module: nn.Module) -> Callable[[], nn.Module]:
     """A factory of copies: each load gets its own module, so no caller can change the user's."""
+
     def build() -> nn.Module:
         return copy.deepcopy(module)
+
     return build
 
 
@@ -104,7 +132,7 @@ def load_models_files(given: Sequence[str | os.PathLike] = ()) -> dict[Path, str
     for path in named:
         if path not in _LOADED:
             _LOADED[path] = _run_models_file(path)
-    return {path: _LOADED[path] for path in named if _LOADED[path] is not None}
+    return {path: error for path in named if (error := _LOADED[path]) is not None}
 
 
 def _run_models_file(path: Path) -> str | None:
@@ -114,6 +142,8 @@ def _run_models_file(path: Path) -> str | None:
         runpy.run_path(str(path), run_name="interp_models_file")
     except Exception as exc:  # the user's code: any error is reported, none stops interp
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        return (f"models file {path} failed at line {where.lineno}: {type(exc).__name__}: {exc}. "
-                "The models it registered before that line are available; the others are not.")
+        return (
+            f"models file {path} failed at line {where.lineno}: {type(exc).__name__}: {exc}. "
+            "The models it registered before that line are available; the others are not."
+        )
     return None

@@ -25,9 +25,8 @@ from ..errors import CheckpointError
 from ..paths import HOME_ENV
 from .registry import ModelSpec, get_spec
 
-
 # Every file written to checkpoints/ stays under this size (the repository's limit is 50 MB a file).
-MAX_FILE_BYTES = 47 * 1024 ** 2
+MAX_FILE_BYTES = 47 * 1024**2
 # A float weight matrix with at least this many elements is stored in int8 with one float32 scale per
 # row where the float16 model would not fit in one file: AlexNet's fc6 and fc7 hold 94% of its 58 M
 # parameters, and per-row int8 keeps their accuracy (the model cards record it before and after).
@@ -77,7 +76,7 @@ def restored_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
         if name.endswith(SCALE_SUFFIX):
             continue
         if name.endswith(QUANT_SUFFIX):
-            base = name[:-len(QUANT_SUFFIX)]
+            base = name[: -len(QUANT_SUFFIX)]
             if base + SCALE_SUFFIX not in tensors:
                 raise CheckpointError(f"{base} is stored in int8 but its scales ({base}{SCALE_SUFFIX}) are missing")
             out[base] = dequantize_rows(t, tensors[base + SCALE_SUFFIX])
@@ -116,8 +115,9 @@ def _shards(tensors: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]
     return shards
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, arch: str, card: Mapping[str, Any] | None = None,
-                    half: bool = True) -> Path:
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, arch: str, card: Mapping[str, Any] | None = None, half: bool = True
+) -> Path:
     """Write the model's state dict as safetensors (float16 if ``half``) and its card as JSON.
 
     A model whose float16 weights exceed MAX_FILE_BYTES has its large weight matrices stored in
@@ -171,8 +171,9 @@ def write_card(path: str | os.PathLike, card: Mapping[str, Any]) -> None:
 
 def _compact_number_lists(text: str) -> str:
     """Put lists of numbers (per-step losses, confusion-matrix rows) on one line each."""
-    return re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]",
-                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+    return re.sub(
+        r"\[\s+([-+0-9.eE,\s]+?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text
+    )
 
 
 def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -189,7 +190,7 @@ def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
 
 # Larger than the weights of any image classifier one explains on one machine (ViT-H/14 in
 # float32 is 2.5 GB); keeps a wrong file from being read into memory.
-MAX_WEIGHTS_BYTES = 4 * 1024 ** 3
+MAX_WEIGHTS_BYTES = 4 * 1024**3
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -210,8 +211,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes)")
     if size > MAX_WEIGHTS_BYTES:
-        raise CheckpointError(f"{path} is {size / 1024 ** 3:.1f} GB, larger than the {MAX_WEIGHTS_BYTES / 1024 ** 3:.0f} GB "
-                              "any image classifier's weights take; is it the right file?")
+        raise CheckpointError(
+            f"{path} is {size / 1024**3:.1f} GB, larger than the {MAX_WEIGHTS_BYTES / 1024**3:.0f} GB "
+            "any image classifier's weights take; is it the right file?"
+        )
     if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
         return _read_torch(path), {}
     try:
@@ -221,8 +224,9 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it is truncated, "
-                              f"damaged or another kind of file ({exc})") from exc
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint: it is truncated, damaged or another kind of file ({exc})"
+        ) from exc
     return restored_tensors(tensors), metadata
 
 
@@ -238,8 +242,10 @@ def _read_sharded(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]
     for shard in sorted(set(weight_map.values())):
         shard_path = index.parent / shard
         if Path(shard).name != shard or not shard_path.is_file():
-            raise CheckpointError(f"{index} names {shard}, which is not beside it: copy every "
-                                  f"{index.name.removesuffix('.safetensors.index.json')}-*.safetensors file with it")
+            raise CheckpointError(
+                f"{index} names {shard}, which is not beside it: copy every "
+                f"{index.name.removesuffix('.safetensors.index.json')}-*.safetensors file with it"
+            )
         from safetensors import safe_open
 
         try:
@@ -247,8 +253,10 @@ def _read_sharded(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]
                 metadata = f.metadata() or metadata
                 stored.update({k: f.get_tensor(k) for k in f.keys()})
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{shard_path} is not a readable safetensors checkpoint: it is truncated, "
-                                  f"damaged or another kind of file ({exc})") from exc
+            raise CheckpointError(
+                f"{shard_path} is not a readable safetensors checkpoint: it is truncated, "
+                f"damaged or another kind of file ({exc})"
+            ) from exc
     missing = sorted(set(weight_map) - set(stored))
     if missing:
         raise CheckpointError(f"{index} lists tensors its files lack: {_few(missing)}")
@@ -263,8 +271,10 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path} contains pickled objects other than tensors (possibly code); "
-                              "it was not loaded. Save a plain state_dict or use safetensors.") from exc
+        raise CheckpointError(
+            f"{path} contains pickled objects other than tensors (possibly code); "
+            "it was not loaded. Save a plain state_dict or use safetensors."
+        ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: truncated or damaged ({exc})") from exc
     if isinstance(obj, Mapping):
@@ -288,8 +298,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = N
     return _load_tensors(model, tensors, metadata, path, arch)
 
 
-def _load_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
-                  path: str | os.PathLike, arch: str | None) -> nn.Module:
+def _load_tensors(
+    model: nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str],
+    path: str | os.PathLike,
+    arch: str | None,
+) -> nn.Module:
     """:func:`load_weights` of the tensors and metadata already read from ``path``."""
     if arch and metadata.get("arch") and metadata["arch"] != arch:
         raise CheckpointError(f"{path} holds weights of a {metadata['arch']!r} model, not {arch!r}")
@@ -312,14 +327,18 @@ def _misfit(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tens
     """Everything that keeps ``found`` from loading into a model of state dict ``expected``, with
     what to do about it: each tensor of another shape (the model's and the file's), the keys
     missing and the keys unexpected; '' where it fits."""
-    shapes = [f"{k} has shape {tuple(found[k].shape)}, the model expects {tuple(v.shape)}"
-              for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    shapes = [
+        f"{k} has shape {tuple(found[k].shape)}, the model expects {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in found and found[k].shape != v.shape
+    ]
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     parts = []
     if shapes:
-        parts.append(f"{len(shapes)} tensor{'s' if len(shapes) > 1 else ''} of another shape "
-                     f"({_few(shapes, 10, '; ')})")
+        parts.append(
+            f"{len(shapes)} tensor{'s' if len(shapes) > 1 else ''} of another shape ({_few(shapes, 10, '; ')})"
+        )
     if missing:
         parts.append(f"missing keys {_few(missing)}")
     if unexpected:
@@ -329,9 +348,11 @@ def _misfit(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tens
     if missing or unexpected:
         advice = "Is it a checkpoint of another architecture? Use the weights file written for this model."
     else:
-        advice = ("Is it a checkpoint of another number of classes, or of another variant of the architecture? "
-                  "Build the model to match it (interp.register_model with the checkpoint's classes), or use "
-                  "the weights file written for this model.")
+        advice = (
+            "Is it a checkpoint of another number of classes, or of another variant of the architecture? "
+            "Build the model to match it (interp.register_model with the checkpoint's classes), or use "
+            "the weights file written for this model."
+        )
     return "; ".join(parts) + ". " + advice
 
 
@@ -454,8 +475,9 @@ def build_model(name: str) -> nn.Module:
     return get_spec(name).build()
 
 
-def load_model(name: str, checkpoint: str | os.PathLike | None = None,
-               device: str | torch.device | None = None) -> nn.Module:
+def load_model(
+    name: str, checkpoint: str | os.PathLike | None = None, device: str | torch.device | None = None
+) -> nn.Module:
     """A registry entry with trained weights, in eval mode.
 
     Args:

@@ -2,12 +2,35 @@
 cross-entropy, SGD with momentum, ConvNet), and overfitting a few CIFAR-10 images with them
 (``overfit``: ``python -m interp scratch``)."""
 
-from .layers import ConvNet, Conv2d, Flatten, Linear, MaxPool2d, Module, Parameter, ReLU, SGD, SoftmaxCrossEntropy
-from .overfit import (RECORD, OverfitSettings, describe, overfit, read_record, small_convnet, training_images,
-                      write_record)
+from .layers import SGD, Conv2d, ConvNet, Flatten, Linear, MaxPool2d, Module, Parameter, ReLU, SoftmaxCrossEntropy
+from .overfit import (
+    RECORD,
+    OverfitSettings,
+    describe,
+    overfit,
+    read_record,
+    small_convnet,
+    training_images,
+    write_record,
+)
 
 __all__ = [
-    "RECORD", "SGD", "ConvNet", "Conv2d", "Flatten", "Linear", "MaxPool2d", "Module", "OverfitSettings", "Parameter",
-    "ReLU", "SoftmaxCrossEntropy", "describe", "overfit", "read_record", "small_convnet", "training_images",
+    "RECORD",
+    "SGD",
+    "ConvNet",
+    "Conv2d",
+    "Flatten",
+    "Linear",
+    "MaxPool2d",
+    "Module",
+    "OverfitSettings",
+    "Parameter",
+    "ReLU",
+    "SoftmaxCrossEntropy",
+    "describe",
+    "overfit",
+    "read_record",
+    "small_convnet",
+    "training_images",
     "write_record",
 ]

@@ -48,8 +48,16 @@ def _check_images(x: np.ndarray, channels: int, what: str) -> None:
 class Conv2d(Module):
     """Cross-correlation of in_channels with out_channels kernels, stride and zero padding."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int = 0,
-                 bias: bool = True, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         rng = rng or np.random.default_rng(0)
         fan_in = in_channels * kernel * kernel
         # He initialisation: keeps the activations' variance through ReLU layers.
@@ -61,7 +69,8 @@ class Conv2d(Module):
         _check_images(x, self.weight.value.shape[1], "Conv2d")
         p = self.padding
         self._padded_shape = (x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p)
-        self._cols = _windows(np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), *self.weight.value.shape[2:], self.stride)
+        kh, kw = self.weight.value.shape[2:]
+        self._cols = _windows(np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), kh, kw, self.stride)
         y = np.einsum("nchwij,ocij->nohw", self._cols, self.weight.value, optimize=True)
         return y + self.bias.value[:, None, None] if self.bias is not None else y
 
@@ -74,9 +83,9 @@ class Conv2d(Module):
         s, (ho, wo) = self.stride, grad.shape[2:]
         for i in range(w.shape[2]):  # each kernel offset sends the gradient back to one strided grid
             for j in range(w.shape[3]):
-                dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += np.einsum("nohw,oc->nchw", grad, w[:, :, i, j])
+                dx[:, :, i : i + s * ho : s, j : j + s * wo : s] += np.einsum("nohw,oc->nchw", grad, w[:, :, i, j])
         p = self.padding
-        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p]
+        return dx[:, :, p : dx.shape[2] - p, p : dx.shape[3] - p]
 
 
 class MaxPool2d(Module):
@@ -97,7 +106,7 @@ class MaxPool2d(Module):
         k, s, (ho, wo) = self.kernel, self.stride, grad.shape[2:]
         for i in range(k):  # only the window's maximum passed its value on, so only it gets gradient
             for j in range(k):
-                dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += grad * (self._argmax == i * k + j)
+                dx[:, :, i : i + s * ho : s, j : j + s * wo : s] += grad * (self._argmax == i * k + j)
         return dx
 
 
@@ -124,8 +133,9 @@ class Flatten(Module):
 class Linear(Module):
     """y = x W^T + b."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, rng: np.random.Generator | None = None
+    ) -> None:
         rng = rng or np.random.default_rng(0)
         self.weight = Parameter(rng.normal(0, np.sqrt(1 / in_features), (out_features, in_features)))
         self.bias = Parameter(np.zeros(out_features)) if bias else None

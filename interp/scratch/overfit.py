@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..paths import read_only_checkpoint_dirs, writable_checkpoint_dir
-from .layers import ConvNet, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, SGD, SoftmaxCrossEntropy
+from .layers import SGD, Conv2d, ConvNet, Flatten, Linear, MaxPool2d, Module, ReLU, SoftmaxCrossEntropy
 
 RECORD_NAME = "scratch_overfit.json"  # among the checkpoints (interp.paths): written by `interp scratch`
 RECORD = writable_checkpoint_dir() / RECORD_NAME
@@ -32,11 +32,18 @@ class OverfitSettings:
 
 def small_convnet(rng: np.random.Generator, classes: int = 10) -> ConvNet:
     """Two [conv 3x3 -> ReLU -> max-pool 2] blocks (16, 32 filters) and a linear layer, for 3 x 32 x 32."""
-    return ConvNet([
-        Conv2d(3, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2),
-        Conv2d(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2),
-        Flatten(), Linear(32 * 8 * 8, classes, rng=rng),
-    ])
+    return ConvNet(
+        [
+            Conv2d(3, 16, 3, padding=1, rng=rng),
+            ReLU(),
+            MaxPool2d(2),
+            Conv2d(16, 32, 3, padding=1, rng=rng),
+            ReLU(),
+            MaxPool2d(2),
+            Flatten(),
+            Linear(32 * 8 * 8, classes, rng=rng),
+        ]
+    )
 
 
 def describe(module: Module) -> str:
@@ -64,15 +71,20 @@ def training_images(n: int, data_dir: str | os.PathLike | None = None) -> tuple[
         images, note = cifar10_split("train", data_dir), None
     except DataError:
         images = shipped_split(get_spec("table2_cnn_cifar10"))
-        note = (f"The full CIFAR-10 is not under the data root ({data_root(data_dir)}): using {n} of the "
-                "test images that ship with interp.")
+        note = (
+            f"The full CIFAR-10 is not under the data root ({data_root(data_dir)}): using {n} of the "
+            "test images that ship with interp."
+        )
     x, y = decode_split(images.subset(spread_indices(len(images), n)), 32, progress=False)
     mean, std = np.array(CIFAR10_MEAN)[:, None, None], np.array(CIFAR10_STD)[:, None, None]
     return (x.numpy().astype(np.float64) / 255 - mean) / std, y.numpy(), note
 
 
-def overfit(settings: OverfitSettings = OverfitSettings(), data_dir: str | os.PathLike | None = None,
-            command: str = "python -m interp scratch") -> dict[str, Any]:
+def overfit(
+    settings: OverfitSettings = OverfitSettings(),
+    data_dir: str | os.PathLike | None = None,
+    command: str = "python -m interp scratch",
+) -> dict[str, Any]:
     """Train :func:`small_convnet` on ``settings.images`` training images and return the record:
     per-step loss, per-epoch loss and accuracy on those images, the final accuracy, wall time."""
     x, y, note = training_images(settings.images, data_dir)
@@ -83,7 +95,7 @@ def overfit(settings: OverfitSettings = OverfitSettings(), data_dir: str | os.Pa
     for epoch in range(1, settings.epochs + 1):
         order = rng.permutation(len(x))
         for i in range(0, len(x), settings.batch_size):
-            batch = order[i:i + settings.batch_size]
+            batch = order[i : i + settings.batch_size]
             optimizer.zero_grad()
             step_loss.append(loss_fn(net.forward(x[batch]), y[batch]))
             net.backward(loss_fn.backward())
@@ -91,11 +103,15 @@ def overfit(settings: OverfitSettings = OverfitSettings(), data_dir: str | os.Pa
         logits = net.forward(x)
         epochs.append({"epoch": epoch, "loss": loss_fn(logits, y), "accuracy": float((logits.argmax(1) == y).mean())})
     return {
-        "command": command, "note": note, "settings": asdict(settings),
+        "command": command,
+        "note": note,
+        "settings": asdict(settings),
         "data": note or f"{len(x)} CIFAR-10 training images spread over the classes",
         "architecture": [describe(m) for m in net.modules],
         "parameters": int(sum(p.value.size for p in net.parameters())),
-        "step_loss": step_loss, "epochs": epochs, "final_accuracy": epochs[-1]["accuracy"],
+        "step_loss": step_loss,
+        "epochs": epochs,
+        "final_accuracy": epochs[-1]["accuracy"],
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
 

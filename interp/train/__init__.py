@@ -29,8 +29,22 @@ from .loop import train
 from .steps import augment_batch, batch_inputs, init_model, learning_rate, make_optimizer
 
 __all__ = [
-    "Precision", "RunSettings", "TrainConfig", "augment_batch", "batch_inputs", "config_for", "evaluate",
-    "evaluate_tensors", "imbalance_summary", "init_model", "learning_rate", "load_split", "make_optimizer",
+    "Precision",
+    "RunSettings",
+    "TrainConfig",
+    "augment_batch",
+    "batch_inputs",
+    "config_for",
+    "evaluate",
+    "evaluate_tensors",
+    "imbalance_summary",
+    "init_model",
+    "learning_rate",
+    "load_split",
+    "make_optimizer",
     "native_bf16",
-    "precision_for", "read_card", "tail_classes", "train",
+    "precision_for",
+    "read_card",
+    "tail_classes",
+    "train",
 ]

@@ -28,8 +28,13 @@ from .steps import make_optimizer, optimizer_step
 def code_version() -> str:
     """``git describe --always --dirty`` of the code that trains, or 'unknown' outside a checkout."""
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -38,13 +43,25 @@ def code_version() -> str:
 def hardware(device: torch.device | None = None) -> dict[str, Any]:
     """The CPU, its cores, torch's threads, the GPU that trained (None on the CPU) and the torch
     and Python versions."""
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-            "gpu": cuda_name(device) if device is not None else None,
-            "torch": torch.__version__, "python": platform.python_version()}
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": cuda_name(device) if device is not None else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
-                           precision: Precision | None = None, steps: int = 5, warmup: int = 3) -> float:
+def bare_loop_images_per_s(
+    model: nn.Module,
+    cfg: TrainConfig,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: Precision | None = None,
+    steps: int = 5,
+    warmup: int = 3,
+) -> float:
     """Images/s of plain forward+backward+step on one pre-loaded batch (on a copy of the model, on
     the device of ``x``): the ceiling of the training loop, recorded beside its own speed.
 
@@ -59,15 +76,28 @@ def bare_loop_images_per_s(model: nn.Module, cfg: TrainConfig, x: torch.Tensor, 
 
     def one_step() -> None:
         optimizer_step(model, optimizer, x, y, precision, scaler)
+
     times = step_seconds([one_step] * (steps + warmup), x.device)
     return len(y) / float(np.median(times[warmup:]))
 
 
-def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: dict[str, Any], *,
-               size: int, metrics: dict[str, Any], conv1_autocorrelation: float | None, parameters: int,
-               bare_images_per_s: float, started: dt.datetime, command: str | None,
-               device: torch.device | None = None, precision: Precision | None = None,
-               train_counts: list[int] | None = None) -> dict[str, Any]:
+def model_card(
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    settings: RunSettings,
+    state: dict[str, Any],
+    *,
+    size: int,
+    metrics: dict[str, Any],
+    conv1_autocorrelation: float | None,
+    parameters: int,
+    bare_images_per_s: float,
+    started: dt.datetime,
+    command: str | None,
+    device: torch.device | None = None,
+    precision: Precision | None = None,
+    train_counts: list[int] | None = None,
+) -> dict[str, Any]:
     """The card of a finished run.
 
     Args:
@@ -91,25 +121,35 @@ def model_card(spec: ModelSpec, cfg: TrainConfig, settings: RunSettings, state: 
     device = device or torch.device("cpu")
     precision = precision or precision_for(device, bool(cfg.bf16))
     return {
-        "name": spec.name, "arch": spec.arch, "task": spec.task, "class_names": list(spec.class_names),
-        "input_size": size, "mean": list(spec.mean), "std": list(spec.std),
+        "name": spec.name,
+        "arch": spec.arch,
+        "task": spec.task,
+        "class_names": list(spec.class_names),
+        "input_size": size,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
         "arch_kwargs": {**spec.arch_kwargs, **cfg.arch_kwargs},
         "parameters": parameters,
         "command": command or f"python -m interp train {spec.name}",
-        "settings": {**dataclasses.asdict(cfg), **dataclasses.asdict(settings)}, "seed": cfg.seed,
-        "loss": loss_name(cfg.beta, cfg.gamma) + (f", class weights from epoch {cfg.reweight_from}"
-                                                   if cfg.reweight_from and cfg.beta else ""),
+        "settings": {**dataclasses.asdict(cfg), **dataclasses.asdict(settings)},
+        "seed": cfg.seed,
+        "loss": loss_name(cfg.beta, cfg.gamma)
+        + (f", class weights from epoch {cfg.reweight_from}" if cfg.reweight_from and cfg.beta else ""),
         "train_counts": train_counts,
         "metrics": {"split": held_out_name(spec), **metrics},
         "conv1_autocorrelation": conv1_autocorrelation,
         "best_epoch": state["best_epoch"],  # lowest validation loss
         "kept_epoch": state["best_epoch"] if cfg.keep == "best" else len(state["epochs"]),
-        "throughput": {"train_loop_images_per_s": round(train_ips, 1),
-                       "bare_loop_images_per_s": round(bare_images_per_s, 1),
-                       "ratio": round(train_ips / bare_images_per_s, 3)},
+        "throughput": {
+            "train_loop_images_per_s": round(train_ips, 1),
+            "bare_loop_images_per_s": round(bare_images_per_s, 1),
+            "ratio": round(train_ips / bare_images_per_s, 3),
+        },
         "history": {"step_loss": state["step_loss"], "epochs": state["epochs"]},
         "wall_time_s": round(state["elapsed_s"], 1),
         "trained_at": started.isoformat(timespec="seconds"),
-        "hardware": hardware(device), "code_version": code_version(),
-        "device": str(device), "precision": precision.name,
+        "hardware": hardware(device),
+        "code_version": code_version(),
+        "device": str(device),
+        "precision": precision.name,
     }

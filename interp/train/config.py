@@ -104,8 +104,10 @@ def config_for(name: str, **overrides: Any) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"config_for got {', '.join(unknown)}, which are not training hyper-parameters; "
-                        "where and how a run executes (data_dir, out, threads, save_every_s, progress, device) "
-                        "goes in RunSettings, passed to train()")
+        raise TypeError(
+            f"config_for got {', '.join(unknown)}, which are not training hyper-parameters; "
+            "where and how a run executes (data_dir, out, threads, save_every_s, progress, device) "
+            "goes in RunSettings, passed to train()"
+        )
     values = {**spec.recipe, **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(**values)

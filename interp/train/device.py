@@ -35,8 +35,9 @@ class Precision:
     @property
     def name(self) -> str:
         """What the model card records."""
-        return {None: "float32", torch.bfloat16: "bfloat16 autocast",
-                torch.float16: "float16 autocast + GradScaler"}[self.dtype]
+        return {None: "float32", torch.bfloat16: "bfloat16 autocast", torch.float16: "float16 autocast + GradScaler"}[
+            self.dtype
+        ]
 
     def autocast(self) -> torch.autocast:
         """The forward pass's autocast context (disabled for float32)."""
@@ -100,8 +101,10 @@ class Batches:
             return self.x[idx], self.y[idx]
         n = len(idx)
         if self._stage is None or len(self._stage[1]) < n:
-            self._stage = (torch.empty((n, *self.x.shape[1:]), dtype=self.x.dtype, pin_memory=True),
-                           torch.empty(n, dtype=self.y.dtype, pin_memory=True))
+            self._stage = (
+                torch.empty((n, *self.x.shape[1:]), dtype=self.x.dtype, pin_memory=True),
+                torch.empty(n, dtype=self.y.dtype, pin_memory=True),
+            )
         if self._copied is not None:
             self._copied.synchronize()  # the previous batch has left the staging buffers
         xs = torch.index_select(self.x, 0, idx, out=self._stage[0][:n])

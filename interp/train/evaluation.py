@@ -12,7 +12,7 @@ from torch import nn
 from ..data import NATIVE_SIZE, dataset_split, decode_split, long_tail_indices, spread_indices
 from ..methods.core import model_device_dtype
 from ..models.registry import ModelSpec, get_spec
-from .steps import batch_inputs
+from .steps import batch_inputs, square_side
 
 
 def held_out_name(spec: ModelSpec) -> str:
@@ -20,9 +20,15 @@ def held_out_name(spec: ModelSpec) -> str:
     return "validation" if spec.dataset == "pacs" else "test"
 
 
-def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | None,
-               progress: bool = True, imbalance: float | None = None,
-               seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(
+    spec: ModelSpec,
+    split: str,
+    data_dir: str | None,
+    limit: int | None,
+    progress: bool = True,
+    imbalance: float | None = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A split decoded to uint8 at the dataset's native size.
 
     Args:
@@ -52,8 +58,14 @@ def load_split(spec: ModelSpec, split: str, data_dir: str | None, limit: int | N
 
 
 @torch.no_grad()
-def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, spec: ModelSpec,
-                     size: int | None = None, batch_size: int = 128) -> dict[str, Any]:
+def evaluate_tensors(
+    model: nn.Module,
+    x_uint8: torch.Tensor,
+    y: torch.Tensor,
+    spec: ModelSpec,
+    size: int | None = None,
+    batch_size: int = 128,
+) -> dict[str, Any]:
     """Metrics of a model on decoded images, in float32 and eval mode (the mode is restored), on
     the model's device.
 
@@ -70,7 +82,7 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
         loss (mean cross-entropy), accuracy, per_class_accuracy (class name -> accuracy, 4 decimals),
         confusion_matrix (rows: true class, columns: predicted) and n.
     """
-    size = size or spec.input_size
+    side = square_side(size or spec.input_size)
     was_training = model.training
     model.eval()
     k = spec.num_classes
@@ -79,9 +91,9 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
     loss_sum = 0.0
     try:
         for i in range(0, len(y), batch_size):
-            xb = x_uint8[i:i + batch_size].to(device, non_blocking=True)
-            target = y[i:i + batch_size].to(device, non_blocking=True)
-            logits = model(batch_inputs(xb, spec, size)).float()
+            xb = x_uint8[i : i + batch_size].to(device, non_blocking=True)
+            target = y[i : i + batch_size].to(device, non_blocking=True)
+            logits = model(batch_inputs(xb, spec, side)).float()
             loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
             confusion += torch.bincount(target * k + logits.argmax(1), minlength=k * k).view(k, k)
     finally:
@@ -98,8 +110,13 @@ def evaluate_tensors(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, s
     }
 
 
-def evaluate(name: str, checkpoint: str | None = None, data_dir: str | None = None,
-             limit: int | None = None, device: str | torch.device | None = None) -> dict[str, Any]:
+def evaluate(
+    name: str,
+    checkpoint: str | None = None,
+    data_dir: str | None = None,
+    limit: int | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """Held-out metrics of a registry entry's weights (CIFAR-10: the test set; PACS: the validation split).
 
     Args:

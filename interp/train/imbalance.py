@@ -27,7 +27,9 @@ def imbalance_summary(card: dict[str, Any], k: int = 5) -> dict[str, Any]:
     head = tail_classes([-c for c in counts], names, k)
     return {
         "balanced_accuracy": sum(per_class.values()) / len(per_class),
-        "tail_classes": tail, "tail_accuracy": sum(per_class[c] for c in tail) / len(tail),
-        "head_classes": head, "head_accuracy": sum(per_class[c] for c in head) / len(head),
+        "tail_classes": tail,
+        "tail_accuracy": sum(per_class[c] for c in tail) / len(tail),
+        "head_classes": head,
+        "head_accuracy": sum(per_class[c] for c in head) / len(head),
         "loss": card.get("loss", "cross-entropy"),
     }

@@ -32,8 +32,19 @@ from .config import RunSettings, TrainConfig
 from .device import Batches, place_split, precision_for
 from .evaluation import evaluate_tensors, load_split
 from .state import ResumeFile, fresh_state, resume_key, running_totals
-from .steps import (MIN_CROP_SCALE, augment_batch, batch_generator, batch_inputs, epoch_order, init_model,
-                    learning_rate, make_optimizer, optimizer_step, train_mode)
+from .steps import (
+    MIN_CROP_SCALE,
+    augment_batch,
+    batch_generator,
+    batch_inputs,
+    epoch_order,
+    init_model,
+    learning_rate,
+    make_optimizer,
+    optimizer_step,
+    square_side,
+    train_mode,
+)
 
 
 class _Stop(Exception):
@@ -44,8 +55,14 @@ def _raise_stop(signum, frame):  # noqa: ARG001 - signal handler signature
     raise _Stop()
 
 
-def train(name: str, cfg: TrainConfig, settings: RunSettings | None = None, *, resume: bool = False,
-          command: str | None = None) -> dict[str, Any]:
+def train(
+    name: str,
+    cfg: TrainConfig,
+    settings: RunSettings | None = None,
+    *,
+    resume: bool = False,
+    command: str | None = None,
+) -> dict[str, Any]:
     """Train a registry entry; write the best epoch's weights and the model card; return the card.
 
     Args:
@@ -78,8 +95,11 @@ def train(name: str, cfg: TrainConfig, settings: RunSettings | None = None, *, r
         run.run_epochs()
     except (KeyboardInterrupt, _Stop):
         run.save()
-        print(f"\ninterrupted; state saved to {run.resume_file.path}. Continue with: python -m interp train {name} "
-              "--resume (and the same options)", file=sys.stderr)
+        print(
+            f"\ninterrupted; state saved to {run.resume_file.path}. Continue with: python -m interp train {name} "
+            "--resume (and the same options)",
+            file=sys.stderr,
+        )
         raise KeyboardInterrupt from None
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
@@ -97,22 +117,31 @@ class _Run:
         self.resume_file = ResumeFile(self.out, resume_key(cfg, settings.out))
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        self.size = cfg.input_size or self.spec.input_size
-        x_train, y_train = load_split(self.spec, "train", settings.data_dir, cfg.limit_train, settings.progress,
-                                      imbalance=cfg.imbalance, seed=cfg.seed)
+        self.size = square_side(cfg.input_size or self.spec.input_size)
+        x_train, y_train = load_split(
+            self.spec,
+            "train",
+            settings.data_dir,
+            cfg.limit_train,
+            settings.progress,
+            imbalance=cfg.imbalance,
+            seed=cfg.seed,
+        )
         self.train_counts = torch.bincount(y_train, minlength=self.spec.num_classes).tolist()
         # A class absent from a small smoke-run subset is never a target; counting it once keeps its
         # (unused) weight finite.
-        self.unweighted = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], 0.0,
-                                                 cfg.gamma).to(self.device)
-        self.criterion = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], cfg.beta,
-                                                cfg.gamma).to(self.device)
+        self.unweighted = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], 0.0, cfg.gamma).to(self.device)
+        self.criterion = ClassBalancedFocalLoss([max(c, 1) for c in self.train_counts], cfg.beta, cfg.gamma).to(
+            self.device
+        )
         self.train = Batches(x_train, y_train, self.device)
-        self.x_val, self.y_val = place_split(*load_split(self.spec, "val", settings.data_dir, cfg.limit_val,
-                                                         settings.progress), self.device)
+        self.x_val, self.y_val = place_split(
+            *load_split(self.spec, "val", settings.data_dir, cfg.limit_val, settings.progress), self.device
+        )
         self.min_crop_scale = MIN_CROP_SCALE[self.spec.dataset]
         # Built and initialised on the CPU (the same seed gives the same start on every device), then moved.
-        self.model = init_model(self.spec, cfg).to(self.device, memory_format=torch.channels_last)
+        # Module.to takes memory_format at runtime (it moves 4-d parameters); torch's stubs leave it out.
+        self.model = init_model(self.spec, cfg).to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.optimizer = make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
         self.precision = precision_for(self.device, bool(cfg.bf16))
         self.scaler = self.precision.scaler()
@@ -136,8 +165,14 @@ class _Run:
     def run_epochs(self) -> None:
         """Train from the state's epoch and batch to the last epoch or an early stop."""
         first, epochs = self.state["epoch"], self.cfg.epochs
-        for epoch in tqdm(range(first, epochs), desc=self.spec.name, unit="epoch", disable=not self.settings.progress,
-                          initial=first, total=epochs):
+        for epoch in tqdm(
+            range(first, epochs),
+            desc=self.spec.name,
+            unit="epoch",
+            disable=not self.settings.progress,
+            initial=first,
+            total=epochs,
+        ):
             self.run_batches(epoch)
             if self.end_epoch(epoch):
                 break
@@ -147,15 +182,24 @@ class _Run:
         order = epoch_order(self.cfg.seed, epoch, len(self.train))
         train_mode(self.model)
         last_save = time.perf_counter()
-        batches = tqdm(range(self.state["batch"], self.steps_per_epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
-                       unit="batch", leave=False, disable=not self.settings.progress, initial=self.state["batch"],
-                       total=self.steps_per_epoch)
+        batches = tqdm(
+            range(self.state["batch"], self.steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not self.settings.progress,
+            initial=self.state["batch"],
+            total=self.steps_per_epoch,
+        )
         for b in batches:
             self.step(epoch, b, order)
             run = self.state["run"]
             seen = max(run["seen"], 1)  # 0 until the first step is settled
-            batches.set_postfix(loss=f"{run['loss'] / seen:.3f}", acc=f"{run['correct'] / seen:.3f}",
-                                img_s=f"{run['seen'] / max(run['seconds'], 1e-9):.0f}")
+            batches.set_postfix(
+                loss=f"{run['loss'] / seen:.3f}",
+                acc=f"{run['correct'] / seen:.3f}",
+                img_s=f"{run['seen'] / max(run['seconds'], 1e-9):.0f}",
+            )
             if time.perf_counter() - last_save > self.settings.save_every_s:
                 self.save()
                 last_save = time.perf_counter()
@@ -172,15 +216,16 @@ class _Run:
         t0 = time.perf_counter()
         cfg = self.cfg
         generator = batch_generator(cfg.seed, epoch, b)
-        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         x_uint8, yb = self.train.take(idx)
         xb = batch_inputs(x_uint8, self.spec, self.size)
         if cfg.augment:
             xb = augment_batch(xb, generator, self.min_crop_scale).contiguous(memory_format=torch.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, epoch * self.steps_per_epoch + b, self.total_steps)
-        logits, loss = optimizer_step(self.model, self.optimizer, xb, yb, self.precision, self.scaler,
-                                      self.criterion_of(epoch))
+        logits, loss = optimizer_step(
+            self.model, self.optimizer, xb, yb, self.precision, self.scaler, self.criterion_of(epoch)
+        )
         self.state["batch"] = b + 1
         pending = (epoch, b, len(yb), loss.detach(), (logits.argmax(1) == yb).sum())
         self.state["run"]["seconds"] += time.perf_counter() - t0
@@ -224,8 +269,10 @@ class _Run:
         val = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         record = self.epoch_record(epoch, val)
         st["epochs"].append(record)
-        tqdm.write(f"{self.spec.name} epoch {epoch + 1}: "
-                   + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"), file=sys.stderr)
+        tqdm.write(
+            f"{self.spec.name} epoch {epoch + 1}: " + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"),
+            file=sys.stderr,
+        )
         st["run"] = running_totals()
         st["epoch"], st["batch"] = epoch + 1, 0
         if val["loss"] < st["best_val_loss"] or st["best_state"] is None:  # NaN never compares less
@@ -235,8 +282,7 @@ class _Run:
             st["bad_epochs"] += 1
         self.save()
         if st["bad_epochs"] >= self.cfg.patience:
-            tqdm.write(f"early stop: validation loss has not improved for {self.cfg.patience} epochs",
-                       file=sys.stderr)
+            tqdm.write(f"early stop: validation loss has not improved for {self.cfg.patience} epochs", file=sys.stderr)
             return True
         return False
 
@@ -275,11 +321,22 @@ class _Run:
         metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         metrics.pop("loss")
         metrics["float32_accuracy"] = float32_accuracy
-        card = model_card(self.spec, self.cfg, self.settings, self.state, size=self.size, metrics=metrics,
-                          conv1_autocorrelation=self.conv1_autocorrelation(),
-                          parameters=count_parameters(self.model), bare_images_per_s=bare_images_per_s,
-                          started=started, command=command, device=self.device, precision=self.precision,
-                          train_counts=self.train_counts)
+        card = model_card(
+            self.spec,
+            self.cfg,
+            self.settings,
+            self.state,
+            size=self.size,
+            metrics=metrics,
+            conv1_autocorrelation=self.conv1_autocorrelation(),
+            parameters=count_parameters(self.model),
+            bare_images_per_s=bare_images_per_s,
+            started=started,
+            command=command,
+            device=self.device,
+            precision=self.precision,
+            train_counts=self.train_counts,
+        )
         save_checkpoint(self.model.to(memory_format=torch.contiguous_format), self.out, self.spec.arch, card)
         self.resume_file.remove()
         return card

@@ -26,8 +26,18 @@ def running_totals() -> dict[str, Any]:
 def fresh_state() -> dict[str, Any]:
     """The progress of a run that has not started: next epoch and batch, losses, epoch records,
     the best weights so far (None) and early stopping's count."""
-    return {"epoch": 0, "batch": 0, "step_loss": [], "epochs": [], "best_val_loss": float("inf"),
-            "best_epoch": -1, "bad_epochs": 0, "best_state": None, "elapsed_s": 0.0, "run": running_totals()}
+    return {
+        "epoch": 0,
+        "batch": 0,
+        "step_loss": [],
+        "epochs": [],
+        "best_val_loss": float("inf"),
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "best_state": None,
+        "elapsed_s": 0.0,
+        "run": running_totals(),
+    }
 
 
 def resume_key(cfg: TrainConfig, out: str | None) -> dict[str, Any]:
@@ -48,8 +58,13 @@ class ResumeFile:
         self.path = out.with_name(out.stem + ".resume.pt")
         self.key = key
 
-    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
-             scaler: torch.amp.GradScaler | None = None) -> None:
+    def save(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        state: dict[str, Any],
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> None:
         """Write the model, the optimizer, float16's loss scaler (if any) and the progress ``state``, atomically."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +74,9 @@ class ResumeFile:
         torch.save(saved, tmp)
         os.replace(tmp, self.path)
 
-    def load(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-             scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
+    def load(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None
+    ) -> dict[str, Any]:
         """Load the saved model, optimizer and loss scaler in place, onto whatever device the model
         is on now (a run may resume on another device); return the saved progress state.
 
@@ -73,8 +89,10 @@ class ResumeFile:
         # then copies the weights, and the optimizer its state, to the device of the model's parameters.
         saved = torch.load(self.path, weights_only=True, map_location="cpu")
         if saved["config"] != self.key:
-            raise CheckpointError(f"{self.path} was written with other settings; start afresh "
-                                  f"without --resume or use the same options: {saved['config']}")
+            raise CheckpointError(
+                f"{self.path} was written with other settings; start afresh "
+                f"without --resume or use the same options: {saved['config']}"
+            )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if scaler is not None and "scaler" in saved:  # a state from a float16 run; elsewhere it starts afresh

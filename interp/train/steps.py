@@ -41,8 +41,10 @@ def stream_seed(seed: int, epoch: int, batch: int) -> int:
         ValueError: an epoch or batch index outside the range that keeps the streams distinct.
     """
     if not (0 <= epoch < EPOCH_RADIX and 0 <= batch < BATCH_RADIX):
-        raise ParameterError(f"epoch {epoch} / batch {batch}: at most {EPOCH_RADIX} epochs of "
-                         f"{BATCH_RADIX - 1} batches have distinct random streams")
+        raise ParameterError(
+            f"epoch {epoch} / batch {batch}: at most {EPOCH_RADIX} epochs of "
+            f"{BATCH_RADIX - 1} batches have distinct random streams"
+        )
     return (seed * EPOCH_RADIX + epoch) * BATCH_RADIX + batch
 
 
@@ -110,6 +112,21 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, min_scale: float)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def square_side(size: int | tuple[int, int]) -> int:
+    """The side of a square input size. Training and evaluation resize to squares: every registry
+    entry's input is one, and a user's (H, W) model is explained, never trained, here.
+
+    Raises:
+        ParameterError: an input size that is not square.
+    """
+    if isinstance(size, int):
+        return size
+    height, width = size
+    if height != width:
+        raise ParameterError(f"training and evaluation need a square input size, not {height}x{width}")
+    return height
+
+
 def batch_inputs(x_uint8: torch.Tensor, spec: ModelSpec, size: int) -> torch.Tensor:
     """A uint8 batch as the model's input, on the batch's device: normalised, resized to ``size``
     where it differs, channels-last (the fast layout for convolutions of oneDNN and cuDNN)."""
@@ -126,8 +143,7 @@ def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.
         ValueError: an unknown optimizer.
     """
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -165,10 +181,15 @@ def train_mode(model: nn.Module) -> None:
             m.eval()
 
 
-def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                   precision: Precision, scaler: torch.amp.GradScaler | None = None,
-                   criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None = None,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward (under ``precision``'s autocast), loss (``criterion`` of float32 logits and
     labels; cross-entropy by default), backward and optimizer step; through ``scaler`` where
     float16 needs one (``precision.scaler()``).

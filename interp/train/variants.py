@@ -15,7 +15,7 @@ TASKS = ("pacs_domain", "pacs_class")
 CHANGES = {
     "alexnet": "the original (Figure 2): 11x11 conv1 at stride 4, three max-pools",
     "alexnet_large_kernel": "larger kernels and strides (21x21 conv1 at stride 8, 7x7 conv2 at stride 2, "
-                            "conv5 at stride 2) in place of the three pooling layers (Figure 3)",
+    "conv5 at stride 2) in place of the three pooling layers (Figure 3)",
     "alexnet_avgpool": "average pooling in place of each max-pool (Figure 4)",
 }
 TASK_LABELS = {"pacs_domain": "domain", "pacs_class": "class"}
@@ -30,17 +30,24 @@ def variant_rows(variants: Sequence[str] = VARIANTS, tasks: Sequence[str] = TASK
         for arch in variants:
             spec = get_spec(f"{arch}_{task}")
             card = read_card(spec.card_path) if spec.checkpoint else None
-            row: dict[str, Any] = {"name": spec.name, "variant": arch, "task": task,
-                                   "parameters": parameter_count(spec), "trained": card is not None}
+            row: dict[str, Any] = {
+                "name": spec.name,
+                "variant": arch,
+                "task": task,
+                "parameters": parameter_count(spec),
+                "trained": card is not None,
+            }
             if card:
                 epochs = card["history"]["epochs"]
                 row.update(
                     accuracy=card["metrics"]["accuracy"],
                     float32_accuracy=card["metrics"].get("float32_accuracy"),
                     conv1_autocorrelation=card.get("conv1_autocorrelation"),
-                    epochs=len(epochs), kept_epoch=card.get("kept_epoch", card["best_epoch"]),
+                    epochs=len(epochs),
+                    kept_epoch=card.get("kept_epoch", card["best_epoch"]),
                     minutes_per_epoch=card["wall_time_s"] / 60 / max(len(epochs), 1),
-                    command=card["command"])
+                    command=card["command"],
+                )
             else:
                 row["command"] = weights_command(spec)
             rows.append(row)
@@ -68,11 +75,16 @@ def variant_effects(rows: Sequence[dict[str, Any]], reference: str = "alexnet") 
         if not r["trained"]:
             effects[r["name"]] = f"Not trained yet: `{r['command']}`."
             continue
-        own = (f"{r['accuracy']:.1%} {task} accuracy, conv1 autocorrelation "
-               f"{r['conv1_autocorrelation']:.2f}, {r['minutes_per_epoch']:.1f} min per epoch")
+        own = (
+            f"{r['accuracy']:.1%} {task} accuracy, conv1 autocorrelation "
+            f"{r['conv1_autocorrelation']:.2f}, {r['minutes_per_epoch']:.1f} min per epoch"
+        )
         if r["variant"] == reference or base is None or not base["trained"]:
-            effects[r["name"]] = own[0].upper() + own[1:] + (
-                "." if r["variant"] == reference else f"; {reference} on this task is not trained yet.")
+            effects[r["name"]] = (
+                own[0].upper()
+                + own[1:]
+                + ("." if r["variant"] == reference else f"; {reference} on this task is not trained yet.")
+            )
             continue
         gain = 100 * (r["accuracy"] - base["accuracy"])
         effects[r["name"]] = (
@@ -80,5 +92,6 @@ def variant_effects(rows: Sequence[dict[str, Any]], reference: str = "alexnet") 
             f"{base['accuracy']:.1%}), with {_millions(r['parameters'])} parameters against "
             f"{_millions(base['parameters'])}; conv1 autocorrelation {r['conv1_autocorrelation']:.2f} vs "
             f"{base['conv1_autocorrelation']:.2f}; {r['minutes_per_epoch']:.1f} vs "
-            f"{base['minutes_per_epoch']:.1f} min per epoch.")
+            f"{base['minutes_per_epoch']:.1f} min per epoch."
+        )
     return effects

@@ -9,9 +9,19 @@ Names are imported on first use, so that the command line's ``--help`` stays lig
 import importlib
 
 _EXPORTS = {
-    "explain_dataset": "run", "explain_held_out": "run", "held_out_folder": "run", "held_out_runs": "run",
-    "read_results": "store", "read_manifest": "store", "manifest_path": "store", "resize_maps": "compute",
-    "schema": "compute", "METRICS": "job", "Images": "job", "Settings": "job", "folder_images": "job",
+    "explain_dataset": "run",
+    "explain_held_out": "run",
+    "held_out_folder": "run",
+    "held_out_runs": "run",
+    "read_results": "store",
+    "read_manifest": "store",
+    "manifest_path": "store",
+    "resize_maps": "compute",
+    "schema": "compute",
+    "METRICS": "job",
+    "Images": "job",
+    "Settings": "job",
+    "folder_images": "job",
     "split_images": "job",
 }
 __all__ = sorted(_EXPORTS)

@@ -24,24 +24,32 @@ def _names(text: str) -> list[str]:
 
 def add_parser(sub) -> None:
     """The explain-dataset sub-command."""
-    p = sub.add_parser("explain-dataset", help="predictions, maps and per-image metrics of a whole split or folder, "
-                                               "as Parquet shards (resumable; in-process or on Ray)")
+    p = sub.add_parser(
+        "explain-dataset",
+        help="predictions, maps and per-image metrics of a whole split or folder, "
+        "as Parquet shards (resumable; in-process or on Ray)",
+    )
     p.add_argument("model", help="registry name (python -m interp models), or a model of a models file")
     p.add_argument("--methods", type=_names, default=["grad_cam"], help="comma-separated, e.g. grad_cam,saliency")
     p.add_argument("--split", help="train, test (= val) or sample (the shipped held-out images); default test")
     p.add_argument("--images", help="a folder of images instead of a split (labels from class-named sub-folders)")
     p.add_argument("--out", required=True, help="results folder; rerun the same command to continue a stopped run")
     p.add_argument("--limit", type=int, help="the first N images only")
-    p.add_argument("--resolution", type=_pair, help="H,W of the stored maps (default: the layer's map size "
-                                                    "for CAMs only, else 56,56 at most the input)")
+    p.add_argument(
+        "--resolution",
+        type=_pair,
+        help="H,W of the stored maps (default: the layer's map size for CAMs only, else 56,56 at most the input)",
+    )
     p.add_argument("--metrics", type=_names, default=[], help="deletion,insertion: AUC per image and method")
     p.add_argument("--layer", help="layer of the CAM methods (default: the model's last conv stage)")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--shard-size", type=int, default=256, help="images per Parquet file")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
-    p.add_argument("--ray-address", help="join a running Ray cluster (auto, or ray://HOST:10001); "
-                                         "default: start Ray on this machine")
+    p.add_argument(
+        "--ray-address",
+        help="join a running Ray cluster (auto, or ray://HOST:10001); default: start Ray on this machine",
+    )
     p.add_argument("--actors", type=int, help="Ray actors (default: one per GPU, else one per CPU)")
     p.add_argument("--gpus-per-actor", type=float, help="default 1 where the cluster has GPUs, else 0")
     p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
@@ -59,15 +67,41 @@ def run_command(args: argparse.Namespace) -> None:
         raise InterpError(f"--limit must be at least 1, not {args.limit}")
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     table = explain_dataset(
-        args.model, args.methods, split=args.split, images=args.images, out=args.out, limit=args.limit,
-        resolution=args.resolution, metrics=args.metrics, layer=args.layer, checkpoint=args.checkpoint,
-        batch_size=args.batch_size, shard_size=args.shard_size, engine=args.engine, ray_address=args.ray_address,
-        actors=args.actors, gpus_per_actor=args.gpus_per_actor, data_dir=args.data_dir, device=args.device,
-        progress=args.progress, command=command, models_files=args.models,
-        columns=["index", "path", "label", "prediction", "error"])  # the summary's; maps stay on disk
+        args.model,
+        args.methods,
+        split=args.split,
+        images=args.images,
+        out=args.out,
+        limit=args.limit,
+        resolution=args.resolution,
+        metrics=args.metrics,
+        layer=args.layer,
+        checkpoint=args.checkpoint,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        actors=args.actors,
+        gpus_per_actor=args.gpus_per_actor,
+        data_dir=args.data_dir,
+        device=args.device,
+        progress=args.progress,
+        command=command,
+        models_files=args.models,
+        columns=["index", "path", "label", "prediction", "error"],
+    )  # the summary's; maps stay on disk
     from .results import as_frame, summary
     from .store import read_manifest
 
     found = summary(as_frame(table), read_manifest(args.out)["class_names"])
-    print(json.dumps({"out": args.out, "images": found["images"], "unreadable": found["unreadable"],
-                      "accuracy": None if found["accuracy"] is None else round(found["accuracy"], 4)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "images": found["images"],
+                "unreadable": found["unreadable"],
+                "accuracy": None if found["accuracy"] is None else round(found["accuracy"], 4),
+            },
+            indent=1,
+        )
+    )

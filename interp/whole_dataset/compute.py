@@ -28,11 +28,17 @@ from ..models.registry import ModelSpec
 from .job import DEFAULT_SIDE, Settings
 
 
-
 def schema(settings: Settings) -> pa.Schema:
     """The columns of a run's table (names scripts rely on)."""
-    fields = [("index", pa.int64()), ("path", pa.string()), ("label", pa.int64()), ("prediction", pa.int64()),
-              ("probability", pa.float32()), ("map_height", pa.int32()), ("map_width", pa.int32())]
+    fields = [
+        ("index", pa.int64()),
+        ("path", pa.string()),
+        ("label", pa.int64()),
+        ("prediction", pa.int64()),
+        ("probability", pa.float32()),
+        ("map_height", pa.int32()),
+        ("map_width", pa.int32()),
+    ]
     fields += [(f"map_{m}", pa.list_(pa.float16())) for m in settings.methods]
     fields += [(f"{k}_auc_{m}", pa.float32()) for k in settings.metrics for m in settings.methods]
     fields += [("error", pa.string())]
@@ -81,7 +87,8 @@ def default_resolution(model: nn.Module, spec: ModelSpec, methods: Sequence[str]
 def _load(paths: Sequence[str], spec: ModelSpec) -> tuple[torch.Tensor | None, list[str | None]]:
     """The readable images as one normalised N x C x H x W batch (None if none is readable), in
     order, and each path's error (None where it was read); one normalisation for the batch."""
-    pixels, errors = [], []
+    pixels: list[np.ndarray] = []
+    errors: list[str | None] = []
     for p in paths:
         try:
             pixels.append(np.asarray(resize_center_crop(load_image(p), spec.input_size), dtype=np.uint8))
@@ -107,15 +114,23 @@ def explain_batch(model: nn.Module, spec: ModelSpec, settings: Settings, x: torc
             out[f"{kind}_auc_{m}"] = np.full(n, np.nan, np.float32)
         if settings.metrics:
             for i in range(n):
-                s = deletion_insertion(model, x[i:i + 1], full[i], target=int(targets[i]),
-                                       steps=settings.metric_steps, n_random=1)
+                s = deletion_insertion(
+                    model, x[i : i + 1], full[i], target=int(targets[i]), steps=settings.metric_steps, n_random=1
+                )
                 for kind in settings.metrics:
                     out[f"{kind}_auc_{m}"][i] = getattr(s, f"{kind}_auc")
     return out
 
 
-def compute_shard(model: nn.Module, spec: ModelSpec, settings: Settings, start: int, paths: Sequence[str],
-                  labels: Sequence[int | None], overlap: bool | None = None) -> pa.Table:
+def compute_shard(
+    model: nn.Module,
+    spec: ModelSpec,
+    settings: Settings,
+    start: int,
+    paths: Sequence[str],
+    labels: Sequence[int | None],
+    overlap: bool | None = None,
+) -> pa.Table:
     """The rows of images ``start ...`` (one shard), batch by batch from its first image;
     ``overlap``: decode the next batch on a thread meanwhile (default: where :func:`spare_core`)."""
     columns: dict[str, list] = {f.name: [] for f in schema(settings)}
@@ -138,14 +153,16 @@ def spare_core(model: nn.Module) -> bool:
     return cores > torch.get_num_threads()
 
 
-def _decoded(paths: Sequence[str], spec: ModelSpec, batch_size: int, ahead: bool = True
-             ) -> Iterator[tuple[int, list[str], tuple[torch.Tensor | None, list[str | None]]]]:
+def _decoded(
+    paths: Sequence[str], spec: ModelSpec, batch_size: int, ahead: bool = True
+) -> Iterator[tuple[int, list[str], tuple[torch.Tensor | None, list[str | None]]]]:
     """(offset, paths, their batch and errors) batch by batch; with ``ahead``, the next batch is
     decoded on a thread while the caller works on the current one, else in turn."""
-    chunks = [(b, list(paths[b:b + batch_size])) for b in range(0, len(paths), batch_size)]
+    chunks = [(b, list(paths[b : b + batch_size])) for b in range(0, len(paths), batch_size)]
     with background(ahead, "interp-decode") as pool:
         pending = pool.submit(_load, chunks[0][1], spec) if chunks else None
         for k, (b, chunk) in enumerate(chunks):
+            assert pending is not None  # submitted for every chunk, the first before the loop
             loaded = pending.result()
             if k + 1 < len(chunks):
                 pending = pool.submit(_load, chunks[k + 1][1], spec)
@@ -170,8 +187,16 @@ def background(on_thread: bool, name: str) -> Executor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if on_thread else _InTurn()
 
 
-def _append_row(columns: dict[str, list], settings: Settings, index: int, path: str, label: int | None,
-                error: str | None, result: dict[str, Any], k: int | None) -> None:
+def _append_row(
+    columns: dict[str, list],
+    settings: Settings,
+    index: int,
+    path: str,
+    label: int | None,
+    error: str | None,
+    result: dict[str, Any],
+    k: int | None,
+) -> None:
     columns["index"].append(index)
     columns["path"].append(path)
     columns["label"].append(label)
@@ -202,6 +227,10 @@ def _maps_array(values: list[np.ndarray | None]) -> pa.Array:
 
 def _table(columns: dict[str, list], settings: Settings) -> pa.Table:
     sch = schema(settings)
-    arrays = [_maps_array(columns[f.name]) if f.name.startswith("map_") and f.name not in ("map_height", "map_width")
-              else pa.array(columns[f.name], type=f.type) for f in sch]
+    arrays = [
+        _maps_array(columns[f.name])
+        if f.name.startswith("map_") and f.name not in ("map_height", "map_width")
+        else pa.array(columns[f.name], type=f.type)
+        for f in sch
+    ]
     return pa.Table.from_arrays(arrays, schema=sch)

@@ -17,8 +17,15 @@ from .job import Images, Settings
 from .store import write_shard
 
 
-def run_local(model: nn.Module, spec: ModelSpec, settings: Settings, images: Images, out: Path,
-              pending: Sequence[int], advance: Callable[[int], None]) -> None:
+def run_local(
+    model: nn.Module,
+    spec: ModelSpec,
+    settings: Settings,
+    images: Images,
+    out: Path,
+    pending: Sequence[int],
+    advance: Callable[[int], None],
+) -> None:
     """Compute and write each pending shard; ``advance(n)`` once it is on disk, with its image count."""
     writing: tuple[Future, int] | None = None
     with background(spare_core(model), "interp-write") as pool:

@@ -32,8 +32,9 @@ STAGING = "_ray_staging"  # where write_parquet puts a wave's rows before they a
 class ShardExplainer:
     """A Ray actor: loads the model once, then computes whole shards (one item = one shard)."""
 
-    def __init__(self, spec: ModelSpec, settings: Settings, device: str, models_files: Sequence[str],
-                 threads: int | None) -> None:
+    def __init__(
+        self, spec: ModelSpec, settings: Settings, device: str, models_files: Sequence[str], threads: int | None
+    ) -> None:
         import torch
 
         from ..models import load_model, load_models_files
@@ -52,11 +53,20 @@ class ShardExplainer:
 
         # On CPUs the pool's actors fill every core Ray gives them: decoding ahead on a thread would
         # only preempt the passes (see compute.spare_core).
-        tables = [compute_shard(self.model, self.spec, self.settings, int(start), json.loads(paths),
-                                json.loads(labels), overlap=self.device != "cpu")
-                  for start, paths, labels in zip(batch.column("start").to_pylist(),
-                                                  batch.column("paths").to_pylist(),
-                                                  batch.column("labels").to_pylist())]
+        tables = [
+            compute_shard(
+                self.model,
+                self.spec,
+                self.settings,
+                int(start),
+                json.loads(paths),
+                json.loads(labels),
+                overlap=self.device != "cpu",
+            )
+            for start, paths, labels in zip(
+                batch.column("start").to_pylist(), batch.column("paths").to_pylist(), batch.column("labels").to_pylist()
+            )
+        ]
         return pa.concat_tables(tables)
 
 
@@ -84,9 +94,19 @@ def _actors(requested: int | None, gpus_per_actor: float) -> int:
     return max(1, int(res.get("CPU", 1)))
 
 
-def run_ray(spec: ModelSpec, settings: Settings, images: Images, out: Path, pending: Sequence[int],
-            advance: Callable[[int], None], address: str | None = None, actors: int | None = None,
-            gpus_per_actor: float | None = None, models_files: Sequence[str] = (), threads: int | None = None) -> None:
+def run_ray(
+    spec: ModelSpec,
+    settings: Settings,
+    images: Images,
+    out: Path,
+    pending: Sequence[int],
+    advance: Callable[[int], None],
+    address: str | None = None,
+    actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    models_files: Sequence[str] = (),
+    threads: int | None = None,
+) -> None:
     """Compute the pending shards on Ray (local, or the cluster at ``address``) and file them.
 
     Args:
@@ -107,26 +127,36 @@ def run_ray(spec: ModelSpec, settings: Settings, images: Images, out: Path, pend
     # the model again (a few seconds each time).
     wave = max(64, 16 * n_actors)
     for w in range(0, len(pending), wave):
-        shards = list(pending[w:w + wave])
+        shards = list(pending[w : w + wave])
         items = []
         for i in shards:
             start, paths, labels = images.shard(i, settings.shard_size)
             items.append({"start": start, "paths": json.dumps(paths), "labels": json.dumps(labels)})
-        ds = ray.data.from_items(items, override_num_blocks=len(items))
-        ds = ds.map_batches(ShardExplainer, batch_size=1, batch_format="pyarrow",
-                            compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(items))),
-                            num_gpus=gpus_per_actor or None, num_cpus=None if gpus_per_actor else 1,
-                            fn_constructor_kwargs=dict(spec=spec, settings=settings, device=device,
-                                                       models_files=[str(p) for p in models_files], threads=threads))
+        explained = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            ShardExplainer,
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(items))),
+            num_gpus=gpus_per_actor or None,
+            num_cpus=None if gpus_per_actor else 1,
+            fn_constructor_kwargs=dict(
+                spec=spec,
+                settings=settings,
+                device=device,
+                models_files=[str(p) for p in models_files],
+                threads=threads,
+            ),
+        )
         staging = out.absolute() / STAGING  # Ray's workers do not share the driver's working folder
         shutil.rmtree(staging, ignore_errors=True)
-        ds.write_parquet(str(staging))
+        explained.write_parquet(str(staging))
         _file_shards(staging, out, settings, shards, images, advance)
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _file_shards(staging: Path, out: Path, settings: Settings, shards: Sequence[int], images: Images,
-                 advance: Callable[[int], None]) -> None:
+def _file_shards(
+    staging: Path, out: Path, settings: Settings, shards: Sequence[int], images: Images, advance: Callable[[int], None]
+) -> None:
     """Split what write_parquet wrote into the shard files, rows in image order."""
     from .compute import schema
 

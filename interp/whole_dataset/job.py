@@ -62,7 +62,7 @@ class Images:
     def shard(self, i: int, size: int) -> tuple[int, list[str], list[int | None]]:
         """(first index, paths, labels) of shard i."""
         start = i * size
-        return start, list(self.paths[start:start + size]), list(self.labels[start:start + size])
+        return start, list(self.paths[start : start + size]), list(self.labels[start : start + size])
 
     def digest(self) -> str:
         h = hashlib.sha1()
@@ -92,8 +92,10 @@ def folder_images(folder: str | os.PathLike, class_names: Sequence[str]) -> Imag
     root = Path(folder).absolute()  # absolute paths: Ray's workers and the dashboard read them from elsewhere
     if not root.is_dir():
         raise DataError(f"no folder of images at {root}")
-    files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: p.relative_to(root).as_posix())
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
     if not files:
         raise DataError(f"{root} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     index = {c: i for i, c in enumerate(class_names)}
@@ -123,14 +125,22 @@ def split_images(spec: ModelSpec, split: str, data_dir: str | os.PathLike | None
         found, where = dataset_split(spec, split, data_dir), f"split {split} of {spec.dataset}"
     else:
         raise InterpError(f"split must be train, val, test or sample, not {split!r}")
-    return Images(tuple(str(Path(p).absolute()) for p in found.paths), tuple(int(y) for y in found.labels),
-                  tuple(found.class_names), where)
+    return Images(
+        tuple(str(Path(p).absolute()) for p in found.paths),
+        tuple(int(y) for y in found.labels),
+        tuple(found.class_names),
+        where,
+    )
 
 
 def listed(images: Any, class_names: Sequence[str], source: str = "a list of images") -> Images:
     """An ImageList (interp.data) as the images of a run, in its order."""
-    return Images(tuple(str(Path(p).absolute()) for p in images.paths),
-                  tuple(None if y is None else int(y) for y in images.labels), tuple(class_names), source)
+    return Images(
+        tuple(str(Path(p).absolute()) for p in images.paths),
+        tuple(None if y is None else int(y) for y in images.labels),
+        tuple(class_names),
+        source,
+    )
 
 
 def limited(images: Images, limit: int | None) -> Images:

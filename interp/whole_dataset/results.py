@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from ..errors import ParameterError
 
 CORRECTNESS = ("all", "correct", "wrong")
@@ -45,14 +46,24 @@ def summary(df: pd.DataFrame, class_names: Sequence[str]) -> dict[str, Any]:
     np.add.at(matrix, (known["label"].astype(int).to_numpy(), known["prediction"].astype(int).to_numpy()), 1)
     rows = matrix.sum(axis=1)
     per_class = {c: float(matrix[i, i] / rows[i]) for i, c in enumerate(class_names) if rows[i]}
-    return {"images": len(df), "unreadable": int((~df["ok"]).sum()), "labelled": len(known),
-            "accuracy": float(known["correct"].mean()) if len(known) else None,
-            "per_class": per_class, "confusion": matrix}
+    return {
+        "images": len(df),
+        "unreadable": int((~df["ok"]).sum()),
+        "labelled": len(known),
+        "accuracy": float(known["correct"].mean()) if len(known) else None,
+        "per_class": per_class,
+        "confusion": matrix,
+    }
 
 
-def select(df: pd.DataFrame, correctness: str = "all", classes: Sequence[int] | None = None,
-           predicted: Sequence[int] | None = None, sort_by: str = "probability",
-           ascending: bool = False) -> pd.DataFrame:
+def select(
+    df: pd.DataFrame,
+    correctness: str = "all",
+    classes: Sequence[int] | None = None,
+    predicted: Sequence[int] | None = None,
+    sort_by: str = "probability",
+    ascending: bool = False,
+) -> pd.DataFrame:
     """The readable images, filtered by correctness, true class and predicted class, sorted."""
     if correctness not in CORRECTNESS:
         raise ParameterError(f"correctness must be one of {', '.join(CORRECTNESS)}, not {correctness!r}")
@@ -79,8 +90,9 @@ def _unit(maps: np.ndarray) -> np.ndarray:
     return maps / np.where(peak > 0, peak, 1.0)[:, None, None]
 
 
-def mean_maps(df: pd.DataFrame, method: str, by: Sequence[str] = ("label",),
-              normalize: bool = True) -> dict[tuple, tuple[np.ndarray, int]]:
+def mean_maps(
+    df: pd.DataFrame, method: str, by: Sequence[str] = ("label",), normalize: bool = True
+) -> dict[tuple, tuple[np.ndarray, int]]:
     """{group key: (mean map, images)} over the readable images grouped by ``by`` (columns such
     as label, prediction, correct); each map first scaled by its max |value| when ``normalize``,
     so that every image weighs the same."""
@@ -96,6 +108,7 @@ def mean_maps(df: pd.DataFrame, method: str, by: Sequence[str] = ("label",),
 def side_by_side(a: pd.DataFrame, b: pd.DataFrame, method_a: str, method_b: str) -> pd.DataFrame:
     """Two models' rows for the images both explained (joined on path, in a's order): label,
     prediction, probability, correctness and one map of each (columns suffixed _a and _b)."""
+
     def part(df: pd.DataFrame, method: str) -> pd.DataFrame:
         cols = ["index", "path", "label", "prediction", "probability", "correct", "map_height", "map_width"]
         return df[df["ok"]][cols].assign(map=df[df["ok"]][f"map_{method}"])
@@ -106,5 +119,6 @@ def side_by_side(a: pd.DataFrame, b: pd.DataFrame, method_a: str, method_b: str)
 
 def map_of_side(row: pd.Series, side: str) -> np.ndarray:
     """The map of side 'a' or 'b' of a :func:`side_by_side` row, (h, w)."""
-    return np.asarray(row[f"map_{side}"], dtype=np.float32).reshape(int(row[f"map_height_{side}"]),
-                                                                    int(row[f"map_width_{side}"]))
+    return np.asarray(row[f"map_{side}"], dtype=np.float32).reshape(
+        int(row[f"map_height_{side}"]), int(row[f"map_width_{side}"])
+    )

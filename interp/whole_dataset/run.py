@@ -18,16 +18,33 @@ from .store import done_shards, finish, open_folder, read_results
 Progress = Union[bool, Callable[[int, int], None]]
 
 
-def explain_dataset(model: str, methods: Sequence[str] = ("grad_cam",), *, split: str | None = None,
-                    images: str | os.PathLike | Any = None, out: str | os.PathLike | None = None,
-                    limit: int | None = None, resolution: tuple[int, int] | None = None,
-                    metrics: Sequence[str] = (), layer: str | None = None,
-                    options: Mapping[str, Mapping[str, Any]] | None = None, checkpoint: str | None = None,
-                    batch_size: int = 32, shard_size: int = 256, engine: str = "local",
-                    ray_address: str | None = None, actors: int | None = None, gpus_per_actor: float | None = None,
-                    data_dir: str | os.PathLike | None = None, device: str | None = None,
-                    progress: Progress = True, command: str | None = None, loaded_model=None,
-                    models_files: Sequence[str] = (), columns: Sequence[str] | None = None) -> pa.Table:
+def explain_dataset(
+    model: str,
+    methods: Sequence[str] = ("grad_cam",),
+    *,
+    split: str | None = None,
+    images: str | os.PathLike | Any = None,
+    out: str | os.PathLike | None = None,
+    limit: int | None = None,
+    resolution: tuple[int, int] | None = None,
+    metrics: Sequence[str] = (),
+    layer: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    checkpoint: str | None = None,
+    batch_size: int = 32,
+    shard_size: int = 256,
+    engine: str = "local",
+    ray_address: str | None = None,
+    actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: Progress = True,
+    command: str | None = None,
+    loaded_model=None,
+    models_files: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """Predict and explain every image of a split or folder; one row per image.
 
     Args:
@@ -68,9 +85,18 @@ def explain_dataset(model: str, methods: Sequence[str] = ("grad_cam",), *, split
     found = limited(_images(spec, split, images, data_dir), limit)
     local_device = resolve_device(device) if engine == "local" else "cpu"  # Ray's actors choose their own
     net = loaded_model if loaded_model is not None else load_model(model, checkpoint, device=local_device)
-    settings = _settings(net, spec, methods, metrics=tuple(metrics), layer=layer, resolution=resolution,
-                         options={k: dict(v) for k, v in (options or {}).items()}, checkpoint=checkpoint,
-                         batch_size=batch_size, shard_size=shard_size)
+    settings = _settings(
+        net,
+        spec,
+        methods,
+        metrics=tuple(metrics),
+        layer=layer,
+        resolution=resolution,
+        options={k: dict(v) for k, v in (options or {}).items()},
+        checkpoint=checkpoint,
+        batch_size=batch_size,
+        shard_size=shard_size,
+    )
     command = command or f"interp.explain_dataset({model!r}, {list(methods)!r}, ...)"
     ray_options = dict(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor, models_files=models_files)
     folder = tempfile.TemporaryDirectory(prefix="interp-dataset-") if out is None else contextlib.nullcontext(out)
@@ -78,12 +104,13 @@ def explain_dataset(model: str, methods: Sequence[str] = ("grad_cam",), *, split
         return _run(Path(where), net, spec, settings, found, command, engine, progress, ray_options, columns)
 
 
-def _settings(net, spec, methods: Sequence[str], resolution: tuple[int, int] | None, layer: str | None,
-              **given: Any) -> Settings:
+def _settings(
+    net, spec, methods: Sequence[str], resolution: tuple[int, int] | None, layer: str | None, **given: Any
+) -> Settings:
     """The run's settings, checked; the default resolution read from the model."""
     from .compute import default_resolution
 
-    size = tuple(resolution) if resolution else default_resolution(net, spec, methods, layer)
+    size = (resolution[0], resolution[1]) if resolution else default_resolution(net, spec, methods, layer)
     settings = Settings(model=spec.name, methods=tuple(methods), resolution=size, layer=layer, **given)
     check_settings(settings)
     return settings
@@ -131,8 +158,9 @@ def held_out_runs() -> list[Path]:
     return found
 
 
-def explain_held_out(model: str, n: int, methods: Sequence[str] = ("grad_cam",), out: str | os.PathLike | None = None,
-                     **kwargs: Any) -> pa.Table:
+def explain_held_out(
+    model: str, n: int, methods: Sequence[str] = ("grad_cam",), out: str | os.PathLike | None = None, **kwargs: Any
+) -> pa.Table:
     """:func:`explain_dataset` on ``n`` held-out images spread over the model's classes (the full
     split under the data root, else the shipped sample), into :func:`held_out_folder` by default.
 
@@ -144,13 +172,24 @@ def explain_held_out(model: str, n: int, methods: Sequence[str] = ("grad_cam",),
 
     found, note = held_out_sample(get_spec(model), n, kwargs.get("data_dir"))
     source = f"{len(found)} held-out images spread over the classes" + (
-        " (the sample that ships with interp)" if note else " (the full held-out split)")
+        " (the sample that ships with interp)" if note else " (the full held-out split)"
+    )
     images = listed(found, found.class_names, source)
     return explain_dataset(model, methods, images=images, out=out or held_out_folder(model, n, methods), **kwargs)
 
 
-def _run(out: Path, net, spec, settings: Settings, images: Images, command: str, engine: str, progress: Progress,
-         ray_options: dict, columns: Sequence[str] | None = None) -> pa.Table:
+def _run(
+    out: Path,
+    net,
+    spec,
+    settings: Settings,
+    images: Images,
+    command: str,
+    engine: str,
+    progress: Progress,
+    ray_options: dict,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     manifest = open_folder(out, spec, settings, images, command, engine)
     done = done_shards(out, images, settings)
     pending = [i for i in range(shard_count(len(images), settings.shard_size)) if i not in done]

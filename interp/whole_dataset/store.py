@@ -23,8 +23,22 @@ from .job import Images, Settings, fingerprint, shard_count
 MANIFEST = "_manifest.json"
 OLD_MANIFEST = "manifest.json"  # its name in folders written before it had the "_"; read, and renamed on resume
 # The model card's fields worth keeping beside results (its per-step history is left out).
-CARD_FIELDS = ("name", "arch", "task", "class_names", "input_size", "mean", "std", "parameters", "command",
-               "seed", "metrics", "best_epoch", "trained_at", "code_version")
+CARD_FIELDS = (
+    "name",
+    "arch",
+    "task",
+    "class_names",
+    "input_size",
+    "mean",
+    "std",
+    "parameters",
+    "command",
+    "seed",
+    "metrics",
+    "best_epoch",
+    "trained_at",
+    "code_version",
+)
 
 
 def shard_path(out: Path, i: int) -> Path:
@@ -55,8 +69,13 @@ def versions() -> dict[str, str]:
 
     from ..train.card import code_version
 
-    found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-             "pyarrow": pa.__version__, "interp": code_version()}
+    found = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pa.__version__,
+        "interp": code_version(),
+    }
     if "ray" in sys.modules:  # only where the Ray engine ran; the in-process path never imports it
         found["ray"] = sys.modules["ray"].__version__
     return found
@@ -67,10 +86,16 @@ def model_card(spec: ModelSpec) -> dict[str, Any]:
     from ..models import read_card
 
     card = read_card(spec.card_path) if spec.checkpoint else None
-    return {"name": spec.name, "task": spec.task, "class_names": list(spec.class_names),
-            "input_size": list(spec.input_hw), "mean": list(spec.mean), "std": list(spec.std),
-            "checkpoint": str(spec.checkpoint) if spec.checkpoint else None,
-            "card": {k: card[k] for k in CARD_FIELDS if k in card} if card else None}
+    return {
+        "name": spec.name,
+        "task": spec.task,
+        "class_names": list(spec.class_names),
+        "input_size": list(spec.input_hw),
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "checkpoint": str(spec.checkpoint) if spec.checkpoint else None,
+        "card": {k: card[k] for k in CARD_FIELDS if k in card} if card else None,
+    }
 
 
 def open_folder(out: Path, spec: ModelSpec, settings: Settings, images: Images, command: str, engine: str) -> dict:
@@ -86,15 +111,27 @@ def open_folder(out: Path, spec: ModelSpec, settings: Settings, images: Images, 
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("fingerprint") != key:
-            raise InterpError(f"{out} holds the results of another run (other settings or images: "
-                              f"{old.get('command', '?')}); choose another --out, or delete that folder")
+            raise InterpError(
+                f"{out} holds the results of another run (other settings or images: "
+                f"{old.get('command', '?')}); choose another --out, or delete that folder"
+            )
         if path.name != MANIFEST:
             write_manifest(out, old)  # a folder of the old layout, resumed: from now on Arrow reads it whole
         return old
-    manifest = {"command": command, "engine": engine, "fingerprint": key, "settings": settings.as_dict(),
-                "images": len(images), "source": images.source, "class_names": list(images.class_names),
-                "shards": shard_count(len(images), settings.shard_size), "model": model_card(spec),
-                "versions": versions(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False}
+    manifest = {
+        "command": command,
+        "engine": engine,
+        "fingerprint": key,
+        "settings": settings.as_dict(),
+        "images": len(images),
+        "source": images.source,
+        "class_names": list(images.class_names),
+        "shards": shard_count(len(images), settings.shard_size),
+        "model": model_card(spec),
+        "versions": versions(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished": False,
+    }
     write_manifest(out, manifest)
     return manifest
 
@@ -118,8 +155,13 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 def finish(out: Path, manifest: dict, seconds: float, engine: str) -> None:
     """Mark the run complete in its manifest."""
-    manifest = {**manifest, "finished": True, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "last_engine": engine, "last_run_seconds": round(seconds, 2)}
+    manifest = {
+        **manifest,
+        "finished": True,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "last_engine": engine,
+        "last_run_seconds": round(seconds, 2),
+    }
     write_manifest(out, manifest)
 
 
@@ -131,8 +173,9 @@ def read_manifest(out: str | os.PathLike) -> dict:
     """
     path = manifest_path(out)
     if not path.is_file():
-        raise InterpError(f"{out} is not a results folder of explain-dataset (it has no {MANIFEST}); "
-                          "give the --out folder of a run")
+        raise InterpError(
+            f"{out} is not a results folder of explain-dataset (it has no {MANIFEST}); give the --out folder of a run"
+        )
     return json.loads(path.read_text())
 
 

@@ -56,13 +56,16 @@ def test_reflect_is_the_mirror_without_the_edge():
     assert basics.pad_image([[1, 2, 3]], (1, 3), "circular").tolist() == [[3, 1, 2, 3, 1]]
 
 
-@pytest.mark.parametrize("args, words", [
-    (([[1, 2]], [[1, 1]], "zero"), "no centre pixel"),
-    (([[1, 2]], [[1]], "mirror"), "boundary must be one of"),
-    (([[1, np.nan]], [[1]], "zero"), "non-finite"),
-    (([[1, 2]], [[1, 1, 1]], "valid"), "does not fit"),
-    (([1, 2, 3], [[1]], "zero"), "2-D"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (([[1, 2]], [[1, 1]], "zero"), "no centre pixel"),
+        (([[1, 2]], [[1]], "mirror"), "boundary must be one of"),
+        (([[1, np.nan]], [[1]], "zero"), "non-finite"),
+        (([[1, 2]], [[1, 1, 1]], "valid"), "does not fit"),
+        (([1, 2, 3], [[1]], "zero"), "2-D"),
+    ],
+)
 def test_convolve_refuses_what_it_cannot_compute(args, words):
     with pytest.raises(ParameterError, match=words) as info:
         basics.convolve(*args)
@@ -108,8 +111,16 @@ def test_conv_matrix_refuses_a_kernel_that_does_not_fit():
 def test_conv_output_size_matches_torch():
     rng = np.random.default_rng(4)
     for _ in range(60):
-        size, k, s, p, d = (int(v) for v in (rng.integers(1, 40), rng.integers(1, 8), rng.integers(1, 4),
-                                             rng.integers(0, 4), rng.integers(1, 3)))
+        size, k, s, p, d = (
+            int(v)
+            for v in (
+                rng.integers(1, 40),
+                rng.integers(1, 8),
+                rng.integers(1, 4),
+                rng.integers(0, 4),
+                rng.integers(1, 3),
+            )
+        )
         if d * (k - 1) + 1 > size + 2 * p:
             with pytest.raises(ParameterError):
                 basics.conv_output_size(size, k, s, p, d)
@@ -159,9 +170,13 @@ def _measured_field(size: int, layers) -> int:
 
 def test_receptive_fields_match_the_support_of_the_gradient():
     stacks = [
-        [basics.Layer(*l) for l in [("conv", 5, 1, 2), ("pool", 2, 2, 0)] * 3],
-        [basics.Layer("conv", 3, 1, 0), basics.Layer("conv", 3, 2, 0, 2), basics.Layer("pool", 3, 2, 0),
-         basics.Layer("conv", 3, 1, 0)],
+        [basics.Layer(*layer) for layer in [("conv", 5, 1, 2), ("pool", 2, 2, 0)] * 3],
+        [
+            basics.Layer("conv", 3, 1, 0),
+            basics.Layer("conv", 3, 2, 0, 2),
+            basics.Layer("pool", 3, 2, 0),
+            basics.Layer("conv", 3, 1, 0),
+        ],
     ]
     for layers in stacks:
         rows = basics.receptive_fields(64, layers)
@@ -171,8 +186,17 @@ def test_receptive_fields_match_the_support_of_the_gradient():
         basics.receptive_fields(8, [basics.Layer("pool", 2, 2)] * 4)
 
 
-@pytest.mark.parametrize("name", ["table2_cnn_cifar10", "linear_cnn_cifar10", "nin_cifar10", "resnet32_cifar10",
-                                  "alexnet_gap_pacs_class", "resnet18_imagenet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "table2_cnn_cifar10",
+        "linear_cnn_cifar10",
+        "nin_cifar10",
+        "resnet32_cifar10",
+        "alexnet_gap_pacs_class",
+        "resnet18_imagenet",
+    ],
+)
 def test_model_size_table_agrees_with_pytorch(name):
     rows = basics.model_size_table(get_spec(name))
     on_path = [r for r in rows if not r["note"]]

@@ -17,8 +17,7 @@ from interp.errors import ParameterError
 def test_the_example_networks_pieces_by_hand():
     pieces = basics.linear_pieces(basics.EXAMPLE_NETWORK, -4, 4)
     # x < -2: every first-layer unit off, h = 1 - 1; -2 < x < 0: h = 1.5 x + 3; x > 0: h = 6 x + 3.
-    assert [(p.start, p.end, p.slope, p.intercept) for p in pieces] == [
-        (-4, -2, 0, 0), (-2, 0, 1.5, 3), (0, 4, 6, 3)]
+    assert [(p.start, p.end, p.slope, p.intercept) for p in pieces] == [(-4, -2, 0, 0), (-2, 0, 1.5, 3), (0, 4, 6, 3)]
     assert basics.breakpoints(pieces) == [-2, 0]
     assert basics.mlp_forward(basics.EXAMPLE_NETWORK, [0.0])[0, 0] == 3
 
@@ -60,13 +59,24 @@ def test_local_affine_by_weights_matches_autograd():
 def _small_cnn() -> nn.Module:
     """conv -> batch norm (eval, with statistics) -> ReLU -> max-pool -> conv -> ReLU -> Linear."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                          nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5), nn.Linear(5 * 2 * 2, 3))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 5, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(5 * 2 * 2, 3),
+    )
+    bn = model[1]
+    assert isinstance(bn, nn.BatchNorm2d) and bn.running_mean is not None and bn.running_var is not None
     with torch.no_grad():
-        model[1].running_mean.uniform_(-0.5, 0.5)
-        model[1].running_var.uniform_(0.5, 2)
-        model[1].weight.uniform_(0.5, 1.5)
-        model[1].bias.uniform_(-0.5, 0.5)
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
     return model.eval()
 
 

@@ -28,6 +28,7 @@ def _compare(ours: scratch.Module, theirs: nn.Module, x: np.ndarray, pairs: list
     assert y.shape == tuple(yt.shape) and np.abs(y - yt.detach().numpy()).max() < TOLERANCE
     g = np.random.default_rng(9).normal(size=y.shape)
     yt.backward(torch.from_numpy(g))
+    assert xt.grad is not None
     assert np.abs(ours.backward(g) - xt.grad.numpy()).max() < TOLERANCE
     for mine, name in pairs:
         assert np.abs(getattr(ours, mine).grad - getattr(theirs, name).grad.numpy()).max() < TOLERANCE, mine
@@ -103,9 +104,17 @@ def test_sgd_with_momentum_matches_torch():
 
 def test_convnet_gradients_match_finite_differences():
     rng = np.random.default_rng(6)
-    net = scratch.ConvNet([scratch.Conv2d(2, 3, 3, padding=1, rng=rng), scratch.ReLU(), scratch.MaxPool2d(2),
-                           scratch.Conv2d(3, 4, 3, stride=2, padding=1, bias=False, rng=rng), scratch.ReLU(),
-                           scratch.Flatten(), scratch.Linear(4 * 2 * 2, 5, rng=rng)])
+    net = scratch.ConvNet(
+        [
+            scratch.Conv2d(2, 3, 3, padding=1, rng=rng),
+            scratch.ReLU(),
+            scratch.MaxPool2d(2),
+            scratch.Conv2d(3, 4, 3, stride=2, padding=1, bias=False, rng=rng),
+            scratch.ReLU(),
+            scratch.Flatten(),
+            scratch.Linear(4 * 2 * 2, 5, rng=rng),
+        ]
+    )
     x, y = rng.normal(size=(3, 2, 8, 8)), np.array([0, 3, 4])
     loss_fn = scratch.SoftmaxCrossEntropy()
 

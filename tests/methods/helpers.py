@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,22 +15,38 @@ from torch.nn.modules import module as module_mod
 import interp
 
 # Small option values so that the sampling methods stay fast in tests.
-FAST = {"smoothgrad": {"n_samples": 4}, "integrated_gradients": {"steps": 8}, "vargrad": {"n_samples": 4},
-        "gradient_shap": {"n_samples": 4}, "occlusion": {"window": 8, "stride": 8},
-        "lime": {"n_samples": 8, "n_segments": 4}, "kernel_shap": {"n_samples": 8, "n_segments": 4}}
+FAST: dict[str, dict[str, Any]] = {
+    "smoothgrad": {"n_samples": 4},
+    "integrated_gradients": {"steps": 8},
+    "vargrad": {"n_samples": 4},
+    "gradient_shap": {"n_samples": 4},
+    "occlusion": {"window": 8, "stride": 8},
+    "lime": {"n_samples": 8, "n_segments": 4},
+    "kernel_shap": {"n_samples": 8, "n_segments": 4},
+}
 
 
 def hooks_left(model: nn.Module) -> list[str]:
     """Every hook still registered on any module of the model, or globally."""
     left = []
     for name, m in model.named_modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                     "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
-                     "_forward_hooks_always_called"):
+        for attr in (
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_forward_hooks_with_kwargs",
+            "_forward_pre_hooks_with_kwargs",
+            "_forward_hooks_always_called",
+        ):
             if getattr(m, attr, None):
                 left.append(f"{name or '<root>'}.{attr}")
-    for attr in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                 "_global_backward_pre_hooks"):
+    for attr in (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    ):
         if getattr(module_mod, attr, None):
             left.append(attr)
     return left
@@ -86,12 +103,24 @@ def build_pool_model() -> nn.Module:
     """conv -> in-place ReLU -> max-pool -> conv -> in-place ReLU -> GAP -> Linear, with logits
     large enough that a Lasso surrogate does not shrink every weight to zero."""
     torch.manual_seed(0)
-    m = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 8, 3, padding=1)), ("relu1", nn.ReLU(inplace=True)), ("pool", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(8, 6, 3, padding=1)), ("relu2", nn.ReLU(inplace=True)),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3))])).eval()
+    m = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("pool", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(8, 6, 3, padding=1)),
+                ("relu2", nn.ReLU(inplace=True)),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(6, 3)),
+            ]
+        )
+    ).eval()
+    fc = m.fc
+    assert isinstance(fc, nn.Linear)
     with torch.no_grad():
-        m.fc.weight.mul_(50)
+        fc.weight.mul_(50)
     return m
 
 

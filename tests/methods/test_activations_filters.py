@@ -107,7 +107,7 @@ def test_filter_viewing_helpers():
     w = filters(m, "layer1.0.conv1")
     assert per_input_channel(w, 3).shape == (64, 3, 3)
     np.testing.assert_allclose(reduce_input_channels(w, "mean"), w.mean(1))
-    np.testing.assert_allclose(reduce_input_channels(w, "l2"), np.sqrt((w ** 2).sum(1)), rtol=1e-5)
+    np.testing.assert_allclose(reduce_input_channels(w, "l2"), np.sqrt((w**2).sum(1)), rtol=1e-5)
     order = order_by_norm(w)
     norms = np.linalg.norm(w.reshape(64, -1), axis=1)
     assert sorted(order.tolist()) == list(range(64)) and np.all(np.diff(norms[order]) <= 0)

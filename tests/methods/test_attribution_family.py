@@ -10,19 +10,51 @@ import copy
 import numpy as np
 import pytest
 import torch
-from captum.attr import (DeepLift, Deconvolution, GradientShap, InputXGradient, IntegratedGradients, KernelShap,
-                         Lime, NeuronDeconvolution, NeuronDeepLift, NeuronGradient, NeuronGuidedBackprop,
-                         NeuronIntegratedGradients, NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (
+    Deconvolution,
+    DeepLift,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    KernelShap,
+    Lime,
+    NeuronDeconvolution,
+    NeuronDeepLift,
+    NeuronGradient,
+    NeuronGuidedBackprop,
+    NeuronIntegratedGradients,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
 from torch import nn
 
 import interp
 from interp.figures import METHOD_TITLES
 from interp.methods import METHODS, MethodError, neuron_attribution, noise_tunnel
-from interp.methods.attribution import (deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient,
-                                        saliency, superpixels, vargrad)
+from interp.methods.attribution import (
+    deconvolution,
+    deeplift,
+    gradient_shap,
+    gradient_shap_samples,
+    input_x_gradient,
+    saliency,
+    superpixels,
+    vargrad,
+)
 from interp.methods.explain import SPATIAL_METHODS
-from tests.methods.helpers import (FAST, assert_unchanged, build_pool_model, close, hooks_left, not_inplace_copy,
-                                   pearson, registry_model, smooth_batch, snapshot)
+from tests.methods.helpers import (
+    FAST,
+    assert_unchanged,
+    build_pool_model,
+    close,
+    hooks_left,
+    not_inplace_copy,
+    pearson,
+    registry_model,
+    smooth_batch,
+    snapshot,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -43,8 +75,9 @@ def test_input_x_gradient_deeplift_and_deconvolution_equal_captum(pool_model):
     ref = not_inplace_copy(m)
     close(input_x_gradient(m, x, t), InputXGradient(ref).attribute(x.clone().requires_grad_(), target=t))
     close(deeplift(m, x, t), DeepLift(ref).attribute(x.clone(), target=t))
-    close(deeplift(m, x, t, baseline=0.3), DeepLift(ref).attribute(x.clone(), baselines=torch.full_like(x, 0.3),
-                                                                     target=t))
+    close(
+        deeplift(m, x, t, baseline=0.3), DeepLift(ref).attribute(x.clone(), baselines=torch.full_like(x, 0.3), target=t)
+    )
     close(deconvolution(m, x, t), Deconvolution(ref).attribute(x.clone(), target=t))
     assert not np.allclose(deconvolution(m, x, t), saliency(m, x, t))  # the rule changes the result
 
@@ -105,15 +138,18 @@ def test_noise_tunnel_equals_captums_with_the_same_noise(kind, pool_model):
     span = float(x.max() - x.min())
     mine = noise_tunnel(m, x, "saliency", kind, target=1, n_samples=6, noise_level=0.2, seed=5)
     torch.manual_seed(5)  # Captum draws the same normal samples from the global generator
-    ref = NoiseTunnel(Saliency(m)).attribute(x.clone().requires_grad_(), nt_type=kind, nt_samples=6,
-                                             stdevs=0.2 * span, target=1, abs=False)
+    ref = NoiseTunnel(Saliency(m)).attribute(
+        x.clone().requires_grad_(), nt_type=kind, nt_samples=6, stdevs=0.2 * span, target=1, abs=False
+    )
     close(mine, ref[0], rtol=1e-3)
     # any gradient method: input x gradient over the same noise
     torch.manual_seed(5)
-    ref = NoiseTunnel(InputXGradient(not_inplace_copy(m))).attribute(x.clone(), nt_type=kind, nt_samples=6,
-                                                                     stdevs=0.2 * span, target=1)
-    close(noise_tunnel(m, x, "input_x_gradient", kind, target=1, n_samples=6, noise_level=0.2, seed=5),
-           ref[0], rtol=1e-3)
+    ref = NoiseTunnel(InputXGradient(not_inplace_copy(m))).attribute(
+        x.clone(), nt_type=kind, nt_samples=6, stdevs=0.2 * span, target=1
+    )
+    close(
+        noise_tunnel(m, x, "input_x_gradient", kind, target=1, n_samples=6, noise_level=0.2, seed=5), ref[0], rtol=1e-3
+    )
 
 
 def test_vargrad_is_the_noise_tunnels_variance_and_seeded(pool_model):
@@ -168,7 +204,8 @@ def test_neuron_views_equal_captums(layer, channel, position, pool_model):
     cases = {
         "saliency": NeuronGradient(m, m.get_submodule(layer)).attribute(x.clone().requires_grad_(), sel),
         "integrated_gradients": NeuronIntegratedGradients(m, m.get_submodule(layer)).attribute(
-            x.clone(), sel, n_steps=8, method="gausslegendre"),
+            x.clone(), sel, n_steps=8, method="gausslegendre"
+        ),
         "deeplift": NeuronDeepLift(ref, ref.get_submodule(layer)).attribute(x.clone(), sel),
         "guided_backprop": NeuronGuidedBackprop(ref, ref.get_submodule(layer)).attribute(x.clone(), sel),
         "deconvolution": NeuronDeconvolution(ref, ref.get_submodule(layer)).attribute(x.clone(), sel),
@@ -218,8 +255,9 @@ def test_noise_tunnel_options_in_explain(pool_model):
     np.testing.assert_array_equal(e.map, noise_tunnel(pool_model, x, "deeplift", n_samples=3, seed=1))
     grad_cam = interp.explain(pool_model, x, "grad_cam", noise_tunnel="smoothgrad_sq", nt_samples=2)
     assert grad_cam.map.shape == (16, 16) and grad_cam.layer is not None
-    np.testing.assert_array_equal(interp.explain(pool_model, x, "saliency", noise_tunnel=None).map,
-                                  saliency(pool_model, x))
+    np.testing.assert_array_equal(
+        interp.explain(pool_model, x, "saliency", noise_tunnel=None).map, saliency(pool_model, x)
+    )
     with pytest.raises(MethodError, match="noise tunnel wraps"):
         interp.explain(pool_model, x, "lime", noise_tunnel="vargrad")
     with pytest.raises(MethodError, match="need noise_tunnel"):
@@ -237,9 +275,12 @@ def test_noise_tunnel_options_in_explain(pool_model):
 CALLS = {
     **{m: (lambda m_: lambda model, x: interp.explain(model, x, m_, **FAST.get(m_, {})))(m) for m in NEW},
     "noise_tunnel(deeplift)": lambda model, x: noise_tunnel(model, x, "deeplift", n_samples=2),
-    **{f"neuron({m})": (lambda m_: lambda model, x: neuron_attribution(model, x, "conv2", 1, m_,
-                                                                       **FAST.get(m_, {})))(m)
-       for m in ("saliency", "deeplift", "deconvolution", "guided_backprop", "gradient_shap")},
+    **{
+        f"neuron({m})": (lambda m_: lambda model, x: neuron_attribution(model, x, "conv2", 1, m_, **FAST.get(m_, {})))(
+            m
+        )
+        for m in ("saliency", "deeplift", "deconvolution", "guided_backprop", "gradient_shap")
+    },
 }
 
 
@@ -291,15 +332,24 @@ def test_shipped_model_agrees_with_captum(shipped):
         "input_x_gradient": (lambda: InputXGradient(ref).attribute(x.clone().requires_grad_(), target=t)[0], {}),
         "deeplift": (lambda: DeepLift(ref).attribute(x.clone(), target=t)[0], {}),
         "deconvolution": (lambda: Deconvolution(ref).attribute(x.clone(), target=t)[0], {}),
-        "vargrad": (lambda: NoiseTunnel(Saliency(m)).attribute(x.clone().requires_grad_(), nt_type="vargrad",
-                                                                nt_samples=8, stdevs=0.15 * span, target=t,
-                                                                abs=False)[0], {"n_samples": 8}),
-        "occlusion": (lambda: Occlusion(m).attribute(x, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2),
-                                                     target=t)[0, 0], {}),
-        "lime": (lambda: Lime(m).attribute(x, target=t, feature_mask=mask, n_samples=100)[0, 0],
-                 {"n_samples": 100, "segments": seg}),
-        "kernel_shap": (lambda: KernelShap(m).attribute(x, target=t, feature_mask=mask, n_samples=100)[0, 0],
-                        {"n_samples": 100, "segments": seg}),
+        "vargrad": (
+            lambda: NoiseTunnel(Saliency(m)).attribute(
+                x.clone().requires_grad_(), nt_type="vargrad", nt_samples=8, stdevs=0.15 * span, target=t, abs=False
+            )[0],
+            {"n_samples": 8},
+        ),
+        "occlusion": (
+            lambda: Occlusion(m).attribute(x, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), target=t)[0, 0],
+            {},
+        ),
+        "lime": (
+            lambda: Lime(m).attribute(x, target=t, feature_mask=mask, n_samples=100)[0, 0],
+            {"n_samples": 100, "segments": seg},
+        ),
+        "kernel_shap": (
+            lambda: KernelShap(m).attribute(x, target=t, feature_mask=mask, n_samples=100)[0, 0],
+            {"n_samples": 100, "segments": seg},
+        ),
     }
     for method, (captum_call, options) in expect.items():
         torch.manual_seed(0)  # the sampling methods are seeded with 0, Captum through the global generator

@@ -33,22 +33,31 @@ def test_cam_is_the_weighted_sum_of_the_last_maps_tiny(tiny_gap_model):
     with torch.no_grad():
         a = F.relu(m.conv2(F.relu(m.conv1(x))))  # (2, 6, 16, 16), computed by hand
     targets = [2, 0]
-    expected = np.stack([np.tensordot(m.fc.weight[t].detach().numpy(), a[i].numpy(), axes=1)
-                         for i, t in enumerate(targets)])
+    expected = np.stack(
+        [np.tensordot(m.fc.weight[t].detach().numpy(), a[i].numpy(), axes=1) for i, t in enumerate(targets)]
+    )
     _close(class_activation_map(m, x, target=targets), expected)
     # one image: (H, W), default target = the prediction
     pred = int(m(x[:1]).argmax())
-    _close(class_activation_map(m, x[:1]), expected[0] if pred == 2 else
-           np.tensordot(m.fc.weight[pred].detach().numpy(), a[0].numpy(), axes=1))
+    _close(
+        class_activation_map(m, x[:1]),
+        expected[0] if pred == 2 else np.tensordot(m.fc.weight[pred].detach().numpy(), a[0].numpy(), axes=1),
+    )
 
 
-@pytest.mark.parametrize("name,size,features", [
-    ("alexnet_gap_pacs_class", 99, lambda m, x: m.features(x)),
-    ("nin_cifar10", 32, lambda m, x: m.features(x)),
-    ("resnet18_imagenet", 64, lambda m, x: m.layer4(m.layer3(m.layer2(m.layer1(
-        m.maxpool(m.relu(m.bn1(m.conv1(x))))))))),
-    ("resnet32_cifar10", 32, lambda m, x: m.layer3(m.layer2(m.layer1(m.relu(m.bn1(m.conv1(x))))))),
-])
+@pytest.mark.parametrize(
+    "name,size,features",
+    [
+        ("alexnet_gap_pacs_class", 99, lambda m, x: m.features(x)),
+        ("nin_cifar10", 32, lambda m, x: m.features(x)),
+        (
+            "resnet18_imagenet",
+            64,
+            lambda m, x: m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x)))))))),
+        ),
+        ("resnet32_cifar10", 32, lambda m, x: m.layer3(m.layer2(m.layer1(m.relu(m.bn1(m.conv1(x))))))),
+    ],
+)
 def test_cam_by_hand_on_registry_architectures(name, size, features):
     m = registry_model(name)
     x = image_batch(2, size)
@@ -76,11 +85,18 @@ def test_cam_equals_grad_cam_without_relu_up_to_a_positive_scale(tiny_gap_model)
 
 def test_cam_equals_grad_cam_on_a_last_conv_without_relu():
     torch.manual_seed(1)
-    m = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 5, 3, stride=2, padding=1)), ("relu1", nn.ReLU(inplace=True)),
-        ("conv2", nn.Conv2d(5, 7, 3, padding=1)),  # last conv, no ReLU after it
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(7, 4)),
-    ])).eval()
+    m = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 5, 3, stride=2, padding=1)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("conv2", nn.Conv2d(5, 7, 3, padding=1)),  # last conv, no ReLU after it
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(7, 4)),
+            ]
+        )
+    ).eval()
     x = image_batch(1, 20)
     cam = class_activation_map(m, x, target=3)
     gc = grad_cam(m, x, target=3, layer="conv2", relu=False)
@@ -103,16 +119,19 @@ def _captum_grad_cam(model, layer, x, target):
     return LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0].detach().numpy()
 
 
-@pytest.mark.parametrize("name,size,layer", [
-    ("tiny", 16, "conv1"),  # conv1 is followed by an in-place ReLU
-    ("tiny", 16, "relu2"),
-    ("resnet18_imagenet", 64, "layer4"),
-    ("resnet18_imagenet", 64, "layer3.1.conv2"),
-    ("resnet18_imagenet", 64, "layer2"),
-    ("alexnet_gap_pacs_class", 99, "features.conv3"),
-    ("nin_cifar10", 32, "features.relu3_3"),
-    ("table2_cnn_cifar10", 32, "relu2"),
-])
+@pytest.mark.parametrize(
+    "name,size,layer",
+    [
+        ("tiny", 16, "conv1"),  # conv1 is followed by an in-place ReLU
+        ("tiny", 16, "relu2"),
+        ("resnet18_imagenet", 64, "layer4"),
+        ("resnet18_imagenet", 64, "layer3.1.conv2"),
+        ("resnet18_imagenet", 64, "layer2"),
+        ("alexnet_gap_pacs_class", 99, "features.conv3"),
+        ("nin_cifar10", 32, "features.relu3_3"),
+        ("table2_cnn_cifar10", 32, "relu2"),
+    ],
+)
 def test_grad_cam_equals_captum(name, size, layer, tiny_gap_model):
     m = tiny_gap_model if name == "tiny" else registry_model(name)
     x = image_batch(2, size, seed=3)
@@ -121,14 +140,25 @@ def test_grad_cam_equals_captum(name, size, layer, tiny_gap_model):
 
 
 # The output of the last conv stage of each architecture, read off its definition by hand.
-LAST_CONV_STAGE = {"alexnet_gap_pacs_class": "features.relu5", "nin_cifar10": "features.relu3_3",
-                   "table2_cnn_cifar10": "relu3", "linear_cnn_cifar10": "features.relu3_2",
-                   "resnet18_imagenet": "layer4", "resnet32_cifar10": "layer3"}
+LAST_CONV_STAGE = {
+    "alexnet_gap_pacs_class": "features.relu5",
+    "nin_cifar10": "features.relu3_3",
+    "table2_cnn_cifar10": "relu3",
+    "linear_cnn_cifar10": "features.relu3_2",
+    "resnet18_imagenet": "layer4",
+    "resnet32_cifar10": "layer3",
+}
 
 
 def test_default_layer_is_the_last_conv_stage():
-    for name, size in [("alexnet_gap_pacs_class", 99), ("nin_cifar10", 32), ("table2_cnn_cifar10", 32),
-                       ("linear_cnn_cifar10", 32), ("resnet18_imagenet", 64), ("resnet32_cifar10", 32)]:
+    for name, size in [
+        ("alexnet_gap_pacs_class", 99),
+        ("nin_cifar10", 32),
+        ("table2_cnn_cifar10", 32),
+        ("linear_cnn_cifar10", 32),
+        ("resnet18_imagenet", 64),
+        ("resnet32_cifar10", 32),
+    ]:
         m = registry_model(name)
         x = image_batch(1, size)
         spec_layer = LAST_CONV_STAGE[name]
@@ -161,11 +191,14 @@ class _TwoDense(nn.Module):
         return self.fc2(torch.relu(self.fc1(z))) if self.dense else self.fc2(z) * self.scale
 
 
-@pytest.mark.parametrize("model", [
-    lambda: registry_model("table2_cnn_cifar10"),  # flatten -> dense
-    lambda: _TwoDense(),  # GAP -> Linear -> ReLU -> Linear
-    lambda: _TwoDense(scale=2.0, dense=False),  # GAP -> Linear, but the output is rescaled
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: registry_model("table2_cnn_cifar10"),  # flatten -> dense
+        lambda: _TwoDense(),  # GAP -> Linear -> ReLU -> Linear
+        lambda: _TwoDense(scale=2.0, dense=False),  # GAP -> Linear, but the output is rescaled
+    ],
+)
 def test_cam_refuses_other_heads_and_points_to_grad_cam(model, tiny_dense_model):
     for m in (model(), tiny_dense_model):
         with pytest.raises(CamNotApplicableError, match="grad_cam") as info:
@@ -198,19 +231,23 @@ def test_grad_cam_layer_errors(tiny_gap_model):
         grad_cam(tiny_gap_model, x, layer="fc")
 
 
-@pytest.mark.parametrize("name,size,layer", [
-    ("tiny", 16, "relu2"),  # no ReLU after the layer: one pass gives both factors
-    ("resnet18_imagenet", 64, "layer4"),  # likewise (layer4 -> avgpool -> fc)
-    ("table2_cnn_cifar10", 32, "conv2"),  # ReLUs after the layer: Grad-CAM needs its own pass
-])
+@pytest.mark.parametrize(
+    "name,size,layer",
+    [
+        ("tiny", 16, "relu2"),  # no ReLU after the layer: one pass gives both factors
+        ("resnet18_imagenet", 64, "layer4"),  # likewise (layer4 -> avgpool -> fc)
+        ("table2_cnn_cifar10", 32, "conv2"),  # ReLUs after the layer: Grad-CAM needs its own pass
+    ],
+)
 def test_guided_grad_cam_equals_captum(name, size, layer, tiny_gap_model):
     from captum.attr import GuidedGradCam
 
     m = tiny_gap_model if name == "tiny" else registry_model(name)
     x = image_batch(2, size, seed=4)
     twin = not_inplace_copy(m)  # Captum's guided backprop hooks fail on in-place ReLUs
-    ref = GuidedGradCam(twin, twin.get_submodule(layer)).attribute(x.clone(), target=[1, 2],
-                                                                    interpolate_mode="bilinear")
+    ref = GuidedGradCam(twin, twin.get_submodule(layer)).attribute(
+        x.clone(), target=[1, 2], interpolate_mode="bilinear"
+    )
     _close(guided_grad_cam(m, x, target=[1, 2], layer=layer), ref.detach().numpy())
 
 

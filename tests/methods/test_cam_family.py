@@ -19,9 +19,16 @@ from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, not
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-PGC = {"grad_cam_pp": "GradCAMPlusPlus", "xgrad_cam": "XGradCAM", "hires_cam": "HiResCAM", "layer_cam": "LayerCAM",
-       "score_cam": "ScoreCAM", "ablation_cam": "AblationCAM", "eigen_cam": "EigenCAM",
-       "eigen_grad_cam": "EigenGradCAM"}
+PGC = {
+    "grad_cam_pp": "GradCAMPlusPlus",
+    "xgrad_cam": "XGradCAM",
+    "hires_cam": "HiResCAM",
+    "layer_cam": "LayerCAM",
+    "score_cam": "ScoreCAM",
+    "ablation_cam": "AblationCAM",
+    "eigen_cam": "EigenCAM",
+    "eigen_grad_cam": "EigenGradCAM",
+}
 TC = {"grad_cam_pp": "GradCAMpp", "xgrad_cam": "XGradCAM", "layer_cam": "LayerCAM", "score_cam": "ScoreCAM"}
 EIGEN = ("eigen_cam", "eigen_grad_cam")  # a principal component's sign is arbitrary
 
@@ -32,8 +39,10 @@ def pgc_map(model, method, layer, x, targets) -> np.ndarray:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     ref = not_inplace_copy(model)  # its Ablation-CAM swaps the layer while it runs
-    with warnings.catch_warnings(), getattr(pytorch_grad_cam, PGC[method])(
-            ref, target_layers=[ref.get_submodule(layer)]) as cam:
+    with (
+        warnings.catch_warnings(),
+        getattr(pytorch_grad_cam, PGC[method])(ref, target_layers=[ref.get_submodule(layer)]) as cam,
+    ):
         warnings.simplefilter("ignore")
         return cam(x, [ClassifierOutputTarget(int(t)) for t in targets])
 
@@ -87,8 +96,11 @@ def test_equals_pytorch_grad_cam_where_the_layer_has_the_input_resolution(method
     after pytorch-grad-cam's scaling (an exact match, not a correlation)."""
     x, targets = image_batch(2, 16, seed=3), [1, 2]
     peer = pgc_map(tiny_gap_model, method, "relu2", x, targets)
-    mine = (eigen_relation(tiny_gap_model, method, "relu2", x, targets, peer) if method in EIGEN
-            else pgc_scaled(ours(tiny_gap_model, method, "relu2", x, targets)))
+    mine = (
+        eigen_relation(tiny_gap_model, method, "relu2", x, targets, peer)
+        if method in EIGEN
+        else pgc_scaled(ours(tiny_gap_model, method, "relu2", x, targets))
+    )
     np.testing.assert_allclose(mine, peer, atol=2e-5)
 
 
@@ -96,8 +108,9 @@ def test_equals_pytorch_grad_cam_where_the_layer_has_the_input_resolution(method
 def test_equals_torch_cam_raw_maps_at_the_input_resolution(method, tiny_gap_model):
     x, targets = image_batch(2, 16, seed=3), [1, 2]
     peer = tc_map(tiny_gap_model, method, "relu2", x, targets)
-    np.testing.assert_allclose(ours(tiny_gap_model, method, "relu2", x, targets), peer, rtol=1e-4,
-                               atol=1e-5 * np.abs(peer).max())
+    np.testing.assert_allclose(
+        ours(tiny_gap_model, method, "relu2", x, targets), peer, rtol=1e-4, atol=1e-5 * np.abs(peer).max()
+    )
 
 
 def test_grad_cam_pp_differs_from_torch_cam_where_its_alpha_is_not_divided(tiny_gap_model):
@@ -106,7 +119,7 @@ def test_grad_cam_pp_differs_from_torch_cam_where_its_alpha_is_not_divided(tiny_
     m, x, targets = tiny_gap_model, image_batch(2, 16, seed=3), [1, 2]
     layer = "relu2"
     act, grad = (t.detach() for t in _act_grad(m, layer, x, targets))
-    weights = (grad ** 2 * grad.clamp(min=0)).sum((2, 3))
+    weights = (grad**2 * grad.clamp(min=0)).sum((2, 3))
     expected = (weights[:, :, None, None] * act).sum(1).clamp(min=0).numpy()
     np.testing.assert_allclose(tc_map(m, "grad_cam_pp", layer, x, targets), expected, rtol=1e-4, atol=1e-9)
 
@@ -139,8 +152,11 @@ def cifar():
 def test_agrees_with_pytorch_grad_cam_on_a_shipped_model(method, layer, cifar):
     model, x, targets = cifar
     peer = pgc_map(model, method, layer, x, targets)
-    mine = (eigen_relation(model, method, layer, x, targets, peer) if method in EIGEN
-            else ours(model, method, layer, x, targets))
+    mine = (
+        eigen_relation(model, method, layer, x, targets, peer)
+        if method in EIGEN
+        else ours(model, method, layer, x, targets)
+    )
     assert min(pearson(mine, peer)) >= 0.99, pearson(mine, peer)
 
 
@@ -226,19 +242,21 @@ def _ablation_by_hand(model, layer, x, targets):
     module, maps = model.get_submodule(layer), []
     for i, t in enumerate(targets):
         with torch.no_grad():
-            store = []
-            h = module.register_forward_hook(lambda mod, inp, out: store.append(out.clone()))
-            y = float(model(x[i:i + 1])[0, t])
+            store: list[torch.Tensor] = []
+            h = module.register_forward_hook(lambda mod, inp, out, store=store: store.append(out.clone()))
+            y = float(model(x[i : i + 1])[0, t])
             h.remove()
             a = store[0][0]
             w = []
             for k in range(a.shape[0]):
+
                 def zero(mod, inp, out, k=k):
                     out = out.clone()
                     out[:, k] = 0
                     return out
+
                 h = module.register_forward_hook(zero)
-                w.append((y - float(model(x[i:i + 1])[0, t])) / y)
+                w.append((y - float(model(x[i : i + 1])[0, t])) / y)
                 h.remove()
             maps.append(torch.einsum("c,chw->hw", torch.tensor(w, dtype=a.dtype), a).clamp(min=0))
     return F.interpolate(torch.stack(maps)[:, None], size=x.shape[-2:], mode="bilinear")[:, 0].numpy()
@@ -308,5 +326,6 @@ def test_no_hooks_or_changes_remain_after_success_or_an_exception(name, tiny_bom
         assert hooks_left(m) == [], (name, fuse)
         assert_unchanged(before, m)
     m.bomb.fuse = 0
-    np.testing.assert_array_equal(interp.explain(copy.deepcopy(m), x, method, **options).map,
-                                  interp.explain(m, x, method, **options).map)
+    np.testing.assert_array_equal(
+        interp.explain(copy.deepcopy(m), x, method, **options).map, interp.explain(m, x, method, **options).map
+    )

@@ -14,9 +14,9 @@ from torch import nn
 
 import interp
 from interp.__main__ import main
-from interp.models.weights import save_checkpoint
 from interp.methods import METHODS, MethodError, TargetError
 from interp.methods.explain import LAYER_METHODS, SPATIAL_METHODS
+from interp.models.weights import save_checkpoint
 from tests.apptest import REPO
 from tests.conftest import _tiny_gap
 from tests.methods.helpers import FAST, image_batch
@@ -48,7 +48,7 @@ def test_batches_match_single_images(tiny_gap_model):
         assert e.batched and e.map.shape[0] == 3 and e.spatial().shape == (3, 16, 16)
         np.testing.assert_array_equal(e.target, [0, 1, 2])
         for i in range(3):
-            one = interp.explain(m, x[i:i + 1], method, target=i, **FAST.get(method, {}))
+            one = interp.explain(m, x[i : i + 1], method, target=i, **FAST.get(method, {}))
             if method not in ("smoothgrad", "vargrad", "gradient_shap"):  # noise drawn for the whole batch at once
                 np.testing.assert_allclose(e.map[i], one.map, rtol=1e-4, atol=1e-6)
             assert e.probability[i] == pytest.approx(one.probability, rel=1e-5)
@@ -64,8 +64,13 @@ def test_user_errors_are_interp_errors(tiny_gap_model):
     for bad in (3, -1, [0, 1, 2], 1.5, "cat"):
         with pytest.raises(TargetError):
             interp.explain(m, x, "saliency", target=bad)
-    for bad in (torch.zeros(16, 16), torch.zeros(1, 1, 3, 16, 16), torch.full((1, 3, 16, 16), float("nan")),
-                torch.zeros(1, 3, 16, 16, dtype=torch.uint8), np.zeros((3, 16, 16))):
+    for bad in (
+        torch.zeros(16, 16),
+        torch.zeros(1, 1, 3, 16, 16),
+        torch.full((1, 3, 16, 16), float("nan")),
+        torch.zeros(1, 3, 16, 16, dtype=torch.uint8),
+        np.zeros((3, 16, 16)),
+    ):
         with pytest.raises(interp.ImageError):
             interp.explain(m, bad, "saliency")
     with pytest.raises(interp.LayerError, match="does not exist"):
@@ -98,8 +103,19 @@ def image_file(tmp_path_factory):
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_cli_explain_writes_png_and_npy(method, nin_checkpoint, image_file, tmp_path, capsys):
-    base = ["explain", "--model", "nin_cifar10", "--method", method, "--image", str(image_file),
-            "--checkpoint", str(nin_checkpoint), "--target", "3"]
+    base = [
+        "explain",
+        "--model",
+        "nin_cifar10",
+        "--method",
+        method,
+        "--image",
+        str(image_file),
+        "--checkpoint",
+        str(nin_checkpoint),
+        "--target",
+        "3",
+    ]
     assert main(base + ["--out", str(tmp_path / "map.npy")]) == 0
     assert main(base + ["--out", str(tmp_path / "overlay.png")]) == 0
     raw = np.load(tmp_path / "map.npy")
@@ -124,9 +140,28 @@ def test_cli_errors_without_traceback(nin_checkpoint, image_file, tmp_path, caps
 
 def test_python_dash_m_interp_explain(nin_checkpoint, image_file, tmp_path):
     out = tmp_path / "cam.png"
-    proc = subprocess.run([sys.executable, "-m", "interp", "explain", "--model", "nin_cifar10", "--method", "cam",
-                           "--image", str(image_file), "--checkpoint", str(nin_checkpoint), "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "interp",
+            "explain",
+            "--model",
+            "nin_cifar10",
+            "--method",
+            "cam",
+            "--image",
+            str(image_file),
+            "--checkpoint",
+            str(nin_checkpoint),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.is_file() and "layer features.relu3_3" in proc.stdout
 
@@ -142,8 +177,9 @@ def test_layer_resolution_maps_upsample_to_the_input_maps():
         full = interp.explain(model, x, method, target=[1, 2], layer="pool")
         assert small.map.shape == (2, 8, 8) and full.map.shape == (2, 16, 16), method
         up = F.interpolate(torch.from_numpy(small.map)[:, None], size=(16, 16), mode="bilinear", align_corners=False)
-        np.testing.assert_allclose(up[:, 0].numpy(), full.map, rtol=1e-4, atol=1e-6 * np.abs(full.map).max(),
-                                   err_msg=method)
+        np.testing.assert_allclose(
+            up[:, 0].numpy(), full.map, rtol=1e-4, atol=1e-6 * np.abs(full.map).max(), err_msg=method
+        )
     with pytest.raises(MethodError, match="layer's resolution"):
         interp.explain(model, x, "guided_grad_cam", layer="pool", resolution="layer")
     with pytest.raises(MethodError, match="resolution"):

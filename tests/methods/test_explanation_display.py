@@ -97,7 +97,6 @@ def test_a_map_at_its_layers_resolution_lies_over_the_whole_input(tiny_gap_model
     assert _pictures(e._repr_html_())[0].shape == (16, 16, 3)
 
 
-
 def test_a_large_picture_is_a_jpeg_of_the_images_size(tiny_gap_model):
     """Up to 64 pixels a side a picture is a PNG (enlarged pixel for pixel); above, a JPEG (small notebooks)."""
     photo = _photo(120, 100)
@@ -106,12 +105,15 @@ def test_a_large_picture_is_a_jpeg_of_the_images_size(tiny_gap_model):
     assert html.count("data:image/jpeg;base64,") == 1 and html.count("data:image/png;base64,") == 1  # the bar
     assert _pictures(html)[0].shape == (96, 96, 3)
 
+
 def test_showing_an_explanation_imports_no_streamlit():
-    code = ("import sys, torch, interp\n"
-            "m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),\n"
-            "                        torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()\n"
-            "e = interp.explain(m, torch.rand(1, 3, 8, 8), 'grad_cam', image=torch.rand(8, 8, 3))\n"
-            "e._repr_html_(); e.show()\n"
-            "assert 'streamlit' not in sys.modules, 'streamlit imported'\n")
+    code = (
+        "import sys, torch, interp\n"
+        "m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),\n"
+        "                        torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()\n"
+        "e = interp.explain(m, torch.rand(1, 3, 8, 8), 'grad_cam', image=torch.rand(8, 8, 3))\n"
+        "e._repr_html_(); e.show()\n"
+        "assert 'streamlit' not in sys.modules, 'streamlit imported'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

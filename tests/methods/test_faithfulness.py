@@ -75,13 +75,25 @@ def _region_cnn() -> nn.Module:
             mask[:, :, REGION[0], REGION[1]] = 1
             return x * mask
 
-    model = nn.Sequential(OrderedDict([
-        ("crop", Crop()), ("conv1", nn.Conv2d(3, 8, 3, padding=1)), ("relu1", nn.ReLU()),
-        ("conv2", nn.Conv2d(8, 8, 3, padding=1)), ("relu2", nn.ReLU()),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(8, 3))])).eval()
+    model = nn.Sequential(
+        OrderedDict(
+            [
+                ("crop", Crop()),
+                ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("conv2", nn.Conv2d(8, 8, 3, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(8, 3)),
+            ]
+        )
+    ).eval()
+    fc = model.fc
+    assert isinstance(fc, nn.Linear)
     with torch.no_grad():  # confident enough that deleting the region moves the probability a lot
-        model.fc.weight.mul_(30.0)
-        model.fc.bias.zero_()
+        fc.weight.mul_(30.0)
+        fc.bias.zero_()
     return model
 
 
@@ -142,7 +154,7 @@ def test_baselines():
     blurred = baseline_image(delta, "blur", blur_sigma=2.5)[0, 0].double()
     offsets = torch.arange(33, dtype=torch.float64) - 16
     assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-6)
-    assert float((blurred.sum(1) * offsets ** 2).sum()) == pytest.approx(2.5 ** 2, rel=1e-3)  # its variance
+    assert float((blurred.sum(1) * offsets**2).sum()) == pytest.approx(2.5**2, rel=1e-3)  # its variance
     with pytest.raises(MethodError, match="baseline"):
         baseline_image(x, "noise")
     with pytest.raises(MethodError, match="broadcast"):
@@ -176,11 +188,19 @@ def test_method_scores_and_mean_aucs_over_images():
     model = _region_cnn()
     images = [2.0 * image_batch(1, SIZE, seed=s) for s in range(3)]
     seen = []
-    rows = mean_aucs(model, images, ["saliency", "grad_cam"], steps=8, baseline="zero", n_random=2,
-                     progress=lambda done, total: seen.append((done, total)))
+    rows = mean_aucs(
+        model,
+        images,
+        ["saliency", "grad_cam"],
+        steps=8,
+        baseline="zero",
+        n_random=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(1, 3), (2, 3), (3, 3)]
-    per_image = [method_scores(model, x, ["saliency", "grad_cam"], steps=8, baseline="zero", n_random=2)
-                 for x in images]
+    per_image = [
+        method_scores(model, x, ["saliency", "grad_cam"], steps=8, baseline="zero", n_random=2) for x in images
+    ]
     assert rows == summarize(per_image)
     assert [r["method"] for r in rows] == ["saliency", "grad_cam"] and rows[0]["images"] == 3
     expected = np.mean([s["saliency"].deletion_auc for s in per_image])

@@ -18,8 +18,7 @@ from interp.methods.introspect import channel_maxima, crop, dataset_examples, fe
 from interp.visualize import parse_channels
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
 
-ALEXNET = {"conv1": 11, "pool1": 19, "conv2": 51, "pool2": 67, "conv3": 99, "conv4": 131, "conv5": 163,
-           "pool5": 195}
+ALEXNET = {"conv1": 11, "pool1": 19, "conv2": 51, "pool2": 67, "conv3": 99, "conv4": 131, "conv5": 163, "pool5": 195}
 
 
 @pytest.mark.parametrize("name", ["alexnet_gap_pacs_class", "alexnet_pacs_domain"])
@@ -43,11 +42,17 @@ def test_alexnet_receptive_fields_are_the_analytic_ones(name):
 def _field_model() -> nn.Module:
     """Padding, pooling, stride and dilation, with positive weights so that every input pixel in
     a unit's field has a non-zero gradient."""
-    model = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 2, 3, padding=1)), ("pool", nn.AvgPool2d(2)),
-        ("conv2", nn.Conv2d(2, 2, 3, stride=2, padding=2, dilation=2)), ("relu", nn.ReLU()),
-        ("conv3", nn.Conv2d(2, 2, 5, padding="same")),
-    ]))
+    model = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 2, 3, padding=1)),
+                ("pool", nn.AvgPool2d(2)),
+                ("conv2", nn.Conv2d(2, 2, 3, stride=2, padding=2, dilation=2)),
+                ("relu", nn.ReLU()),
+                ("conv3", nn.Conv2d(2, 2, 5, padding="same")),
+            ]
+        )
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(0.1, 1.0)
@@ -149,12 +154,12 @@ def test_dataset_examples_refuse_images_that_are_not_finite(tiny_gap_model, bad)
     assert not hooks_left(tiny_gap_model)
 
 
-
 def test_feature_visualization_increases_the_objective_and_is_seeded(tiny_gap_model):
     before = snapshot(tiny_gap_model)
     seen = []
-    a = feature_visualization(tiny_gap_model, "conv2", [0, 3, 5], steps=24, size=24, seed=7,
-                              progress=lambda done, total: seen.append(done))
+    a = feature_visualization(
+        tiny_gap_model, "conv2", [0, 3, 5], steps=24, size=24, seed=7, progress=lambda done, total: seen.append(done)
+    )
     assert_unchanged(before, tiny_gap_model)
     assert not hooks_left(tiny_gap_model)
     assert a.images.shape == (3, 3, 24, 24) and a.objective.shape == (3, 24) and seen[-1] == 24
@@ -185,6 +190,7 @@ def test_feature_visualization_logits_neurons_budget_and_errors(tiny_gap_model):
 def _wants_bright() -> nn.Module:
     """One channel, relu(mean of R, G, B - 0.65): zero, with zero gradient, around a grey image."""
     conv = nn.Conv2d(3, 1, 1)
+    assert conv.bias is not None
     with torch.no_grad():
         conv.weight.fill_(1 / 3)
         conv.bias.fill_(-0.65)
@@ -214,8 +220,9 @@ def test_fourier_image_colour_shift_and_keeping_rows():
         image.spectrum.zero_()
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 1.0, 1.5]])
     image.shift_colour(logits)
-    np.testing.assert_allclose(image().detach().numpy(), torch.sigmoid(logits)[:, :, None, None].expand(3, 3, 10, 10),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        image().detach().numpy(), torch.sigmoid(logits)[:, :, None, None].expand(3, 3, 10, 10), atol=1e-5
+    )
     opt = torch.optim.Adam(image.parameters(), lr=0.1)
     image().sum().backward()
     opt.step()
@@ -238,8 +245,9 @@ def test_optimised_images_beat_the_best_held_out_image():
     found = dataset_examples(model, batch.x, ["conv1", "conv2"], 1)
     for layer in ("conv1", "conv2"):
         channels = list(range(12))
-        vis = feature_visualization(model, layer, channels, steps=40, size=32, seed=0, mean=spec.mean,
-                                    std=spec.std, position="centre")
+        vis = feature_visualization(
+            model, layer, channels, steps=40, size=32, seed=0, mean=spec.mean, std=spec.std, position="centre"
+        )
         reached = channel_maxima(model, vis.images, layer, channels, spec.mean, spec.std)
         assert np.mean(reached > found[layer].top_values[channels, 0]) >= 0.8, layer
 
@@ -256,8 +264,27 @@ def test_visualize_command(tmp_path, monkeypatch):
 
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "vis"
-    assert main(["visualize", "table2_cnn_cifar10", "--layer", "conv1", "--channels", "0-2", "--steps", "4",
-                 "--held-out", "30", "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "table2_cnn_cifar10",
+                "--layer",
+                "conv1",
+                "--channels",
+                "0-2",
+                "--steps",
+                "4",
+                "--held-out",
+                "30",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert [r["channel"] for r in summary["channels"]] == [0, 1, 2]
     assert all((out / r["image"]).exists() for r in summary["channels"])

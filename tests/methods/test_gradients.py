@@ -52,8 +52,9 @@ def test_integrated_gradients_equals_captum(baseline, tiny_gap_model):
     m = tiny_gap_model
     x = image_batch(2, 16, seed=3)
     base = torch.zeros_like(x) if baseline is None else torch.full_like(x, baseline)
-    ref, delta = IntegratedGradients(m).attribute(x, baselines=base, target=[0, 2], n_steps=16,
-                                                  method="gausslegendre", return_convergence_delta=True)
+    ref, delta = IntegratedGradients(m).attribute(
+        x, baselines=base, target=[0, 2], n_steps=16, method="gausslegendre", return_convergence_delta=True
+    )
     mine = integrated_gradients(m, x, target=[0, 2], steps=16, baseline=baseline)
     _close(mine, ref.detach().numpy())
     # completeness, independently of Captum: the attributions sum to the change of the logit
@@ -74,7 +75,7 @@ def test_smoothgrad_is_the_mean_saliency_over_its_noise(tiny_gap_model):
     x = image_batch(2, 16, seed=5)
     noise = smoothgrad_noise(x, 6, 0.2, seed=7)
     assert noise.shape == (6, 2, 3, 16, 16)
-    span = (x.flatten(1).amax(1) - x.flatten(1).amin(1))
+    span = x.flatten(1).amax(1) - x.flatten(1).amin(1)
     assert torch.allclose(noise.std(dim=(0, 2, 3, 4)), 0.2 * span, rtol=0.15)
     sal = Saliency(m)
     ref = torch.stack([sal.attribute((x + n).requires_grad_(), target=[1, 0], abs=False) for n in noise]).mean(0)

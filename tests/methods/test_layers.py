@@ -29,8 +29,17 @@ def test_layers_from_shapes_alone_match_the_real_model():
     real, meta = registry_model(spec.name), meta_model(spec)
     assert methods.spatial_layers(meta, probe.to("meta")) == methods.spatial_layers(real, probe)
     assert methods.default_layer(meta, probe.to("meta")) == methods.default_layer(real, probe) == "relu3"
-    assert methods.spatial_layers(real, probe) == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
-                                                   "conv3", "relu3", "pool3"]
+    assert methods.spatial_layers(real, probe) == [
+        "conv1",
+        "relu1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "pool2",
+        "conv3",
+        "relu3",
+        "pool3",
+    ]
 
 
 def test_gallery_agrees_with_plain_torch(tiny_gap_model):

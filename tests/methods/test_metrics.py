@@ -22,7 +22,7 @@ def test_sparseness_is_the_gini_index():
     """Gini by its mean-absolute-difference definition: sum_ij |a_i - a_j| / (2 n^2 mean)."""
     a = np.abs(np.random.default_rng(0).standard_normal((12, 9))) ** 3
     flat = a.ravel()
-    gini = np.abs(flat[:, None] - flat[None, :]).sum() / (2 * flat.size ** 2 * flat.mean())
+    gini = np.abs(flat[:, None] - flat[None, :]).sum() / (2 * flat.size**2 * flat.mean())
     assert methods.trust.sparseness(a) == pytest.approx(gini, rel=1e-6)
     assert methods.trust.sparseness(np.ones((5, 5))) == pytest.approx(0, abs=1e-9)
     one_pixel = np.zeros((10, 10))
@@ -55,7 +55,9 @@ def test_average_drop_multiplies_the_image_by_the_map_in_pixel_space():
 def test_max_sensitivity_of_a_linear_models_gradient_is_zero():
     """The saliency of a linear model is its weight row, whatever the input."""
     model = _linear_model()
-    assert methods.trust.max_sensitivity(model, torch.randn(1, 3, 8, 8), "saliency", target=0, radius=0.5) == pytest.approx(0)
+    assert methods.trust.max_sensitivity(
+        model, torch.randn(1, 3, 8, 8), "saliency", target=0, radius=0.5
+    ) == pytest.approx(0)
 
 
 def test_max_sensitivity_by_hand(tiny_gap_model):
@@ -66,9 +68,12 @@ def test_max_sensitivity_by_hand(tiny_gap_model):
 
     def unit(m):
         return m / np.abs(m).max()
+
     base = unit(methods.attribution.grad_cam(tiny_gap_model, x, target=2).astype(np.float64))
-    changes = [np.linalg.norm(unit(methods.attribution.grad_cam(tiny_gap_model, x + n, target=2).astype(np.float64)) - base)
-               for n in noise]
+    changes = [
+        np.linalg.norm(unit(methods.attribution.grad_cam(tiny_gap_model, x + n, target=2).astype(np.float64)) - base)
+        for n in noise
+    ]
     assert got == pytest.approx(max(changes) / np.linalg.norm(base), rel=1e-5)
     assert got > 0
 
@@ -126,20 +131,34 @@ def test_road_removing_the_evidence_first_drops_the_class():
 
 def test_metric_scores_and_their_means(tiny_gap_model):
     x = torch.randn(1, 3, 16, 16)
-    per_image = [methods.trust.metric_scores(tiny_gap_model, x + i, ["grad_cam", "saliency"], sensitivity_samples=2)
-                 for i in range(2)]
+    per_image = [
+        methods.trust.metric_scores(tiny_gap_model, x + i, ["grad_cam", "saliency"], sensitivity_samples=2)
+        for i in range(2)
+    ]
     rows = methods.trust.summarize_metrics(per_image)
     assert [r["method"] for r in rows] == ["grad_cam", "saliency"]
-    assert rows[0]["sparseness"] == pytest.approx((per_image[0]["grad_cam"]["sparseness"]
-                                                   + per_image[1]["grad_cam"]["sparseness"]) / 2)
-    assert set(rows[0]) == {"method", "average_drop", "increase_in_confidence", "sparseness", "complexity",
-                            "max_sensitivity", "random_logit_ssim", "road_morf"}
+    assert rows[0]["sparseness"] == pytest.approx(
+        (per_image[0]["grad_cam"]["sparseness"] + per_image[1]["grad_cam"]["sparseness"]) / 2
+    )
+    assert set(rows[0]) == {
+        "method",
+        "average_drop",
+        "increase_in_confidence",
+        "sparseness",
+        "complexity",
+        "max_sensitivity",
+        "random_logit_ssim",
+        "road_morf",
+    }
 
 
 def test_method_options_pass_through_without_clashing_with_the_metrics_own(tiny_gap_model):
     """SmoothGrad's n_samples and seed are its own; the metrics' noise has separate names."""
     x = torch.randn(1, 3, 16, 16)
-    scores = methods.trust.metric_scores(tiny_gap_model, x, ["smoothgrad"], options={"smoothgrad": {"n_samples": 3, "seed": 1}},
-                                   sensitivity_samples=2)
+    scores = methods.trust.metric_scores(
+        tiny_gap_model, x, ["smoothgrad"], options={"smoothgrad": {"n_samples": 3, "seed": 1}}, sensitivity_samples=2
+    )
     assert np.isfinite(list(scores["smoothgrad"].values())).all()
-    assert methods.trust.random_logit(tiny_gap_model, x, "smoothgrad", options={"n_samples": 2, "seed": 4})["other"] >= 0
+    assert (
+        methods.trust.random_logit(tiny_gap_model, x, "smoothgrad", options={"n_samples": 2, "seed": 4})["other"] >= 0
+    )

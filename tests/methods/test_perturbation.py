@@ -26,8 +26,13 @@ def test_occlusion_equals_captum(window, stride, baseline, pool_model):
     m, x = pool_model, smooth_batch(2, 16, seed=8)
     win = (window, window) if isinstance(window, int) else window
     st = (stride, stride) if isinstance(stride, int) else stride
-    ref = Occlusion(m).attribute(x, sliding_window_shapes=(3, *win), strides=(3, *st), target=[1, 2],
-                                 baselines=0.0 if baseline is None else baseline)
+    ref = Occlusion(m).attribute(
+        x,
+        sliding_window_shapes=(3, *win),
+        strides=(3, *st),
+        target=[1, 2],
+        baselines=0.0 if baseline is None else baseline,
+    )
     assert torch.equal(ref[:, 0], ref[:, 2])  # the window spans the channels: one map per pixel
     mine = occlusion(m, x, [1, 2], window=window, stride=stride, baseline=baseline)
     assert mine.shape == (2, 16, 16)
@@ -36,8 +41,9 @@ def test_occlusion_equals_captum(window, stride, baseline, pool_model):
 
 def test_occlusion_defaults_and_bad_windows(pool_model):
     x = smooth_batch(1, 16)
-    ref = Occlusion(pool_model).attribute(x, sliding_window_shapes=(3, 2, 2), strides=(3, 1, 1), target=0,
-                                          perturbations_per_eval=64)
+    ref = Occlusion(pool_model).attribute(
+        x, sliding_window_shapes=(3, 2, 2), strides=(3, 1, 1), target=0, perturbations_per_eval=64
+    )
     close(occlusion(pool_model, x, 0), ref[0, 0])  # default: an eighth of the side, half-window stride
     for bad in (0, 17, (2,), 2.5):
         with pytest.raises(MethodError, match="window"):
@@ -54,7 +60,7 @@ def test_lime_and_kernel_shap_equal_captum_with_the_same_seed(name, cls, pool_mo
         seg = torch.as_tensor(superpixels(x[i], 30))[None, None]
         assert int(seg.max()) >= 5
         torch.manual_seed(4)  # Captum draws from the global generator; ours draws the same from its own
-        ref = cls(m).attribute(x[i:i + 1], target=t, feature_mask=seg, n_samples=60)
+        ref = cls(m).attribute(x[i : i + 1], target=t, feature_mask=seg, n_samples=60)
         close(mine[i], ref[0, 0], rtol=1e-4)
     # one image alone gets the same map as in the batch (each image is seeded alike)
     close(fn(m, x[1:], 2, n_samples=60, n_segments=30, seed=4), mine[1])

@@ -15,22 +15,46 @@ from interp import MethodError
 from interp.data import zebra_path
 from interp.figures import method_title
 from interp.methods import FAMILIES, METHODS, REGISTRY, explain, get_method, method_names, register_method
-from interp.methods.explain import (CAM_FAMILY, LAYER_METHODS, LAYER_RESOLUTION_METHODS, SPATIAL_METHODS,
-                                    TUNNEL_METHODS)
+from interp.methods.explain import CAM_FAMILY, LAYER_METHODS, LAYER_RESOLUTION_METHODS, SPATIAL_METHODS, TUNNEL_METHODS
 from interp.methods.neuron import NEURON_METHODS
 from interp.methods.records import unregister_method
 
 MY_METHODS = "tests/models_files/my_methods.py"
 
 # The sets as they were written out by hand before the records existed: the records must give the same.
-CAM_FAMILY_BEFORE = ("grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "score_cam", "ablation_cam", "eigen_cam",
-                     "eigen_grad_cam")
+CAM_FAMILY_BEFORE = (
+    "grad_cam_pp",
+    "xgrad_cam",
+    "hires_cam",
+    "layer_cam",
+    "score_cam",
+    "ablation_cam",
+    "eigen_cam",
+    "eigen_grad_cam",
+)
 LAYER_BEFORE = ("cam", "grad_cam", "guided_grad_cam", *CAM_FAMILY_BEFORE)
 SPATIAL_BEFORE = ("cam", "grad_cam", *CAM_FAMILY_BEFORE, "occlusion", "lime", "kernel_shap")
-TUNNEL_BEFORE = ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients",
-                 "input_x_gradient", "deeplift", "deconvolution")
-NEURON_BEFORE = ("saliency", "input_x_gradient", "guided_backprop", "deconvolution", "smoothgrad", "vargrad",
-                 "integrated_gradients", "deeplift", "gradient_shap")
+TUNNEL_BEFORE = (
+    "grad_cam",
+    "guided_backprop",
+    "guided_grad_cam",
+    "saliency",
+    "integrated_gradients",
+    "input_x_gradient",
+    "deeplift",
+    "deconvolution",
+)
+NEURON_BEFORE = (
+    "saliency",
+    "input_x_gradient",
+    "guided_backprop",
+    "deconvolution",
+    "smoothgrad",
+    "vargrad",
+    "integrated_gradients",
+    "deeplift",
+    "gradient_shap",
+)
 
 
 def test_every_record_is_complete_and_resolves_to_its_function():
@@ -59,7 +83,7 @@ def test_unknown_method_lists_the_known_ones():
 
 
 def _energy(model, inputs, target):
-    return (inputs ** 2).sum(dim=1)
+    return (inputs**2).sum(dim=1)
 
 
 @pytest.fixture
@@ -72,7 +96,7 @@ def test_a_registered_method_runs_through_explain(tiny_gap_model, energy):
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 8)
     e = explain(tiny_gap_model, x, "energy_here")
-    np.testing.assert_allclose(e.map, (x ** 2).sum(1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(e.map, (x**2).sum(1).numpy(), rtol=1e-6)
     logits = tiny_gap_model(x)
     assert e.target.tolist() == logits.argmax(1).tolist()
     np.testing.assert_allclose(e.probability, torch.softmax(logits, 1).max(1).values.detach().numpy(), rtol=1e-5)
@@ -113,29 +137,65 @@ def test_a_method_from_a_models_file_on_the_command_line_and_in_explain_dataset(
     from interp.whole_dataset import read_results, resize_maps
 
     image = str(zebra_path())
-    assert main(["explain", "--models", methods_file, "--model", "table2_cnn_cifar10", "--method", "input_energy",
-                 "--image", image, "--out", str(tmp_path / "map.npy")]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--models",
+                methods_file,
+                "--model",
+                "table2_cnn_cifar10",
+                "--method",
+                "input_energy",
+                "--image",
+                image,
+                "--out",
+                str(tmp_path / "map.npy"),
+            ]
+        )
+        == 0
+    )
     spec = interp.get_spec("table2_cnn_cifar10")
     x = interp.preprocess(interp.load_image(image), spec)
-    np.testing.assert_allclose(np.load(tmp_path / "map.npy"), (x ** 2).sum(-3).reshape(x.shape[-2:]).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "map.npy"), (x**2).sum(-3).reshape(x.shape[-2:]).numpy(), rtol=1e-6)
     assert "input_energy for class" in capsys.readouterr().out
     assert get_method("input_energy").title == "Input energy" and not get_method("input_energy").signed
 
     out = tmp_path / "run"
-    assert main(["explain-dataset", "table2_cnn_cifar10", "--models", methods_file, "--methods", "input_energy",
-                 "--split", "sample", "--limit", "2", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "explain-dataset",
+                "table2_cnn_cifar10",
+                "--models",
+                methods_file,
+                "--methods",
+                "input_energy",
+                "--split",
+                "sample",
+                "--limit",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     row = read_results(out).slice(0, 1).to_pylist()[0]
     stored = np.asarray(row["map_input_energy"], dtype=np.float32).reshape(row["map_height"], row["map_width"])
     x0 = interp.preprocess(interp.load_image(row["path"]), spec)
-    expected = resize_maps((x0 ** 2).sum(-3).reshape(1, *x0.shape[-2:]).numpy(), stored.shape)[0]
+    expected = resize_maps((x0**2).sum(-3).reshape(1, *x0.shape[-2:]).numpy(), stored.shape)[0]
     np.testing.assert_allclose(stored, expected, rtol=2e-3, atol=2e-3)  # stored in float16
 
 
 def test_the_methods_guide_table_is_the_registry():
     guide = (Path(__file__).resolve().parents[2] / "docs" / "methods.md").read_text()
-    rows = [line.split(" | ") for line in guide.splitlines() if line.startswith("| `")
-            and line.split(" | ")[0].strip("| `") in REGISTRY]
+    rows = [
+        line.split(" | ")
+        for line in guide.splitlines()
+        if line.startswith("| `") and line.split(" | ")[0].strip("| `") in REGISTRY
+    ]
     table = {r[0].strip("| `"): [c.strip(" |") for c in r[1:]] for r in rows}
     assert list(table) == list(REGISTRY)
     for name, (family, shows, cost, peers) in table.items():

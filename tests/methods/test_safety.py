@@ -70,9 +70,11 @@ def test_no_hooks_remain_after_success_or_an_exception_inside_forward(name, tiny
 
 def test_no_hooks_remain_after_interp_errors(tiny_gap_model):
     x = image_batch(1, 16)
-    for bad in (lambda: interp.explain(tiny_gap_model, x, "grad_cam", layer="fc"),
-                lambda: interp.explain(tiny_gap_model, x, "grad_cam", target=9),
-                lambda: feature_maps(tiny_gap_model, x, ["conv1", "nope"])):
+    for bad in (
+        lambda: interp.explain(tiny_gap_model, x, "grad_cam", layer="fc"),
+        lambda: interp.explain(tiny_gap_model, x, "grad_cam", target=9),
+        lambda: feature_maps(tiny_gap_model, x, ["conv1", "nope"]),
+    ):
         with pytest.raises(interp.InterpError):
             bad()
         assert hooks_left(tiny_gap_model) == []
@@ -123,8 +125,10 @@ def test_threads_give_exactly_the_serial_results(tiny_gap_model):
     xs = [image_batch(1, 16, seed=s) for s in range(3)]
     tasks = [(method, i, t) for method in METHODS for i, t in ((0, None), (1, 2), (2, 0))]
     run = {
-        **{(m_, i, t): (lambda m_=m_, i=i, t=t: interp.explain(m, xs[i], m_, target=t, **FAST.get(m_, {})).map)
-           for m_, i, t in tasks},
+        **{
+            (m_, i, t): (lambda m_=m_, i=i, t=t: interp.explain(m, xs[i], m_, target=t, **FAST.get(m_, {})).map)
+            for m_, i, t in tasks
+        },
         ("feature_maps", 0, None): lambda: feature_maps(m, xs[0], ["conv2"])["conv2"],
         ("filter_activations", 1, None): lambda: filter_activations(m, xs[1], "conv1", [0, 2])[1],
     }

@@ -13,8 +13,14 @@ from torch import nn
 
 import interp
 from interp.methods import MethodError
-from interp.methods.trust import (cascading_randomization, independent_randomization, randomization_steps,
-                                  randomized_copy, spearman_abs, ssim)
+from interp.methods.trust import (
+    cascading_randomization,
+    independent_randomization,
+    randomization_steps,
+    randomized_copy,
+    spearman_abs,
+    ssim,
+)
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
 
 METHODS = ("guided_backprop", "grad_cam", "saliency")
@@ -42,11 +48,11 @@ def _ssim_by_windows(x: np.ndarray, y: np.ndarray, data_range: float, win: int =
     values = []
     for i in range(x.shape[0] - win + 1):
         for j in range(x.shape[1] - win + 1):
-            px, py = x[i:i + win, j:j + win].ravel(), y[i:i + win, j:j + win].ravel()
+            px, py = x[i : i + win, j : j + win].ravel(), y[i : i + win, j : j + win].ravel()
             mx, my = px.mean(), py.mean()
             vx, vy = px.var(ddof=1), py.var(ddof=1)
             cxy = ((px - mx) * (py - my)).sum() / (px.size - 1)
-            values.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
+            values.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
     return float(np.mean(values))
 
 
@@ -76,10 +82,21 @@ def test_ssim_matches_scikit_image_when_installed():
 
 def _bn_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)), ("bn1", nn.BatchNorm2d(4)), ("relu1", nn.ReLU()),
-        ("conv2", nn.Conv2d(4, 5, 3, padding=1)), ("bn2", nn.BatchNorm2d(5)), ("relu2", nn.ReLU()),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(5, 3))])).eval()
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 4, 3, padding=1)),
+                ("bn1", nn.BatchNorm2d(4)),
+                ("relu1", nn.ReLU()),
+                ("conv2", nn.Conv2d(4, 5, 3, padding=1)),
+                ("bn2", nn.BatchNorm2d(5)),
+                ("relu2", nn.ReLU()),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(5, 3)),
+            ]
+        )
+    ).eval()
 
 
 def test_steps_run_from_the_logits_down_with_norm_layers_grouped(tiny_gap_model):
@@ -205,16 +222,28 @@ def _scenes(n: int, seed: int, size: int = 24) -> tuple[torch.Tensor, torch.Tens
 
 def _trained_cnn(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    model = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 16, 3, padding=1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(16, 32, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("conv3", nn.Conv2d(32, 32, 3, padding=1)), ("relu3", nn.ReLU()),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(32, 4))]))
+    model = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 16, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(16, 32, 3, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("pool2", nn.MaxPool2d(2)),
+                ("conv3", nn.Conv2d(32, 32, 3, padding=1)),
+                ("relu3", nn.ReLU()),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(32, 4)),
+            ]
+        )
+    )
     x, y = _scenes(1024, seed=10 + seed)
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     for _ in range(3):
         for i in range(0, len(x), 64):
-            loss = nn.functional.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
+            loss = nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -237,7 +266,7 @@ def test_guided_backprop_survives_full_randomisation_unlike_grad_cam_and_salienc
         with torch.no_grad():
             assert (model(x).argmax(1) == y).float().mean() > 0.85  # the models did learn the task
         for i in range(16):
-            r = cascading_randomization(model, x[i:i + 1], METHODS, layer="relu3", seed=1000 * seed + i)
+            r = cascading_randomization(model, x[i : i + 1], METHODS, layer="relu3", seed=1000 * seed + i)
             assert r.layers == ("fc", "conv3", "conv2", "conv1")
             for m in METHODS:
                 final[m].append(r.spearman[m][-1])

@@ -9,8 +9,15 @@ from torch import nn
 import interp
 from interp import CheckpointError
 from interp.models import weights
-from interp.models.weights import (as_stored, dequantize_rows, index_path, load_weights, quantize_rows,
-                                   read_state_dict, save_checkpoint)
+from interp.models.weights import (
+    as_stored,
+    dequantize_rows,
+    index_path,
+    load_weights,
+    quantize_rows,
+    read_state_dict,
+    save_checkpoint,
+)
 
 
 def test_quantize_rows_by_hand():
@@ -95,15 +102,18 @@ def test_alexnet_fits_the_file_limit(tmp_path):
     model = interp.build_model("alexnet_pacs_domain")
     written = save_checkpoint(model, tmp_path / "alexnet.safetensors", "alexnet")
     for f in tmp_path.glob("*.safetensors"):
-        assert f.stat().st_size <= 50 * 1000 ** 2, f
+        assert f.stat().st_size <= 50 * 1000**2, f
     assert sum(f.stat().st_size for f in tmp_path.glob("*.safetensors")) < 0.6 * 58.3e6 * 2  # vs float16
     loaded = interp.load_model("alexnet_pacs_domain", checkpoint=written)
     expected = as_stored(model.state_dict())
     assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
 
 
-COURSE_ALEXNETS = [f"{arch}_{task}" for task in ("pacs_domain", "pacs_class")
-                   for arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")]
+COURSE_ALEXNETS = [
+    f"{arch}_{task}"
+    for task in ("pacs_domain", "pacs_class")
+    for arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")
+]
 TARGETS = {"pacs_domain": 0.88, "pacs_class": 0.60}  # validation accuracy each course AlexNet must reach
 
 
@@ -129,4 +139,4 @@ def test_shipped_course_alexnets_reproduce_their_cards(name, data_dir, capsys):
     model = interp.load_model(name)
     autocorrelation = conv1_autocorrelation(model.features.conv1.weight.detach())
     assert autocorrelation == pytest.approx(card["conv1_autocorrelation"], abs=1e-3) and autocorrelation >= 0.5
-    assert all(f.stat().st_size <= 50 * 1000 ** 2 for f in spec.checkpoint.parent.glob(f"{name}*.safetensors"))
+    assert all(f.stat().st_size <= 50 * 1000**2 for f in spec.checkpoint.parent.glob(f"{name}*.safetensors"))

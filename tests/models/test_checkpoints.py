@@ -91,7 +91,6 @@ def test_shape_mismatch_is_reported_and_nothing_loads(tmp_path, model):
     _assert_untouched(model, before)  # conv1 comes first but was not loaded either
 
 
-
 def test_every_tensor_of_another_shape_is_named_with_both_shapes(tmp_path, model):
     """A 7-class checkpoint of the 10-class model: its head's weight and bias are each named with
     the file's and the model's shape, beside the keys that are missing, in one message."""
@@ -108,10 +107,14 @@ def test_every_tensor_of_another_shape_is_named_with_both_shapes(tmp_path, model
     assert "another number of classes" in message and "missing keys" not in message
     del state["conv1.bias"]  # a shape and a missing key: both are named, neither hides the other
     save_file(state, str(tmp_path / "worse.safetensors"))
-    with pytest.raises(CheckpointError, match=r"fc2.bias has shape \(7,\), the model expects \(10,\).*"
-                                              r"missing keys conv1.bias.*another architecture"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"fc2.bias has shape \(7,\), the model expects \(10,\).*"
+        r"missing keys conv1.bias.*another architecture",
+    ):
         load_weights(model, tmp_path / "worse.safetensors")
     _assert_untouched(model, before)
+
 
 def test_non_finite_values(tmp_path, model):
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -131,9 +134,14 @@ def test_truncated_empty_and_non_checkpoint_files(tmp_path, model):
     torch.save({k: v for k, v in model.state_dict().items()}, tmp_path / "full.pt")
     (tmp_path / "trunc.pt").write_bytes((tmp_path / "full.pt").read_bytes()[:1000])
     (tmp_path / "text.pt").write_text("not a zip, not a pickle")
-    for name, pattern in [("trunc.safetensors", "truncated"), ("empty.safetensors", "empty"),
-                          ("text.safetensors", "not a readable safetensors"), ("trunc.pt", "truncated"),
-                          ("text.pt", "not|pickled"), ("absent.safetensors", "no checkpoint file")]:
+    for name, pattern in [
+        ("trunc.safetensors", "truncated"),
+        ("empty.safetensors", "empty"),
+        ("text.safetensors", "not a readable safetensors"),
+        ("trunc.pt", "truncated"),
+        ("text.pt", "not|pickled"),
+        ("absent.safetensors", "no checkpoint file"),
+    ]:
         with pytest.raises(CheckpointError, match=pattern):
             load_weights(model, tmp_path / name)
     torch.save([1, 2, 3], tmp_path / "list.pt")

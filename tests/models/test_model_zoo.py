@@ -16,8 +16,16 @@ from tests.apptest import REPO, no_errors, open_page
 from tests.methods.helpers import FAST
 
 ZOO_FILE = REPO / "tests" / "models_files" / "torchvision_zoo.py"
-ZOO = ["resnet50", "vgg11_bn", "densenet121", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
-       "regnet_y_400mf", "squeezenet1_1"]
+ZOO = [
+    "resnet50",
+    "vgg11_bn",
+    "densenet121",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+    "squeezenet1_1",
+]
 # CAM needs global average pooling read by one linear layer (or pooled class maps): these have it.
 CAM_APPLIES = {"resnet50", "efficientnet_b0", "regnet_y_400mf", "squeezenet1_1"}
 # DeepLIFT has rules for activation modules only: DenseNet applies F.relu, the others GELU, SiLU,
@@ -25,9 +33,16 @@ CAM_APPLIES = {"resnet50", "efficientnet_b0", "regnet_y_400mf", "squeezenet1_1"}
 DEEPLIFT_APPLIES = {"resnet50", "vgg11_bn", "regnet_y_400mf", "squeezenet1_1"}
 # The last stage's maps at 64 px: the architectures' final widths (channels first), 1/32 of the side
 # (VGG's pool5 comes after its last conv; SqueezeNet's pooled maps are its 5 class maps).
-LAST_STAGE = {"resnet50": (2048, 2, 2), "vgg11_bn": (512, 4, 4), "densenet121": (1024, 2, 2),
-              "mobilenet_v3_small": (576, 2, 2), "efficientnet_b0": (1280, 2, 2), "convnext_tiny": (768, 2, 2),
-              "regnet_y_400mf": (440, 2, 2), "squeezenet1_1": (5, 3, 3)}
+LAST_STAGE = {
+    "resnet50": (2048, 2, 2),
+    "vgg11_bn": (512, 4, 4),
+    "densenet121": (1024, 2, 2),
+    "mobilenet_v3_small": (576, 2, 2),
+    "efficientnet_b0": (1280, 2, 2),
+    "convnext_tiny": (768, 2, 2),
+    "regnet_y_400mf": (440, 2, 2),
+    "squeezenet1_1": (5, 3, 3),
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +72,19 @@ def test_every_method_on(arch, zoo):
     assert methods.feature_maps(model, x, [layer])[layer].shape == LAST_STAGE[arch], (arch, layer)
 
 
-@pytest.mark.parametrize("page", ["filters.py", "feature_maps.py", "filter_activations.py", "cam.py", "gradients.py",
-                                  "sanity.py", "faithfulness.py", "architecture.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "filters.py",
+        "feature_maps.py",
+        "filter_activations.py",
+        "cam.py",
+        "gradients.py",
+        "sanity.py",
+        "faithfulness.py",
+        "architecture.py",
+    ],
+)
 def test_every_page_on_the_zoo(page, zoo, monkeypatch):
     monkeypatch.setenv("INTERP_MODELS", str(ZOO_FILE))
     for arch in ZOO:

@@ -42,11 +42,14 @@ def _rows(name: str) -> dict[str, dict]:
     return {r["layer"]: r for r in rows}
 
 
-@pytest.mark.parametrize("name, table", [
-    ("alexnet_pacs_domain", ALEXNET_TABLE),
-    ("alexnet_avgpool_pacs_domain", ALEXNET_TABLE),
-    ("alexnet_large_kernel_pacs_domain", LARGE_KERNEL_TABLE),
-])
+@pytest.mark.parametrize(
+    "name, table",
+    [
+        ("alexnet_pacs_domain", ALEXNET_TABLE),
+        ("alexnet_avgpool_pacs_domain", ALEXNET_TABLE),
+        ("alexnet_large_kernel_pacs_domain", LARGE_KERNEL_TABLE),
+    ],
+)
 def test_alexnet_family_layer_tables(name, table):
     rows = _rows(name)
     for layer, shape, params in table:
@@ -168,8 +171,10 @@ def test_registry_table_needs_no_torchvision_and_counts_as_torchvision_does():
             with torch.device("meta"):
                 built = sum(p.numel() for p in spec.build().parameters())
             assert parameter_count(spec) == built, spec.name
-    probe = ("import sys; from interp.models import registry_rows; registry_rows(); "
-             "print(*(m in sys.modules for m in ('torchvision', 'scipy', 'torch._dynamo')))")
+    probe = (
+        "import sys; from interp.models import registry_rows; registry_rows(); "
+        "print(*(m in sys.modules for m in ('torchvision', 'scipy', 'torch._dynamo')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]  # each costs seconds at the dashboard's start
 

@@ -48,7 +48,7 @@ def test_every_method_runs_at_the_models_own_input_size(method, my_model):
 
 def test_a_failing_models_file_reports_once_and_keeps_the_rest(capsys):
     problems = load_models_files([FILES / "broken.py"])
-    (path, message), = problems.items()
+    ((path, message),) = problems.items()
     assert path.name == "broken.py" and "line 9" in message and "a mistake in the user's file" in message
     assert "before_the_error" in interp.list_models()  # registered before the failing line
     assert main(["models", "--models", str(FILES / "broken.py")]) == 0
@@ -70,8 +70,9 @@ def test_a_weights_file_of_the_wrong_shapes_is_refused_by_name(tmp_path, my_mode
 
     wrong = {k: v for k, v in TinyNet(classes=7).state_dict().items()}
     save_file({k: v.contiguous() for k, v in wrong.items()}, str(tmp_path / "wrong.safetensors"))
-    interp.register_model("tinynet_from_file", TinyNet, classes=5, input_size=(48, 64),
-                          weights=tmp_path / "wrong.safetensors")
+    interp.register_model(
+        "tinynet_from_file", TinyNet, classes=5, input_size=(48, 64), weights=tmp_path / "wrong.safetensors"
+    )
     with pytest.raises(interp.CheckpointError, match=r"fc.weight has shape \(7, 16\)"):
         interp.load_model("tinynet_from_file")
     right = TinyNet(classes=5).state_dict()
@@ -82,8 +83,19 @@ def test_a_weights_file_of_the_wrong_shapes_is_refused_by_name(tmp_path, my_mode
 
 
 def test_command_line_explains_the_users_model(my_model, tmp_path, capsys):
-    base = ["explain", "--models", str(MY_MODELS), "--model", "my_tinynet", "--method", "grad_cam",
-            "--image", str(zebra_path()), "--target", "2"]
+    base = [
+        "explain",
+        "--models",
+        str(MY_MODELS),
+        "--model",
+        "my_tinynet",
+        "--method",
+        "grad_cam",
+        "--image",
+        str(zebra_path()),
+        "--target",
+        "2",
+    ]
     assert main(base + ["--out", str(tmp_path / "map.npy")]) == 0
     assert main(base + ["--out", str(tmp_path / "overlay.png")]) == 0
     x = interp.preprocess(interp.load_image(zebra_path()), my_model)
@@ -94,9 +106,21 @@ def test_command_line_explains_the_users_model(my_model, tmp_path, capsys):
     assert "class 2 (fox" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("page", ["filters.py", "feature_maps.py", "filter_activations.py", "cam.py", "gradients.py",
-                                  "sanity.py", "faithfulness.py", "training.py", "architecture.py",
-                                  "filter_look.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "filters.py",
+        "feature_maps.py",
+        "filter_activations.py",
+        "cam.py",
+        "gradients.py",
+        "sanity.py",
+        "faithfulness.py",
+        "training.py",
+        "architecture.py",
+        "filter_look.py",
+    ],
+)
 def test_every_page_works_on_the_users_model(page, my_model, monkeypatch):
     monkeypatch.setenv("INTERP_MODELS", str(MY_MODELS))
     at = open_page(page, model="my_tinynet")
@@ -114,7 +138,9 @@ def test_torchvision_classifiers_by_name(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty torch cache, offline
     spec = interp.get_spec("torchvision/efficientnet_b0")
     weights = tvm.EfficientNet_B0_Weights.DEFAULT
-    assert spec.class_names == tuple(weights.meta["categories"]) and spec.input_size == weights.transforms().crop_size[0]
+    assert (
+        spec.class_names == tuple(weights.meta["categories"]) and spec.input_size == weights.transforms().crop_size[0]
+    )
     assert (spec.mean, spec.std) == (tuple(weights.transforms().mean), tuple(weights.transforms().std))
     assert not has_weights(spec) and weights_command(spec) == "python -m interp fetch torchvision/efficientnet_b0"
     assert torchvision_weights_file("efficientnet_b0").name == weights.url.rsplit("/", 1)[1]
@@ -130,7 +156,6 @@ def test_torchvision_classifiers_by_name(tmp_path, monkeypatch):
         interp.load_model("torchvision/efficientnet_b0")
     with pytest.raises(interp.UnknownModelError, match="no image classifier 'resnet51'"):
         interp.get_spec("torchvision/resnet51")
-
 
 
 def test_a_torchvision_name_takes_the_head_of_its_checkpoint(tmp_path, capsys):
@@ -152,15 +177,35 @@ def test_a_torchvision_name_takes_the_head_of_its_checkpoint(tmp_path, capsys):
     assert spec.class_names == tuple(f"class {i}" for i in range(7)) and spec.input_size == 224
     assert interp.get_spec("torchvision/mobilenet_v3_small").num_classes == 1000  # the registry entry is unchanged
     out = tmp_path / "map.png"
-    assert main(["explain", "--model", "torchvision/mobilenet_v3_small", "--checkpoint", str(path),
-                 "--method", "grad_cam", "--image", str(zebra_path()), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                "torchvision/mobilenet_v3_small",
+                "--checkpoint",
+                str(path),
+                "--method",
+                "grad_cam",
+                "--image",
+                str(zebra_path()),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (224, 224)
     # A head that fits no number of classes (weight and bias disagree) is refused, naming both.
     seven["classifier.3.bias"] = torch.zeros(5)
     save_file({k: v.contiguous() for k, v in seven.items()}, str(tmp_path / "odd.safetensors"))
-    with pytest.raises(interp.CheckpointError, match=r"classifier.3.weight has shape \(7, 1024\), the model "
-                                                     r"expects \(1000, 1024\); classifier.3.bias has shape \(5,\)"):
+    with pytest.raises(
+        interp.CheckpointError,
+        match=r"classifier.3.weight has shape \(7, 1024\), the model "
+        r"expects \(1000, 1024\); classifier.3.bias has shape \(5,\)",
+    ):
         interp.load_model("torchvision/mobilenet_v3_small", checkpoint=tmp_path / "odd.safetensors")
+
 
 def test_fine_tuned_torchvision_weights_get_a_head_of_their_size(tmp_path):
     from torchvision import models as tvm
@@ -168,8 +213,13 @@ def test_fine_tuned_torchvision_weights_get_a_head_of_their_size(tmp_path):
     torch.manual_seed(3)
     fine_tuned = tvm.resnet18(num_classes=5).state_dict()
     torch.save(fine_tuned, tmp_path / "ft.pt")
-    interp.register_model("my_resnet18", "torchvision/resnet18", classes=["a", "b", "c", "d", "e"],
-                          weights=tmp_path / "ft.pt", input_size=64)
+    interp.register_model(
+        "my_resnet18",
+        "torchvision/resnet18",
+        classes=["a", "b", "c", "d", "e"],
+        weights=tmp_path / "ft.pt",
+        input_size=64,
+    )
     model = interp.load_model("my_resnet18")
     assert model.fc.out_features == 5 and torch.equal(model.fc.weight, fine_tuned["fc.weight"])
     x = interp.preprocess(interp.load_image(zebra_path()), interp.get_spec("my_resnet18"))

@@ -12,8 +12,13 @@ class TinyNet(nn.Module):
     def __init__(self, classes: int = 5):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True),
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(16, classes)
@@ -23,6 +28,12 @@ class TinyNet(nn.Module):
 
 
 torch.manual_seed(0)
-interp.register_model("my_tinynet", TinyNet().eval(), classes=["cat", "dog", "fox", "owl", "yak"],
-                      input_size=(48, 64), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                      description="A 5-class test network with a non-square input.")
+interp.register_model(
+    "my_tinynet",
+    TinyNet().eval(),
+    classes=["cat", "dog", "fox", "owl", "yak"],
+    input_size=(48, 64),
+    mean=(0.5, 0.5, 0.5),
+    std=(0.25, 0.25, 0.25),
+    description="A 5-class test network with a non-square input.",
+)

@@ -7,10 +7,23 @@ from torchvision import models as tvm
 
 import interp
 
-ZOO = ["resnet50", "vgg11_bn", "densenet121", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
-       "regnet_y_400mf", "squeezenet1_1"]
+ZOO = [
+    "resnet50",
+    "vgg11_bn",
+    "densenet121",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+    "squeezenet1_1",
+]
 
 for i, arch in enumerate(ZOO):
     torch.manual_seed(i)
-    interp.register_model(f"zoo_{arch}", tvm.get_model(arch, weights=None, num_classes=5).eval(), classes=5,
-                          input_size=64, description=f"torchvision's {arch}, random weights")
+    interp.register_model(
+        f"zoo_{arch}",
+        tvm.get_model(arch, weights=None, num_classes=5).eval(),
+        classes=5,
+        input_size=64,
+        description=f"torchvision's {arch}, random weights",
+    )

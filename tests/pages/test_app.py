@@ -11,11 +11,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import interp
+from dashboard.navigation import page_table
 from interp import figures
 from interp.data import zebra_path
-
-from dashboard.navigation import page_table
-from tests.apptest import REPO, no_errors as _no_errors, open_app as _open, plotly_array, widget
+from tests.apptest import REPO, plotly_array, widget
+from tests.apptest import no_errors as _no_errors
+from tests.apptest import open_app as _open
 
 
 def test_home_lists_the_registry():
@@ -116,7 +117,7 @@ def test_filter_activations_page():
         model(x)
     finally:
         handle.remove()
-    grad, = torch.autograd.grad(kept["out"][0, 9].mean(), x)
+    (grad,) = torch.autograd.grad(kept["out"][0, 9].mean(), x)
     expected = figures.normalize(grad[0].abs().amax(0).numpy(), "percentile")
     drawn = json.loads(neuron["fa_neuron_9"].proto.spec)["data"][-1]["z"]
     np.testing.assert_allclose(plotly_array(drawn), expected, atol=1e-5)
@@ -204,8 +205,15 @@ def test_the_dashboards_options_after_the_double_dash(monkeypatch, tmp_path):
     assert apply_command_line(["--colour", "red"]) == ["--colour", "red"]
 
 
-@pytest.mark.parametrize("page,prefix", [("pages/gradients.py", "grad_target"), ("pages/sanity.py", "sanity_target"),
-                                         ("pages/faithfulness.py", "faith_target"), ("pages/cam.py", "cam_target")])
+@pytest.mark.parametrize(
+    "page,prefix",
+    [
+        ("pages/gradients.py", "grad_target"),
+        ("pages/sanity.py", "sanity_target"),
+        ("pages/faithfulness.py", "faith_target"),
+        ("pages/cam.py", "cam_target"),
+    ],
+)
 def test_the_target_box_follows_image_and_model_on_every_page(page, prefix):
     """Change the image, then the model: the target box starts from the prediction of the pair
     on screen (computed here with the library directly), never from a stale choice."""

@@ -44,9 +44,24 @@ def _streamlit_server(*options: str):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", *(("--", *options) if options else ())],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            *(("--", *options) if options else ()),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,9 +88,17 @@ def _browser():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -171,12 +194,17 @@ def test_labels_follow_image_and_model_in_the_browser(server):
     with _browser() as page:
         page.goto(f"{server}/cam")
         _settle(page)
-        for image, path, model in [(first, first_path, "nin_cifar10"), (second, second_path, "nin_cifar10"),
-                                   (second, second_path, "table2_cnn_cifar10")]:
+        for image, path, model in [
+            (first, first_path, "nin_cifar10"),
+            (second, second_path, "nin_cifar10"),
+            (second, second_path, "table2_cnn_cifar10"),
+        ]:
             _choose(page, "Model", model)
             _choose(page, "Image", image, sidebar=True)
             spec = interp.get_spec(model)
-            probs = interp.methods.predict(interp.load_model(model), interp.preprocess(interp.load_image(path), spec))[0]
+            probs = interp.methods.predict(interp.load_model(model), interp.preprocess(interp.load_image(path), spec))[
+                0
+            ]
             expected = spec.class_names[int(probs.argmax())]
             assert _selected(page, "Target class") == f"{int(probs.argmax())}: {expected} ({probs.max():.1%})"
             title = page.locator(".gtitle").first.text_content()
@@ -200,7 +228,9 @@ def test_every_page_on_a_users_model_from_a_models_file():
             if page.locator('[data-testid="stException"]').count():
                 failures.append(f"{title}: {page.locator('[data-testid=stException]').first.inner_text()[:300]}")
             if page.locator('[data-testid="stAlertContentError"]').count():
-                failures.append(f"{title}: {page.locator('[data-testid=stAlertContentError]').first.inner_text()[:300]}")
+                failures.append(
+                    f"{title}: {page.locator('[data-testid=stAlertContentError]').first.inner_text()[:300]}"
+                )
     assert not failures, failures
 
 
@@ -220,7 +250,10 @@ def test_bring_a_model_through_the_sidebar(server, tmp_path):
         page.goto(f"{server}/cam")
         _settle(page)
         sidebar = page.locator('[data-testid="stSidebar"]')
-        for weights, expected in (("four.safetensors", "has shape (4, "), ("three.safetensors", "is in the model pickers")):
+        for weights, expected in (
+            ("four.safetensors", "has shape (4, "),
+            ("three.safetensors", "is in the model pickers"),
+        ):
             architecture = sidebar.locator('input[role="combobox"][aria-label="Architecture"]')
             if not architecture.is_visible():
                 sidebar.get_by_text("Bring a model").click()

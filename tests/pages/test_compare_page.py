@@ -11,16 +11,17 @@ import pytest
 import interp
 from dashboard import defaults
 from dashboard.widgets import first_ready_pair
-from interp.models import has_weights
 from interp import figures, methods
 from interp.data import held_out_batch
 from interp.methods.introspect.compare import match_filters
-
+from interp.models import has_weights
 from tests.apptest import no_errors, open_app, plotly_array
 
 # The page's default pair: the course's AlexNets where they are trained, else the AlexNet-GAP pair.
 _READY = [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
-A, B = first_ready_pair(defaults.COURSE_PAIRS, _READY)
+_PAIR = first_ready_pair(defaults.COURSE_PAIRS, _READY)
+assert _PAIR is not None, "no pair of dashboard.defaults.COURSE_PAIRS has weights (the AlexNet-GAP pair ships)"
+A, B = _PAIR
 PAIRS, STEPS, SIDE, IMAGES = 3, 16, 32, 50  # small, for speed
 
 
@@ -30,8 +31,13 @@ def page(tmp_path_factory):
     mp.setenv("INTERP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # the examples index, not ~/.cache
     try:
         at = open_app()
-        for key, value in (("cmp_look_pairs", PAIRS), ("cmp_look_steps", STEPS), ("cmp_look_side", SIDE),
-                           ("cmp_look_images", IMAGES), ("cmp_images", 8)):
+        for key, value in (
+            ("cmp_look_pairs", PAIRS),
+            ("cmp_look_steps", STEPS),
+            ("cmp_look_side", SIDE),
+            ("cmp_look_images", IMAGES),
+            ("cmp_images", 8),
+        ):
             at.session_state[key] = value
         at.switch_page("pages/compare.py").run()
         no_errors(at)
@@ -67,8 +73,16 @@ def test_matched_filters_show_their_pairs_optimised_images_and_top_crops(page):
     for tag, name, channels in (("A", A, match.a[:PAIRS]), ("B", B, match.b[:PAIRS])):
         spec = interp.get_spec(name)
         top = methods.introspect.dataset_examples(models[name], batch.x, layer, k=3)[layer]
-        vis = methods.introspect.feature_visualization(models[name], layer, [int(c) for c in channels], steps=STEPS, size=SIDE,
-                                            seed=0, mean=spec.mean, std=spec.std)
+        vis = methods.introspect.feature_visualization(
+            models[name],
+            layer,
+            [int(c) for c in channels],
+            steps=STEPS,
+            size=SIDE,
+            seed=0,
+            mean=spec.mean,
+            std=spec.std,
+        )
         fig = charts[f"{tag}: {name}"]
         assert fig["layout"]["yaxis"]["ticktext"] == [f"{i + 1}: channel {c}" for i, c in enumerate(channels)]
         assert fig["layout"]["xaxis"]["ticktext"] == ["optimised", "top 1", "top 2", "top 3"]
@@ -79,11 +93,12 @@ def test_matched_filters_show_their_pairs_optimised_images_and_top_crops(page):
         hover = np.asarray(fig["data"][0]["customdata"], dtype=object)
         step = 64 + 4  # the grid's tile side and gap
         for i, c in enumerate(channels):  # row i: channel c's optimised image, then its best crop
-            np.testing.assert_allclose(z[i * step:i * step + 64, :64], figures.as_tile(vis.images[i], 64), atol=2)
+            np.testing.assert_allclose(z[i * step : i * step + 64, :64], figures.as_tile(vis.images[i], 64), atol=2)
             j = int(top.top[c, 0])
             assert hover[i * step + 32, step + 32] == (
                 f"{tag} ({name}), channel {c}: held-out image {j} ({batch.class_names[batch.labels[j]]}), "
-                f"max {top.top_values[c, 0]:.3g}")
+                f"max {top.top_values[c, 0]:.3g}"
+            )
     np.testing.assert_allclose(table["weight cosine"], match.cosine[:PAIRS], rtol=1e-6)
 
 
@@ -118,6 +133,9 @@ def test_the_same_image_maps_use_cam_only_where_both_models_have_its_head(page):
 
     title = "CAM" if has_cam_head(A) and has_cam_head(B) else "Grad-CAM"
     assert any(c.value == f"{title} of each model's predicted class." for c in at.caption)
-    bars = [s["data"][-1].get("colorbar", {}).get("title", {}).get("text") for t, s in _charts(at).items()
-            if t.startswith((f"{A}:", f"{B}:"))]
+    bars = [
+        s["data"][-1].get("colorbar", {}).get("title", {}).get("text")
+        for t, s in _charts(at).items()
+        if t.startswith((f"{A}:", f"{B}:"))
+    ]
     assert bars == [title, title]

@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from interp import figures, methods
 from interp.methods.trust import cascading_randomization, independent_randomization, method_scores
 from interp.models import spec as model_spec
-from tests.apptest import REPO, no_errors as _no_errors, open_page, widget
+from tests.apptest import REPO, open_page, widget
+from tests.apptest import no_errors as _no_errors
 from tests.methods.helpers import image_batch
 
 FAST_MODEL = "table2_cnn_cifar10"  # shipped, 32 x 32: quick enough for every widget test

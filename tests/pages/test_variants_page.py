@@ -12,30 +12,48 @@ from tests.apptest import no_errors, open_page
 
 
 def _row(variant, task, accuracy, autocorrelation, minutes, parameters):
-    return {"name": f"{variant}_{task}", "variant": variant, "task": task, "parameters": parameters,
-            "trained": True, "accuracy": accuracy, "conv1_autocorrelation": autocorrelation,
-            "minutes_per_epoch": minutes, "command": "..."}
+    return {
+        "name": f"{variant}_{task}",
+        "variant": variant,
+        "task": task,
+        "parameters": parameters,
+        "trained": True,
+        "accuracy": accuracy,
+        "conv1_autocorrelation": autocorrelation,
+        "minutes_per_epoch": minutes,
+        "command": "...",
+    }
 
 
 def test_effects_are_stated_against_the_original_by_hand():
-    rows = [_row("alexnet", "pacs_domain", 0.90, 0.70, 4.0, 58_297_732),
-            _row("alexnet_avgpool", "pacs_domain", 0.875, 0.61, 3.5, 58_297_732),
-            {"name": "alexnet_large_kernel_pacs_domain", "variant": "alexnet_large_kernel", "task": "pacs_domain",
-             "parameters": 1, "trained": False, "command": "python -m interp train alexnet_large_kernel_pacs_domain"}]
+    rows = [
+        _row("alexnet", "pacs_domain", 0.90, 0.70, 4.0, 58_297_732),
+        _row("alexnet_avgpool", "pacs_domain", 0.875, 0.61, 3.5, 58_297_732),
+        {
+            "name": "alexnet_large_kernel_pacs_domain",
+            "variant": "alexnet_large_kernel",
+            "task": "pacs_domain",
+            "parameters": 1,
+            "trained": False,
+            "command": "python -m interp train alexnet_large_kernel_pacs_domain",
+        },
+    ]
     effects = variant_effects(rows)
     assert effects["alexnet_avgpool_pacs_domain"] == (
         "-2.5 points of domain accuracy against alexnet (87.5% vs 90.0%), with 58.3 M parameters against "
-        "58.3 M; conv1 autocorrelation 0.61 vs 0.70; 3.5 vs 4.0 min per epoch.")
-    assert effects["alexnet_pacs_domain"] == ("90.0% domain accuracy, conv1 autocorrelation 0.70, "
-                                              "4.0 min per epoch.")
+        "58.3 M; conv1 autocorrelation 0.61 vs 0.70; 3.5 vs 4.0 min per epoch."
+    )
+    assert effects["alexnet_pacs_domain"] == ("90.0% domain accuracy, conv1 autocorrelation 0.70, 4.0 min per epoch.")
     assert effects["alexnet_large_kernel_pacs_domain"] == (
-        "Not trained yet: `python -m interp train alexnet_large_kernel_pacs_domain`.")
+        "Not trained yet: `python -m interp train alexnet_large_kernel_pacs_domain`."
+    )
 
 
 def test_rows_cover_three_variants_on_two_tasks_with_true_parameter_counts():
     rows = variant_rows()
     assert [(r["variant"], r["task"]) for r in rows] == [
-        (v, t) for t in ("pacs_domain", "pacs_class") for v in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")]
+        (v, t) for t in ("pacs_domain", "pacs_class") for v in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool")
+    ]
     for r in rows:
         built = get_spec(r["name"]).build()
         assert r["parameters"] == sum(p.numel() for p in built.parameters())

@@ -59,8 +59,12 @@ def test_explicit_name_beats_the_environment_which_beats_the_default(monkeypatch
 def test_unavailable_devices_say_what_there_is_and_how_to_choose(monkeypatch, no_env):
     _cuda(monkeypatch, False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    for name, why in (("cuda", "torch.cuda.is_available() is False"), ("mps", "MPS"),
-                      ("gpu", "not a device"), ("xpu", "not a device interp runs on")):
+    for name, why in (
+        ("cuda", "torch.cuda.is_available() is False"),
+        ("mps", "MPS"),
+        ("gpu", "not a device"),
+        ("xpu", "not a device interp runs on"),
+    ):
         with pytest.raises(DeviceError) as info:
             resolve_device(name)
         msg = str(info.value)
@@ -136,8 +140,22 @@ def test_load_model_stays_on_the_cpu_unless_told(nin_file, monkeypatch):
 
 
 def _explain_args(nin_file, image_file, out, *extra) -> list[str]:
-    return ["explain", "--model", "nin_cifar10", "--method", "grad_cam", "--image", str(image_file),
-            "--checkpoint", nin_file, "--target", "3", "--out", str(out), *extra]
+    return [
+        "explain",
+        "--model",
+        "nin_cifar10",
+        "--method",
+        "grad_cam",
+        "--image",
+        str(image_file),
+        "--checkpoint",
+        nin_file,
+        "--target",
+        "3",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_explain_accepts_device_cpu_and_refuses_a_missing_gpu(nin_file, image_file, tmp_path, monkeypatch, capsys):
@@ -204,8 +222,7 @@ def test_explain_on_cuda_matches_the_cpu(tiny_gap_model, cuda_device):
         assert isinstance(gpu.map, np.ndarray) and isinstance(gpu.probability, np.ndarray), method
         np.testing.assert_allclose(gpu.map, cpu.map, atol=1e-4, rtol=1e-4, err_msg=method)
         np.testing.assert_allclose(gpu.probability, cpu.probability, atol=1e-5, err_msg=method)
-    np.testing.assert_allclose(interp.methods.predict(on_gpu, x), interp.methods.predict(tiny_gap_model, x),
-                               atol=1e-5)
+    np.testing.assert_allclose(interp.methods.predict(on_gpu, x), interp.methods.predict(tiny_gap_model, x), atol=1e-5)
 
 
 @pytest.mark.cuda

@@ -20,7 +20,7 @@ COUNTS = [100, 10, 1]
 
 def _by_hand(logits, targets, counts, beta, gamma):
     """Cui et al. (2019), eq. 4 with the softmax focal loss, one sample at a time in plain floats."""
-    effective = [(1 - beta ** n) / (1 - beta) if beta else 1.0 for n in counts]
+    effective = [(1 - beta**n) / (1 - beta) if beta else 1.0 for n in counts]
     inverse = [1 / e for e in effective]
     weights = [w * len(counts) / sum(inverse) for w in inverse]
     total = 0.0
@@ -127,14 +127,21 @@ def test_deferred_reweighting_switches_to_the_class_weights_at_its_epoch():
 
     counts = [500, 50, 5]
     cfg = TrainConfig(beta=0.999, gamma=0.0, reweight_from=3)
-    run = SimpleNamespace(cfg=cfg, unweighted=ClassBalancedFocalLoss(counts, 0.0, 0.0),
-                          criterion=ClassBalancedFocalLoss(counts, 0.999, 0.0))
+    run = SimpleNamespace(
+        cfg=cfg,
+        unweighted=ClassBalancedFocalLoss(counts, 0.0, 0.0),
+        criterion=ClassBalancedFocalLoss(counts, 0.999, 0.0),
+    )
     torch.manual_seed(0)
     logits, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
     w = torch.as_tensor(class_balanced_weights(counts, 0.999), dtype=torch.float32)
     weighted = (F.cross_entropy(logits, y, reduction="none") * w[y]).mean()
-    for epoch, expected in ((0, F.cross_entropy(logits, y)), (1, F.cross_entropy(logits, y)), (2, weighted),
-                            (5, weighted)):
+    for epoch, expected in (
+        (0, F.cross_entropy(logits, y)),
+        (1, F.cross_entropy(logits, y)),
+        (2, weighted),
+        (5, weighted),
+    ):
         torch.testing.assert_close(_Run.criterion_of(run, epoch)(logits, y), expected)
     run.cfg = TrainConfig(beta=0.999, reweight_from=None)
     torch.testing.assert_close(_Run.criterion_of(run, 0)(logits, y), weighted)

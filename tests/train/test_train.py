@@ -20,8 +20,17 @@ from interp.methods.introspect.filters import conv1_autocorrelation
 from interp.methods.layers import first_conv_name
 from interp.models import count_parameters
 from interp.models.spec import CHECKPOINT_DIR
-from interp.train import (RunSettings, TrainConfig, augment_batch, config_for, evaluate_tensors, learning_rate,
-                          load_split, native_bf16, train)
+from interp.train import (
+    RunSettings,
+    TrainConfig,
+    augment_batch,
+    config_for,
+    evaluate_tensors,
+    learning_rate,
+    load_split,
+    native_bf16,
+    train,
+)
 from interp.train import loop as loop_mod
 from interp.train.steps import BATCH_RADIX, SHUFFLE, stream_seed
 
@@ -77,13 +86,23 @@ def test_transfer_changes_only_layer4_and_fc(tmp_path, data_dir):
     torch.manual_seed(5)
     stand_in = interp.build_model("resnet18_imagenet").state_dict()
     torch.save(stand_in, tmp_path / "stand_in.pth")
-    _train(name, tmp_path, init_weights=str(tmp_path / "stand_in.pth"), input_size=112, lr=1e-2, limit_train=16,
-           batch_size=8)
+    _train(
+        name,
+        tmp_path,
+        init_weights=str(tmp_path / "stand_in.pth"),
+        input_size=112,
+        lr=1e-2,
+        limit_train=16,
+        batch_size=8,
+    )
     after = _weights(tmp_path / f"{name}.safetensors")
     # fc is new (10 classes instead of 1000), so it has no ImageNet counterpart to compare with.
     # Buffers count too: the frozen layers' batch norm statistics must not move either.
-    changed = {k.split(".")[0] for k, v in after.items()
-               if not k.startswith("fc.") and not torch.equal(v, stand_in[k].to(v.dtype))}
+    changed = {
+        k.split(".")[0]
+        for k, v in after.items()
+        if not k.startswith("fc.") and not torch.equal(v, stand_in[k].to(v.dtype))
+    }
     assert changed == {"layer4"}
     assert after["fc.weight"].shape == (10, 512)
 
@@ -140,8 +159,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, data_dir, monkeyp
     assert state.is_file() and not (tmp_path / "resumed.safetensors").exists()
     monkeypatch.setattr(loop_mod, "learning_rate", real_lr)
     # How the run executes may change between sessions; only TrainConfig and out identify it.
-    card = train(name, cfg, _settings(tmp_path, "resumed", save_every_s=1e6, threads=torch.get_num_threads()),
-                 resume=True)
+    card = train(
+        name, cfg, _settings(tmp_path, "resumed", save_every_s=1e6, threads=torch.get_num_threads()), resume=True
+    )
     assert not state.exists()
     straight, resumed = _weights(tmp_path / "straight.safetensors"), _weights(tmp_path / "resumed.safetensors")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
@@ -173,9 +193,13 @@ def _plain_metrics(model, x_uint8, y, spec):
         logits = model.eval()((x_uint8.float() / 255 - mean) / std)
     pred, truth, k = logits.argmax(1).numpy(), y.numpy(), spec.num_classes
     confusion = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k)
-    return {"loss": F.cross_entropy(logits, y).item(), "pred": pred, "confusion": confusion,
-            "accuracy": float((pred == truth).mean()),
-            "per_class": {c: float((pred[truth == i] == i).mean()) for i, c in enumerate(spec.class_names)}}
+    return {
+        "loss": F.cross_entropy(logits, y).item(),
+        "pred": pred,
+        "confusion": confusion,
+        "accuracy": float((pred == truth).mean()),
+        "per_class": {c: float((pred[truth == i] == i).mean()) for i, c in enumerate(spec.class_names)},
+    }
 
 
 def _assert_metrics_equal(metrics, plain, n):
@@ -212,8 +236,14 @@ def test_held_out_metrics_match_a_plain_torch_count(tmp_path, data_dir, capsys):
 
 def _key_sets(card):
     epoch = card["history"]["epochs"][0]
-    return {"card": set(card), "settings": set(card["settings"]), "metrics": set(card["metrics"]),
-            "epoch": set(epoch), "throughput": set(card["throughput"]), "hardware": set(card["hardware"])}
+    return {
+        "card": set(card),
+        "settings": set(card["settings"]),
+        "metrics": set(card["metrics"]),
+        "epoch": set(epoch),
+        "throughput": set(card["throughput"]),
+        "hardware": set(card["hardware"]),
+    }
 
 
 def test_card_records_what_the_training_page_needs(tmp_path, data_dir):
@@ -253,7 +283,9 @@ def test_card_records_what_the_training_page_needs(tmp_path, data_dir):
     model = interp.load_model(name, checkpoint=tmp_path / f"{name}.safetensors")
     assert on_disk["parameters"] == count_parameters(model)
     assert on_disk["conv1_autocorrelation"] == best["conv1_autocorrelation"]
-    assert on_disk["conv1_autocorrelation"] == pytest.approx(conv1_autocorrelation(model.get_submodule(first_conv_name(model)).weight), abs=2e-3)
+    assert on_disk["conv1_autocorrelation"] == pytest.approx(
+        conv1_autocorrelation(model.get_submodule(first_conv_name(model)).weight), abs=2e-3
+    )
 
 
 def test_learning_rate_schedules():
@@ -293,8 +325,12 @@ def test_keep_last_writes_the_last_epoch_and_may_resume_a_run_that_kept_the_best
     last = _train(name, tmp_path, "last", keep="last", **kw)
     best = _train(name, tmp_path, "best", **kw)
     assert last["kept_epoch"] == 2 and best["kept_epoch"] == best["best_epoch"] == last["best_epoch"]
-    same = all(torch.equal(a, b) for a, b in zip(_weights(tmp_path / "last.safetensors").values(),
-                                                   _weights(tmp_path / "best.safetensors").values()))
+    same = all(
+        torch.equal(a, b)
+        for a, b in zip(
+            _weights(tmp_path / "last.safetensors").values(), _weights(tmp_path / "best.safetensors").values()
+        )
+    )
     assert same == (best["best_epoch"] == 2)  # one trajectory: only the written epoch differs
     from interp.train.state import resume_key
 

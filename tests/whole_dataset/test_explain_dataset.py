@@ -17,9 +17,9 @@ import pytest
 
 import interp
 from interp.data import SAMPLE_DIR
+from interp.errors import InterpError
 from interp.whole_dataset import explain_dataset, read_manifest, resize_maps
 from interp.whole_dataset import results as R
-from interp.errors import InterpError
 from tests.apptest import REPO, no_errors, open_page, widget
 
 MODEL = "table2_cnn_cifar10"  # shipped, 32 x 32
@@ -36,8 +36,19 @@ def reference(tmp_path_factory):
 def test_rows_columns_and_manifest(reference):
     out, table = reference
     assert table.num_rows == 6 and table.column("index").to_pylist() == list(range(6))
-    assert {"path", "label", "prediction", "probability", "map_grad_cam", "map_saliency", "map_height", "map_width",
-            "deletion_auc_grad_cam", "insertion_auc_saliency", "error"} <= set(table.column_names)
+    assert {
+        "path",
+        "label",
+        "prediction",
+        "probability",
+        "map_grad_cam",
+        "map_saliency",
+        "map_height",
+        "map_width",
+        "deletion_auc_grad_cam",
+        "insertion_auc_saliency",
+        "error",
+    } <= set(table.column_names)
     assert str(table.schema.field("map_grad_cam").type) == "list<element: halffloat>"
     assert table.column("error").null_count == 6
     assert sorted(p.name for p in out.glob("shard-*.parquet")) == ["shard-00000.parquet", "shard-00001.parquet"]
@@ -124,7 +135,6 @@ def test_a_folder_of_another_run_is_refused(reference, tmp_path):
         explain_dataset(MODEL, ["grad_cam"], out=other, **RUN)
 
 
-
 def test_pandas_and_arrow_read_a_results_folder_whole(reference):
     """Nothing but the shards is visible to Arrow's dataset discovery: the manifest's name starts with '_'."""
     import pandas as pd
@@ -153,6 +163,7 @@ def test_a_folder_of_the_old_layout_is_read_and_resumed(reference, tmp_path):
     assert (old / "_manifest.json").is_file() and not (old / "manifest.json").exists()
     assert read_manifest(old)["finished"] and len(pd.read_parquet(old)) == 6
 
+
 def test_unreadable_images_are_rows_with_an_error(tmp_path, tiny_gap_model):
     folder = tmp_path / "images"
     for cls in ("cat", "dog"):
@@ -164,8 +175,9 @@ def test_unreadable_images_are_rows_with_an_error(tmp_path, tiny_gap_model):
     (folder / "loose.jpg").write_bytes((SAMPLE_DIR / "zebra.jpg").read_bytes())
     interp.register_model("tiny_dataset_user", tiny_gap_model, classes=["cat", "dog", "fox"], input_size=32)
     try:
-        table = explain_dataset("tiny_dataset_user", ["grad_cam", "saliency"], images=folder, batch_size=2,
-                                shard_size=3, progress=False).to_pandas()
+        table = explain_dataset(
+            "tiny_dataset_user", ["grad_cam", "saliency"], images=folder, batch_size=2, shard_size=3, progress=False
+        ).to_pandas()
     finally:
         from interp.models.registry import unregister
 
@@ -176,7 +188,7 @@ def test_unreadable_images_are_rows_with_an_error(tmp_path, tiny_gap_model):
     assert bad["prediction"].isna().all() and bad["map_grad_cam"].isna().all()
     good = table[table["error"].isna()]
     assert good["map_grad_cam"].map(len).eq(32 * 32).all()  # the input is smaller than 56: kept at 32 x 32
-    labels = dict(zip(table["path"].map(lambda p: p[len(str(folder)) + 1:]), table["label"]))
+    labels = dict(zip(table["path"].map(lambda p: p[len(str(folder)) + 1 :]), table["label"]))
     assert np.isnan(labels.pop("loose.jpg"))  # not in a class folder: unknown
     assert {k.split("/")[0]: v for k, v in labels.items()} == {"cat": 0, "dog": 1}
 
@@ -185,19 +197,51 @@ def test_the_command_line(tmp_path, capsys):
     from interp.__main__ import main
 
     out = tmp_path / "cli"
-    assert main(["explain-dataset", MODEL, "--methods", "grad_cam", "--split", "sample", "--limit", "3",
-                 "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "explain-dataset",
+                MODEL,
+                "--methods",
+                "grad_cam",
+                "--split",
+                "sample",
+                "--limit",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["images"] == 3 and printed["unreadable"] == 0
     manifest = read_manifest(out)
     assert manifest["command"].startswith("python -m interp ") and manifest["settings"]["resolution"] == [8, 8]
-    assert main(["explain-dataset", MODEL, "--methods", "nope", "--split", "sample", "--out", str(tmp_path / "x"),
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "explain-dataset",
+                MODEL,
+                "--methods",
+                "nope",
+                "--split",
+                "sample",
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_the_in_process_engine_does_not_import_ray(tmp_path):
-    code = ("import sys, interp; interp.explain_dataset('table2_cnn_cifar10', ['saliency'], split='sample', limit=2, "
-            f"out={str(tmp_path)!r}, progress=False); assert 'ray' not in sys.modules, 'ray imported'")
+    code = (
+        "import sys, interp; interp.explain_dataset('table2_cnn_cifar10', ['saliency'], split='sample', limit=2, "
+        f"out={str(tmp_path)!r}, progress=False); assert 'ray' not in sys.modules, 'ray imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -219,6 +263,7 @@ def test_summaries_of_a_results_table(reference):
 # ---------------------------------------------------------------------------------------------
 # Ray: the same table from a local Ray with two CPUs
 
+
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]'; requirements-dev.txt)")
@@ -236,8 +281,9 @@ def assert_same_table(got, want) -> None:
     for name in want.column_names:
         a, b = got.column(name).to_pylist(), want.column(name).to_pylist()
         if pa_types.is_floating(_leaf_type(want.schema.field(name).type)):
-            np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                                       rtol=1e-5, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-5, atol=1e-6, err_msg=name
+            )
         else:
             assert a == b, name
 
@@ -251,8 +297,9 @@ def _leaf_type(t):
 @pytest.mark.ray
 def test_the_ray_engine_gives_the_same_table(reference, ray_local, tmp_path):
     ref_out, ref = reference
-    table = explain_dataset(MODEL, ["grad_cam", "saliency"], out=tmp_path, metrics=["deletion", "insertion"],
-                            engine="ray", actors=2, **RUN)
+    table = explain_dataset(
+        MODEL, ["grad_cam", "saliency"], out=tmp_path, metrics=["deletion", "insertion"], engine="ray", actors=2, **RUN
+    )
     assert_same_table(table, ref)
     for name in ("shard-00000.parquet", "shard-00001.parquet"):
         assert_same_table(pq.read_table(tmp_path / name), pq.read_table(ref_out / name))
@@ -265,13 +312,21 @@ def test_the_ray_engine_resumes_an_in_process_run(reference, ray_local, tmp_path
     ref_out, ref = reference
     shutil.copytree(ref_out, tmp_path / "run")
     (tmp_path / "run" / "shard-00001.parquet").unlink()
-    table = explain_dataset(MODEL, ["grad_cam", "saliency"], out=tmp_path / "run", metrics=["deletion", "insertion"],
-                            engine="ray", actors=1, **RUN)
+    table = explain_dataset(
+        MODEL,
+        ["grad_cam", "saliency"],
+        out=tmp_path / "run",
+        metrics=["deletion", "insertion"],
+        engine="ray",
+        actors=1,
+        **RUN,
+    )
     assert_same_table(table, ref)
 
 
 # ---------------------------------------------------------------------------------------------
 # The Dataset page
+
 
 def test_the_dataset_page(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path))

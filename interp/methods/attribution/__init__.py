@@ -12,7 +12,24 @@ from .perturbation import kernel_shap, lime, occlusion, superpixels
 from .reference import deconvolution, deeplift, gradient_shap, gradient_shap_samples, input_x_gradient, vargrad
 
 __all__ = [
-    "CamHead", "cam_head", "class_activation_map", "deconvolution", "deeplift", "grad_cam", "gradient_shap",
-    "gradient_shap_samples", "guided_backprop", "guided_grad_cam", "input_x_gradient", "integrated_gradients",
-    "kernel_shap", "lime", "occlusion", "saliency", "smoothgrad", "smoothgrad_noise", "superpixels", "vargrad",
+    "CamHead",
+    "cam_head",
+    "class_activation_map",
+    "deconvolution",
+    "deeplift",
+    "grad_cam",
+    "gradient_shap",
+    "gradient_shap_samples",
+    "guided_backprop",
+    "guided_grad_cam",
+    "input_x_gradient",
+    "integrated_gradients",
+    "kernel_shap",
+    "lime",
+    "occlusion",
+    "saliency",
+    "smoothgrad",
+    "smoothgrad_noise",
+    "superpixels",
+    "vargrad",
 ]

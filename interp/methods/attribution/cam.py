@@ -10,18 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import nn
 
 from ...errors import CamNotApplicableError, LayerError
-from ..core import (Target, Targets, _KeepLayerOutput, as_batch, attribute, forward_hooks, get_module,
-                   layer_activation_and_grad, logits_of, target_score, to_input_size, using, zero_safe_grad)
-from .gradients import _guide
+from ..core import (
+    Target,
+    Targets,
+    _KeepLayerOutput,
+    as_batch,
+    attribute,
+    forward_hooks,
+    get_module,
+    layer_activation_and_grad,
+    logits_of,
+    target_score,
+    to_input_size,
+    using,
+    zero_safe_grad,
+)
 from ..layers import remembered_default_layer
 from ..trace import Call, forget, name_of_tensor, remembered, trace
+from .gradients import _guide
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d)
 
@@ -44,16 +57,22 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * (1.0 + float(b.abs().max()))))
 
 
-def _refuse(model: nn.Module, why: str) -> None:
+def _refuse(model: nn.Module, why: str) -> NoReturn:
     raise CamNotApplicableError(
         f"CAM does not apply to {type(model).__name__}: {why}. CAM needs global average pooling "
         "followed by one linear layer (alexnet_gap, ResNets) or pooled per-class maps (NiN); "
-        "use method 'grad_cam' instead, which works on any conv layer.")
+        "use method 'grad_cam' instead, which works on any conv layer."
+    )
 
 
 def _is_gap(c: Call) -> bool:
-    return (isinstance(c.module, _POOLS) and c.input is not None and c.input.ndim == 4
-            and c.output.ndim == 4 and tuple(c.output.shape[-2:]) == (1, 1))
+    return (
+        isinstance(c.module, _POOLS)
+        and c.input is not None
+        and c.input.ndim == 4
+        and c.output.ndim == 4
+        and tuple(c.output.shape[-2:]) == (1, 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,8 @@ def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torc
     if not gaps:
         _refuse(model, "it has no global average pooling module (AdaptiveAvgPool2d(1))")
     gap = gaps[-1]
+    # keep_inputs copies every pooling call's input and output; _is_gap checked the input is there
+    assert gap.input is not None and gap.input_value is not None and gap.output_value is not None
     pooled = gap.output_value.flatten(1)
     linears = [c for c in calls if isinstance(c.module, nn.Linear) and c.order > gap.order]
     if len(linears) > 1:
@@ -80,17 +101,24 @@ def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torc
         lin = linears[0]
         if lin.input_value is None or not _close(lin.input_value, pooled):
             _refuse(model, f"its linear layer {lin.name!r} does not read the pooled maps of {gap.name!r} directly")
-        if not _close(lin.output_value, logits):
+        if lin.output_value is None or not _close(lin.output_value, logits):
             _refuse(model, f"the output of {lin.name!r} is not the model's output")
-        linear = lin.module
+        assert isinstance(lin.module, nn.Linear)  # linears holds only nn.Linear calls
+        linear: nn.Linear | None = lin.module
     else:
         if not _close(pooled, logits):
-            _refuse(model, f"the pooled maps of {gap.name!r} are neither read by one linear layer "
-                           "nor the model's output")
+            _refuse(
+                model, f"the pooled maps of {gap.name!r} are neither read by one linear layer nor the model's output"
+            )
         linear = None
     names = name_of_tensor(calls, gap.input, gap.input_version, gap.order)
-    head = CamHead(gap.name, names[0] if names else None, names,
-                   None if linear is None else linear.weight.detach(), gap.input_value)
+    head = CamHead(
+        gap.name,
+        names[0] if names else None,
+        names,
+        None if linear is None else linear.weight.detach(),
+        gap.input_value,
+    )
     return _HeadPlan(gap.module, linear, head), logits
 
 
@@ -144,25 +172,30 @@ def cam_head(model: nn.Module, x: torch.Tensor) -> CamHead:
         return _find_cam_head(m, xb)
 
 
-def _cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
-         layer: str | None = None) -> tuple[torch.Tensor, str | None]:
+def _cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, str | None]:
     head, logits = _cam_features(model, xb)
-    targets = targets.of(logits)
+    classes = targets.of(logits)
     if layer is not None and layer not in head.layers:
-        raise LayerError(f"CAM reads the maps that {head.pool!r} pools (layer {head.layer!r}); it cannot "
-                         f"use layer {layer!r}. Leave the layer out, or use grad_cam for another layer.")
+        raise LayerError(
+            f"CAM reads the maps that {head.pool!r} pools (layer {head.layer!r}); it cannot "
+            f"use layer {layer!r}. Leave the layer out, or use grad_cam for another layer."
+        )
     a = head.features
     if head.weights is None:
-        maps = a[torch.arange(len(a), device=a.device), targets]
+        maps = a[torch.arange(len(a), device=a.device), classes]
     else:  # Zhou et al.: M_c = sum_k w_ck A_k (the bias is a constant and left out)
-        maps = torch.einsum("nk,nkhw->nhw", head.weights[targets].to(a.dtype), a)
+        maps = torch.einsum("nk,nkhw->nhw", head.weights[classes].to(a.dtype), a)
     return to_input_size(maps, xb.shape[-2:]), head.layer
 
 
 def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any, relu: bool = True) -> torch.Tensor:
     if act.ndim != 4:
-        raise LayerError(f"Grad-CAM needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
-                         f"shape {tuple(act.shape)}. Pick a conv layer or the activation after one.")
+        raise LayerError(
+            f"Grad-CAM needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
+            f"shape {tuple(act.shape)}. Pick a conv layer or the activation after one."
+        )
     alpha = grad.mean(dim=(2, 3), keepdim=True)  # one weight per channel: the pooled gradient
     maps = (alpha * act).sum(1)
     if relu:
@@ -170,15 +203,17 @@ def _grad_cam_maps(act: torch.Tensor, grad: torch.Tensor, layer: str, size: Any,
     return to_input_size(maps, size)
 
 
-def _grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-              relu: bool = True) -> tuple[torch.Tensor, str]:
+def _grad_cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, relu: bool = True
+) -> tuple[torch.Tensor, str]:
     layer = layer or remembered_default_layer(model, xb)
     act, grad = layer_activation_and_grad(model, xb, targets, layer)
     return _grad_cam_maps(act, grad, layer, xb.shape[-2:], relu), layer
 
 
-def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                     layer: str | None = None) -> tuple[torch.Tensor, str]:
+def _guided_grad_cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, str]:
     """Guided backprop times Grad-CAM, from one forward and one backward pass where it can be.
 
     Guided backprop changes the gradient only where it passes a ReLU; when no ReLU runs after
@@ -187,12 +222,12 @@ def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
     """
     layer = layer or remembered_default_layer(model, xb)
     keep = _KeepLayerOutput(layer)
-    relu_after_layer = []
+    relu_after_layer: list[nn.Module] = []
 
-    def guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    def guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         if keep.act is not None:
             relu_after_layer.append(module)
-        return _guide(module, inputs, output)
+        _guide(module, inputs, output)
 
     xg = xb.detach().requires_grad_(True)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
@@ -212,8 +247,9 @@ def _guided_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets,
     return guided * maps[:, None], layer
 
 
-def class_activation_map(model: nn.Module, x: torch.Tensor, target: Target = None,
-                         layer: str | None = None) -> np.ndarray:
+def class_activation_map(
+    model: nn.Module, x: torch.Tensor, target: Target = None, layer: str | None = None
+) -> np.ndarray:
     """CAM at input resolution, raw: (H, W) for one image, (N, H, W) for a batch.
 
     Args:
@@ -226,8 +262,9 @@ def class_activation_map(model: nn.Module, x: torch.Tensor, target: Target = Non
     return attribute(model, x, target, partial(_cam, layer=layer)).map
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, target: Target = None, layer: str | None = None,
-             relu: bool = True) -> np.ndarray:
+def grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target = None, layer: str | None = None, relu: bool = True
+) -> np.ndarray:
     """Grad-CAM on any layer with spatial maps, bilinearly upsampled: (H, W) or (N, H, W).
 
     Args:
@@ -240,7 +277,6 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: Target = None, layer: st
     return attribute(model, x, target, partial(_grad_cam, layer=layer, relu=relu)).map
 
 
-def guided_grad_cam(model: nn.Module, x: torch.Tensor, target: Target = None,
-                    layer: str | None = None) -> np.ndarray:
+def guided_grad_cam(model: nn.Module, x: torch.Tensor, target: Target = None, layer: str | None = None) -> np.ndarray:
     """Guided backprop times Grad-CAM: (C, H, W) or (N, C, H, W)."""
     return attribute(model, x, target, partial(_guided_grad_cam, layer=layer)).map

@@ -16,8 +16,17 @@ import torch
 from torch import nn
 
 from ...errors import LayerError
-from ..core import (Targets, _KeepLayerOutput, forward_hooks, get_module, layer_activation_and_grad,
-                   layers_activations_and_grads, logits_of, to_input_size, upsample)
+from ..core import (
+    Targets,
+    _KeepLayerOutput,
+    forward_hooks,
+    get_module,
+    layer_activation_and_grad,
+    layers_activations_and_grads,
+    logits_of,
+    to_input_size,
+    upsample,
+)
 from ..layers import remembered_default_layer
 
 Layers = Union[str, Sequence[str], None]
@@ -30,8 +39,10 @@ def need_maps(act: torch.Tensor, layer: str, method: str) -> None:
         LayerError: naming the layer and what to pick instead.
     """
     if act.ndim != 4:
-        raise LayerError(f"{method} needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
-                         f"shape {tuple(act.shape)}. Pick a conv layer or the activation after one.")
+        raise LayerError(
+            f"{method} needs a layer with feature maps (N x C x H x W); {layer!r} outputs "
+            f"shape {tuple(act.shape)}. Pick a conv layer or the activation after one."
+        )
 
 
 def finish(maps: torch.Tensor, size: Sequence[int], relu: bool) -> torch.Tensor:
@@ -52,16 +63,18 @@ def layer_activation(model: nn.Module, xb: torch.Tensor, targets: Targets, layer
     return keep.ran()
 
 
-def _gradients(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None,
-               method: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _gradients(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None, method: str
+) -> tuple[torch.Tensor, torch.Tensor, str]:
     layer = layer or remembered_default_layer(model, xb)
     act, grad = layer_activation_and_grad(model, xb, targets, layer)
     need_maps(act, layer, method)
     return act, grad, layer
 
 
-def _grad_cam_pp(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                 relu: bool = True) -> tuple[torch.Tensor, str]:
+def _grad_cam_pp(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, relu: bool = True
+) -> tuple[torch.Tensor, str]:
     """Grad-CAM++: alpha = g^2 / (2 g^2 + sum(A) g^3), the closed form for an exponential of the
     logit (the paper's eq. 19); zero where the gradient is zero; weights sum(alpha relu(g)).
     torch-cam 0.5's GradCAMpp differs: its in-place division acts on a copy, leaving alpha = g^2."""
@@ -74,23 +87,26 @@ def _grad_cam_pp(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: st
     return finish(weighted_sum(weights, act), xb.shape[-2:], relu), layer
 
 
-def _xgrad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-               relu: bool = True) -> tuple[torch.Tensor, str]:
+def _xgrad_cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, relu: bool = True
+) -> tuple[torch.Tensor, str]:
     """XGrad-CAM: weights sum(g A) / sum(A) per channel (1e-7 keeps a dead channel finite)."""
     act, g, layer = _gradients(model, xb, targets, layer, "XGrad-CAM")
     weights = (g * act).sum((2, 3)) / (act.sum((2, 3)) + 1e-7)
     return finish(weighted_sum(weights, act), xb.shape[-2:], relu), layer
 
 
-def _hires_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-               relu: bool = True) -> tuple[torch.Tensor, str]:
+def _hires_cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, relu: bool = True
+) -> tuple[torch.Tensor, str]:
     """HiResCAM: sum_k g_k * A_k element-wise (no pooling of the gradient)."""
     act, g, layer = _gradients(model, xb, targets, layer, "HiResCAM")
     return finish((g * act).sum(1), xb.shape[-2:], relu), layer
 
 
-def _layer_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: Layers = None,
-               relu: bool = True, gamma: float = 2.0) -> tuple[torch.Tensor, str]:
+def _layer_cam(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: Layers = None, relu: bool = True, gamma: float = 2.0
+) -> tuple[torch.Tensor, str]:
     """LayerCAM: sum_k relu(g_k) * A_k element-wise, on one layer or fused over several.
 
     Fusion (Jiang et al. 2021, sec. 3.3, eq. 9, as torch-cam's ``fuse_cams``): each layer's map M
@@ -112,11 +128,12 @@ def _layer_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: Laye
     if len(maps) == 1:
         return to_input_size(maps[0], xb.shape[-2:]), names[0]
     shape = (max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps))
-    fused = None
+    fused: torch.Tensor | None = None
     for m in maps:
         peak = m.abs().amax((1, 2), keepdim=True)
         scaled = upsample(torch.tanh(gamma * m / torch.where(peak > 0, peak, torch.ones_like(peak))), shape)
         fused = scaled if fused is None else torch.maximum(fused, scaled)
+    assert fused is not None  # two or more layers' maps here
     return to_input_size(fused, xb.shape[-2:]), "+".join(names)
 
 
@@ -136,8 +153,14 @@ def first_component(a: torch.Tensor, center: bool = True) -> torch.Tensor:
     return (m @ (v * sign[:, None])[..., None])[..., 0].reshape(n, h, w).to(a.dtype)
 
 
-def _eigen_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-               relu: bool = True, center: bool = True) -> tuple[torch.Tensor, str]:
+def _eigen_cam(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    relu: bool = True,
+    center: bool = True,
+) -> tuple[torch.Tensor, str]:
     """Eigen-CAM: the first principal component of the layer's maps; class-agnostic (the target
     only names the explained class). ``center``: subtract each channel's mean first, as
     pytorch-grad-cam does (PCA); False projects the raw maps, as in the paper's SVD."""
@@ -147,8 +170,14 @@ def _eigen_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str 
     return finish(first_component(act, center), xb.shape[-2:], relu), layer
 
 
-def _eigen_grad_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                    relu: bool = True, center: bool = True) -> tuple[torch.Tensor, str]:
+def _eigen_grad_cam(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    relu: bool = True,
+    center: bool = True,
+) -> tuple[torch.Tensor, str]:
     """EigenGrad-CAM (pytorch-grad-cam's): Eigen-CAM of the element-wise product g * A."""
     act, g, layer = _gradients(model, xb, targets, layer, "EigenGrad-CAM")
     return finish(first_component(g * act, center), xb.shape[-2:], relu), layer

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import LayerError, ModelOutputError
-from .cam_family import finish, layer_activation, need_maps, weighted_sum
 from ..core import Targets, forward_hooks, get_module, logits_of
 from ..layers import remembered_default_layer
+from .cam_family import finish, layer_activation, need_maps, weighted_sum
 
 
 def _masks(maps: torch.Tensor, size: torch.Size) -> torch.Tensor:
@@ -32,8 +32,14 @@ def _masks(maps: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return (up - lo) / (hi - lo + 1e-8)  # the peers' 1e-8
 
 
-def _score_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-               relu: bool = True, batch_size: int = 32) -> tuple[torch.Tensor, str]:
+def _score_cam(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    relu: bool = True,
+    batch_size: int = 32,
+) -> tuple[torch.Tensor, str]:
     """Score-CAM: each channel's map, upsampled to the input and min-max scaled to [0, 1], masks
     the image; the channel's weight is the softmax over channels of the masked images' target logits.
 
@@ -47,15 +53,16 @@ def _score_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str 
     act = layer_activation(model, xb, targets, layer)
     need_maps(act, layer, "Score-CAM")
     t, bs = targets.value, max(1, int(batch_size))
+    assert t is not None  # layer_activation's pass fixed the targets
     scores = torch.empty(act.shape[:2], dtype=torch.float64, device=xb.device)
     with torch.inference_mode():
         for i in range(len(xb)):
             flat = act[i].flatten(1)
             live = (flat.amax(1) > flat.amin(1)).nonzero()[:, 0]
             if len(live) < len(flat):
-                scores[i] = float(logits_of(model, torch.zeros_like(xb[i:i + 1]))[0, t[i]])
+                scores[i] = float(logits_of(model, torch.zeros_like(xb[i : i + 1]))[0, t[i]])
             for s in range(0, len(live), bs):
-                ch = live[s:s + bs]
+                ch = live[s : s + bs]
                 masked = xb[i] * _masks(act[i, ch], xb.shape[-2:])[:, None]
                 scores[i, ch] = logits_of(model, masked)[:, t[i]].double()
         weights = torch.softmax(scores, 1)
@@ -93,12 +100,20 @@ def _ablated(a: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     return copies
 
 
-def _ablated_logits(model: nn.Module, hook: _Ablate, x1: torch.Tensor, a: torch.Tensor, channels: torch.Tensor,
-                    classes: int, bs: int, state: dict) -> torch.Tensor:
+def _ablated_logits(
+    model: nn.Module,
+    hook: _Ablate,
+    x1: torch.Tensor,
+    a: torch.Tensor,
+    channels: torch.Tensor,
+    classes: int,
+    bs: int,
+    state: dict,
+) -> torch.Tensor:
     """The logits of one image (x1, 1 x C x H x W) with each of ``channels`` of its maps ``a`` ablated in turn."""
     out = []
     for start in range(0, len(channels), bs):
-        copies = _ablated(a, channels[start:start + bs])
+        copies = _ablated(a, channels[start : start + bs])
         k, logits = len(copies), None
         if state["broadcast"]:
             try:  # the layers before run once, on the single image; the rest on the copies
@@ -110,19 +125,27 @@ def _ablated_logits(model: nn.Module, hook: _Ablate, x1: torch.Tensor, a: torch.
         if logits is None:
             logits = hook.run(model, x1.expand(k, -1, -1, -1), copies)
             if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (k, classes):
-                raise ModelOutputError(f"the model returned {getattr(logits, 'shape', type(logits))} for "
-                                       f"{k} ablated copies; Ablation-CAM needs {k} x {classes} logits")
+                raise ModelOutputError(
+                    f"the model returned {getattr(logits, 'shape', type(logits))} for "
+                    f"{k} ablated copies; Ablation-CAM needs {k} x {classes} logits"
+                )
         out.append(logits)
     return torch.cat(out) if out else a.new_empty((0, classes))
 
 
 # Ablated copies per pass by default: as many as 64 MB of the layer's maps hold (all of AlexNet's
 # conv5 at once), so the layers before it run once or twice, not once per 32 channels.
-_COPIES_BYTES = 64 * 2 ** 20
+_COPIES_BYTES = 64 * 2**20
 
 
-def _ablation_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                  relu: bool = True, batch_size: int | None = None) -> tuple[torch.Tensor, str]:
+def _ablation_cam(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    relu: bool = True,
+    batch_size: int | None = None,
+) -> tuple[torch.Tensor, str]:
     """Ablation-CAM: w_k = (y_c - y_c^k) / y_c, where y_c^k is the target logit with channel k of the
     layer set to zero (where y_c is 0, the drop y_c - y_c^k itself).
 
@@ -146,7 +169,7 @@ def _ablation_cam(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: s
         state = {"broadcast": True}
         for i in range(len(xb)):
             live = act[i].flatten(1).ne(0).any(1).nonzero()[:, 0]
-            logits = _ablated_logits(model, hook, xb[i:i + 1], act[i], live, logits0.shape[1], max(1, bs), state)
+            logits = _ablated_logits(model, hook, xb[i : i + 1], act[i], live, logits0.shape[1], max(1, bs), state)
             y_k[i, live] = logits[:, t[i]].double()
         weights = (y - y_k) / torch.where(y == 0, torch.ones_like(y), y)
     return finish(weighted_sum(weights, act), xb.shape[-2:], relu), layer

@@ -6,8 +6,9 @@ Saliency needs the class before its pass, which costs a second forward); the tes
 Captum's Saliency. Guided backprop is done here because
 Captum's version puts backward hooks on ReLU modules, which fails on in-place ReLUs
 (torchvision's ResNet); here a tensor hook on each ReLU's output lets only positive gradients
-into the ReLU's backward, which is correct whether the ReLU is in-place or not. SmoothGrad draws its noise from its own seeded generator, so results are reproducible
-and no global random state is touched (Captum's NoiseTunnel uses the global one).
+into the ReLU's backward, which is correct whether the ReLU is in-place or not. SmoothGrad draws its
+noise from its own seeded generator, so results are reproducible and no global random state is
+touched (Captum's NoiseTunnel uses the global one).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def _guide(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         output.register_hook(_positive_part)
 
 
-def _guided_backprop(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                     layer: str | None = None) -> tuple[torch.Tensor, None]:
+def _guided_backprop(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, None]:
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     with forward_hooks((m, _guide) for m in relus):
         return input_grad(model, xb, targets), None
@@ -50,13 +52,16 @@ def _connected(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model as Captum's forward function. Adding 0 * input keeps the output in the
     input's graph, so a model whose output ignores the input gets zero gradients instead of
     an autograd error; the values and gradients are unchanged."""
+
     def forward(inp: torch.Tensor) -> torch.Tensor:
         return logits_of(model, inp) + 0.0 * inp.flatten(1).sum(1, keepdim=True)
+
     return forward
 
 
-def _saliency(model: nn.Module, xb: torch.Tensor, targets: Targets,
-              layer: str | None = None) -> tuple[torch.Tensor, None]:
+def _saliency(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, None]:
     return input_grad(model, xb, targets), None
 
 
@@ -73,9 +78,16 @@ def _check(ok: bool, message: str) -> None:
         raise MethodError(message)
 
 
-def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                n_samples: int = 25, noise_level: float = 0.15, seed: int = 0,
-                batch_size: int = 16) -> tuple[torch.Tensor, None]:
+def _smoothgrad(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> tuple[torch.Tensor, None]:
     from captum.attr import Saliency
 
     _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
@@ -103,16 +115,27 @@ def _baseline(xb: torch.Tensor, baseline: float | np.ndarray | torch.Tensor | No
         raise MethodError(f"the baseline must be a number or broadcast to the input {tuple(xb.shape)} ({exc})") from exc
 
 
-def _integrated_gradients(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                          layer: str | None = None, steps: int = 50,
-                          baseline: float | np.ndarray | torch.Tensor | None = None,
-                          batch_size: int = 32) -> tuple[torch.Tensor, None]:
+def _integrated_gradients(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    steps: int = 50,
+    baseline: float | np.ndarray | torch.Tensor | None = None,
+    batch_size: int = 32,
+) -> tuple[torch.Tensor, None]:
     from captum.attr import IntegratedGradients
 
     _check(isinstance(steps, int) and steps >= 1, f"steps must be an int >= 1, not {steps!r}")
     ig = IntegratedGradients(_connected(model))
-    attr = ig.attribute(xb.detach(), baselines=_baseline(xb, baseline), target=targets.before(model, xb),
-                        n_steps=steps, method="gausslegendre", internal_batch_size=max(batch_size, xb.shape[0]))
+    attr = ig.attribute(
+        xb.detach(),
+        baselines=_baseline(xb, baseline),
+        target=targets.before(model, xb),
+        n_steps=steps,
+        method="gausslegendre",
+        internal_batch_size=max(batch_size, xb.shape[0]),
+    )
     return attr, None
 
 
@@ -127,20 +150,32 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.nda
     return attribute(model, x, target, _saliency).map
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
-               noise_level: float = 0.15, seed: int = 0) -> np.ndarray:
+def smoothgrad(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+) -> np.ndarray:
     """SmoothGrad (Smilkov et al. 2017): the mean saliency over noisy copies of the input.
 
     Args:
         noise_level: noise std as a fraction of each image's value range (paper: 0.1-0.2).
         seed: seeds the noise; the same seed gives the same map.
     """
-    return attribute(model, x, target, partial(_smoothgrad, n_samples=n_samples,
-                                               noise_level=noise_level, seed=seed)).map
+    return attribute(
+        model, x, target, partial(_smoothgrad, n_samples=n_samples, noise_level=noise_level, seed=seed)
+    ).map
 
 
-def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target = None, steps: int = 50,
-                         baseline: float | np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+def integrated_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    steps: int = 50,
+    baseline: float | np.ndarray | torch.Tensor | None = None,
+) -> np.ndarray:
     """Integrated gradients (Sundararajan et al. 2017), Captum's Gauss-Legendre rule.
 
     Args:

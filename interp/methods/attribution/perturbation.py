@@ -34,14 +34,23 @@ Size = int | tuple[int, int] | None
 
 def _pair(value: Size, default: int, name: str) -> tuple[int, int]:
     v = (default, default) if value is None else value if isinstance(value, (tuple, list)) else (value, value)
-    _check(len(v) == 2 and all(isinstance(i, (int, np.integer)) and i >= 1 for i in v),
-           f"{name} must be an int >= 1 or a pair (height, width), not {value!r}")
+    _check(
+        len(v) == 2 and all(isinstance(i, (int, np.integer)) and i >= 1 for i in v),
+        f"{name} must be an int >= 1 or a pair (height, width), not {value!r}",
+    )
     return int(v[0]), int(v[1])
 
 
-def _occlusion(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-               window: Size = None, stride: Size = None, baseline: BaselineLike = None,
-               batch_size: int = 64) -> tuple[torch.Tensor, None]:
+def _occlusion(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    window: Size = None,
+    stride: Size = None,
+    baseline: BaselineLike = None,
+    batch_size: int = 64,
+) -> tuple[torch.Tensor, None]:
     from captum.attr import Occlusion
 
     c, h, w = xb.shape[1:]
@@ -50,13 +59,23 @@ def _occlusion(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str 
     _check(win[0] <= h and win[1] <= w, f"the window {win} is larger than the image ({h}, {w})")
     classes = targets.before(model, xb)
     attr = Occlusion(lambda inp: logits_of(model, inp)).attribute(
-        xb.detach(), sliding_window_shapes=(c, *win), strides=(c, *step), baselines=_baseline(xb, baseline),
-        target=classes, perturbations_per_eval=max(1, batch_size // xb.shape[0]))
+        xb.detach(),
+        sliding_window_shapes=(c, *win),
+        strides=(c, *step),
+        baselines=_baseline(xb, baseline),
+        target=classes,
+        perturbations_per_eval=max(1, batch_size // xb.shape[0]),
+    )
     return attr[:, 0], None  # the same map in every channel
 
 
-def superpixels(x: torch.Tensor | np.ndarray, n_segments: int = 50, compactness: float = 10.0,
-                mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
+def superpixels(
+    x: torch.Tensor | np.ndarray,
+    n_segments: int = 50,
+    compactness: float = 10.0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> np.ndarray:
     """SLIC superpixels (Achanta et al. 2012) of one preprocessed image (C, H, W): (H, W) labels 0..K-1.
 
     Args:
@@ -66,7 +85,7 @@ def superpixels(x: torch.Tensor | np.ndarray, n_segments: int = 50, compactness:
     """
     from skimage.segmentation import slic
 
-    a = (x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32))
+    a = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
     _check(a.ndim == 3, f"superpixels need one image (C, H, W), not shape {a.shape}")
     if mean is not None and std is not None:
         a = a * np.asarray(std, np.float32)[:, None, None] + np.asarray(mean, np.float32)[:, None, None]
@@ -75,8 +94,13 @@ def superpixels(x: torch.Tensor | np.ndarray, n_segments: int = 50, compactness:
         a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     img = np.clip(a, 0.0, 1.0).transpose(1, 2, 0)
     gray = img.shape[-1] == 1
-    labels = slic(img[..., 0] if gray else img, n_segments=int(n_segments), compactness=float(compactness),
-                  start_label=0, channel_axis=None if gray else -1)
+    labels = slic(
+        img[..., 0] if gray else img,
+        n_segments=int(n_segments),
+        compactness=float(compactness),
+        start_label=0,
+        channel_axis=None if gray else -1,
+    )
     return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
 
 
@@ -87,11 +111,15 @@ def _segments_for(xb: torch.Tensor, segments, n_segments, compactness, mean, std
         labels = [superpixels(xb[i], n_segments, compactness, mean, std) for i in range(n)]
     else:
         s = np.asarray(segments.detach().cpu() if isinstance(segments, torch.Tensor) else segments)
-        _check(s.shape in ((h, w), (n, h, w)) and np.issubdtype(s.dtype, np.integer) and s.min() >= 0,
-               f"segments must be non-negative integer labels (H, W) or (N, H, W) for the input {tuple(xb.shape)}")
+        _check(
+            s.shape in ((h, w), (n, h, w)) and np.issubdtype(s.dtype, np.integer) and s.min() >= 0,
+            f"segments must be non-negative integer labels (H, W) or (N, H, W) for the input {tuple(xb.shape)}",
+        )
         labels = [s if s.ndim == 2 else s[i] for i in range(n)]
-    return [torch.as_tensor(np.unique(l, return_inverse=True)[1].reshape(h, w), device=xb.device)[None, None]
-            for l in labels]
+    return [
+        torch.as_tensor(np.unique(segments, return_inverse=True)[1].reshape(h, w), device=xb.device)[None, None]
+        for segments in labels
+    ]
 
 
 class _SkipInit(TorchFunctionMode):
@@ -108,6 +136,7 @@ def _fit_without_global_rng(cls):
     """A Captum linear model that leaves torch's global generator alone: its fit reads the tensors
     directly (iterating Captum's DataLoader draws a seed) and its nn.Linear skips the random
     initialisation that its fitted weights replace."""
+
     class Fit(cls):
         def fit(self, train_data, **kwargs):
             return super().fit([train_data.dataset.tensors], **kwargs)
@@ -115,6 +144,7 @@ def _fit_without_global_rng(cls):
         def _construct_model_params(self, *args, **kwargs):
             with _SkipInit():
                 return super()._construct_model_params(*args, **kwargs)
+
     return Fit
 
 
@@ -160,9 +190,21 @@ def _kernel_shap_explainer(forward, gen: torch.Generator):
     return explainer
 
 
-def _surrogate(model: nn.Module, xb: torch.Tensor, targets: Targets, make, n_samples: int, n_segments: int,
-               compactness: float, baseline: BaselineLike, mean, std, segments, seed: int,
-               batch_size: int = 64) -> tuple[torch.Tensor, None]:
+def _surrogate(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    make,
+    n_samples: int,
+    n_segments: int,
+    compactness: float,
+    baseline: BaselineLike,
+    mean,
+    std,
+    segments,
+    seed: int,
+    batch_size: int = 64,
+) -> tuple[torch.Tensor, None]:
     _check(isinstance(n_samples, int) and n_samples >= 2, f"n_samples must be an int >= 2, not {n_samples!r}")
     _check(isinstance(n_segments, int) and n_segments >= 1, f"n_segments must be an int >= 1, not {n_segments!r}")
     classes = targets.before(model, xb)
@@ -172,35 +214,79 @@ def _surrogate(model: nn.Module, xb: torch.Tensor, targets: Targets, make, n_sam
     maps = []
     for i, mask in enumerate(masks):  # one surrogate per image, each seeded alike
         explainer = make(forward, torch.Generator().manual_seed(int(seed)))
-        attr = explainer.attribute(xb[i:i + 1].detach(), baselines=base[i:i + 1], target=int(classes[i]),
-                                   feature_mask=mask, n_samples=n_samples,
-                                   perturbations_per_eval=min(n_samples, batch_size))
+        attr = explainer.attribute(
+            xb[i : i + 1].detach(),
+            baselines=base[i : i + 1],
+            target=int(classes[i]),
+            feature_mask=mask,
+            n_samples=n_samples,
+            perturbations_per_eval=min(n_samples, batch_size),
+        )
         maps.append(attr[0, 0])
     return torch.stack(maps), None
 
 
-def _lime(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, n_samples: int = 200,
-          n_segments: int = 50, compactness: float = 10.0, baseline: BaselineLike = None,
-          mean: Sequence[float] | None = None, std: Sequence[float] | None = None, segments=None,
-          seed: int = 0) -> tuple[torch.Tensor, None]:
-    return _surrogate(model, xb, targets, _lime_explainer, n_samples, n_segments, compactness, baseline,
-                      mean, std, segments, seed)
+def _lime(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    n_samples: int = 200,
+    n_segments: int = 50,
+    compactness: float = 10.0,
+    baseline: BaselineLike = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    segments=None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, None]:
+    return _surrogate(
+        model, xb, targets, _lime_explainer, n_samples, n_segments, compactness, baseline, mean, std, segments, seed
+    )
 
 
-def _kernel_shap(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                 n_samples: int = 200, n_segments: int = 50, compactness: float = 10.0,
-                 baseline: BaselineLike = None, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, segments=None, seed: int = 0) -> tuple[torch.Tensor, None]:
-    return _surrogate(model, xb, targets, _kernel_shap_explainer, n_samples, n_segments, compactness, baseline,
-                      mean, std, segments, seed)
+def _kernel_shap(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    n_samples: int = 200,
+    n_segments: int = 50,
+    compactness: float = 10.0,
+    baseline: BaselineLike = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    segments=None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, None]:
+    return _surrogate(
+        model,
+        xb,
+        targets,
+        _kernel_shap_explainer,
+        n_samples,
+        n_segments,
+        compactness,
+        baseline,
+        mean,
+        std,
+        segments,
+        seed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Public functions (explain() reaches the same computations by name)
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, window: Size = None, stride: Size = None,
-              baseline: BaselineLike = None) -> np.ndarray:
+def occlusion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    window: Size = None,
+    stride: Size = None,
+    baseline: BaselineLike = None,
+) -> np.ndarray:
     """Occlusion (Zeiler & Fergus 2014): (H, W) or (N, H, W), the mean drop of the target logit.
 
     Args:
@@ -211,17 +297,33 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, window: 
     return attribute(model, x, target, partial(_occlusion, window=window, stride=stride, baseline=baseline)).map
 
 
-def lime(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 200, n_segments: int = 50,
-         seed: int = 0, **options) -> np.ndarray:
+def lime(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    n_samples: int = 200,
+    n_segments: int = 50,
+    seed: int = 0,
+    **options,
+) -> np.ndarray:
     """LIME (Ribeiro et al. 2016) over SLIC superpixels: (H, W) or (N, H, W), each pixel its
     superpixel's weight. Options: compactness, baseline, mean, std (the model's normalisation,
     for SLIC), segments (labels to use instead of SLIC's)."""
-    return attribute(model, x, target, partial(_lime, n_samples=n_samples, n_segments=n_segments, seed=seed,
-                                               **options)).map
+    return attribute(
+        model, x, target, partial(_lime, n_samples=n_samples, n_segments=n_segments, seed=seed, **options)
+    ).map
 
 
-def kernel_shap(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 200,
-                n_segments: int = 50, seed: int = 0, **options) -> np.ndarray:
+def kernel_shap(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    n_samples: int = 200,
+    n_segments: int = 50,
+    seed: int = 0,
+    **options,
+) -> np.ndarray:
     """KernelSHAP (Lundberg & Lee 2017) over SLIC superpixels: (H, W) or (N, H, W); options as :func:`lime`."""
-    return attribute(model, x, target, partial(_kernel_shap, n_samples=n_samples, n_segments=n_segments,
-                                               seed=seed, **options)).map
+    return attribute(
+        model, x, target, partial(_kernel_shap, n_samples=n_samples, n_segments=n_segments, seed=seed, **options)
+    ).map

@@ -26,31 +26,33 @@ import torch
 from torch import nn
 
 from ..core import Compute, Target, Targets, attribute, input_grad
-from .gradients import _baseline, _check, _saliency, smoothgrad_noise
 from ..twin import twin
+from .gradients import _baseline, _check, _saliency, smoothgrad_noise
 
 BaselineLike = float | np.ndarray | torch.Tensor | None
 TUNNEL_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
-def _input_x_gradient(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                      layer: str | None = None) -> tuple[torch.Tensor, None]:
+def _input_x_gradient(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, None]:
     return xb * input_grad(model, xb, targets), None
 
 
-def _deeplift(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-              baseline: BaselineLike = None) -> tuple[torch.Tensor, None]:
+def _deeplift(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, baseline: BaselineLike = None
+) -> tuple[torch.Tensor, None]:
     from captum.attr import DeepLift
 
     model_twin = twin(model, xb, targets, strict=True)
-    attr = DeepLift(model_twin).attribute(xb.detach().clone(), baselines=_baseline(xb, baseline),
-                                          target=targets.value)
+    attr = DeepLift(model_twin).attribute(xb.detach().clone(), baselines=_baseline(xb, baseline), target=targets.value)
     targets.of(model_twin.take_logits(xb.shape[0]))  # the input's rows of Captum's own pass
     return attr, None
 
 
-def _deconvolution(model: nn.Module, xb: torch.Tensor, targets: Targets,
-                   layer: str | None = None) -> tuple[torch.Tensor, None]:
+def _deconvolution(
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None
+) -> tuple[torch.Tensor, None]:
     from captum.attr import Deconvolution
 
     model_twin = twin(model, xb, targets, strict=False)
@@ -59,8 +61,9 @@ def _deconvolution(model: nn.Module, xb: torch.Tensor, targets: Targets,
     return attr, None
 
 
-def gradient_shap_samples(xb: torch.Tensor, baselines: BaselineLike, n_samples: int, stdevs: float,
-                          seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient_shap_samples(
+    xb: torch.Tensor, baselines: BaselineLike, n_samples: int, stdevs: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """GradientSHAP's samples, (n_samples, N, C, H, W) each: the points where the gradient is taken,
     b + a (x + e - b), and the differences x + e - b that multiply it.
 
@@ -74,25 +77,35 @@ def gradient_shap_samples(xb: torch.Tensor, baselines: BaselineLike, n_samples: 
     noise = torch.randn((s, *xb.shape), generator=gen) * float(stdevs)
     pick = torch.randint(0, refs.shape[0], (s, n), generator=gen)
     alpha = torch.rand((s, n, 1, 1, 1), generator=gen)
-    to = dict(device=xb.device, dtype=xb.dtype)
+    device, dtype = xb.device, xb.dtype
     b = refs[pick.to(refs.device)]
-    delta = xb.detach().unsqueeze(0) + noise.to(**to) - b
-    return b + alpha.to(**to) * delta, delta
+    delta = xb.detach().unsqueeze(0) + noise.to(device=device, dtype=dtype) - b
+    return b + alpha.to(device=device, dtype=dtype) * delta, delta
 
 
 def _baselines(xb: torch.Tensor, baselines: BaselineLike) -> torch.Tensor:
     """A stack of baselines (B, C, H, W) on the input's device."""
     if isinstance(baselines, (torch.Tensor, np.ndarray)) and np.ndim(baselines) == 4:
         b = torch.as_tensor(baselines).detach().to(device=xb.device, dtype=xb.dtype)
-        _check(b.shape[1:] == xb.shape[1:] and b.shape[0] >= 1,
-               f"baselines (B, C, H, W) must match the input's {tuple(xb.shape[1:])}, not {tuple(b.shape)}")
+        _check(
+            b.shape[1:] == xb.shape[1:] and b.shape[0] >= 1,
+            f"baselines (B, C, H, W) must match the input's {tuple(xb.shape[1:])}, not {tuple(b.shape)}",
+        )
         return b
     return _baseline(xb[:1], baselines)
 
 
-def _gradient_shap(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-                   n_samples: int = 25, stdevs: float = 0.0, baselines: BaselineLike = None, seed: int = 0,
-                   batch_size: int = 32) -> tuple[torch.Tensor, None]:
+def _gradient_shap(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    n_samples: int = 25,
+    stdevs: float = 0.0,
+    baselines: BaselineLike = None,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> tuple[torch.Tensor, None]:
     _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
     _check(stdevs >= 0 and np.isfinite(stdevs), f"stdevs must be >= 0, not {stdevs!r}")
     classes = targets.before(model, xb)  # the clean image's class
@@ -106,9 +119,17 @@ def _gradient_shap(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: 
     return total / n_samples, None
 
 
-def _noise_tunnel(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: Compute, kind: str = "smoothgrad",
-                  n_samples: int = 25, noise_level: float = 0.15, seed: int = 0,
-                  batch_size: int = 16) -> tuple[torch.Tensor, str | None]:
+def _noise_tunnel(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    inner: Compute,
+    kind: str = "smoothgrad",
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> tuple[torch.Tensor, str | None]:
     """``inner`` over noisy copies of the input, aggregated as Captum's NoiseTunnel does: the mean
     (smoothgrad), the mean square (smoothgrad_sq) or the variance (vargrad) of the maps."""
     _check(kind in TUNNEL_KINDS, f"noise_tunnel must be one of {', '.join(TUNNEL_KINDS)}, not {kind!r}")
@@ -119,14 +140,20 @@ def _noise_tunnel(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: C
     n = xb.shape[0]
     # Several copies of one image per pass; a batch goes one copy at a time, so that a baseline
     # given per image still matches the batch it is given with.
-    total = total_sq = layer = None
+    total: torch.Tensor | None = None
+    total_sq: torch.Tensor | None = None
+    layer: str | None = None
     for chunk in noise.split(max(1, batch_size // n) if n == 1 else 1):
         s = chunk.shape[0]
         noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:])
         maps, layer = inner(model, noisy, Targets(classes.repeat(s)))
         maps = maps.detach().reshape(s, n, *maps.shape[1:])
         part, part_sq = maps.sum(0), (maps * maps).sum(0)
-        total, total_sq = (part, part_sq) if total is None else (total + part, total_sq + part_sq)
+        if total is None or total_sq is None:
+            total, total_sq = part, part_sq
+        else:
+            total, total_sq = total + part, total_sq + part_sq
+    assert total is not None and total_sq is not None  # n_samples >= 1: at least one chunk
     mean, mean_sq = total / n_samples, total_sq / n_samples
     if kind == "smoothgrad":
         return mean, layer
@@ -135,16 +162,25 @@ def _noise_tunnel(model: nn.Module, xb: torch.Tensor, targets: Targets, inner: C
     return (mean_sq - mean * mean).clamp(min=0), layer  # rounding could leave a variance of -1e-12
 
 
-def _vargrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None,
-             n_samples: int = 25, noise_level: float = 0.15, seed: int = 0) -> tuple[torch.Tensor, None]:
+def _vargrad(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    layer: str | None = None,
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+) -> tuple[torch.Tensor, str | None]:
     return _noise_tunnel(model, xb, targets, _saliency, "vargrad", n_samples, noise_level, seed)
 
 
-def with_noise_tunnel(compute: Compute, kind: str, nt_samples: int = 25, nt_noise_level: float = 0.15,
-                      nt_seed: int = 0) -> Compute:
+def with_noise_tunnel(
+    compute: Compute, kind: str, nt_samples: int = 25, nt_noise_level: float = 0.15, nt_seed: int = 0
+) -> Compute:
     """``compute`` (a method with its options bound) wrapped in the noise tunnel."""
-    return partial(_noise_tunnel, inner=compute, kind=kind, n_samples=nt_samples, noise_level=nt_noise_level,
-                   seed=nt_seed)
+    return partial(
+        _noise_tunnel, inner=compute, kind=kind, n_samples=nt_samples, noise_level=nt_noise_level, seed=nt_seed
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,15 +210,28 @@ def deconvolution(model: nn.Module, x: torch.Tensor, target: Target = None) -> n
     return attribute(model, x, target, _deconvolution).map
 
 
-def gradient_shap(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
-                  stdevs: float = 0.0, baselines: BaselineLike = None, seed: int = 0) -> np.ndarray:
+def gradient_shap(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    n_samples: int = 25,
+    stdevs: float = 0.0,
+    baselines: BaselineLike = None,
+    seed: int = 0,
+) -> np.ndarray:
     """GradientSHAP (Lundberg & Lee 2017); samples from :func:`gradient_shap_samples`, seeded."""
-    return attribute(model, x, target, partial(_gradient_shap, n_samples=n_samples, stdevs=stdevs,
-                                               baselines=baselines, seed=seed)).map
+    return attribute(
+        model, x, target, partial(_gradient_shap, n_samples=n_samples, stdevs=stdevs, baselines=baselines, seed=seed)
+    ).map
 
 
-def vargrad(model: nn.Module, x: torch.Tensor, target: Target = None, n_samples: int = 25,
-            noise_level: float = 0.15, seed: int = 0) -> np.ndarray:
+def vargrad(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    n_samples: int = 25,
+    noise_level: float = 0.15,
+    seed: int = 0,
+) -> np.ndarray:
     """VarGrad (Adebayo et al. 2018): the variance of the saliency over SmoothGrad's noisy copies."""
-    return attribute(model, x, target, partial(_vargrad, n_samples=n_samples, noise_level=noise_level,
-                                               seed=seed)).map
+    return attribute(model, x, target, partial(_vargrad, n_samples=n_samples, noise_level=noise_level, seed=seed)).map

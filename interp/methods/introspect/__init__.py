@@ -9,8 +9,24 @@ from .filters import conv1_autocorrelation, filters, order_by_norm, per_input_ch
 from .receptive import ReceptiveField, receptive_field
 
 __all__ = [
-    "FeatureVis", "FourierImage", "LayerExamples", "ReceptiveField", "Transforms", "channel_maxima",
-    "channel_summary", "conv1_autocorrelation", "crop", "dataset_examples", "feature_maps", "feature_visualization",
-    "filter_activations", "filters", "order_by_norm", "per_input_channel", "receptive_field", "reduce_input_channels",
-    "rgb_tiles", "top_channels",
+    "FeatureVis",
+    "FourierImage",
+    "LayerExamples",
+    "ReceptiveField",
+    "Transforms",
+    "channel_maxima",
+    "channel_summary",
+    "conv1_autocorrelation",
+    "crop",
+    "dataset_examples",
+    "feature_maps",
+    "feature_visualization",
+    "filter_activations",
+    "filters",
+    "order_by_norm",
+    "per_input_channel",
+    "receptive_field",
+    "reduce_input_channels",
+    "rgb_tiles",
+    "top_channels",
 ]

@@ -10,8 +10,8 @@ from torch import nn
 
 from ...errors import LayerError, ParameterError
 from ..core import as_batch, forward_hooks, get_module, using
-from .filters import filters
 from ..layers import get_conv
+from .filters import filters
 
 
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> dict[str, np.ndarray]:
@@ -41,6 +41,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str])
                 raise LayerError(f"layer {name!r} returns a {type(output).__name__}, not a tensor")
             # Copy now: an in-place ReLU after this layer would change the tensor later.
             store[name] = output.detach().clone()
+
         return hook
 
     with using(model) as m, torch.inference_mode(False), torch.no_grad():
@@ -79,8 +80,9 @@ def top_channels(maps: np.ndarray, k: int | None = None, by: str = "mean") -> np
     return order if k is None else order[:k]
 
 
-def filter_activations(model: nn.Module, x: torch.Tensor, layer: str,
-                       indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def filter_activations(
+    model: nn.Module, x: torch.Tensor, layer: str, indices: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Chosen filters of a conv layer and what each of them computes on the input.
 
     Returns:

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from ...errors import LayerError, ParameterError
+from ..layers import conv_layers
 from .activations import feature_maps
 from .filters import filters
-from ..layers import conv_layers
 
 
 @dataclass
@@ -68,8 +68,9 @@ def linear_cka(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return hsic / norm if norm > 0 else 0.0
 
 
-def layer_similarity(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor,
-                     layers: Sequence[str] | None = None) -> list[dict[str, float | str]]:
+def layer_similarity(
+    model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None
+) -> list[dict[str, float | str]]:
     """Per conv layer: mean cosine of the matched filters, and linear CKA of the activations on x.
 
     Args:
@@ -82,9 +83,10 @@ def layer_similarity(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor,
         raise LayerError(f"layers {missing} are not conv layers of both models: are they the same architecture?")
     maps_a = feature_maps(model_a, x, layers)
     maps_b = feature_maps(model_b, x, layers)
-    rows = []
+    rows: list[dict[str, float | str]] = []
     for name in layers:
         match = match_filters(filters(model_a, name), filters(model_b, name))
-        rows.append({"layer": name, "matched_cosine": float(match.cosine.mean()),
-                     "cka": linear_cka(maps_a[name], maps_b[name])})
+        rows.append(
+            {"layer": name, "matched_cosine": float(match.cosine.mean()), "cka": linear_cka(maps_a[name], maps_b[name])}
+        )
     return rows

@@ -18,6 +18,7 @@ from ..core import as_batch, forward_hooks, get_module, using
 from .receptive import ReceptiveField, receptive_field
 
 _CACHE_VERSION = "1"
+_Ranked = tuple[np.ndarray, np.ndarray, np.ndarray]  # (values, images, flat positions), each (<= k, C)
 
 
 @dataclass(frozen=True)
@@ -59,35 +60,38 @@ class _Running:
 
     def __init__(self, name: str, k: int):
         self.name, self.k, self.seen, self.width, self.negative = name, k, 0, 1, False
-        self.top: tuple[np.ndarray, ...] | None = None  # (values, images, flat positions), each (<= k, C)
-        self.bottom: tuple[np.ndarray, ...] | None = None
+        self.top: _Ranked | None = None
+        self.bottom: _Ranked | None = None
 
     def __call__(self, module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         """A forward hook: taken before any in-place activation after the layer changes its output."""
         if not isinstance(out, torch.Tensor) or out.ndim not in (2, 4):
-            raise LayerError(f"layer {self.name!r} gives {getattr(out, 'shape', type(out).__name__)}: dataset "
-                             "examples need N x C x H x W maps or N x F features")
+            raise LayerError(
+                f"layer {self.name!r} gives {getattr(out, 'shape', type(out).__name__)}: dataset "
+                "examples need N x C x H x W maps or N x F features"
+            )
         flat = out.detach().flatten(2) if out.ndim == 4 else out.detach()[:, :, None]
         self.width = out.shape[-1] if out.ndim == 4 else 1
         hi, lo = flat.amax(2), flat.amin(2)
         # NaN or infinity anywhere in the input reaches every layer's maxima or minima: checked
         # here on N x C values, not with a pass over the images.
         if not bool(torch.isfinite(hi).all() and torch.isfinite(lo).all()):
-            raise ImageError(f"layer {self.name!r} has NaN or infinite values: the input (or the model) has "
-                             "NaN or infinite values")
+            raise ImageError(
+                f"layer {self.name!r} has NaN or infinite values: the input (or the model) has NaN or infinite values"
+            )
         self.negative = self.negative or bool((lo < 0).any())
         self.top = self._merge(self.top, hi, flat, descending=True)
         self.bottom = self._merge(self.bottom, lo, flat, descending=False)
         self.seen += len(flat)
 
-    def _merge(self, kept, values: torch.Tensor, flat: torch.Tensor, descending: bool) -> tuple[np.ndarray, ...]:
+    def _merge(self, kept: _Ranked | None, values: torch.Tensor, flat: torch.Tensor, descending: bool) -> _Ranked:
         vals = values.float().cpu().numpy()
         n, c = vals.shape
         images = np.broadcast_to(self.seen + np.arange(n)[:, None], (n, c))
         at = np.full((n, c), -1, dtype=np.int64)  # -1: position not yet found
         if kept is not None:
             vals, images, at = (np.concatenate([a, b]) for a, b in zip(kept, (vals, images, at)))
-        order = np.argsort(-vals if descending else vals, axis=0, kind="stable")[:self.k]
+        order = np.argsort(-vals if descending else vals, axis=0, kind="stable")[: self.k]
         vals, images, at = (np.take_along_axis(a, order, axis=0) for a in (vals, images, at))
         rows, chans = np.nonzero(at < 0)
         if len(rows):
@@ -96,14 +100,22 @@ class _Running:
             at[rows, chans] = found.cpu().numpy()
         return vals, images, at
 
-    def examples(self, field: ReceptiveField, hw) -> LayerExamples:
+    def examples(self, field: ReceptiveField, hw: tuple[int, int]) -> LayerExamples:
         """The ranking so far, each channel's images along the second axis, with their boxes."""
-        ranked = [self.top] + ([self.bottom] if self.negative else [])
-        parts = []
-        for vals, images, at in ranked:
-            boxes = field.boxes(at.T // self.width, at.T % self.width, hw)
-            parts += [images.T.astype(np.int64), vals.T.astype(np.float32), boxes]
-        return LayerExamples(self.name, *parts, *([None] * (6 - len(parts))), field)
+        assert self.top is not None and self.bottom is not None  # _scan refuses a layer that never ran
+        top = self._by_channel(self.top, field, hw)
+        bottom: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
+        if self.negative:
+            bottom = self._by_channel(self.bottom, field, hw)
+        return LayerExamples(self.name, *top, *bottom, field)
+
+    def _by_channel(
+        self, ranked: _Ranked, field: ReceptiveField, hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(images, values, boxes) of one ranking, each channel's along the second axis."""
+        vals, images, at = ranked
+        boxes = field.boxes(at.T // self.width, at.T % self.width, hw)
+        return images.T.astype(np.int64), vals.T.astype(np.float32), boxes
 
 
 def _ran_once(running: dict[str, _Running], images: int) -> None:
@@ -111,24 +123,33 @@ def _ran_once(running: dict[str, _Running], images: int) -> None:
     within a block): its maps could not be told apart, so no image index would be right."""
     for r in running.values():
         if r.seen > images:
-            raise LayerError(f"layer {r.name!r} runs more than once in each forward pass (its module is reused); "
-                             "pick a layer that runs once, such as the convolution before it")
+            raise LayerError(
+                f"layer {r.name!r} runs more than once in each forward pass (its module is reused); "
+                "pick a layer that runs once, such as the convolution before it"
+            )
 
 
-def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], k: int, batch_size: int,
-          progress: Callable[[int, int], None] | bool | None) -> dict[str, _Running]:
+def _scan(
+    model: nn.Module,
+    images: torch.Tensor,
+    layers: list[str],
+    k: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | bool | None,
+) -> dict[str, _Running]:
     """One forward per batch with a hook on every layer."""
     running = {n: _Running(n, k) for n in layers}
     batches = range(0, len(images), batch_size)
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=len(images), desc="dataset examples", leave=False)
     try:
         with using(model) as m, torch.inference_mode(False), torch.no_grad():
             with forward_hooks([(get_module(m, n), running[n]) for n in layers]):
                 for done, s in enumerate(batches, 1):
-                    xb = as_batch(m, images[s:s + batch_size], check_finite=False)[0]
+                    xb = as_batch(m, images[s : s + batch_size], check_finite=False)[0]
                     m(xb)
                     _ran_once(running, s + len(xb))
                     if bar is not None:
@@ -144,9 +165,16 @@ def _scan(model: nn.Module, images: torch.Tensor, layers: list[str], k: int, bat
     return running
 
 
-def dataset_examples(model: nn.Module, images: torch.Tensor, layers: str | Sequence[str], k: int = 9, *,
-                     batch_size: int = 64, cache: bool | str | Path = False,
-                     progress: Callable[[int, int], None] | bool | None = None) -> dict[str, LayerExamples]:
+def dataset_examples(
+    model: nn.Module,
+    images: torch.Tensor,
+    layers: str | Sequence[str],
+    k: int = 9,
+    *,
+    batch_size: int = 64,
+    cache: bool | str | Path = False,
+    progress: Callable[[int, int], None] | bool | None = None,
+) -> dict[str, LayerExamples]:
     """The top-k (and bottom-k) images of every channel of each layer, by the channel's spatial
     max (min), with the receptive field of the unit where it is reached.
 
@@ -168,7 +196,7 @@ def dataset_examples(model: nn.Module, images: torch.Tensor, layers: str | Seque
     for n in names:
         get_module(model, n)
     k = max(1, min(int(k), len(images)))
-    hw = tuple(images.shape[-2:])
+    hw = (images.shape[-2], images.shape[-1])
     fields = {n: receptive_field(model, n, hw) for n in names}
     path = _cache_path(model, images, names, k, cache) if cache else None
     if path is not None and path.exists():
@@ -198,15 +226,20 @@ _FIELDS = ("top", "top_values", "top_boxes", "bottom", "bottom_values", "bottom_
 
 
 def _save(path: Path, found: dict[str, LayerExamples]) -> None:
-    arrays = {f"{i}:{f}": getattr(e, f) for i, e in enumerate(found.values()) for f in _FIELDS
-              if getattr(e, f) is not None}
+    arrays = {
+        f"{i}:{f}": getattr(e, f) for i, e in enumerate(found.values()) for f in _FIELDS if getattr(e, f) is not None
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)  # whole or not at all: a reader never sees half a file
 
 
-def _load(path: Path, names: list[str], fields: dict) -> dict[str, LayerExamples]:
+def _load(path: Path, names: list[str], fields: dict[str, ReceptiveField]) -> dict[str, LayerExamples]:
+    found: dict[str, LayerExamples] = {}
     with np.load(path) as z:
-        return {n: LayerExamples(n, *(z[f"{i}:{f}"] if f"{i}:{f}" in z else None for f in _FIELDS), fields[n])
-                for i, n in enumerate(names)}
+        for i, n in enumerate(names):
+            # A bottom ranking is saved only where the layer has negative values: None otherwise.
+            top, top_values, top_boxes, bottom, bottom_values, bottom_boxes = (z.get(f"{i}:{f}") for f in _FIELDS)
+            found[n] = LayerExamples(n, top, top_values, top_boxes, bottom, bottom_values, bottom_boxes, fields[n])
+    return found

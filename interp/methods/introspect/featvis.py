@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Literal, Sequence, Union
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from ..core import forward_hooks, get_module, model_device_dtype, using
 _COLOUR = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 _COLOUR = _COLOUR / _COLOUR.norm(dim=0).max()
 Progress = Callable[[int, int], None]
-Position = Union[tuple[int, int], str, None]
+Position = Union[tuple[int, int], Literal["centre"], None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Transforms:
 
 class FourierImage(nn.Module):
     """A batch of images as a 1/f-scaled spectrum per decorrelated colour channel (Lucid's fft_image)."""
+
+    scale: torch.Tensor  # a registered buffer: moves with the module, but is not optimised
 
     def __init__(self, n: int, size: int, generator: torch.Generator, decay: float = 1.0):
         super().__init__()
@@ -79,8 +81,9 @@ class FourierImage(nn.Module):
         self.spectrum = nn.Parameter(old.detach()[rows].clone())
         state = opt.state.pop(old, {})
         opt.param_groups[0]["params"] = [self.spectrum]
-        opt.state[self.spectrum] = {k: v[rows].clone() if torch.is_tensor(v) and v.ndim else v
-                                    for k, v in state.items()}
+        opt.state[self.spectrum] = {
+            k: v[rows].clone() if torch.is_tensor(v) and v.ndim else v for k, v in state.items()
+        }
 
     def forward(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
@@ -100,8 +103,11 @@ def transform(images: torch.Tensor, t: Transforms, g: torch.Generator) -> torch.
     shift = [t.jitter * (2 * float(v) - 1) * 2 for v in r[2:]]  # affine_grid's units: half a side
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
     side = h / (h + 2 * p)  # sample the unpadded area at scale 1
-    theta = torch.tensor([[cos * side, -sin * side, shift[0]], [sin * side, cos * side, shift[1]]],
-                         dtype=images.dtype, device=images.device).expand(n, 2, 3)
+    theta = torch.tensor(
+        [[cos * side, -sin * side, shift[0]], [sin * side, cos * side, shift[1]]],
+        dtype=images.dtype,
+        device=images.device,
+    ).expand(n, 2, 3)
     grid = F.affine_grid(theta, [n, 3, h, w], align_corners=False)
     return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -138,13 +144,16 @@ def _layer_output(model: nn.Module, x: torch.Tensor, layer: str | None) -> torch
     return kept[0]
 
 
-def _objective(model: nn.Module, x: torch.Tensor, layer: str | None, channels: torch.Tensor,
-               position: Position) -> torch.Tensor:
+def _objective(
+    model: nn.Module, x: torch.Tensor, layer: str | None, channels: torch.Tensor, position: Position
+) -> torch.Tensor:
     """Each image's own unit: its channel's mean (or value at ``position``), or a class logit (N,)."""
     out = _layer_output(model, x, layer)
     if int(channels.max()) >= out.shape[1]:
-        raise LayerError(f"channel {int(channels.max())} does not exist: {layer or 'the logits'!r} has "
-                         f"{out.shape[1]} channels (0 to {out.shape[1] - 1})")
+        raise LayerError(
+            f"channel {int(channels.max())} does not exist: {layer or 'the logits'!r} has "
+            f"{out.shape[1]} channels (0 to {out.shape[1] - 1})"
+        )
     picked = out[torch.arange(len(x), device=out.device), channels.to(out.device)]
     if picked.ndim == 1:
         return picked
@@ -155,12 +164,24 @@ def _objective(model: nn.Module, x: torch.Tensor, layer: str | None, channels: t
     return picked.flatten(1).mean(1)
 
 
-def feature_visualization(model: nn.Module, layer: str | None, channels: Sequence[int], *, steps: int = 128,
-                          size: int = 64, seed: int = 0, mean: Sequence[float] | None = None,
-                          std: Sequence[float] | None = None, lr: float = 0.1, tv: float = 0.0,
-                          position: Position = None, transforms: Transforms | None = Transforms(),
-                          starts: int = 1, time_budget: float | None = None,
-                          progress: Progress | bool | None = None) -> FeatureVis:
+def feature_visualization(
+    model: nn.Module,
+    layer: str | None,
+    channels: Sequence[int],
+    *,
+    steps: int = 128,
+    size: int = 64,
+    seed: int = 0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    lr: float = 0.1,
+    tv: float = 0.0,
+    position: Position = None,
+    transforms: Transforms | None = Transforms(),
+    starts: int = 1,
+    time_budget: float | None = None,
+    progress: Progress | bool | None = None,
+) -> FeatureVis:
     """Images that maximise channels of ``layer`` (or class logits where ``layer`` is None), all
     channels optimised together in one batch, one image per channel.
 
@@ -215,14 +236,16 @@ def feature_visualization(model: nn.Module, layer: str | None, channels: Sequenc
     return FeatureVis(images, torch.stack(history, 1).numpy(), tuple(int(c) for c in chans), layer)
 
 
-def _checked(model: nn.Module, layer: str | None, channels: Sequence[int], steps: int, size: int,
-             starts: int) -> torch.Tensor:
+def _checked(
+    model: nn.Module, layer: str | None, channels: Sequence[int], steps: int, size: int, starts: int
+) -> torch.Tensor:
     """The channels as a tensor, after checking the arguments (see feature_visualization's Raises)."""
     if layer is not None:
         get_module(model, layer)
     if steps < 1 or size < 8 or starts < 1:
-        raise ParameterError(f"steps and starts must be at least 1 and size at least 8 pixels, not {steps}, "
-                             f"{starts} and {size}")
+        raise ParameterError(
+            f"steps and starts must be at least 1 and size at least 8 pixels, not {steps}, {starts} and {size}"
+        )
     chans = torch.as_tensor(list(channels), dtype=torch.int64)
     if chans.numel() == 0 or int(chans.min()) < 0:
         raise LayerError(f"channels must be a non-empty list of indices >= 0, not {list(channels)!r}")
@@ -287,6 +310,7 @@ def _progress(progress: Progress | bool | None, steps: int):
     """(a tqdm bar to close, or None; the callback to call each step)."""
     if progress is True:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=steps, desc="optimising", leave=False)
         return bar, lambda done, total: bar.update(1)
     if callable(progress):
@@ -294,8 +318,14 @@ def _progress(progress: Progress | bool | None, steps: int):
     return None, lambda done, total: None
 
 
-def channel_maxima(model: nn.Module, images: np.ndarray | torch.Tensor, layer: str, channels: Sequence[int],
-                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
+def channel_maxima(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    layer: str,
+    channels: Sequence[int],
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> np.ndarray:
     """Each image's own channel's spatial maximum (N,), for images in [0, 1] (N x 3 x H x W), with
     no transforms: the measure dataset examples rank by, so the two can be compared."""
     device, dtype = model_device_dtype(model)

@@ -45,8 +45,10 @@ def rgb_tiles(weights: np.ndarray) -> np.ndarray:
     """
     w = np.asarray(weights)
     if w.ndim != 4 or w.shape[1] != 3:
-        raise LayerError(f"RGB tiles need filters with 3 input channels (a first layer), got shape "
-                         f"{w.shape}; use per_input_channel or reduce_input_channels")
+        raise LayerError(
+            f"RGB tiles need filters with 3 input channels (a first layer), got shape "
+            f"{w.shape}; use per_input_channel or reduce_input_channels"
+        )
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1))
 
 

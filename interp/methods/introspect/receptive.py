@@ -4,6 +4,7 @@ carries each tensor's field size, jump (stride in input pixels) and the centre o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -13,6 +14,12 @@ from ...errors import LayerError
 from ..core import forward_hooks, get_module, model_device_dtype, using
 
 Pair = tuple[int, int]
+_T = TypeVar("_T")
+
+
+def _per_axis(f: Callable[[int], _T]) -> tuple[_T, _T]:
+    """(f(0), f(1)): one value per axis, rows then columns."""
+    return f(0), f(1)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,8 @@ class ReceptiveField:
     def box(self, i: int, j: int, hw: Pair | None = None) -> tuple[int, int, int, int]:
         """(top, left, bottom, right), bottom and right exclusive, of unit (i, j)'s field,
         clipped to an input of ``hw`` where given."""
-        return tuple(int(v) for v in self.boxes(np.array(i), np.array(j), hw))
+        top, left, bottom, right = (int(v) for v in self.boxes(np.array(i), np.array(j), hw))
+        return top, left, bottom, right
 
     def boxes(self, i: np.ndarray, j: np.ndarray, hw: Pair | None = None) -> np.ndarray:
         """The boxes of units (i, j), arrays of any one shape: that shape + (4,), as ``box``."""
@@ -61,12 +69,12 @@ def _window(module: nn.Module, hw_in: Pair, hw_out: Pair) -> tuple[Pair, Pair, P
         if pad == "valid":
             pad = 0
         elif pad == "same":  # PyTorch puts the odd pixel on the right
-            pad = tuple(d[a] * (k[a] - 1) // 2 for a in (0, 1))
+            pad = _per_axis(lambda a: d[a] * (k[a] - 1) // 2)
         return k, s, _pair(pad), d
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         # PyTorch's adaptive bins: stride floor(in/out), kernel ceil(in/out) where they divide evenly
-        s = tuple(max(hw_in[a] // hw_out[a], 1) for a in (0, 1))
-        k = tuple(-(-hw_in[a] // hw_out[a]) for a in (0, 1))
+        s = _per_axis(lambda a: max(hw_in[a] // hw_out[a], 1))
+        k = _per_axis(lambda a: -(-hw_in[a] // hw_out[a]))
         return k, s, (0, 0), (1, 1)
     return None
 
@@ -79,9 +87,10 @@ def _step(field: ReceptiveField, module: nn.Module, hw_in: Pair, hw_out: Pair, i
         return ReceptiveField(image, image, ((image[0] - 1) / 2, (image[1] - 1) / 2))  # resampling: all of it
     k, s, p, d = window
     return ReceptiveField(
-        tuple(field.size[a] + d[a] * (k[a] - 1) * field.stride[a] for a in (0, 1)),
-        tuple(field.stride[a] * s[a] for a in (0, 1)),
-        tuple(field.start[a] + field.stride[a] * (d[a] * (k[a] - 1) / 2 - p[a]) for a in (0, 1)))
+        _per_axis(lambda a: field.size[a] + d[a] * (k[a] - 1) * field.stride[a]),
+        _per_axis(lambda a: field.stride[a] * s[a]),
+        _per_axis(lambda a: field.start[a] + field.stride[a] * (d[a] * (k[a] - 1) / 2 - p[a])),
+    )
 
 
 def receptive_field(model: nn.Module, layer: str, input_size: int | Pair = 224) -> ReceptiveField:
@@ -116,7 +125,8 @@ def receptive_field(model: nn.Module, layer: str, input_size: int | Pair = 224) 
         if isinstance(output, torch.Tensor):
             x = inputs[0] if inputs else None
             if output.ndim == 4 and isinstance(x, torch.Tensor) and x.ndim == 4:
-                f = _step(field_of(x), module, tuple(x.shape[-2:]), tuple(output.shape[-2:]), hw)
+                hw_in, hw_out = (x.shape[-2], x.shape[-1]), (output.shape[-2], output.shape[-1])
+                f = _step(field_of(x), module, hw_in, hw_out, hw)
             else:
                 f = whole
             fields.pop(id(output), None)  # re-insert: the latest tensor comes last

@@ -99,8 +99,9 @@ def pixel_order(saliency_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.argsort(-m.ravel(), kind="stable")
 
 
-def _curves(model: nn.Module, xb: torch.Tensor, base: torch.Tensor, orders: np.ndarray, target: int,
-            steps: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _curves(
+    model: nn.Module, xb: torch.Tensor, base: torch.Tensor, orders: np.ndarray, target: int, steps: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Deletion and insertion curves (K, steps + 1) of K pixel orders, all steps batched."""
     k, n = orders.shape
     h, w = xb.shape[-2:]
@@ -114,7 +115,7 @@ def _curves(model: nn.Module, xb: torch.Tensor, base: torch.Tensor, orders: np.n
     per = max(1, batch_size // 2)  # each job is one deletion and one insertion image
     with using(model) as m, torch.no_grad():
         for start in range(0, len(jobs), per):
-            chunk = jobs[start:start + per]
+            chunk = jobs[start : start + per]
             oi = torch.tensor([i for i, _ in chunk], device=xb.device)
             si = torch.tensor([j for _, j in chunk], device=xb.device)
             moved = rank_t[oi] < counts_t[si].view(-1, 1, 1, 1)  # (B, 1, H, W): pixels taken so far
@@ -145,9 +146,18 @@ def _single(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Te
     return xb, int(t[0])
 
 
-def _score(model: nn.Module, xb: torch.Tensor, maps: Sequence[np.ndarray], target: int, steps: int,
-           baseline: Baseline, batch_size: int, n_random: int, seed: int,
-           blur_sigma: float | None) -> list[DeletionInsertion]:
+def _score(
+    model: nn.Module,
+    xb: torch.Tensor,
+    maps: Sequence[np.ndarray],
+    target: int,
+    steps: int,
+    baseline: Baseline,
+    batch_size: int,
+    n_random: int,
+    seed: int,
+    blur_sigma: float | None,
+) -> list[DeletionInsertion]:
     _check(steps, batch_size, n_random)
     h, w = xb.shape[-2:]
     rng = np.random.default_rng(seed)
@@ -155,14 +165,25 @@ def _score(model: nn.Module, xb: torch.Tensor, maps: Sequence[np.ndarray], targe
     base = baseline_image(xb, baseline, blur_sigma)
     dele, ins = _curves(model, xb, base, orders, target, steps, batch_size)
     f = np.linspace(0.0, 1.0, steps + 1)
-    rd, ri = dele[len(maps):].mean(0), ins[len(maps):].mean(0)
-    return [DeletionInsertion(f, dele[i], ins[i], auc(f, dele[i]), auc(f, ins[i]), rd, ri, auc(f, rd), auc(f, ri),
-                              target) for i in range(len(maps))]
+    rd, ri = dele[len(maps) :].mean(0), ins[len(maps) :].mean(0)
+    return [
+        DeletionInsertion(f, dele[i], ins[i], auc(f, dele[i]), auc(f, ins[i]), rd, ri, auc(f, rd), auc(f, ri), target)
+        for i in range(len(maps))
+    ]
 
 
-def deletion_insertion(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Target = None,
-                       steps: int = 50, baseline: Baseline = "blur", batch_size: int = 64, n_random: int = 3,
-                       seed: int = 0, blur_sigma: float | None = None) -> DeletionInsertion:
+def deletion_insertion(
+    model: nn.Module,
+    x: torch.Tensor,
+    saliency_map: np.ndarray,
+    target: Target = None,
+    steps: int = 50,
+    baseline: Baseline = "blur",
+    batch_size: int = 64,
+    n_random: int = 3,
+    seed: int = 0,
+    blur_sigma: float | None = None,
+) -> DeletionInsertion:
     """Deletion and insertion curves of one saliency map, and of ``n_random`` random orders.
 
     Args:
@@ -183,16 +204,30 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarr
     return _score(model, xb, [saliency_map], t, steps, baseline, batch_size, n_random, seed, blur_sigma)[0]
 
 
-def method_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target = None,
-                  steps: int = 50, baseline: Baseline = "blur", batch_size: int = 64, n_random: int = 3,
-                  seed: int = 0, layer: str | None = None, blur_sigma: float | None = None,
-                  options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, DeletionInsertion]:
+def method_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target = None,
+    steps: int = 50,
+    baseline: Baseline = "blur",
+    batch_size: int = 64,
+    n_random: int = 3,
+    seed: int = 0,
+    layer: str | None = None,
+    blur_sigma: float | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, DeletionInsertion]:
     """Each method's map of one image (:func:`interp.explain`, max |value| over channels) scored by
     deletion and insertion; all methods share the random orders and one batched run."""
     xb, t = _single(model, x, target)
     options = options or {}
-    maps = [explain(model, xb, m, target=t, layer=layer if m in LAYER_METHODS else None,
-                    **dict(options.get(m, {}))).spatial("absmax") for m in methods]
+    maps = [
+        explain(
+            model, xb, m, target=t, layer=layer if m in LAYER_METHODS else None, **dict(options.get(m, {}))
+        ).spatial("absmax")
+        for m in methods
+    ]
     results = _score(model, xb, maps, t, steps, baseline, batch_size, n_random, seed, blur_sigma)
     return dict(zip(methods, results))
 
@@ -204,14 +239,26 @@ def summarize(per_image: Sequence[Mapping[str, DeletionInsertion]]) -> list[dict
     rows = []
     for m in per_image[0]:
         scores = [s[m] for s in per_image]
-        rows.append({"method": m, "images": len(scores),
-                     **{k: float(np.mean([getattr(s, k) for s in scores]))
-                        for k in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")}})
+        rows.append(
+            {
+                "method": m,
+                "images": len(scores),
+                **{
+                    k: float(np.mean([getattr(s, k) for s in scores]))
+                    for k in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")
+                },
+            }
+        )
     return rows
 
 
-def mean_aucs(model: nn.Module, images: Sequence[torch.Tensor], methods: Sequence[str],
-              progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+def mean_aucs(
+    model: nn.Module,
+    images: Sequence[torch.Tensor],
+    methods: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
     """Mean deletion and insertion AUCs per method (and of random orders) over preprocessed images;
     each image's predicted class is explained.
 

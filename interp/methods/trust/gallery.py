@@ -23,8 +23,14 @@ class Gallery:
     accuracy: float  # over the whole batch
 
 
-def right_and_wrong(model: nn.Module, x: torch.Tensor, labels: np.ndarray, method: str = "cam",
-                    layer: str | None = None, per_kind: int = 4) -> Gallery:
+def right_and_wrong(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: np.ndarray,
+    method: str = "cam",
+    layer: str | None = None,
+    per_kind: int = 4,
+) -> Gallery:
     """Classify a batch; explain the predicted class of the first ``per_kind`` right and wrong images.
 
     Args:
@@ -45,5 +51,11 @@ def right_and_wrong(model: nn.Module, x: torch.Tensor, labels: np.ndarray, metho
     if chosen:
         e = explain(model, x[chosen], method, target=pred[chosen], layer=layer)
         maps = dict(zip(chosen, e.spatial()))
-    return Gallery(right, wrong, pred, probs[np.arange(len(pred)), pred], maps,
-                   float((pred == labels).mean()) if len(labels) else 0.0)
+    return Gallery(
+        right,
+        wrong,
+        pred,
+        probs[np.arange(len(pred)), pred],
+        maps,
+        float((pred == labels).mean()) if len(labels) else 0.0,
+    )

@@ -33,8 +33,16 @@ from .sanity import ssim
 ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 # Rong et al.'s imputation: each removed pixel is the weighted mean of its 8 neighbours, the
 # direct ones weighing 1/6 and the diagonal ones 1/12.
-_NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
-               (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12)]
+_NEIGHBOURS = [
+    (-1, 0, 1 / 6),
+    (1, 0, 1 / 6),
+    (0, -1, 1 / 6),
+    (0, 1, 1 / 6),
+    (-1, -1, 1 / 12),
+    (-1, 1, 1 / 12),
+    (1, -1, 1 / 12),
+    (1, 1, 1 / 12),
+]
 
 
 def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, int, int]:
@@ -47,8 +55,9 @@ def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch
     return xb, int(resolve_targets(logits, target)[0]), logits.shape[1]
 
 
-def _spatial_maps(model: nn.Module, xb: torch.Tensor, method: str, targets: list[int],
-                  options: Mapping[str, Any]) -> np.ndarray:
+def _spatial_maps(
+    model: nn.Module, xb: torch.Tensor, method: str, targets: list[int], options: Mapping[str, Any]
+) -> np.ndarray:
     """(N, H, W) one-value-per-pixel maps of a batch (explain drops the batch axis of a single image)."""
     maps = explain(model, xb, method, target=targets, **options).spatial()
     return np.asarray(maps).reshape(len(xb), *maps.shape[-2:])
@@ -76,8 +85,14 @@ def _unit_max(m: np.ndarray) -> np.ndarray:
     return m / peak if peak > 0 else m
 
 
-def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Target = None,
-                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
+def average_drop(
+    model: nn.Module,
+    x: torch.Tensor,
+    saliency_map: np.ndarray,
+    target: Target = None,
+    mean: Sequence[float] = (0.0, 0.0, 0.0),
+    std: Sequence[float] = (1.0, 1.0, 1.0),
+) -> dict[str, float]:
     """Confidence in the class on the image multiplied by its map, against the image alone.
 
     Args:
@@ -99,8 +114,16 @@ def average_drop(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, ta
     return {"drop": max(0.0, y - o) / max(y, 1e-12), "increase": float(o > y), "original": y, "masked": o}
 
 
-def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, radius: float = 0.2,
-                    n_perturbations: int = 10, seed: int = 0, options: Mapping[str, Any] | None = None) -> float:
+def max_sensitivity(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    target: Target = None,
+    radius: float = 0.2,
+    n_perturbations: int = 10,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+) -> float:
     """max over noisy copies x + u, u ~ U(-radius, radius) per input value (the model's input
     units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed).
 
@@ -116,12 +139,18 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor, method: str, target: Targ
     noise = (torch.rand((n_samples, *xb.shape[1:]), generator=gen) * 2 - 1) * radius
     noisy = xb + noise.to(device=xb.device, dtype=xb.dtype)
     maps = _spatial_maps(model, noisy, method, [c] * n_samples, options)
-    norm = max(np.linalg.norm(base), 1e-12)
+    norm = max(float(np.linalg.norm(base)), 1e-12)
     return float(max(np.linalg.norm(_unit_max(m) - base) for m in maps) / norm)
 
 
-def random_logit(model: nn.Module, x: torch.Tensor, method: str, target: Target = None, seed: int = 0,
-                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def random_logit(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    target: Target = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """SSIM of the class's map and the map of a random other class (drawn with ``seed``);
     both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class.
     ``options``: the method's own options."""
@@ -160,11 +189,14 @@ def linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = 0.0
         share = weight / total[inside]
         unknown = idx[ny[inside], nx[inside]]
         free = unknown >= 0
-        rows.append(inside[free]), cols.append(unknown[free]), vals.append(-share[free])
+        rows.append(inside[free])
+        cols.append(unknown[free])
+        vals.append(-share[free])
         known = inside[~free]
         rhs[known] += share[~free, None] * image[:, ny[known], nx[known]].T
-    a = scipy.sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(len(ys), len(ys)))
+    a = scipy.sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(ys), len(ys))
+    )
     solved = scipy.sparse.linalg.spsolve(a.tocsc(), rhs)
     solved = solved.reshape(len(ys), c) + np.random.default_rng(seed).normal(0, noise, (len(ys), c)) * (noise > 0)
     filled[:, ys, xs] = solved.T
@@ -183,9 +215,16 @@ class Road:
     target: int
 
 
-def road(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Target = None,
-         percentages: Sequence[int] = ROAD_PERCENTAGES, order: str = "morf", noise: float = 0.01,
-         seed: int = 0) -> Road:
+def road(
+    model: nn.Module,
+    x: torch.Tensor,
+    saliency_map: np.ndarray,
+    target: Target = None,
+    percentages: Sequence[int] = ROAD_PERCENTAGES,
+    order: str = "morf",
+    noise: float = 0.01,
+    seed: int = 0,
+) -> Road:
     """ROAD: remove the top (``morf``) or bottom (``lerf``) pixels of the map, impute, re-classify.
 
     Raises:
@@ -204,26 +243,39 @@ def road(model: nn.Module, x: torch.Tensor, saliency_map: np.ndarray, target: Ta
     steps = []
     for p in percentages:
         removed = np.zeros(m.size, dtype=bool)
-        removed[ranking[:int(round(m.size * p / 100))]] = True
+        removed[ranking[: int(round(m.size * p / 100))]] = True
         steps.append(linear_imputation(image, removed.reshape(m.shape), noise, seed))
     batch = torch.as_tensor(np.stack(steps), dtype=xb.dtype, device=xb.device)
     probs = predict(model, batch)
     prob = probs[:, c]
-    return Road(np.asarray(percentages, dtype=float), prob, (probs.argmax(1) == c).astype(float),
-                float(prob.mean()), order, c)
+    return Road(
+        np.asarray(percentages, dtype=float), prob, (probs.argmax(1) == c).astype(float), float(prob.mean()), order, c
+    )
 
 
 def summarize_metrics(per_image: Sequence[Mapping[str, Mapping[str, float]]]) -> list[dict[str, Any]]:
     """Mean of each metric over images, one row per method (method -> metric -> value per image)."""
     methods = list(per_image[0]) if per_image else []
-    return [{"method": method, **{metric: float(np.mean([img[method][metric] for img in per_image]))
-                                  for metric in per_image[0][method]}} for method in methods]
+    return [
+        {
+            "method": method,
+            **{metric: float(np.mean([img[method][metric] for img in per_image])) for metric in per_image[0][method]},
+        }
+        for method in methods
+    ]
 
 
-def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target = None,
-                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
-                  options: Mapping[str, Mapping[str, Any]] | None = None, sensitivity_samples: int = 5,
-                  seed: int = 0) -> dict[str, dict[str, float]]:
+def metric_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target = None,
+    mean: Sequence[float] = (0.0, 0.0, 0.0),
+    std: Sequence[float] = (1.0, 1.0, 1.0),
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    sensitivity_samples: int = 5,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """Every metric of every method's map on one image: method -> metric -> value.
 
     Args:
@@ -239,10 +291,13 @@ def metric_scores(model: nn.Module, x: torch.Tensor, methods: Sequence[str], tar
         m = _spatial_maps(model, xb, method, [c], opts)[0]
         drop = average_drop(model, xb, m, c, mean, std)
         scores[method] = {
-            "average_drop": 100 * drop["drop"], "increase_in_confidence": 100 * drop["increase"],
-            "sparseness": sparseness(m), "complexity": complexity(m),
-            "max_sensitivity": max_sensitivity(model, xb, method, c, n_perturbations=sensitivity_samples, seed=seed,
-                                               options=opts),
+            "average_drop": 100 * drop["drop"],
+            "increase_in_confidence": 100 * drop["increase"],
+            "sparseness": sparseness(m),
+            "complexity": complexity(m),
+            "max_sensitivity": max_sensitivity(
+                model, xb, method, c, n_perturbations=sensitivity_samples, seed=seed, options=opts
+            ),
             "random_logit_ssim": random_logit(model, xb, method, c, seed=seed, options=opts)["ssim"],
             "road_morf": road(model, xb, m, c, seed=seed).auc,
         }

@@ -47,8 +47,17 @@ class Randomization:
     def rows(self) -> list[dict[str, Any]]:
         """The similarity table, one row per method and step (for a DataFrame)."""
         labels = ("original", *self.layers)
-        return [{"method": m, "step": i, "randomized": labels[i], "spearman": float(self.spearman[m][i]),
-                 "ssim": float(self.ssim[m][i])} for m in self.methods for i in range(len(labels))]
+        return [
+            {
+                "method": m,
+                "step": i,
+                "randomized": labels[i],
+                "spearman": float(self.spearman[m][i]),
+                "ssim": float(self.ssim[m][i]),
+            }
+            for m in self.methods
+            for i in range(len(labels))
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +107,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     pad = (win - 1) // 2
-    return float(s[pad:s.shape[0] - pad, pad:s.shape[1] - pad].mean())
+    return float(s[pad : s.shape[0] - pad, pad : s.shape[1] - pad].mean())
 
 
 def _unit_abs(m: np.ndarray) -> np.ndarray:
@@ -132,21 +141,24 @@ def randomization_steps(model: nn.Module, x: torch.Tensor) -> list[tuple[str, ..
         else:
             steps.append([name])
     if not steps:
-        raise LayerError(f"{type(model).__name__} has no layer with parameters that runs in its forward "
-                         "pass: there is nothing to randomise")
+        raise LayerError(
+            f"{type(model).__name__} has no layer with parameters that runs in its forward "
+            "pass: there is nothing to randomise"
+        )
     return [tuple(s) for s in reversed(steps)]
 
 
 def _seed_for(seed: int, name: str) -> int:
     # One seed per (seed, layer): a layer gets the same random weights in both variants.
-    return (int(seed) * 1_000_003 + zlib.crc32(name.encode())) % (2 ** 63)
+    return (int(seed) * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
 
 
 def _reinit(module: nn.Module) -> None:
     for sub in module.modules():
         own = list(sub.parameters(recurse=False))
-        if hasattr(sub, "reset_parameters"):
-            sub.reset_parameters()
+        reset = getattr(sub, "reset_parameters", None)  # any module's own initialiser, by name
+        if reset is not None:
+            reset()
         elif own:  # no initialiser: redraw at the parameter's own scale
             with torch.no_grad():
                 for p in own:
@@ -192,16 +204,32 @@ def _steps(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | None) -> l
     return [(name,) for name in layers]
 
 
-def _spatial_maps(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target,
-                  layer: str | None, options: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], int]:
-    found = {m: explain(model, x, m, target=target, layer=layer if m in LAYER_METHODS else None,
-                        **dict(options.get(m, {}))) for m in methods}
+def _spatial_maps(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target,
+    layer: str | None,
+    options: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, np.ndarray], int]:
+    found = {
+        m: explain(model, x, m, target=target, layer=layer if m in LAYER_METHODS else None, **dict(options.get(m, {})))
+        for m in methods
+    }
     return {m: e.spatial("absmax") for m, e in found.items()}, int(found[methods[0]].target)
 
 
-def _run(kind: str, model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target,
-         layers: Sequence[str] | None, seed: int, layer: str | None,
-         options: Mapping[str, Mapping[str, Any]] | None) -> Randomization:
+def _run(
+    kind: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target,
+    layers: Sequence[str] | None,
+    seed: int,
+    layer: str | None,
+    options: Mapping[str, Mapping[str, Any]] | None,
+) -> Randomization:
     xb, _ = as_batch(model, x)
     if xb.shape[0] != 1:
         raise ImageError(f"the sanity checks take one image, not a batch of {xb.shape[0]}")
@@ -226,9 +254,16 @@ def _run(kind: str, model: nn.Module, x: torch.Tensor, methods: Sequence[str], t
     return Randomization(kind, methods, tuple(g[0] for g in groups), tuple(groups), target, stacked, rho, sim)
 
 
-def cascading_randomization(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target = None,
-                            layers: Sequence[str] | None = None, seed: int = 0, layer: str | None = None,
-                            options: Mapping[str, Mapping[str, Any]] | None = None) -> Randomization:
+def cascading_randomization(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target = None,
+    layers: Sequence[str] | None = None,
+    seed: int = 0,
+    layer: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Randomization:
     """Cascading model-parameter randomisation of one image, on a copy of the model.
 
     Args:
@@ -248,9 +283,16 @@ def cascading_randomization(model: nn.Module, x: torch.Tensor, methods: Sequence
     return _run("cascading", model, x, methods, target, layers, seed, layer, options)
 
 
-def independent_randomization(model: nn.Module, x: torch.Tensor, methods: Sequence[str], target: Target = None,
-                              layers: Sequence[str] | None = None, seed: int = 0, layer: str | None = None,
-                              options: Mapping[str, Mapping[str, Any]] | None = None) -> Randomization:
+def independent_randomization(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    target: Target = None,
+    layers: Sequence[str] | None = None,
+    seed: int = 0,
+    layer: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Randomization:
     """Independent randomisation: like :func:`cascading_randomization`, but each step re-initialises
     one layer (group) only, every other layer keeping its trained weights."""
     return _run("independent", model, x, methods, target, layers, seed, layer, options)

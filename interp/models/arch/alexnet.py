@@ -28,7 +28,7 @@ def _conv_stack(pool: type[nn.Module], batch_norm: bool = False, last_pool: bool
 def _stack(convs: list[tuple], pool: type[nn.Module] | None, batch_norm: bool) -> nn.Sequential:
     layers: "OrderedDict[str, nn.Module]" = OrderedDict()
     for name, cin, cout, k, s, p, pool_after in convs:
-        i = name[len("conv"):]
+        i = name[len("conv") :]
         layers[name] = nn.Conv2d(cin, cout, k, stride=s, padding=p)
         if batch_norm:
             layers[f"bn{i}"] = nn.BatchNorm2d(cout)
@@ -39,16 +39,20 @@ def _stack(convs: list[tuple], pool: type[nn.Module] | None, batch_norm: bool) -
 
 
 def _dense_head(num_classes: int, dropout: float = 0.5) -> nn.Sequential:
-    return nn.Sequential(OrderedDict([
-        ("flatten", nn.Flatten()),
-        ("dropout6", nn.Dropout(dropout)),
-        ("fc6", nn.Linear(256 * 6 * 6, 4096)),
-        ("relu6", nn.ReLU()),
-        ("dropout7", nn.Dropout(dropout)),
-        ("fc7", nn.Linear(4096, 4096)),
-        ("relu7", nn.ReLU()),
-        ("fc8", nn.Linear(4096, num_classes)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("flatten", nn.Flatten()),
+                ("dropout6", nn.Dropout(dropout)),
+                ("fc6", nn.Linear(256 * 6 * 6, 4096)),
+                ("relu6", nn.ReLU()),
+                ("dropout7", nn.Dropout(dropout)),
+                ("fc7", nn.Linear(4096, 4096)),
+                ("relu7", nn.ReLU()),
+                ("fc8", nn.Linear(4096, num_classes)),
+            ]
+        )
+    )
 
 
 class AlexNet(nn.Module):
@@ -72,9 +76,11 @@ def _small_conv1(features: nn.Sequential, conv1_init_std: float | None) -> nn.Se
     """
     # On the meta device (parameter counts) there is nothing to initialise, and normal_ there
     # would import torch._dynamo (seconds at the dashboard's start).
-    if conv1_init_std is not None and not features.conv1.weight.is_meta:
-        nn.init.normal_(features.conv1.weight, std=conv1_init_std)
-        nn.init.zeros_(features.conv1.bias)
+    conv1 = features.conv1
+    assert isinstance(conv1, nn.Conv2d) and conv1.bias is not None
+    if conv1_init_std is not None and not conv1.weight.is_meta:
+        nn.init.normal_(conv1.weight, std=conv1_init_std)
+        nn.init.zeros_(conv1.bias)
     return features
 
 
@@ -118,9 +124,7 @@ def alexnet_gap(num_classes: int, batch_norm: bool = False, conv1_init_std: floa
             the data, not the initial noise, shape the first-layer filters.
     """
     features = _small_conv1(_conv_stack(nn.MaxPool2d, batch_norm=batch_norm, last_pool=False), conv1_init_std)
-    head = nn.Sequential(OrderedDict([
-        ("gap", nn.AdaptiveAvgPool2d(1)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(256, num_classes)),
-    ]))
+    head = nn.Sequential(
+        OrderedDict([("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(256, num_classes))])
+    )
     return AlexNet(features, head)

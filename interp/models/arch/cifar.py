@@ -29,25 +29,41 @@ def table2_cnn(num_classes: int = 10) -> nn.Sequential:
 
 def vanilla_cnn(num_classes: int = 10) -> nn.Sequential:
     """One conv 32@7x7 (no padding) -> ReLU -> MaxPool 2 -> Linear 5408->10."""
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 32, 7, stride=1, padding=0)),
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(2, 2)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(32 * 13 * 13, num_classes)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 32, 7, stride=1, padding=0)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2, 2)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(32 * 13 * 13, num_classes)),
+            ]
+        )
+    )
 
 
-def _conv_block(layers: "OrderedDict[str, nn.Module]", name: str, cin: int, cout: int, k: int,
-                batch_norm: bool, padding: int | None = None) -> None:
+def _conv_block(
+    layers: "OrderedDict[str, nn.Module]",
+    name: str,
+    cin: int,
+    cout: int,
+    k: int,
+    batch_norm: bool,
+    padding: int | None = None,
+) -> None:
     layers[f"conv{name}"] = nn.Conv2d(cin, cout, k, padding=k // 2 if padding is None else padding)
     if batch_norm:
         layers[f"bn{name}"] = nn.BatchNorm2d(cout)
     layers[f"relu{name}"] = nn.ReLU()
 
 
-def linear_cnn(num_classes: int = 10, batch_norm: bool = True, dropout: float = 0.3,
-               widths: tuple[int, int, int] = (32, 64, 128), hidden: int = 256) -> nn.Module:
+def linear_cnn(
+    num_classes: int = 10,
+    batch_norm: bool = True,
+    dropout: float = 0.3,
+    widths: tuple[int, int, int] = (32, 64, 128),
+    hidden: int = 256,
+) -> nn.Module:
     """VGG-style: three stages of two 3x3 convs and a 2x2 max-pool, then dense layers.
 
     Args:
@@ -74,8 +90,9 @@ def linear_cnn(num_classes: int = 10, batch_norm: bool = True, dropout: float = 
     return nn.Sequential(OrderedDict([("features", nn.Sequential(layers)), ("classifier", nn.Sequential(head))]))
 
 
-def nin(num_classes: int = 10, batch_norm: bool = True, dropout: float = 0.3,
-        widths: tuple[int, int, int] = (64, 96, 128)) -> nn.Module:
+def nin(
+    num_classes: int = 10, batch_norm: bool = True, dropout: float = 0.3, widths: tuple[int, int, int] = (64, 96, 128)
+) -> nn.Module:
     """Network in Network (Lin et al. 2014): each block is a kxk conv then two 1x1 convs.
 
     The last block's final 1x1 conv has one channel per class; global average pooling of

@@ -10,8 +10,11 @@ from torch import nn
 
 # Parameters of torchvision's ResNets without their final Linear (whose input width is given):
 # what the registry's table shows without importing torchvision (tests compare with torchvision).
-BACKBONE_PARAMETERS = {"resnet18": (11_176_512, 512), "resnet18_transfer": (11_176_512, 512),
-                       "resnet50": (23_508_032, 2048)}
+BACKBONE_PARAMETERS = {
+    "resnet18": (11_176_512, 512),
+    "resnet18_transfer": (11_176_512, 512),
+    "resnet50": (23_508_032, 2048),
+}
 
 
 def parameter_count(arch: str, num_classes: int) -> int:
@@ -41,7 +44,9 @@ def resnet18_transfer(num_classes: int = 10) -> nn.Module:
     ``interp.models.weights.torchvision_state_dict``), not here: building never downloads.
     """
     model = resnet18()
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    old_head = model.fc
+    assert isinstance(old_head, nn.Linear)
+    model.fc = nn.Linear(old_head.in_features, num_classes)
     freeze_all_but(model, ("layer4", "fc"))
     return model
 
