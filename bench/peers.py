@@ -23,21 +23,7 @@ PEERS = ("pytorch-grad-cam", "torch-cam", "captum")
 PEER_METHODS = {
     "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
     "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
-    "captum": (
-        "grad_cam",
-        "guided_backprop",
-        "guided_grad_cam",
-        "saliency",
-        "integrated_gradients",
-        "input_x_gradient",
-        "deeplift",
-        "gradient_shap",
-        "deconvolution",
-        "vargrad",
-        "occlusion",
-        "lime",
-        "kernel_shap",
-    ),
+    "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients", *MORE_METHODS),
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .peers import PEERS
 
@@ -69,138 +69,108 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
+def _method_cells(r: dict[str, Any]) -> list[str]:
+    return [
+        r["model"],
+        r["method"],
+        str(r["batch"]),
+        _ms(r["ours_ms"]),
+        _ms(r["floor_ms"]),
+        _x(r["ratio_to_floor"]),
+        f"<= {r['target_ratio_to_floor']}x" if r.get("target_ratio_to_floor") else "-",
+        *(_peer_cell(r, p) for p in PEERS),
+        _x(r.get("ratio_to_fastest_peer")),
+    ]
+
+
+def _dashboard_cells(r: dict[str, Any]) -> list[str]:
+    return [r["method"], r.get("model") or "-", _ms(r["ours_ms"]), f"<= {r['target_ms']:.0f}"]
+
+
+def _training_cells(r: dict[str, Any]) -> list[str]:
+    return [
+        r["method"],
+        r["model"],
+        str(r["batch"]),
+        _ms(r.get("images_per_s")),
+        _ms(r["ours_ms"]),
+        _x(r.get("throughput_ratio")),
+        _ms(r.get("peak_rss_mb")),
+        _ms(r.get("base_rss_mb")),
+    ]
+
+
+def _feature_vis_cells(r: dict[str, Any]) -> list[str]:
+    batched = r["method"] == "batched_channels"  # compared with one channel at a time, not a floor
+    return [
+        r["method"] + (f" at {r['size']} px" if "size" in r else ""),
+        r["model"],
+        _ms(r["ours_ms"]),
+        f"one at a time {_ms(r.get('one_at_a_time_ms'))} ms; bare pass gains {_x(r.get('bare_pass_speedup'))}"
+        if batched
+        else f"forward {_ms(r.get('floor_ms'))} ms",
+        _x(r.get("speedup") if batched else r.get("ratio_to_floor")),
+        f">= {r['target_speedup']}x faster" if batched else f"<= {r.get('target_ratio_to_floor')}x",
+    ]
+
+
+def _dataset_cells(r: dict[str, Any]) -> list[str]:
+    return [
+        r["method"],
+        r["model"],
+        r["methods"],
+        _ms(r.get("images_per_s")),
+        _ms(r.get("floor_images_per_s")),
+        _x(r.get("throughput_ratio") or r.get("memory_growth")),
+        f"{_ms(r['peak_mb_small'])} / {_ms(r['peak_mb_large'])}" if "peak_mb_small" in r else _ms(r.get("peak_mb")),
+    ]
+
+
+# One table per kind of row, in this order: (kind, title, columns, a row's cells); every table
+# ends with a column of the targets the row missed.
+_SECTIONS: tuple[tuple[str, str, list[str], Callable[[dict[str, Any]], list[str]]], ...] = (
+    (
+        "method",
+        "Methods: ms per image (median), ours / floor, and each peer as ms (ours / theirs)",
+        ["model", "method", "batch", "ours", "floor", "ours/floor", "target", *PEERS, "ours/fastest"],
+        _method_cells,
+    ),
+    ("dashboard", "Dashboard (ms)", ["measurement", "model", "ms", "target"], _dashboard_cells),
+    (
+        "training",
+        "Training",
+        ["loop", "model", "batch", "images/s", "ms/image", "loop/bare", "peak RSS MB", "RSS before data MB"],
+        _training_cells,
+    ),
+    (
+        "feature_vis",
+        "Feature visualisation",
+        ["measurement", "model", "ms (per channel / image)", "compared with", "ratio", "target"],
+        _feature_vis_cells,
+    ),
+    (
+        "dataset",
+        "Whole datasets",
+        ["measurement", "model", "methods", "images/s", "floor images/s", "ratio", "peak MB"],
+        _dataset_cells,
+    ),
+)
+
+
 def _sections(result: dict[str, Any], markdown: bool) -> list[str]:
     rows = result["rows"]
     h = (lambda t: f"### {t}") if markdown else (lambda t: f"\n{t}")
     out: list[str] = []
-    methods = [r for r in rows if r["kind"] == "method"]
-    if methods:
-        out += [h("Methods: ms per image (median), ours / floor, and each peer as ms (ours / theirs)"), ""]
-        header = ["model", "method", "batch", "ours", "floor", "ours/floor", "target", *PEERS, "ours/fastest", "missed"]
-        out += _table(
-            header,
-            [
-                [
-                    r["model"],
-                    r["method"],
-                    str(r["batch"]),
-                    _ms(r["ours_ms"]),
-                    _ms(r["floor_ms"]),
-                    _x(r["ratio_to_floor"]),
-                    f"<= {r['target_ratio_to_floor']}x" if r.get("target_ratio_to_floor") else "-",
-                    *(_peer_cell(r, p) for p in PEERS),
-                    _x(r.get("ratio_to_fastest_peer")),
-                    "; ".join(missed_targets(r)) or "",
-                ]
-                for r in methods
-            ],
-            markdown,
-        )
-    dash = [r for r in rows if r["kind"] == "dashboard"]
-    if dash:
-        out += ["", h("Dashboard (ms)"), ""]
-        out += _table(
-            ["measurement", "model", "ms", "target", "missed"],
-            [
-                [
-                    r["method"],
-                    r.get("model") or "-",
-                    _ms(r["ours_ms"]),
-                    f"<= {r['target_ms']:.0f}",
-                    "; ".join(missed_targets(r)),
-                ]
-                for r in dash
-            ],
-            markdown,
-        )
-    train = [r for r in rows if r["kind"] == "training"]
-    if train:
-        out += ["", h("Training"), ""]
-        out += _table(
-            [
-                "loop",
-                "model",
-                "batch",
-                "images/s",
-                "ms/image",
-                "loop/bare",
-                "peak RSS MB",
-                "RSS before data MB",
-                "missed",
-            ],
-            [
-                [
-                    r["method"],
-                    r["model"],
-                    str(r["batch"]),
-                    _ms(r.get("images_per_s")),
-                    _ms(r["ours_ms"]),
-                    _x(r.get("throughput_ratio")),
-                    _ms(r.get("peak_rss_mb")),
-                    _ms(r.get("base_rss_mb")),
-                    "; ".join(missed_targets(r)),
-                ]
-                for r in train
-            ],
-            markdown,
-        )
-    out += _feature_vis_and_dataset(rows, h, markdown)
+    for kind, title, header, cells in _SECTIONS:
+        picked = [r for r in rows if r["kind"] == kind]
+        if picked:
+            # The methods' table opens the report, right under the machine (no blank line of its own).
+            out += ([] if kind == "method" else [""]) + [h(title), ""]
+            cells_missed = [[*cells(r), "; ".join(missed_targets(r))] for r in picked]
+            out += _table([*header, "missed"], cells_missed, markdown)
     out += ["", h("Notes"), ""]
     notes = _notes(rows)
     out += [f"- {n}" if markdown else f"  {n}" for n in notes]
-    return out
-
-
-def _feature_vis_and_dataset(rows: list[dict[str, Any]], h, markdown: bool) -> list[str]:
-    out: list[str] = []
-    vis = [r for r in rows if r["kind"] == "feature_vis"]
-    if vis:
-        out += ["", h("Feature visualisation"), ""]
-        out += _table(
-            ["measurement", "model", "ms (per channel / image)", "compared with", "ratio", "target", "missed"],
-            [
-                [
-                    r["method"] + (f" at {r['size']} px" if "size" in r else ""),
-                    r["model"],
-                    _ms(r["ours_ms"]),
-                    f"one at a time {_ms(r.get('one_at_a_time_ms'))} ms; bare pass gains "
-                    f"{_x(r.get('bare_pass_speedup'))}"
-                    if r["method"] == "batched_channels"
-                    else f"forward {_ms(r.get('floor_ms'))} ms",
-                    _x(r.get("speedup") if r["method"] == "batched_channels" else r.get("ratio_to_floor")),
-                    f">= {r['target_speedup']}x faster"
-                    if r["method"] == "batched_channels"
-                    else f"<= {r.get('target_ratio_to_floor')}x",
-                    "; ".join(missed_targets(r)),
-                ]
-                for r in vis
-            ],
-            markdown,
-        )
-    data = [r for r in rows if r["kind"] == "dataset"]
-    if data:
-        out += ["", h("Whole datasets"), ""]
-        out += _table(
-            ["measurement", "model", "methods", "images/s", "floor images/s", "ratio", "peak MB", "missed"],
-            [
-                [
-                    r["method"],
-                    r["model"],
-                    r["methods"],
-                    _ms(r.get("images_per_s")),
-                    _ms(r.get("floor_images_per_s")),
-                    _x(r.get("throughput_ratio") or r.get("memory_growth")),
-                    (
-                        f"{_ms(r['peak_mb_small'])} / {_ms(r['peak_mb_large'])}"
-                        if "peak_mb_small" in r
-                        else _ms(r.get("peak_mb"))
-                    ),
-                    "; ".join(missed_targets(r)),
-                ]
-                for r in data
-            ],
-            markdown,
-        )
     return out
 
 

@@ -17,16 +17,11 @@ from torch import nn
 
 from interp.hardware import cpu_name, cuda_name, synchronize
 
-# Hook dictionaries a module can carry; a peer that leaves an entry in one of them slows every
-# later measurement on the same model, so each peer call is checked against them.
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_pre_hooks",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_pre_hooks_with_kwargs",
-    "_forward_hooks_always_called",
+# Hook dictionaries a module carries, as torch's own Module has them (so those a newer torch adds are
+# checked too); a peer that leaves an entry in one of them slows every later measurement on the same
+# model, so each peer call is checked against them.
+_HOOK_DICTS = tuple(
+    d for d, v in vars(nn.Module()).items() if d.startswith(("_forward_", "_backward_")) and isinstance(v, dict)
 )
 PACKAGES = ("torch", "torchvision", "captum", "grad-cam", "torchcam", "streamlit")
 

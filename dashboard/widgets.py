@@ -10,6 +10,7 @@ import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from PIL import Image
 
@@ -274,6 +275,14 @@ def methods_picker(choices: Sequence[str], key: str, shown: int = 3, container=s
     return container.multiselect(
         "Methods", list(choices), default=list(choices[:shown]), format_func=method_title, key=key
     )
+
+
+def method_table(rows: Sequence[dict[str, Any]], column_config: dict[str, Any]) -> None:
+    """Per-method results (each row has its method's name under "method") as a table, each
+    method shown by its title."""
+    table = pd.DataFrame(rows)
+    table["method"] = table["method"].map(method_title)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config)
 
 
 def no_choice(chosen: Sequence[Any], what: str) -> bool:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_options import options_of
 from .errors import InterpError
 from .methods.records import REGISTRY
 
@@ -67,34 +68,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
         arch_kwargs["dropout"] = args.dropout
     if args.conv1_init_std is not None:
         arch_kwargs["conv1_init_std"] = args.conv1_init_std
-    cfg = config_for(
-        args.name,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        augment=args.augment,
-        patience=args.patience,
-        seed=args.seed,
-        bf16=args.bf16,
-        input_size=args.input_size,
-        init_weights=args.init_weights,
-        limit_train=args.limit_train,
-        limit_val=args.limit_val,
-        arch_kwargs=arch_kwargs or None,
-        imbalance=args.imbalance,
-        beta=args.beta,
-        gamma=args.gamma,
-        reweight_from=args.reweight_from,
-    )
+    recipe = "epochs batch_size lr optimizer weight_decay schedule augment patience seed bf16 input_size init_weights"
+    data = "limit_train limit_val imbalance beta gamma reweight_from"
+    cfg = config_for(args.name, **options_of(args, f"{recipe} {data}"), arch_kwargs=arch_kwargs or None)
     settings = RunSettings.given(
-        data_dir=args.data_dir,
-        out=args.out,
-        threads=args.threads,
-        progress=args.progress,
-        device=str(resolve_device(args.device)),
+        **options_of(args, "data_dir out threads progress"), device=str(resolve_device(args.device))
     )
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
@@ -287,40 +265,23 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=("onecycle", "cosine", "none"))
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument(
-        "--batch-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="batch norm after each conv (architectures that have the switch)",
-    )
+    switch = argparse.BooleanOptionalAction
+    p.add_argument("--augment", action=switch, default=None)
+    p.add_argument("--batch-norm", action=switch, default=None, help="batch norm after each conv (where switchable)")
     p.add_argument("--dropout", type=float, help="dropout probability (architectures that have it)")
-    p.add_argument(
-        "--conv1-init-std",
-        type=float,
-        help="start conv1 from N(0, std^2) (AlexNets: a small start lets the data shape the first-layer filters)",
-    )
+    small_start = "start conv1 from N(0, std^2) (AlexNets: a small start lets the data shape the first-layer filters)"
+    p.add_argument("--conv1-init-std", type=float, help=small_start)
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int)
-    p.add_argument(
-        "--imbalance",
-        type=float,
-        help="cut the training split to a long tail with n_max / n_min = "
-        "this ratio (10, 50, 100; cifar10lt entries: 100)",
-    )
-    p.add_argument(
-        "--beta",
-        type=float,
-        help="class-balanced loss: weights 1 / effective number of samples (0: off; Cui et al. tune 0.9 ... 0.9999)",
-    )
+    long_tail = "cut the training split to a long tail with n_max / n_min = this ratio (10, 50, 100; cifar10lt: 100)"
+    p.add_argument("--imbalance", type=float, help=long_tail)
+    balanced = "class-balanced loss: weights 1 / effective number of samples (0: off; Cui et al. tune 0.9 ... 0.9999)"
+    p.add_argument("--beta", type=float, help=balanced)
     p.add_argument("--gamma", type=float, help="focal loss: down-weights easy samples by (1 - p_t)^gamma (0: off)")
-    p.add_argument(
-        "--reweight-from",
-        type=int,
-        metavar="EPOCH",
-        help="deferred re-weighting (Cao et al. 2019): the class weights of --beta apply from this "
-        "epoch on, the unweighted loss before it",
+    deferred = (
+        "deferred re-weighting (Cao et al. 2019): --beta's class weights apply from this epoch on, plain loss before"
     )
+    p.add_argument("--reweight-from", type=int, metavar="EPOCH", help=deferred)
     p.add_argument("--data-dir", help="data root (default: $INTERP_DATA_DIR, else ./data)")
     p.add_argument("--out", help="weights file (default: checkpoints/NAME.safetensors)")
     p.add_argument(

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from .cli_options import options_of
 from .errors import ParameterError
 
 
@@ -44,20 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> None:
     """python -m interp visualize, after parsing."""
-    summary = visualize(
-        args.model,
-        args.layer,
-        parse_channels(args.channels),
-        args.out,
-        steps=args.steps,
-        size=args.size,
-        seed=args.seed,
-        objective=args.objective,
-        starts=args.starts,
-        held_out=args.held_out,
-        device=args.device,
-        data_dir=args.data_dir,
-    )
+    options = options_of(args, "steps size seed objective starts held_out device data_dir")
+    summary = visualize(args.model, args.layer, parse_channels(args.channels), args.out, **options)
     n = len(summary["channels"])
     beats = sum(r["beats"] for r in summary["channels"])
     print(

@@ -4,28 +4,17 @@ Insertion starts from the baseline and puts pixels back in the same order: it sh
 mean of random pixel orders.
 """
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import defaults
+from dashboard import defaults, widgets
 from dashboard.loaders import cached_model, held_out, methods_options, model_input, probabilities
-from dashboard.widgets import (
-    class_label,
-    every_method,
-    image_page,
-    methods_picker,
-    no_choice,
-    or_stop,
-    page_image_key,
-    target_picker,
-)
 from interp import InterpError, figures, get_spec, methods
 
-CHOICES = every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
+CHOICES = widgets.every_method("grad_cam", "guided_backprop", "saliency")  # the first three are chosen at the start
 N_RANDOM = 2  # random pixel orders averaged for the reference curve
 # Small inputs by default: the held-out table runs every method and curve on N images.
 
-name, model, x, display = image_page("Faithfulness", __doc__, defaults.SMALL_CIFAR)
+name, model, x, display = widgets.image_page("Faithfulness", __doc__, defaults.SMALL_CIFAR)
 spec = get_spec(name)
 
 
@@ -58,10 +47,10 @@ def _held_out_scores(name: str, n: int, index: int, chosen: tuple, baseline: str
     )
 
 
-probs = probabilities(name, page_image_key())
+probs = probabilities(name, widgets.page_image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-chosen = methods_picker(CHOICES, key="faith_methods", container=c1)
-target = target_picker(name, probs, key="faith_target", label="Class", container=c2)
+chosen = widgets.methods_picker(CHOICES, key="faith_methods", container=c1)
+target = widgets.target_picker(name, probs, key="faith_target", label="Class", container=c2)
 baseline = c3.selectbox(
     "Baseline",
     methods.trust.BASELINES,
@@ -70,12 +59,12 @@ baseline = c3.selectbox(
     "image's mean colour, or zero (the dataset's mean colour after normalisation).",
 )
 steps = c4.slider("Steps", 10, 100, 25, step=5, key="faith_steps", help="Points on each curve.")
-if no_choice(chosen, "method"):
+if widgets.no_choice(chosen, "method"):
     st.stop()
 
-scores = or_stop(_scores, name, page_image_key(), tuple(chosen), target, baseline, steps)
+scores = widgets.or_stop(_scores, name, widgets.page_image_key(), tuple(chosen), target, baseline, steps)
 left, right = st.columns([1, 5])
-left.image(display, caption=f"input; class {class_label(name, target)}", width="stretch")
+left.image(display, caption=f"input; class {widgets.class_label(name, target)}", width="stretch")
 right.plotly_chart(
     figures.deletion_insertion_curves(scores, spec.class_names[target]), width="stretch", key="faith_curves"
 )
@@ -86,7 +75,7 @@ st.caption(
     "insertion: higher is better; the random columns are the reference every method should beat."
 )
 n_images = st.slider("Held-out images", 2, 64, 8, step=2, key="faith_images")
-sample = or_stop(held_out, name, n_images)
+sample = widgets.or_stop(held_out, name, n_images)
 count = len(sample)
 if sample.note:
     st.caption(sample.note)
@@ -99,13 +88,9 @@ except InterpError as exc:
     st.error(str(exc))
     st.stop()
 progress.empty()
-table = pd.DataFrame(methods.trust.summarize(per_image))
-table["method"] = table["method"].map(figures.method_title)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={
+widgets.method_table(
+    methods.trust.summarize(per_image),
+    {
         "deletion_auc": st.column_config.NumberColumn("deletion AUC", format="%.3f"),
         "random_deletion_auc": st.column_config.NumberColumn("random deletion AUC", format="%.3f"),
         "insertion_auc": st.column_config.NumberColumn("insertion AUC", format="%.3f"),
@@ -161,17 +146,11 @@ def _held_out_metrics(name: str, n: int, index: int, chosen: tuple):
     )
 
 
-def _metric_table(rows: list[dict]) -> None:
-    table = pd.DataFrame(rows)
-    table["method"] = table["method"].map(figures.method_title)
-    st.dataframe(table, hide_index=True, width="stretch", column_config=METRIC_COLUMNS)
-
-
-this_image = or_stop(_metrics, name, page_image_key(), tuple(chosen), target)
-st.markdown(f"**This image**, class {class_label(name, target)}")
-_metric_table([{"method": method, **values} for method, values in this_image.items()])
+this_image = widgets.or_stop(_metrics, name, widgets.page_image_key(), tuple(chosen), target)
+st.markdown(f"**This image**, class {widgets.class_label(name, target)}")
+widgets.method_table([{"method": method, **values} for method, values in this_image.items()], METRIC_COLUMNS)
 n_metric_images = st.slider("Held-out images for the means", 2, 32, 4, step=2, key="faith_metric_images")
-sample = or_stop(held_out, name, n_metric_images)
+sample = widgets.or_stop(held_out, name, n_metric_images)
 scored, progress = [], st.progress(0.0, text="Scoring held-out images...")
 try:
     for index in range(len(sample)):
@@ -182,4 +161,4 @@ except InterpError as exc:
     st.stop()
 progress.empty()
 st.markdown(f"**Mean over {len(sample)} held-out images**, each for its predicted class")
-_metric_table(methods.trust.summarize_metrics(scored))
+widgets.method_table(methods.trust.summarize_metrics(scored), METRIC_COLUMNS)

@@ -82,31 +82,11 @@ st.markdown(
 )
 g1, g2, g3 = st.columns(3)
 g1.image(display, caption="the input the model sees", width="stretch")
-g2.plotly_chart(
-    figures.compact(
-        figures.heatmap_figure(
-            w.sum(axis=0),
-            title="W: gradient, summed over colour channels",
-            colorscale=SIGNED_SCALE,
-            symmetric=True,
-            colorbar_title="d logit / d input",
-        )
-    ),
-    width="stretch",
-    key="piecewise_gradient",
-)
-g3.plotly_chart(
-    figures.compact(
-        figures.heatmap_figure(
-            (w * x_in).sum(axis=0),
-            title="W x0 per pixel (sums to W x0)",
-            colorscale=SIGNED_SCALE,
-            symmetric=True,
-            colorbar_title="logit units",
-        )
-    ),
-    width="stretch",
-    key="piecewise_contribution",
-)
+for col, values, title, units, key in (
+    (g2, w.sum(axis=0), "W: gradient, summed over colour channels", "d logit / d input", "piecewise_gradient"),
+    (g3, (w * x_in).sum(axis=0), "W x0 per pixel (sums to W x0)", "logit units", "piecewise_contribution"),
+):
+    fig = figures.heatmap_figure(values, title=title, colorscale=SIGNED_SCALE, symmetric=True, colorbar_title=units)
+    col.plotly_chart(figures.compact(fig), width="stretch", key=key)
 st.markdown("**Where b comes from** (each layer's bias times the gradient of the logit at its output)")
 st.plotly_chart(figures.bias_bars(result["biases"]), width="stretch", key="piecewise_biases")

@@ -4,27 +4,16 @@ its own (independent), and every map is recomputed for the same image and class.
 found that guided backprop barely changes: it shows the image's edges more than the model's reasoning.
 """
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import defaults
+from dashboard import defaults, widgets
 from dashboard.loaders import cached_model, methods_options, model_input, probabilities
-from dashboard.widgets import (
-    class_label,
-    every_method,
-    image_page,
-    methods_picker,
-    no_choice,
-    or_stop,
-    page_image_key,
-    target_picker,
-)
 from interp import figures, methods
 
-CHOICES = every_method("guided_backprop", "grad_cam", "saliency")  # the first three are chosen at the start
+CHOICES = widgets.every_method("guided_backprop", "grad_cam", "saliency")  # the first three are chosen at the start
 # Light settings for the sampling methods: each is recomputed once per randomisation step.
 
-name, model, x, display = image_page("Sanity checks", __doc__, defaults.CAM_MODEL)
+name, model, x, display = widgets.image_page("Sanity checks", __doc__, defaults.CAM_MODEL)
 
 
 @st.cache_data(show_spinner="Randomising layers and recomputing the maps...", max_entries=32)
@@ -34,9 +23,9 @@ def _randomization(name: str, key, chosen: tuple, kind: str, target: int, seed: 
     return run(cached_model(name), x, chosen, target=target, seed=seed, options=methods_options(name, chosen))
 
 
-probs = probabilities(name, page_image_key())
+probs = probabilities(name, widgets.page_image_key())
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
-chosen = methods_picker(CHOICES, key="sanity_methods", container=c1)
+chosen = widgets.methods_picker(CHOICES, key="sanity_methods", container=c1)
 kind = c2.radio(
     "Randomisation",
     ["cascading", "independent"],
@@ -45,14 +34,14 @@ kind = c2.radio(
     help="Cascading: from the logits down, each step adds a layer. Independent: one layer at a "
     "time, the others keep their trained weights.",
 )
-target = target_picker(name, probs, key="sanity_target", label="Class explained", container=c3)
+target = widgets.target_picker(name, probs, key="sanity_target", label="Class explained", container=c3)
 seed = int(c4.number_input("Seed", 0, 9999, 0, key="sanity_seed", help="Seeds the random weights."))
-if no_choice(chosen, "method"):
+if widgets.no_choice(chosen, "method"):
     st.stop()
 
-result = or_stop(_randomization, name, page_image_key(), tuple(chosen), kind, target, seed)
+result = widgets.or_stop(_randomization, name, widgets.page_image_key(), tuple(chosen), kind, target, seed)
 left, right = st.columns([1, 5])
-left.image(display, caption=f"input; explained class {class_label(name, result.target)}", width="stretch")
+left.image(display, caption=f"input; explained class {widgets.class_label(name, result.target)}", width="stretch")
 with right:
     st.markdown("**Maps across randomisation depth**")
     st.caption(
@@ -64,13 +53,9 @@ st.markdown("**Similarity to the original map**")
 st.caption("1 means unchanged. A trustworthy map falls towards 0 as the layers it depends on are randomised.")
 st.plotly_chart(figures.similarity_curves(result), width="stretch", key="sanity_curves")
 with st.expander("Similarity table"):
-    table = pd.DataFrame(result.rows())
-    table["method"] = table["method"].map(figures.method_title)
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
+    widgets.method_table(
+        result.rows(),
+        {
             "spearman": st.column_config.NumberColumn(format="%.3f"),
             "ssim": st.column_config.NumberColumn("SSIM", format="%.3f"),
         },

@@ -117,14 +117,16 @@ def test_every_page_starts_on_the_shared_scaffold():
 
 
 def _calls(node: ast.AST) -> set[str]:
-    """Names called at the top of ``node`` (``st`` for any ``st.x(...)``), decorators and function
-    bodies left out: they run later."""
+    """Names called at the top of ``node`` (``st`` and ``x`` for any ``st.x(...)``), decorators and
+    function bodies left out: they run later."""
     if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
         return set()
     found = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Call):
             f = sub.func
+            if isinstance(f, ast.Attribute):
+                found.add(f.attr)  # widgets.page(...) calls page
             while isinstance(f, ast.Attribute):
                 f = f.value
             if isinstance(f, ast.Name):

@@ -10,8 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .cards import epoch_curve
 from .scaling import finite
-from .style import COLOURS, HELD_OUT_COLOUR, SIGNED_SCALE, TRAIN_COLOUR, colorbar, style_chart, value_range
+from .style import COLOURS, HELD_OUT_COLOUR, SIGNED_SCALE, TRAIN_COLOUR, colorbar, heatmap, style_chart, value_range
 
 
 def _number(v: float) -> str:
@@ -20,12 +21,10 @@ def _number(v: float) -> str:
 
 def _grid(z: np.ndarray, showscale: bool = False) -> go.Heatmap:
     """A small matrix with its values written in the cells, on a scale centred on 0."""
-    lo, hi = value_range(z, symmetric=True)
-    return go.Heatmap(
-        z=z,
-        zmin=lo,
-        zmax=hi,
-        colorscale=SIGNED_SCALE,
+    return heatmap(
+        z,
+        value_range(z, symmetric=True),
+        SIGNED_SCALE,
         showscale=showscale,
         text=[[_number(v) for v in row] for row in z],
         texttemplate="%{text}",
@@ -94,13 +93,11 @@ def conv_matrix_figure(a: np.ndarray, blocks: tuple[int, int] = (1, 1), title: s
     """A convolution matrix as a heatmap (0 white), with lines between the (output, input)
     channel blocks."""
     z = finite(a)
-    lo, hi = value_range(z, symmetric=True)
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            zmin=lo,
-            zmax=hi,
-            colorscale=SIGNED_SCALE,
+        heatmap(
+            z,
+            value_range(z, symmetric=True),
+            SIGNED_SCALE,
             colorbar=colorbar("weight"),
             hovertemplate="row %{y} (output), column %{x} (input)<br>%{z:.4g}<extra></extra>",
         )
@@ -173,29 +170,8 @@ def scratch_curves(record: dict[str, Any]) -> go.Figure:
         1,
         1,
     )
-    e = [r["epoch"] for r in epochs]
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["loss"] for r in epochs],
-            mode="lines+markers",
-            name="loss after the epoch",
-            line=dict(color=TRAIN_COLOUR),
-        ),
-        1,
-        1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["accuracy"] for r in epochs],
-            mode="lines+markers",
-            name="accuracy",
-            line=dict(color=HELD_OUT_COLOUR),
-        ),
-        1,
-        2,
-    )
+    fig.add_trace(epoch_curve(epochs, "loss", "loss after the epoch", dict(color=TRAIN_COLOUR)), 1, 1)
+    fig.add_trace(epoch_curve(epochs, "accuracy", "accuracy", dict(color=HELD_OUT_COLOUR)), 1, 2)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05], row=1, col=2)

@@ -12,6 +12,13 @@ from plotly.subplots import make_subplots
 from .style import HELD_OUT_COLOUR, TRAIN_COLOUR, style_chart
 
 
+def epoch_curve(epochs: Sequence[dict[str, Any]], key: str, name: str, line: dict) -> go.Scatter:
+    """Lines and markers: ``key`` of each epoch's record (which has its number under "epoch")."""
+    return go.Scatter(
+        x=[r["epoch"] for r in epochs], y=[r[key] for r in epochs], name=name, mode="lines+markers", line=line
+    )
+
+
 def training_curves(card: dict[str, Any]) -> go.Figure:
     """Loss (per step and per epoch, train vs validation) and accuracy per epoch."""
     history = card["history"]
@@ -32,51 +39,13 @@ def training_curves(card: dict[str, Any]) -> go.Figure:
             1,
             1,
         )
-    e = [r["epoch"] for r in epochs]
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["train_loss"] for r in epochs],
-            name="train loss (epoch mean)",
-            mode="lines+markers",
-            line=dict(color=TRAIN_COLOUR),
-        ),
-        1,
-        1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["val_loss"] for r in epochs],
-            name="validation loss",
-            mode="lines+markers",
-            line=dict(color=HELD_OUT_COLOUR),
-        ),
-        1,
-        1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["train_accuracy"] for r in epochs],
-            name="train accuracy",
-            mode="lines+markers",
-            line=dict(color=TRAIN_COLOUR, dash="dot"),
-        ),
-        1,
-        2,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=e,
-            y=[r["val_accuracy"] for r in epochs],
-            name="validation accuracy",
-            mode="lines+markers",
-            line=dict(color=HELD_OUT_COLOUR, dash="dot"),
-        ),
-        1,
-        2,
-    )
+    for key, name, line, col in (  # losses on the left, accuracies (dotted) on the right
+        ("train_loss", "train loss (epoch mean)", dict(color=TRAIN_COLOUR), 1),
+        ("val_loss", "validation loss", dict(color=HELD_OUT_COLOUR), 1),
+        ("train_accuracy", "train accuracy", dict(color=TRAIN_COLOUR, dash="dot"), 2),
+        ("val_accuracy", "validation accuracy", dict(color=HELD_OUT_COLOUR, dash="dot"), 2),
+    ):
+        fig.add_trace(epoch_curve(epochs, key, name, line), 1, col)
     best = card.get("kept_epoch") or card.get("best_epoch")  # the epoch whose weights were written
     if best and best > 0:
         for col in (1, 2):

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .scaling import finite, normalize, overlay
-from .style import ATTRIBUTION_SCALE, colorbar, style_map
+from .style import ATTRIBUTION_SCALE, colorbar, heatmap, style_map, value_range
 
 
 def map_overlay(picture: np.ndarray, saliency_map: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -28,9 +28,7 @@ def mean_map_grid(maps: Mapping[str, tuple[np.ndarray, int]], title: str = "", n
     ncols = ncols or min(len(labels), 5)
     nrows = math.ceil(len(labels) / ncols)
     stacked = np.stack([finite(maps[k][0]) for k in labels])
-    lo, hi = float(stacked.min()), float(stacked.max())
-    if hi - lo <= 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    zrange = value_range(stacked)  # one colour scale for every cell
     fig = make_subplots(
         rows=nrows,
         cols=ncols,
@@ -41,11 +39,10 @@ def mean_map_grid(maps: Mapping[str, tuple[np.ndarray, int]], title: str = "", n
     for i, (k, z) in enumerate(zip(labels, stacked)):
         r, c = divmod(i, ncols)
         fig.add_trace(
-            go.Heatmap(
-                z=z,
-                zmin=lo,
-                zmax=hi,
-                colorscale=ATTRIBUTION_SCALE,
+            heatmap(
+                z,
+                zrange,
+                ATTRIBUTION_SCALE,
                 showscale=i == 0,
                 colorbar=colorbar("mean map"),
                 name=str(k),

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import ParameterError
 from .scaling import as_rgb_uint8, filter_mosaic, finite, normalize
-from .style import ACTIVATION_SCALE, ATTRIBUTION_SCALE, SIGNED_SCALE, colorbar, style_map, value_range
+from .style import ACTIVATION_SCALE, ATTRIBUTION_SCALE, SIGNED_SCALE, colorbar, heatmap, style_map, value_range
 
 
 def heatmap_figure(
@@ -40,13 +40,11 @@ def heatmap_figure(
         if z.shape != img.shape[:2]:
             z = np.asarray(cv2.resize(z, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
         fig.add_trace(go.Image(z=img, hoverinfo="skip"))
-    lo, hi = value_range(np.asarray(zrange) if zrange else z, symmetric)
     fig.add_trace(
-        go.Heatmap(
-            z=z,
-            zmin=lo,
-            zmax=hi,
-            colorscale=colorscale,
+        heatmap(
+            z,
+            value_range(np.asarray(zrange) if zrange else z, symmetric),
+            colorscale,
             opacity=opacity if image is not None else 1.0,
             colorbar=colorbar(colorbar_title),
             hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>",
@@ -64,13 +62,11 @@ def kernel_figure(
         limit: the scale's +-bound, to share one scale between kernels; default max |kernel|.
     """
     z = finite(kernel)
-    lo, hi = value_range(np.array([-limit, limit]) if limit else z, symmetric=True)
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            zmin=lo,
-            zmax=hi,
-            colorscale=SIGNED_SCALE,
+        heatmap(
+            z,
+            value_range(np.array([-limit, limit]) if limit else z, symmetric=True),
+            SIGNED_SCALE,
             showscale=showscale,
             colorbar=colorbar(what),
             hovertemplate=f"row %{{y}}, col %{{x}}<br>{what} %{{z:.4g}}<extra></extra>",
@@ -107,13 +103,11 @@ def filter_grid_figure(
             hovertemplate="filter %{customdata}<extra></extra>",
         )
     elif t.ndim == 3:
-        lo, hi = value_range(t, symmetric=True)
         mosaic, index = filter_mosaic(t, ncols, fill=0.0)  # gaps read as 0: white on RdBu
-        trace = go.Heatmap(
-            z=mosaic,
-            zmin=lo,
-            zmax=hi,
-            colorscale=SIGNED_SCALE,
+        trace = heatmap(
+            mosaic,
+            value_range(t, symmetric=True),
+            SIGNED_SCALE,
             customdata=_hover_labels(index, labels),
             colorbar=colorbar("weight"),
             hovertemplate="filter %{customdata}<br>weight=%{z:.4g}<extra></extra>",
@@ -134,14 +128,12 @@ def feature_grid_figure(
     scale in activation units (so strong and weak channels can be told apart)."""
     channels = np.asarray(channels, dtype=int)
     tiles = finite(maps)[channels]
-    lo, hi = value_range(tiles)
     mosaic, index = filter_mosaic(tiles, ncols, pad=max(1, tiles.shape[-1] // 16), fill=np.nan)
     fig = go.Figure(
-        go.Heatmap(
-            z=mosaic,
-            zmin=lo,
-            zmax=hi,
-            colorscale=colorscale,
+        heatmap(
+            mosaic,
+            value_range(tiles),
+            colorscale,
             customdata=_hover_labels(index, channels),
             colorbar=colorbar("activation"),
             hoverongaps=False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterator, Mapping
 
 import numpy as np
+import plotly.graph_objects as go
 
 from ..methods.records import REGISTRY
 from .scaling import EPS
@@ -51,6 +52,12 @@ def value_range(z: np.ndarray, symmetric: bool = False) -> tuple[float, float]:
     if hi - lo <= EPS:
         lo, hi = lo - 0.5, hi + 0.5
     return lo, hi
+
+
+def heatmap(z: np.ndarray, zrange: tuple[float, float], colorscale: str, **trace) -> go.Heatmap:
+    """A heatmap of ``z`` whose colour scale spans ``zrange`` (low, high: :func:`value_range`);
+    ``trace``: the heatmap's other settings (colour bar, hover text...)."""
+    return go.Heatmap(z=z, zmin=zrange[0], zmax=zrange[1], colorscale=colorscale, **trace)
 
 
 def colorbar(title: str) -> dict:

@@ -1,5 +1,6 @@
 """Shared mechanics of the methods: the per-model lock, hooks that live for one call, layer
-lookup, input and target checks, gradients of a layer, and the runner every method shares.
+lookup, input and target checks, gradients of a layer, the runner every method shares, and how a
+method declares its options (:func:`options_from`).
 
 Every method that puts hooks on a model does it through :func:`using` (the model's lock) and
 :func:`forward_hooks` (removed in ``finally``), so the shared model is never left changed.
@@ -10,12 +11,13 @@ read together when a method is added.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import threading
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
@@ -26,11 +28,15 @@ from .records import REGISTRY
 
 if TYPE_CHECKING:  # plotly is imported only when a figure is drawn
     import plotly.graph_objects as go
+    from _typeshed import DataclassInstance
 
 Target = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
-# compute(model, batch, targets) -> (map with a leading N, the layer it read or None); it fixes
-# the targets with ``targets.of(logits)`` from its own forward pass (see Targets)
-Compute = Callable[[nn.Module, torch.Tensor, "Targets"], "tuple[torch.Tensor, str | None]"]
+# What a method computes: the map with a leading N, and the layer it read (None: the input)
+Maps = tuple[torch.Tensor, str | None]
+# compute(model, batch, targets) -> Maps; it fixes the targets with ``targets.of(logits)`` from its
+# own forward pass (see Targets)
+Compute = Callable[[nn.Module, torch.Tensor, "Targets"], Maps]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,3 +465,22 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
     if single:
         return Explanation(out[0], int(t[0]), float(p[0]), method, layer)
     return Explanation(out, t, p, method, layer)
+
+
+def options_from(options: type[DataclassInstance]) -> Callable[[_F], _F]:
+    """Decorator for a function that takes its options as ``**options``, each a field of the
+    dataclass ``options``: its signature then lists every field with its default, as keyword
+    parameters. A method's record reads its options there (and explain checks a call against
+    them), help() shows them, and each option's default is written once, in the dataclass."""
+
+    def decorate(fn: _F) -> _F:
+        signature = inspect.signature(fn)
+        params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        params += [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+            for f in fields(options)
+        ]
+        fn.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return fn
+
+    return decorate

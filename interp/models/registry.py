@@ -88,171 +88,97 @@ def _task_classes(task: str) -> tuple[str, ...]:
 
 # Recipes: what `python -m interp train NAME` uses unless told otherwise. Shipped models were
 # trained with exactly these on two CPU cores (their model cards record the full command).
-_PACS_GAP_RECIPE = dict(
-    epochs=12,
-    batch_size=64,
-    lr=2e-3,
-    optimizer="adamw",
-    weight_decay=0.05,
-    schedule="onecycle",
-    augment=True,
-    patience=4,
-)
+def _recipe(
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    patience: int,
+    weight_decay: float | None = None,
+    schedule: str = "onecycle",
+    augment: bool = True,
+    **more: Any,
+) -> dict[str, Any]:
+    """A training recipe: train.TrainConfig fields, in the order the model cards print them."""
+    recipe: dict[str, Any] = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer)
+    if weight_decay is not None:
+        recipe["weight_decay"] = weight_decay
+    return {**recipe, "schedule": schedule, "augment": augment, "patience": patience, **more}
+
+
+_PACS: dict[str, Any] = dict(input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+_PACS_GAP_RECIPE = _recipe(12, 64, 2e-3, "adamw", patience=4, weight_decay=0.05)
 # The course's AlexNets have no batch norm. With PyTorch's default start (conv1 std ~0.03) and SGD
 # the 11x11 kernels stay noise (lag-1 autocorrelation about 0 after three epochs); a small conv1 start
 # (std 1e-3) with AdamW lets the data shape them. Tuned on the original AlexNet with short runs
-# (docs/models.md: "The course's AlexNets"), then kept for all three variants as the course asks; one recipe
-# serves both tasks.
+# (docs/models.md: "The course's AlexNets"), then kept for all three variants as the course asks;
+# one recipe serves both tasks.
 _ALEXNET_ARCH = dict(conv1_init_std=1e-3)
-_ALEXNET_RECIPE = dict(
-    epochs=15,
-    batch_size=64,
-    lr=3e-4,
-    optimizer="adamw",
-    weight_decay=0.05,
-    schedule="onecycle",
-    augment=True,
-    patience=5,
-)
+_ALEXNET_RECIPE = _recipe(15, 64, 3e-4, "adamw", patience=5, weight_decay=0.05)
 _ALEXNET_NOTE = (
     "58 M parameters, 94% of them in fc6 and fc7, which the checkpoint stores in int8 (one scale "
     "per row). 15 epochs of about 3 minutes on two quiet CPU cores with bfloat16 autocast (6 on "
     "shared ones)."
 )
+_GAP_NOTE = "3.7 M parameters, batch norm after each conv; about 10 minutes per epoch on two CPU cores."
 
 for _task in ("pacs_domain", "pacs_class"):
+    _classes = _task_classes(_task)
     for _arch in ("alexnet", "alexnet_large_kernel", "alexnet_avgpool"):
         register(
             ModelSpec(
-                name=f"{_arch}_{_task}",
-                arch=_arch,
-                task=_task,
-                class_names=_task_classes(_task),
-                input_size=227,
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
+                f"{_arch}_{_task}",
+                _arch,
+                _task,
+                _classes,
                 arch_kwargs=_ALEXNET_ARCH,
                 recipe=_ALEXNET_RECIPE,
                 training_note=_ALEXNET_NOTE,
+                **_PACS,
             )
         )
+    # The domain task is the easier one: 8 epochs reach its target, the class task needs 12.
+    _gap_recipe = {**_PACS_GAP_RECIPE, "epochs": 8 if _task == "pacs_domain" else 12}
     register(
         ModelSpec(
-            name=f"alexnet_gap_{_task}",
-            arch="alexnet_gap",
-            task=_task,
-            class_names=_task_classes(_task),
-            input_size=227,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3),
+            f"alexnet_gap_{_task}",
+            "alexnet_gap",
+            _task,
+            _classes,
             ships=True,
-            # The domain task is the easier one: 8 epochs reach its target, the class task needs 12.
-            recipe={**_PACS_GAP_RECIPE, "epochs": 8 if _task == "pacs_domain" else 12},
-            training_note="3.7 M parameters, batch norm after each conv; about 10 minutes per epoch on two CPU cores.",
+            recipe=_gap_recipe,
+            arch_kwargs=dict(batch_norm=True, conv1_init_std=1e-3),
+            training_note=_GAP_NOTE,
+            **_PACS,
         )
     )
 
 _CIFAR: dict[str, Any] = dict(
     task="cifar10", class_names=CIFAR10_CLASSES, input_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD
 )
-register(
-    ModelSpec(
-        name="table2_cnn_cifar10",
-        arch="table2_cnn",
-        ships=True,
-        recipe=dict(
-            epochs=10,
-            batch_size=64,
-            lr=0.05,
-            optimizer="sgd",
-            weight_decay=5e-4,
-            schedule="onecycle",
-            augment=True,
-            patience=3,
-        ),
-        **_CIFAR,
+_IMAGENET_INPUT: dict[str, Any] = dict(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+_BN_DROPOUT = dict(batch_norm=True, dropout=0.3)
+_SGD_WD: dict[str, Any] = dict(patience=3, weight_decay=5e-4)
+_RESNET32_NOTE = "He et al.'s schedule (the paper reports 92.5% after about 160 epochs); not trained here."
+_RESNET50_NOTE = "23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not trained here: meant for a GPU."
+# name, architecture, shipped, architecture switches, recipe, training note
+_CIFAR_ENTRIES: list[tuple[str, str, bool, dict[str, Any], dict[str, Any], str]] = [
+    ("table2_cnn_cifar10", "table2_cnn", True, {}, _recipe(10, 64, 0.05, "sgd", **_SGD_WD), ""),
+    ("vanilla_cnn_cifar10", "vanilla_cnn", False, {}, _recipe(5, 64, 1e-3, "adam", 2, None, "none", False), ""),
+    ("linear_cnn_cifar10", "linear_cnn", True, _BN_DROPOUT, _recipe(10, 128, 0.1, "sgd", **_SGD_WD), ""),
+    ("nin_cifar10", "nin", True, _BN_DROPOUT, _recipe(12, 128, 0.1, "sgd", **_SGD_WD), ""),
+    ("resnet32_cifar10", "resnet32", False, {}, _recipe(160, 128, 0.1, "sgd", 20, 1e-4, "cosine"), _RESNET32_NOTE),
+]
+for _name, _arch, _ships, _switches, _cifar_recipe, _note in _CIFAR_ENTRIES:
+    register(
+        ModelSpec(
+            _name, _arch, ships=_ships, arch_kwargs=_switches, recipe=_cifar_recipe, training_note=_note, **_CIFAR
+        )
     )
-)
-register(
-    ModelSpec(
-        name="vanilla_cnn_cifar10",
-        arch="vanilla_cnn",
-        recipe=dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adam", schedule="none", augment=False, patience=2),
-        **_CIFAR,
-    )
-)
-register(
-    ModelSpec(
-        name="linear_cnn_cifar10",
-        arch="linear_cnn",
-        ships=True,
-        arch_kwargs=dict(batch_norm=True, dropout=0.3),
-        recipe=dict(
-            epochs=10,
-            batch_size=128,
-            lr=0.1,
-            optimizer="sgd",
-            weight_decay=5e-4,
-            schedule="onecycle",
-            augment=True,
-            patience=3,
-        ),
-        **_CIFAR,
-    )
-)
-register(
-    ModelSpec(
-        name="nin_cifar10",
-        arch="nin",
-        ships=True,
-        arch_kwargs=dict(batch_norm=True, dropout=0.3),
-        recipe=dict(
-            epochs=12,
-            batch_size=128,
-            lr=0.1,
-            optimizer="sgd",
-            weight_decay=5e-4,
-            schedule="onecycle",
-            augment=True,
-            patience=3,
-        ),
-        **_CIFAR,
-    )
-)
-register(
-    ModelSpec(
-        name="resnet32_cifar10",
-        arch="resnet32",
-        recipe=dict(
-            epochs=160,
-            batch_size=128,
-            lr=0.1,
-            optimizer="sgd",
-            weight_decay=1e-4,
-            schedule="cosine",
-            augment=True,
-            patience=20,
-        ),
-        training_note="He et al.'s schedule (the paper reports 92.5% after about 160 epochs); not trained here.",
-        **_CIFAR,
-    )
-)
 # ResNet-32 on CIFAR-10 cut to a long tail (imbalance ratio 100: 5,000 airplanes down to 50 trucks,
 # 12,406 images), once with cross-entropy and once with the class-balanced focal loss (interp.losses).
 # Shortened from Cui et al.'s 200 epochs to 60, what two CPU cores train in about an hour.
-_CIFAR10LT_RECIPE = dict(
-    epochs=60,
-    batch_size=128,
-    lr=0.1,
-    optimizer="sgd",
-    weight_decay=2e-4,
-    schedule="onecycle",
-    augment=True,
-    patience=60,
-    imbalance=100,
-    keep="last",
-)
+_CIFAR10LT_RECIPE = _recipe(60, 128, 0.1, "sgd", patience=60, weight_decay=2e-4, imbalance=100, keep="last")
 _CIFAR10LT_NOTE = (
     "Trained on long-tailed CIFAR-10 (imbalance 100, 12,406 images) for 60 epochs, the last "
     "kept; about a minute per epoch on one CPU core, about 25 s on two."
@@ -260,34 +186,20 @@ _CIFAR10LT_NOTE = (
 for _loss, _loss_recipe in (("ce", dict(beta=0.0, gamma=0.0)), ("cbfocal", dict(beta=0.9999, gamma=1.0))):
     register(
         ModelSpec(
-            name=f"resnet32_cifar10lt_{_loss}",
-            arch="resnet32",
-            task="cifar10lt",
-            class_names=CIFAR10_CLASSES,
-            input_size=32,
-            mean=CIFAR10_MEAN,
-            std=CIFAR10_STD,
+            f"resnet32_cifar10lt_{_loss}",
+            "resnet32",
             recipe={**_CIFAR10LT_RECIPE, **_loss_recipe},
             training_note=_CIFAR10LT_NOTE,
             ships=True,
+            **{**_CIFAR, "task": "cifar10lt"},
         )
     )
 register(
     ModelSpec(
-        name="resnet50_cifar10",
-        arch="resnet50",
-        recipe=dict(
-            epochs=60,
-            batch_size=128,
-            lr=0.1,
-            optimizer="sgd",
-            weight_decay=5e-4,
-            schedule="onecycle",
-            augment=True,
-            patience=10,
-        ),
-        training_note="23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not "
-        "trained here: meant for a GPU.",
+        "resnet50_cifar10",
+        "resnet50",
+        recipe=_recipe(60, 128, 0.1, "sgd", **{**_SGD_WD, "patience": 10}),
+        training_note=_RESNET50_NOTE,
         **_CIFAR,
     )
 )
@@ -297,20 +209,9 @@ register(
         arch="resnet18_transfer",
         task="cifar10",
         class_names=CIFAR10_CLASSES,
-        input_size=224,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        **_IMAGENET_INPUT,
         pretrained="imagenet",
-        recipe=dict(
-            epochs=5,
-            batch_size=64,
-            lr=1e-3,
-            optimizer="adam",
-            weight_decay=0.0,
-            schedule="cosine",
-            augment=True,
-            patience=2,
-        ),
+        recipe=_recipe(5, 64, 1e-3, "adam", patience=2, weight_decay=0.0, schedule="cosine"),
         training_note="Starts from ImageNet weights (downloaded once); only layer4 and fc train, "
         "at 224 px (--input-size 112 is four times cheaper). Not trained here.",
     )
@@ -321,9 +222,7 @@ register(
         arch="resnet18",
         task="imagenet",
         class_names=_task_classes("imagenet"),
-        input_size=224,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        **_IMAGENET_INPUT,
         pretrained="imagenet",
         training_note="Not trained here: torchvision's ImageNet weights (69.8% top-1 by "
         "torchvision's measure), fetched once with python -m interp fetch "

@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 
+from ..cli_options import options_of
 from ..errors import InterpError
 
 
@@ -66,26 +67,12 @@ def run_command(args: argparse.Namespace) -> None:
     if args.limit is not None and args.limit < 1:
         raise InterpError(f"--limit must be at least 1, not {args.limit}")
     command = "python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    what = "split images out limit resolution metrics layer checkpoint batch_size shard_size data_dir device"
+    how = "engine ray_address actors gpus_per_actor progress"
     table = explain_dataset(
         args.model,
         args.methods,
-        split=args.split,
-        images=args.images,
-        out=args.out,
-        limit=args.limit,
-        resolution=args.resolution,
-        metrics=args.metrics,
-        layer=args.layer,
-        checkpoint=args.checkpoint,
-        batch_size=args.batch_size,
-        shard_size=args.shard_size,
-        engine=args.engine,
-        ray_address=args.ray_address,
-        actors=args.actors,
-        gpus_per_actor=args.gpus_per_actor,
-        data_dir=args.data_dir,
-        device=args.device,
-        progress=args.progress,
+        **options_of(args, f"{what} {how}"),
         command=command,
         models_files=args.models,
         columns=["index", "path", "label", "prediction", "error"],

@@ -6,27 +6,18 @@ failed write stops the run."""
 from __future__ import annotations
 
 from concurrent.futures import Future
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from torch import nn
 
-from ..models.registry import ModelSpec
 from .compute import background, compute_shard, spare_core
-from .job import Images, Settings
+from .job import Pending
 from .store import write_shard
 
 
-def run_local(
-    model: nn.Module,
-    spec: ModelSpec,
-    settings: Settings,
-    images: Images,
-    out: Path,
-    pending: Sequence[int],
-    advance: Callable[[int], None],
-) -> None:
+def run_local(model: nn.Module, work: Pending) -> None:
     """Compute and write each pending shard; ``advance(n)`` once it is on disk, with its image count."""
+    spec, settings, images, out, pending, advance = work.parts()
     writing: tuple[Future, int] | None = None
     with background(spare_core(model), "interp-write") as pool:
         for i in pending:

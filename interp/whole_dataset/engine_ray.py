@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InterpError
 from ..models.registry import ModelSpec
-from .job import Images, Settings
+from .job import Images, Pending, Settings
 from .store import write_shard
 
 STAGING = "_ray_staging"  # where write_parquet puts a wave's rows before they are filed as shards
@@ -95,12 +95,7 @@ def _actors(requested: int | None, gpus_per_actor: float) -> int:
 
 
 def run_ray(
-    spec: ModelSpec,
-    settings: Settings,
-    images: Images,
-    out: Path,
-    pending: Sequence[int],
-    advance: Callable[[int], None],
+    work: Pending,
     address: str | None = None,
     actors: int | None = None,
     gpus_per_actor: float | None = None,
@@ -114,6 +109,7 @@ def run_ray(
         actors: how many actors (default: one per GPU share, else one per CPU).
         threads: torch threads in each actor (default: Ray's, the CPUs it gives the actor).
     """
+    spec, settings, images, out, pending, advance = work.parts()
     try:
         import ray
     except ImportError as exc:

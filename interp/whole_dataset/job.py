@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import DataError, InterpError
 from ..models.registry import ModelSpec
@@ -69,6 +69,22 @@ class Images:
         for p, y in zip(self.paths, self.labels):
             h.update(f"{p}\t{y}\n".encode())
         return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What an engine computes: the run's shards still missing, and where and how to file them."""
+
+    spec: ModelSpec
+    settings: Settings
+    images: Images
+    out: Path
+    shards: Sequence[int]
+    advance: Callable[[int], None]  # called with each filed shard's image count (the progress bar)
+
+    def parts(self) -> tuple[ModelSpec, Settings, Images, Path, Sequence[int], Callable[[int], None]]:
+        """(spec, settings, images, out, shards, advance)."""
+        return self.spec, self.settings, self.images, self.out, self.shards, self.advance
 
 
 def shard_count(n: int, size: int) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import pyarrow as pa
 
 from ..errors import InterpError
-from .job import Images, Settings, check_settings, folder_images, limited, listed, shard_count, split_images
+from .job import Images, Pending, Settings, check_settings, folder_images, limited, listed, shard_count, split_images
 from .store import done_shards, finish, open_folder, read_results
 
 Progress = Union[bool, Callable[[int, int], None]]
@@ -200,11 +200,11 @@ def _run(
         if engine == "ray":
             from .engine_ray import run_ray
 
-            run_ray(spec, settings, images, out, pending, advance, **ray_options)
+            run_ray(Pending(spec, settings, images, out, pending, advance), **ray_options)
         else:
             from .engine_local import run_local
 
-            run_local(net, spec, settings, images, out, pending, advance)
+            run_local(net, Pending(spec, settings, images, out, pending, advance))
     finally:
         close()
     finish(out, manifest, time.perf_counter() - started, engine)

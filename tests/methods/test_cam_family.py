@@ -13,23 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import interp
+from bench.peers_cams import PGC_CLASSES, TC_CLASSES
 from interp.data.samples import held_out_batch
 from interp.methods import CAM_FAMILY
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, not_inplace_copy, snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-PGC = {
-    "grad_cam_pp": "GradCAMPlusPlus",
-    "xgrad_cam": "XGradCAM",
-    "hires_cam": "HiResCAM",
-    "layer_cam": "LayerCAM",
-    "score_cam": "ScoreCAM",
-    "ablation_cam": "AblationCAM",
-    "eigen_cam": "EigenCAM",
-    "eigen_grad_cam": "EigenGradCAM",
-}
-TC = {"grad_cam_pp": "GradCAMpp", "xgrad_cam": "XGradCAM", "layer_cam": "LayerCAM", "score_cam": "ScoreCAM"}
+# The peers' class of each member of the family (pytorch-grad-cam has them all; torch-cam four).
+PGC, TC = PGC_CLASSES, TC_CLASSES
 EIGEN = ("eigen_cam", "eigen_grad_cam")  # a principal component's sign is arbitrary
 
 

@@ -10,7 +10,8 @@ map to [0, 1] and its OpenCV resize, which are display choices here (interp.figu
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from ..core import (
     layer_activation_and_grad,
     layers_activations_and_grads,
     logits_of,
+    options_from,
     to_input_size,
     upsample,
 )
@@ -153,31 +155,34 @@ def first_component(a: torch.Tensor, center: bool = True) -> torch.Tensor:
     return (m @ (v * sign[:, None])[..., None])[..., 0].reshape(n, h, w).to(a.dtype)
 
 
+@dataclass(frozen=True)
+class EigenOptions:
+    """Eigen-CAM's and EigenGrad-CAM's options: ``relu`` keeps the positive part, as every CAM of
+    the family; ``center`` subtracts each channel's mean first, as pytorch-grad-cam does (PCA),
+    and False projects the raw maps, as in the paper's SVD."""
+
+    relu: bool = True
+    center: bool = True
+
+
+@options_from(EigenOptions)
 def _eigen_cam(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    relu: bool = True,
-    center: bool = True,
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
 ) -> tuple[torch.Tensor, str]:
     """Eigen-CAM: the first principal component of the layer's maps; class-agnostic (the target
-    only names the explained class). ``center``: subtract each channel's mean first, as
-    pytorch-grad-cam does (PCA); False projects the raw maps, as in the paper's SVD."""
+    only names the explained class)."""
+    o = EigenOptions(**options)
     layer = layer or remembered_default_layer(model, xb)
     act = layer_activation(model, xb, targets, layer)
     need_maps(act, layer, "Eigen-CAM")
-    return finish(first_component(act, center), xb.shape[-2:], relu), layer
+    return finish(first_component(act, o.center), xb.shape[-2:], o.relu), layer
 
 
+@options_from(EigenOptions)
 def _eigen_grad_cam(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    relu: bool = True,
-    center: bool = True,
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
 ) -> tuple[torch.Tensor, str]:
     """EigenGrad-CAM (pytorch-grad-cam's): Eigen-CAM of the element-wise product g * A."""
+    o = EigenOptions(**options)
     act, g, layer = _gradients(model, xb, targets, layer, "EigenGrad-CAM")
-    return finish(first_component(g * act, center), xb.shape[-2:], relu), layer
+    return finish(first_component(g * act, o.center), xb.shape[-2:], o.relu), layer

@@ -11,12 +11,15 @@ model runs on copies of the image instead, as pytorch-grad-cam does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...errors import LayerError, ModelOutputError
-from ..core import Targets, forward_hooks, get_module, logits_of
+from ..core import Targets, forward_hooks, get_module, logits_of, options_from
 from ..layers import remembered_default_layer
 from .cam_family import finish, layer_activation, need_maps, weighted_sum
 
@@ -32,13 +35,18 @@ def _masks(maps: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return (up - lo) / (hi - lo + 1e-8)  # the peers' 1e-8
 
 
+@dataclass(frozen=True)
+class ScoreCamOptions:
+    """Score-CAM's options: ``relu`` keeps the positive part, as every CAM of the family;
+    ``batch_size`` masked images per forward pass."""
+
+    relu: bool = True
+    batch_size: int = 32
+
+
+@options_from(ScoreCamOptions)
 def _score_cam(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    relu: bool = True,
-    batch_size: int = 32,
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
 ) -> tuple[torch.Tensor, str]:
     """Score-CAM: each channel's map, upsampled to the input and min-max scaled to [0, 1], masks
     the image; the channel's weight is the softmax over channels of the masked images' target logits.
@@ -47,12 +55,12 @@ def _score_cam(
     upsamples it, which changes the masks slightly and, through the softmax, the weights more
     (the two peers' maps differ as much from each other). A constant channel masks the image to
     zeros: one forward pass of a black image serves every such channel.
-    ``batch_size``: masked images per forward pass.
     """
+    o = ScoreCamOptions(**options)
     layer = layer or remembered_default_layer(model, xb)
     act = layer_activation(model, xb, targets, layer)
     need_maps(act, layer, "Score-CAM")
-    t, bs = targets.value, max(1, int(batch_size))
+    t, bs = targets.value, max(1, int(o.batch_size))
     assert t is not None  # layer_activation's pass fixed the targets
     scores = torch.empty(act.shape[:2], dtype=torch.float64, device=xb.device)
     with torch.inference_mode():
@@ -66,7 +74,7 @@ def _score_cam(
                 masked = xb[i] * _masks(act[i, ch], xb.shape[-2:])[:, None]
                 scores[i, ch] = logits_of(model, masked)[:, t[i]].double()
         weights = torch.softmax(scores, 1)
-    return finish(weighted_sum(weights, act), xb.shape[-2:], relu), layer
+    return finish(weighted_sum(weights, act), xb.shape[-2:], o.relu), layer
 
 
 class _Ablate:
@@ -138,22 +146,27 @@ def _ablated_logits(
 _COPIES_BYTES = 64 * 2**20
 
 
+@dataclass(frozen=True)
+class AblationCamOptions:
+    """Ablation-CAM's options: ``relu`` keeps the positive part, as every CAM of the family;
+    ``batch_size`` ablated copies per pass (default: as many as 64 MB of the layer's maps hold)."""
+
+    relu: bool = True
+    batch_size: int | None = None
+
+
+@options_from(AblationCamOptions)
 def _ablation_cam(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    relu: bool = True,
-    batch_size: int | None = None,
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
 ) -> tuple[torch.Tensor, str]:
     """Ablation-CAM: w_k = (y_c - y_c^k) / y_c, where y_c^k is the target logit with channel k of the
     layer set to zero (where y_c is 0, the drop y_c - y_c^k itself).
 
     The paper ablates with zeros; pytorch-grad-cam does too where the layer's minimum is 0 (after
     a ReLU) and otherwise uses its minimum minus 1e7. A channel that is zero already is not run:
-    its weight does not matter, as its map is zero. ``batch_size``: ablated copies per pass
-    (default: as many as 64 MB of the layer's maps hold).
+    its weight does not matter, as its map is zero.
     """
+    o = AblationCamOptions(**options)
     layer = layer or remembered_default_layer(model, xb)
     hook = _Ablate(layer)
     with forward_hooks([(get_module(model, layer), hook)]), torch.inference_mode():
@@ -163,7 +176,7 @@ def _ablation_cam(
         t = targets.of(logits0)
         act = hook.act
         need_maps(act, layer, "Ablation-CAM")
-        bs = int(batch_size) if batch_size else _COPIES_BYTES // max(1, act[0].numel() * act.element_size())
+        bs = int(o.batch_size) if o.batch_size else _COPIES_BYTES // max(1, act[0].numel() * act.element_size())
         y = logits0.gather(1, t[:, None]).double()  # N x 1
         y_k = y.repeat(1, act.shape[1])
         state = {"broadcast": True}
@@ -172,4 +185,4 @@ def _ablation_cam(
             logits = _ablated_logits(model, hook, xb[i : i + 1], act[i], live, logits0.shape[1], max(1, bs), state)
             y_k[i, live] = logits[:, t[i]].double()
         weights = (y - y_k) / torch.where(y == 0, torch.ones_like(y), y)
-    return finish(weighted_sum(weights, act), xb.shape[-2:], relu), layer
+    return finish(weighted_sum(weights, act), xb.shape[-2:], o.relu), layer

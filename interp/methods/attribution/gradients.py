@@ -13,15 +13,18 @@ touched (Captum's NoiseTunnel uses the global one).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ...errors import MethodError
-from ..core import Target, Targets, attribute, forward_hooks, input_grad, logits_of
+from ..core import Maps, Target, Targets, attribute, forward_hooks, input_grad, logits_of, options_from
+
+BaselineLike = float | np.ndarray | torch.Tensor | None
 
 
 def _positive_part(grad: torch.Tensor) -> torch.Tensor:
@@ -78,34 +81,58 @@ def _check(ok: bool, message: str) -> None:
         raise MethodError(message)
 
 
-def _smoothgrad(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    n_samples: int = 25,
-    noise_level: float = 0.15,
-    seed: int = 0,
-    batch_size: int = 16,
-) -> tuple[torch.Tensor, None]:
+def _check_count(name: str, value: Any, least: int = 1) -> None:
+    _check(isinstance(value, int) and value >= least, f"{name} must be an int >= {least}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """SmoothGrad's noisy copies of the input, also the noise tunnel's and VarGrad's: ``n_samples``
+    copies, with Gaussian noise of std ``noise_level`` times each image's value range (paper:
+    0.1-0.2), drawn from a generator seeded by ``seed`` (the same seed gives the same map)."""
+
+    n_samples: int = 25
+    noise_level: float = 0.15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_count("n_samples", self.n_samples)
+        _check(
+            self.noise_level >= 0 and np.isfinite(self.noise_level),
+            f"noise_level must be >= 0, not {self.noise_level!r}",
+        )
+
+    def draw(self, xb: torch.Tensor) -> torch.Tensor:
+        """The noise for the batch ``xb``: (n_samples, N, C, H, W)."""
+        return smoothgrad_noise(xb, self.n_samples, self.noise_level, self.seed)
+
+
+@dataclass(frozen=True)
+class SmoothGradOptions(Noise):
+    """SmoothGrad's options: its :class:`Noise`, and ``batch_size`` noisy copies per forward pass."""
+
+    batch_size: int = 16
+
+
+@options_from(SmoothGradOptions)
+def _smoothgrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any) -> Maps:
     from captum.attr import Saliency
 
-    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
-    _check(noise_level >= 0 and np.isfinite(noise_level), f"noise_level must be >= 0, not {noise_level!r}")
+    o = SmoothGradOptions(**options)
+    noise = o.draw(xb)
     classes = targets.before(model, xb)  # the clean image's prediction, not a noisy copy's
-    noise = smoothgrad_noise(xb, n_samples, noise_level, seed)
     saliency = Saliency(_connected(model))
     n = xb.shape[0]
     total = torch.zeros_like(xb)
-    for chunk in noise.split(max(1, batch_size // n)):  # several noisy copies per forward pass
+    for chunk in noise.split(max(1, o.batch_size // n)):  # several noisy copies per forward pass
         s = chunk.shape[0]
         noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:]).requires_grad_(True)
         grads = saliency.attribute(noisy, target=classes.repeat(s), abs=False)
         total += grads.reshape(s, *xb.shape).sum(0)
-    return total / n_samples, None
+    return total / o.n_samples, None
 
 
-def _baseline(xb: torch.Tensor, baseline: float | np.ndarray | torch.Tensor | None) -> torch.Tensor:
+def _baseline(xb: torch.Tensor, baseline: BaselineLike) -> torch.Tensor:
     if baseline is None:
         return torch.zeros_like(xb)
     try:
@@ -115,26 +142,35 @@ def _baseline(xb: torch.Tensor, baseline: float | np.ndarray | torch.Tensor | No
         raise MethodError(f"the baseline must be a number or broadcast to the input {tuple(xb.shape)} ({exc})") from exc
 
 
+@dataclass(frozen=True)
+class IntegratedGradientsOptions:
+    """Integrated gradients' options: ``steps`` of the Gauss-Legendre rule along the path, the
+    ``baseline`` it starts from (in the model's normalised input space; default zeros, the mean
+    image) and ``batch_size`` points of the path per forward pass."""
+
+    steps: int = 50
+    baseline: BaselineLike = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check_count("steps", self.steps)
+
+
+@options_from(IntegratedGradientsOptions)
 def _integrated_gradients(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    steps: int = 50,
-    baseline: float | np.ndarray | torch.Tensor | None = None,
-    batch_size: int = 32,
-) -> tuple[torch.Tensor, None]:
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
+) -> Maps:
     from captum.attr import IntegratedGradients
 
-    _check(isinstance(steps, int) and steps >= 1, f"steps must be an int >= 1, not {steps!r}")
+    o = IntegratedGradientsOptions(**options)
     ig = IntegratedGradients(_connected(model))
     attr = ig.attribute(
         xb.detach(),
-        baselines=_baseline(xb, baseline),
+        baselines=_baseline(xb, o.baseline),
         target=targets.before(model, xb),
-        n_steps=steps,
+        n_steps=o.steps,
         method="gausslegendre",
-        internal_batch_size=max(batch_size, xb.shape[0]),
+        internal_batch_size=max(o.batch_size, xb.shape[0]),
     )
     return attr, None
 
@@ -150,35 +186,24 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> np.nda
     return attribute(model, x, target, _saliency).map
 
 
-def smoothgrad(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    n_samples: int = 25,
-    noise_level: float = 0.15,
-    seed: int = 0,
-) -> np.ndarray:
-    """SmoothGrad (Smilkov et al. 2017): the mean saliency over noisy copies of the input.
+@options_from(SmoothGradOptions)
+def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): the mean saliency over noisy copies of the input,
+    (C, H, W) or (N, C, H, W).
 
     Args:
-        noise_level: noise std as a fraction of each image's value range (paper: 0.1-0.2).
-        seed: seeds the noise; the same seed gives the same map.
+        options: n_samples, noise_level (noise std as a fraction of each image's value range),
+            seed (the same seed gives the same map), batch_size; see :class:`SmoothGradOptions`.
     """
-    return attribute(
-        model, x, target, partial(_smoothgrad, n_samples=n_samples, noise_level=noise_level, seed=seed)
-    ).map
+    return attribute(model, x, target, partial(_smoothgrad, **options)).map
 
 
-def integrated_gradients(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    steps: int = 50,
-    baseline: float | np.ndarray | torch.Tensor | None = None,
-) -> np.ndarray:
+@options_from(IntegratedGradientsOptions)
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
     """Integrated gradients (Sundararajan et al. 2017), Captum's Gauss-Legendre rule.
 
     Args:
-        baseline: in the model's (normalised) input space; default zeros (the mean image).
+        options: steps, baseline (in the model's normalised input space; default zeros, the mean
+            image), batch_size; see :class:`IntegratedGradientsOptions`.
     """
-    return attribute(model, x, target, partial(_integrated_gradients, steps=steps, baseline=baseline)).map
+    return attribute(model, x, target, partial(_integrated_gradients, **options)).map

@@ -17,18 +17,18 @@ The window and the superpixels span every input channel, so each map has one val
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..core import Target, Targets, attribute, logits_of
-from .gradients import _baseline, _check
+from ..core import Maps, Target, Targets, attribute, logits_of, options_from
+from .gradients import BaselineLike, _baseline, _check, _check_count
 
-BaselineLike = float | np.ndarray | torch.Tensor | None
 Size = int | tuple[int, int] | None
 
 
@@ -41,30 +41,36 @@ def _pair(value: Size, default: int, name: str) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
-def _occlusion(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    window: Size = None,
-    stride: Size = None,
-    baseline: BaselineLike = None,
-    batch_size: int = 64,
-) -> tuple[torch.Tensor, None]:
+@dataclass(frozen=True)
+class OcclusionOptions:
+    """Occlusion's options: the occluding ``window`` (a side, or (height, width); default an eighth
+    of the image's side), its ``stride`` (default half the window), the ``baseline`` that fills it
+    (in the model's input space; default zeros, the mean image) and ``batch_size`` occluded images
+    per forward pass."""
+
+    window: Size = None
+    stride: Size = None
+    baseline: BaselineLike = None
+    batch_size: int = 64
+
+
+@options_from(OcclusionOptions)
+def _occlusion(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any) -> Maps:
     from captum.attr import Occlusion
 
+    o = OcclusionOptions(**options)
     c, h, w = xb.shape[1:]
-    win = _pair(window, max(1, min(h, w) // 8), "window")  # about 15 x 15 windows by default
-    step = _pair(stride, max(1, min(win) // 2), "stride")
+    win = _pair(o.window, max(1, min(h, w) // 8), "window")  # about 15 x 15 windows by default
+    step = _pair(o.stride, max(1, min(win) // 2), "stride")
     _check(win[0] <= h and win[1] <= w, f"the window {win} is larger than the image ({h}, {w})")
     classes = targets.before(model, xb)
     attr = Occlusion(lambda inp: logits_of(model, inp)).attribute(
         xb.detach(),
         sliding_window_shapes=(c, *win),
         strides=(c, *step),
-        baselines=_baseline(xb, baseline),
+        baselines=_baseline(xb, o.baseline),
         target=classes,
-        perturbations_per_eval=max(1, batch_size // xb.shape[0]),
+        perturbations_per_eval=max(1, o.batch_size // xb.shape[0]),
     )
     return attr[:, 0], None  # the same map in every channel
 
@@ -190,140 +196,93 @@ def _kernel_shap_explainer(forward, gen: torch.Generator):
     return explainer
 
 
+@dataclass(frozen=True)
+class SurrogateOptions:
+    """LIME's and KernelSHAP's options: ``n_samples`` perturbed images, ``n_segments`` SLIC
+    superpixels of ``compactness`` (see :func:`superpixels`, which also reads the model's
+    normalisation ``mean`` and ``std``), or the labels ``segments`` (H, W) or (N, H, W) to use
+    instead of SLIC's; the ``baseline`` that fills a superpixel switched off (in the model's input
+    space; default zeros) and the ``seed`` of the draws."""
+
+    n_samples: int = 200
+    n_segments: int = 50
+    compactness: float = 10.0
+    baseline: BaselineLike = None
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    segments: Any = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_count("n_samples", self.n_samples, least=2)
+        _check_count("n_segments", self.n_segments)
+
+
 def _surrogate(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    make,
-    n_samples: int,
-    n_segments: int,
-    compactness: float,
-    baseline: BaselineLike,
-    mean,
-    std,
-    segments,
-    seed: int,
-    batch_size: int = 64,
+    model: nn.Module, xb: torch.Tensor, targets: Targets, make: Callable, o: SurrogateOptions, batch_size: int = 64
 ) -> tuple[torch.Tensor, None]:
-    _check(isinstance(n_samples, int) and n_samples >= 2, f"n_samples must be an int >= 2, not {n_samples!r}")
-    _check(isinstance(n_segments, int) and n_segments >= 1, f"n_segments must be an int >= 1, not {n_segments!r}")
+    """One linear surrogate per image, from the explainer that ``make(forward, generator)`` builds;
+    ``batch_size`` perturbed images per forward pass."""
     classes = targets.before(model, xb)
-    masks = _segments_for(xb, segments, n_segments, compactness, mean, std)
-    base = _baseline(xb, baseline)
+    masks = _segments_for(xb, o.segments, o.n_segments, o.compactness, o.mean, o.std)
+    base = _baseline(xb, o.baseline)
     forward = partial(logits_of, model)
     maps = []
     for i, mask in enumerate(masks):  # one surrogate per image, each seeded alike
-        explainer = make(forward, torch.Generator().manual_seed(int(seed)))
+        explainer = make(forward, torch.Generator().manual_seed(int(o.seed)))
         attr = explainer.attribute(
             xb[i : i + 1].detach(),
             baselines=base[i : i + 1],
             target=int(classes[i]),
             feature_mask=mask,
-            n_samples=n_samples,
-            perturbations_per_eval=min(n_samples, batch_size),
+            n_samples=o.n_samples,
+            perturbations_per_eval=min(o.n_samples, batch_size),
         )
         maps.append(attr[0, 0])
     return torch.stack(maps), None
 
 
-def _lime(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    n_samples: int = 200,
-    n_segments: int = 50,
-    compactness: float = 10.0,
-    baseline: BaselineLike = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    segments=None,
-    seed: int = 0,
-) -> tuple[torch.Tensor, None]:
-    return _surrogate(
-        model, xb, targets, _lime_explainer, n_samples, n_segments, compactness, baseline, mean, std, segments, seed
-    )
+@options_from(SurrogateOptions)
+def _lime(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any) -> Maps:
+    return _surrogate(model, xb, targets, _lime_explainer, SurrogateOptions(**options))
 
 
+@options_from(SurrogateOptions)
 def _kernel_shap(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    n_samples: int = 200,
-    n_segments: int = 50,
-    compactness: float = 10.0,
-    baseline: BaselineLike = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    segments=None,
-    seed: int = 0,
-) -> tuple[torch.Tensor, None]:
-    return _surrogate(
-        model,
-        xb,
-        targets,
-        _kernel_shap_explainer,
-        n_samples,
-        n_segments,
-        compactness,
-        baseline,
-        mean,
-        std,
-        segments,
-        seed,
-    )
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
+) -> Maps:
+    return _surrogate(model, xb, targets, _kernel_shap_explainer, SurrogateOptions(**options))
 
 
 # ---------------------------------------------------------------------------------------------
 # Public functions (explain() reaches the same computations by name)
 
 
-def occlusion(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    window: Size = None,
-    stride: Size = None,
-    baseline: BaselineLike = None,
-) -> np.ndarray:
+@options_from(OcclusionOptions)
+def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
     """Occlusion (Zeiler & Fergus 2014): (H, W) or (N, H, W), the mean drop of the target logit.
 
     Args:
-        window: the occluding square (or (height, width)); default an eighth of the image side.
-        stride: default half the window.
-        baseline: what fills the window, in the model's input space; default zeros (the mean image).
+        options: window (the occluding square, or (height, width); default an eighth of the image
+            side), stride (default half the window), baseline (what fills the window, in the model's
+            input space; default zeros, the mean image), batch_size; see :class:`OcclusionOptions`.
     """
-    return attribute(model, x, target, partial(_occlusion, window=window, stride=stride, baseline=baseline)).map
+    return attribute(model, x, target, partial(_occlusion, **options)).map
 
 
-def lime(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    n_samples: int = 200,
-    n_segments: int = 50,
-    seed: int = 0,
-    **options,
-) -> np.ndarray:
+@options_from(SurrogateOptions)
+def lime(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
     """LIME (Ribeiro et al. 2016) over SLIC superpixels: (H, W) or (N, H, W), each pixel its
-    superpixel's weight. Options: compactness, baseline, mean, std (the model's normalisation,
-    for SLIC), segments (labels to use instead of SLIC's)."""
-    return attribute(
-        model, x, target, partial(_lime, n_samples=n_samples, n_segments=n_segments, seed=seed, **options)
-    ).map
+    superpixel's weight.
+
+    Args:
+        options: n_samples, n_segments, compactness, baseline, mean, std (the model's normalisation,
+            for SLIC), segments (labels to use instead of SLIC's), seed; see :class:`SurrogateOptions`.
+    """
+    return attribute(model, x, target, partial(_lime, **options)).map
 
 
-def kernel_shap(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    n_samples: int = 200,
-    n_segments: int = 50,
-    seed: int = 0,
-    **options,
-) -> np.ndarray:
+@options_from(SurrogateOptions)
+def kernel_shap(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
     """KernelSHAP (Lundberg & Lee 2017) over SLIC superpixels: (H, W) or (N, H, W); options as :func:`lime`."""
-    return attribute(
-        model, x, target, partial(_kernel_shap, n_samples=n_samples, n_segments=n_segments, seed=seed, **options)
-    ).map
+    return attribute(model, x, target, partial(_kernel_shap, **options)).map

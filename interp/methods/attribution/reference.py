@@ -19,17 +19,18 @@ deconvolution, VarGrad, and a noise tunnel around any gradient method.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core import Compute, Target, Targets, attribute, input_grad
+from ..core import Compute, Maps, Target, Targets, attribute, input_grad, options_from
 from ..twin import twin
-from .gradients import _baseline, _check, _saliency, smoothgrad_noise
+from .gradients import BaselineLike, Noise, _baseline, _check, _check_count, _saliency
 
-BaselineLike = float | np.ndarray | torch.Tensor | None
 TUNNEL_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
@@ -95,55 +96,54 @@ def _baselines(xb: torch.Tensor, baselines: BaselineLike) -> torch.Tensor:
     return _baseline(xb[:1], baselines)
 
 
+@dataclass(frozen=True)
+class GradientShapOptions:
+    """GradientSHAP's options: ``n_samples`` points, Gaussian noise of std ``stdevs`` (absolute, as in
+    Captum), the ``baselines`` (see :func:`gradient_shap_samples`), the ``seed`` of the draws and
+    ``batch_size`` points per forward pass."""
+
+    n_samples: int = 25
+    stdevs: float = 0.0
+    baselines: BaselineLike = None
+    seed: int = 0
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check_count("n_samples", self.n_samples)
+        _check(self.stdevs >= 0 and np.isfinite(self.stdevs), f"stdevs must be >= 0, not {self.stdevs!r}")
+
+
+@options_from(GradientShapOptions)
 def _gradient_shap(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    n_samples: int = 25,
-    stdevs: float = 0.0,
-    baselines: BaselineLike = None,
-    seed: int = 0,
-    batch_size: int = 32,
-) -> tuple[torch.Tensor, None]:
-    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
-    _check(stdevs >= 0 and np.isfinite(stdevs), f"stdevs must be >= 0, not {stdevs!r}")
+    model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any
+) -> Maps:
+    o = GradientShapOptions(**options)
     classes = targets.before(model, xb)  # the clean image's class
-    points, deltas = gradient_shap_samples(xb, baselines, n_samples, stdevs, seed)
+    points, deltas = gradient_shap_samples(xb, o.baselines, o.n_samples, o.stdevs, o.seed)
     n = xb.shape[0]
     total = torch.zeros_like(xb)
-    for p, d in zip(points.split(max(1, batch_size // n)), deltas.split(max(1, batch_size // n))):
+    for p, d in zip(points.split(max(1, o.batch_size // n)), deltas.split(max(1, o.batch_size // n))):
         s = p.shape[0]
         grads = input_grad(model, p.reshape(s * n, *xb.shape[1:]), Targets(classes.repeat(s)))
         total += (grads.reshape(s, *xb.shape) * d).sum(0)
-    return total / n_samples, None
+    return total / o.n_samples, None
 
 
 def _noise_tunnel(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    inner: Compute,
-    kind: str = "smoothgrad",
-    n_samples: int = 25,
-    noise_level: float = 0.15,
-    seed: int = 0,
-    batch_size: int = 16,
-) -> tuple[torch.Tensor, str | None]:
-    """``inner`` over noisy copies of the input, aggregated as Captum's NoiseTunnel does: the mean
-    (smoothgrad), the mean square (smoothgrad_sq) or the variance (vargrad) of the maps."""
+    model: nn.Module, xb: torch.Tensor, targets: Targets, inner: Compute, kind: str, noise: Noise, batch_size: int = 16
+) -> Maps:
+    """``inner`` over the ``noise``'s copies of the input, aggregated as Captum's NoiseTunnel does: the
+    mean (smoothgrad), the mean square (smoothgrad_sq) or the variance (vargrad) of the maps."""
     _check(kind in TUNNEL_KINDS, f"noise_tunnel must be one of {', '.join(TUNNEL_KINDS)}, not {kind!r}")
-    _check(isinstance(n_samples, int) and n_samples >= 1, f"n_samples must be an int >= 1, not {n_samples!r}")
-    _check(noise_level >= 0 and np.isfinite(noise_level), f"noise_level must be >= 0, not {noise_level!r}")
+    draws = noise.draw(xb)
     classes = targets.before(model, xb)  # the clean image's prediction, not a noisy copy's
-    noise = smoothgrad_noise(xb, n_samples, noise_level, seed)
     n = xb.shape[0]
     # Several copies of one image per pass; a batch goes one copy at a time, so that a baseline
     # given per image still matches the batch it is given with.
     total: torch.Tensor | None = None
     total_sq: torch.Tensor | None = None
     layer: str | None = None
-    for chunk in noise.split(max(1, batch_size // n) if n == 1 else 1):
+    for chunk in draws.split(max(1, batch_size // n) if n == 1 else 1):
         s = chunk.shape[0]
         noisy = (xb.detach().unsqueeze(0) + chunk).reshape(s * n, *xb.shape[1:])
         maps, layer = inner(model, noisy, Targets(classes.repeat(s)))
@@ -154,7 +154,7 @@ def _noise_tunnel(
         else:
             total, total_sq = total + part, total_sq + part_sq
     assert total is not None and total_sq is not None  # n_samples >= 1: at least one chunk
-    mean, mean_sq = total / n_samples, total_sq / n_samples
+    mean, mean_sq = total / noise.n_samples, total_sq / noise.n_samples
     if kind == "smoothgrad":
         return mean, layer
     if kind == "smoothgrad_sq":
@@ -162,25 +162,16 @@ def _noise_tunnel(
     return (mean_sq - mean * mean).clamp(min=0), layer  # rounding could leave a variance of -1e-12
 
 
-def _vargrad(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets: Targets,
-    layer: str | None = None,
-    n_samples: int = 25,
-    noise_level: float = 0.15,
-    seed: int = 0,
-) -> tuple[torch.Tensor, str | None]:
-    return _noise_tunnel(model, xb, targets, _saliency, "vargrad", n_samples, noise_level, seed)
+@options_from(Noise)
+def _vargrad(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any) -> Maps:
+    return _noise_tunnel(model, xb, targets, _saliency, "vargrad", Noise(**options))
 
 
 def with_noise_tunnel(
     compute: Compute, kind: str, nt_samples: int = 25, nt_noise_level: float = 0.15, nt_seed: int = 0
 ) -> Compute:
     """``compute`` (a method with its options bound) wrapped in the noise tunnel."""
-    return partial(
-        _noise_tunnel, inner=compute, kind=kind, n_samples=nt_samples, noise_level=nt_noise_level, seed=nt_seed
-    )
+    return partial(_noise_tunnel, inner=compute, kind=kind, noise=Noise(nt_samples, nt_noise_level, nt_seed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,28 +201,21 @@ def deconvolution(model: nn.Module, x: torch.Tensor, target: Target = None) -> n
     return attribute(model, x, target, _deconvolution).map
 
 
-def gradient_shap(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    n_samples: int = 25,
-    stdevs: float = 0.0,
-    baselines: BaselineLike = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """GradientSHAP (Lundberg & Lee 2017); samples from :func:`gradient_shap_samples`, seeded."""
-    return attribute(
-        model, x, target, partial(_gradient_shap, n_samples=n_samples, stdevs=stdevs, baselines=baselines, seed=seed)
-    ).map
+@options_from(GradientShapOptions)
+def gradient_shap(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
+    """GradientSHAP (Lundberg & Lee 2017); samples from :func:`gradient_shap_samples`, seeded.
+
+    Args:
+        options: n_samples, stdevs, baselines, seed, batch_size; see :class:`GradientShapOptions`.
+    """
+    return attribute(model, x, target, partial(_gradient_shap, **options)).map
 
 
-def vargrad(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    n_samples: int = 25,
-    noise_level: float = 0.15,
-    seed: int = 0,
-) -> np.ndarray:
-    """VarGrad (Adebayo et al. 2018): the variance of the saliency over SmoothGrad's noisy copies."""
-    return attribute(model, x, target, partial(_vargrad, n_samples=n_samples, noise_level=noise_level, seed=seed)).map
+@options_from(Noise)
+def vargrad(model: nn.Module, x: torch.Tensor, target: Target = None, **options: Any) -> np.ndarray:
+    """VarGrad (Adebayo et al. 2018): the variance of the saliency over SmoothGrad's noisy copies.
+
+    Args:
+        options: n_samples, noise_level, seed, as :func:`.gradients.smoothgrad`'s; see :class:`.gradients.Noise`.
+    """
+    return attribute(model, x, target, partial(_vargrad, **options)).map

@@ -10,6 +10,7 @@ forward passes of batches, not one pass per step.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -209,17 +210,23 @@ def method_scores(
     x: torch.Tensor,
     methods: Sequence[str],
     target: Target = None,
-    steps: int = 50,
-    baseline: Baseline = "blur",
-    batch_size: int = 64,
-    n_random: int = 3,
-    seed: int = 0,
     layer: str | None = None,
-    blur_sigma: float | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    **curve: Any,
 ) -> dict[str, DeletionInsertion]:
     """Each method's map of one image (:func:`interp.explain`, max |value| over channels) scored by
-    deletion and insertion; all methods share the random orders and one batched run."""
+    deletion and insertion; all methods share the random orders and one batched run.
+
+    Args:
+        layer: the layer of the methods that read one (default theirs).
+        options: per-method options, e.g. {"smoothgrad": {"n_samples": 10}}.
+        curve: the curves' settings, as :func:`deletion_insertion`'s (steps, baseline, batch_size,
+            n_random, seed, blur_sigma), with its defaults.
+
+    Raises:
+        MethodError: a bad option, method or curve setting; as :func:`deletion_insertion` otherwise.
+    """
+    settings = _curve_settings(curve)
     xb, t = _single(model, x, target)
     options = options or {}
     maps = [
@@ -228,8 +235,21 @@ def method_scores(
         ).spatial("absmax")
         for m in methods
     ]
-    results = _score(model, xb, maps, t, steps, baseline, batch_size, n_random, seed, blur_sigma)
-    return dict(zip(methods, results))
+    return dict(zip(methods, _score(model, xb, maps, t, *settings)))
+
+
+CURVE_SETTINGS = ("steps", "baseline", "batch_size", "n_random", "seed", "blur_sigma")
+
+
+def _curve_settings(given: Mapping[str, Any]) -> tuple:
+    """The curve settings in :func:`_score`'s order, :func:`deletion_insertion`'s defaults where not given."""
+    unknown = sorted(set(given) - set(CURVE_SETTINGS))
+    if unknown:
+        raise MethodError(
+            f"unknown deletion/insertion setting(s) {', '.join(unknown)}; they are: {', '.join(CURVE_SETTINGS)}"
+        )
+    defaults = inspect.signature(deletion_insertion).parameters
+    return tuple(given.get(k, defaults[k].default) for k in CURVE_SETTINGS)
 
 
 def summarize(per_image: Sequence[Mapping[str, DeletionInsertion]]) -> list[dict[str, Any]]:

@@ -44,6 +44,8 @@ _NEIGHBOURS = [
     (1, 1, 1 / 12),
 ]
 
+MethodOptions = Mapping[str, Any] | None  # the explained method's own options (explain's keywords)
+
 
 def _target_of(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, int, int]:
     """(the image as a batch of one, its target class, the model's number of classes), from one pass."""
@@ -122,7 +124,7 @@ def max_sensitivity(
     radius: float = 0.2,
     n_perturbations: int = 10,
     seed: int = 0,
-    options: Mapping[str, Any] | None = None,
+    options: MethodOptions = None,
 ) -> float:
     """max over noisy copies x + u, u ~ U(-radius, radius) per input value (the model's input
     units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed).
@@ -144,12 +146,7 @@ def max_sensitivity(
 
 
 def random_logit(
-    model: nn.Module,
-    x: torch.Tensor,
-    method: str,
-    target: Target = None,
-    seed: int = 0,
-    options: Mapping[str, Any] | None = None,
+    model: nn.Module, x: torch.Tensor, method: str, target: Target = None, seed: int = 0, options: MethodOptions = None
 ) -> dict[str, Any]:
     """SSIM of the class's map and the map of a random other class (drawn with ``seed``);
     both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class.

@@ -219,17 +219,41 @@ def _spatial_maps(
     return {m: e.spatial("absmax") for m, e in found.items()}, int(found[methods[0]].target)
 
 
-def _run(
+def randomization(
     kind: str,
     model: nn.Module,
     x: torch.Tensor,
     methods: Sequence[str],
-    target: Target,
-    layers: Sequence[str] | None,
-    seed: int,
-    layer: str | None,
-    options: Mapping[str, Mapping[str, Any]] | None,
+    target: Target = None,
+    layers: Sequence[str] | None = None,
+    seed: int = 0,
+    layer: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Randomization:
+    """Model-parameter randomisation of one image, on a copy of the model (Adebayo et al. 2018).
+
+    ``kind`` "cascading" re-initialises the layers one more at a time from the logits down;
+    "independent" re-initialises one layer (group) per step, every other layer keeping its
+    trained weights.
+
+    Args:
+        kind: "cascading" or "independent".
+        model: a classifier; it is not modified (the layers are re-initialised on a deep copy).
+        x: one preprocessed image (C x H x W or 1 x C x H x W).
+        methods: names from :data:`interp.methods.METHODS`, e.g. ("guided_backprop", "grad_cam", "saliency").
+        target: the class explained at every step; default the original model's prediction.
+        layers: module names to randomise, in this order (each step adds one); default
+            :func:`randomization_steps`: every parameterised layer from the logits down.
+        seed: seeds the re-initialisation (the same seed gives the same random weights).
+        layer: the layer grad_cam / guided_grad_cam / cam read (default theirs).
+        options: per-method options, e.g. {"smoothgrad": {"n_samples": 10}}.
+
+    Raises:
+        MethodError, LayerError, TargetError, ImageError: as :func:`interp.explain`.
+        ParameterError: an unknown kind.
+    """
+    if kind not in ("cascading", "independent"):
+        raise ParameterError(f"randomization kind must be 'cascading' or 'independent', not {kind!r}")
     xb, _ = as_batch(model, x)
     if xb.shape[0] != 1:
         raise ImageError(f"the sanity checks take one image, not a batch of {xb.shape[0]}")
@@ -254,45 +278,13 @@ def _run(
     return Randomization(kind, methods, tuple(g[0] for g in groups), tuple(groups), target, stacked, rho, sim)
 
 
-def cascading_randomization(
-    model: nn.Module,
-    x: torch.Tensor,
-    methods: Sequence[str],
-    target: Target = None,
-    layers: Sequence[str] | None = None,
-    seed: int = 0,
-    layer: str | None = None,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Randomization:
-    """Cascading model-parameter randomisation of one image, on a copy of the model.
-
-    Args:
-        model: a classifier; it is not modified (the layers are re-initialised on a deep copy).
-        x: one preprocessed image (C x H x W or 1 x C x H x W).
-        methods: names from :data:`interp.methods.METHODS`, e.g. ("guided_backprop", "grad_cam", "saliency").
-        target: the class explained at every step; default the original model's prediction.
-        layers: module names to randomise, in this order (each step adds one); default
-            :func:`randomization_steps`: every parameterised layer from the logits down.
-        seed: seeds the re-initialisation (the same seed gives the same random weights).
-        layer: the layer grad_cam / guided_grad_cam / cam read (default theirs).
-        options: per-method options, e.g. {"smoothgrad": {"n_samples": 10}}.
-
-    Raises:
-        MethodError, LayerError, TargetError, ImageError: as :func:`interp.explain`.
-    """
-    return _run("cascading", model, x, methods, target, layers, seed, layer, options)
+def cascading_randomization(model: nn.Module, x: torch.Tensor, methods: Sequence[str], **given: Any) -> Randomization:
+    """Cascading model-parameter randomisation: :func:`randomization` of kind "cascading" (the same
+    keyword arguments: target, layers, seed, layer, options)."""
+    return randomization("cascading", model, x, methods, **given)
 
 
-def independent_randomization(
-    model: nn.Module,
-    x: torch.Tensor,
-    methods: Sequence[str],
-    target: Target = None,
-    layers: Sequence[str] | None = None,
-    seed: int = 0,
-    layer: str | None = None,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Randomization:
-    """Independent randomisation: like :func:`cascading_randomization`, but each step re-initialises
-    one layer (group) only, every other layer keeping its trained weights."""
-    return _run("independent", model, x, methods, target, layers, seed, layer, options)
+def independent_randomization(model: nn.Module, x: torch.Tensor, methods: Sequence[str], **given: Any) -> Randomization:
+    """Independent randomisation: :func:`randomization` of kind "independent" (the same keyword
+    arguments: target, layers, seed, layer, options)."""
+    return randomization("independent", model, x, methods, **given)
