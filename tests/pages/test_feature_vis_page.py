@@ -59,7 +59,7 @@ def test_page_starting_images_reach_the_method(look):
     assert (layer, channels, steps, starts) == ("conv1", tuple(range(8)), 16, 2)
     spec = interp.get_spec(name)
     options = dict(steps=steps, size=size, seed=seed, starts=2)
-    direct = interp.methods.feature_visualization(
+    direct = interp.methods.introspect.feature_visualization(
         interp.load_model(name), layer, channels, mean=spec.mean, std=spec.std, **options
     )
     np.testing.assert_array_equal(loaders._FEATURE_VIS[keys[0]].images, direct.images)
