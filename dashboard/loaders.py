@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
-import torch
 from PIL import Image
 
 import interp
@@ -57,13 +56,9 @@ def model_layers(name: str) -> dict[str, Any]:
 def cam_refusal(name: str) -> str | None:
     """None where CAM applies to the model (global average pooling before one linear layer, or pooled
     class maps), else why not; pages that would draw CAM draw Grad-CAM there. The head is a matter of
-    the model's structure, so one probe input at its size decides for every image. The probe is noise,
-    not black: on a black image a head that transforms the pooled maps (ConvNeXt's LayerNorm) can
-    pass its input through unchanged (all zeros) and look like GAP -> Linear."""
-    h, w = methods.probe_input(interp.get_spec(name).input_size).shape[-2:]
-    probe = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    the model's structure, so one probe input at its size decides for every image."""
     try:
-        methods.attribution.cam_head(cached_model(name), probe)
+        methods.attribution.cam_head(cached_model(name), methods.probe_input(interp.get_spec(name).input_size))
     except interp.CamNotApplicableError as exc:
         return str(exc)
     return None

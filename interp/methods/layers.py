@@ -67,9 +67,11 @@ def activation_after(model: nn.Module, layer: str, candidates: list[str]) -> str
 
 
 def probe_input(input_size: int | tuple[int, int]) -> torch.Tensor:
-    """A black 1 x 3 x H x W input: enough to trace which layers have spatial maps."""
+    """A 1 x 3 x H x W input to trace a model with: which layers have spatial maps, what its head is.
+    Seeded noise rather than black: on an all-zero input a head that transforms the pooled maps
+    (ConvNeXt's LayerNorm) passes zeros through unchanged and looks like GAP -> Linear."""
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
-    return torch.zeros(1, 3, h, w)
+    return torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
 
 
 def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
