@@ -28,7 +28,9 @@ MORE_METHODS = (
     "lime",
     "kernel_shap",
 )
-ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS
+# Layer-wise relevance propagation, one method per composite (`--methods lrp_family`), against Zennit.
+LRP_METHODS = ("lrp", "lrp_epsilon_gamma_box", "lrp_alpha2_beta1", "lrp_epsilon")
+ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS + LRP_METHODS
 # Their floor is the forward pass and the backward pass down to the layer, as Grad-CAM's.
 TO_LAYER_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "eigen_grad_cam")
 # Forward-only methods of the input: their floor is the bare forward pass (times the passes they need).
@@ -97,8 +99,9 @@ def inputs(case: ModelCase, batch: int, seed: int = 0) -> tuple[torch.Tensor, to
 
 
 def expand_methods(methods: Sequence[str]) -> list[str]:
-    """Method names, with ``cam_family`` standing for every member of the CAM family."""
-    return [m for name in methods for m in (CAM_FAMILY if name == "cam_family" else (name,))]
+    """Method names, with ``cam_family`` and ``lrp_family`` standing for every member of their family."""
+    families = {"cam_family": CAM_FAMILY, "lrp_family": LRP_METHODS}
+    return [m for name in methods for m in families.get(name, (name,))]
 
 
 def sampling_options(method: str, s) -> dict:
@@ -159,8 +162,10 @@ def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s
     record = get_method(method)
     layer = case.grad_layer if record.needs_layer and method != "cam" else None
     options = sampling_options(method, s)
-    if record.needs_stats:
+    if "segments" in record.options():  # LIME's and KernelSHAP's superpixels, given to Captum as well
         options["segments"] = superpixel_masks(x)
+    elif record.needs_stats:  # LRP's box rule: the input's bounds
+        options.update(mean=case.spec.mean, std=case.spec.std)
 
     def run() -> np.ndarray:
         m = explain(case.model, x, method, target=targets, layer=layer, **options).map

@@ -14,16 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cases import MORE_METHODS, ModelCase, occlusion_windows, superpixel_masks
+from .cases import LRP_METHODS, MORE_METHODS, ModelCase, occlusion_windows, superpixel_masks
 from .peers_cams import PGC_CLASSES, TC_CLASSES, cam_family_impls
 from .timing import Impl
 
-PEERS = ("pytorch-grad-cam", "torch-cam", "captum")
+PEERS = ("pytorch-grad-cam", "torch-cam", "captum", "zennit")
 # Which peer has which method (the benchmark's rows list a peer only where it has the method).
 PEER_METHODS = {
     "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
     "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
     "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients", *MORE_METHODS),
+    "zennit": LRP_METHODS,
 }
 
 
@@ -251,11 +252,63 @@ def _captum_sampled(
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# Zennit
+
+
+def _zennit(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor) -> Impl:
+    """Zennit's Gradient attributor with the method's composite and the canonizer a Zennit user picks
+    for the model (ResNetCanonizer for torchvision's ResNets, else SequentialMergeBatchNorm); the output
+    relevance starts at the target logit, as ours does."""
+    from torchvision.models.resnet import ResNet
+    from zennit.attribution import Gradient
+    from zennit.canonizers import SequentialMergeBatchNorm
+    from zennit.composites import (
+        EpsilonAlpha2Beta1,
+        EpsilonGammaBox,
+        EpsilonPlusFlat,
+        LayerMapComposite,
+        layer_map_base,
+    )
+    from zennit.rules import Epsilon
+    from zennit.torchvision import ResNetCanonizer
+    from zennit.types import Linear as AnyLinear
+
+    from interp.methods.attribution.lrp import input_bounds
+
+    model = case.model
+    resnet = isinstance(model, ResNet)
+    low, high = input_bounds(x, case.spec.mean, case.spec.std)
+
+    def composite():
+        canonizers = [ResNetCanonizer() if resnet else SequentialMergeBatchNorm()]
+        return {
+            "lrp": lambda: EpsilonPlusFlat(canonizers=canonizers),
+            "lrp_epsilon_gamma_box": lambda: EpsilonGammaBox(low=low, high=high, canonizers=canonizers),
+            "lrp_alpha2_beta1": lambda: EpsilonAlpha2Beta1(canonizers=canonizers),
+            "lrp_epsilon": lambda: LayerMapComposite(
+                layer_map_base() + [(AnyLinear, Epsilon())], canonizers=canonizers
+            ),
+        }[method]()
+
+    def start(out: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(out).scatter(1, targets[:, None], out.gather(1, targets[:, None]))
+
+    def run() -> torch.Tensor:
+        with Gradient(model=model, composite=composite()) as attributor:
+            return attributor(x.clone().requires_grad_(True), start)[1]
+
+    canonizer = "ResNetCanonizer" if resnet else "SequentialMergeBatchNorm"
+    return Impl("zennit", run, model, f"Gradient attributor, {canonizer}, output relevance = the target logit")
+
+
 def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> list[Impl]:
     """One Impl per peer that has ``method``; one that cannot run this case carries the reason
     (``s``: the benchmark's Settings)."""
     if method in PGC_CLASSES:
         return cam_family_impls(case, method, x, targets)
+    if method in LRP_METHODS:
+        return [_zennit(case, method, x, targets)]
     out: list[Impl] = []
     model, ig_steps = case.model, s.ig_steps
     if method == "cam":

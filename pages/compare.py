@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import defaults
-from dashboard.loaders import cached_model, cam_refusal, explanation, held_out, model_input, model_layers
+from dashboard import defaults, widgets
+from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.widgets import (
     available_models,
@@ -18,12 +18,12 @@ from dashboard.widgets import (
     show_interp_errors,
 )
 from interp import figures, get_spec, list_models, methods
-from interp.methods.introspect.compare import layer_similarity, match_filters
+from interp.methods.introspect.compare import layer_similarity, match_filters, share_of_evidence
 
 page(
     "Compare models",
     "Two models of the same architecture, e.g. one trained to tell PACS domains apart and one "
-    "trained to tell its classes apart: do they learn the same filters?",
+    "trained to tell its classes apart: do they learn the same filters, and where does each look in one image?",
 )
 image_sidebar()
 ready = available_models()
@@ -150,33 +150,48 @@ if summary is not None:
         },
     )
 
-st.subheader("The same image under both (one colour scale)")
-# CAM where both models have its head; else Grad-CAM (the course's AlexNets end in dense layers).
-map_method = "cam" if cam_refusal(name_a) is None and cam_refusal(name_b) is None else "grad_cam"
-map_title = figures.method_title(map_method)
-st.caption(f"{map_title} of each model's predicted class.")
+st.subheader("Where each model looks")
+st.caption(
+    "The same image under both models, each explaining its own prediction, drawn on one colour scale. "
+    "Each map is divided by its total |attribution|, so a pixel's value is its share of the model's evidence: "
+    "the two maps compare even where the models' scores differ. Red: evidence for the predicted class, "
+    "blue (signed methods): against it."
+)
 image_id = image_key()
 if image_id is None:  # "Upload" chosen in the sidebar, nothing uploaded yet
     st.info("Upload an image in the sidebar.")
     st.stop()
+choices = widgets.every_method("lrp", "grad_cam", "integrated_gradients")
+evidence_method = st.selectbox(
+    "Method",
+    choices,
+    format_func=figures.method_title,
+    key="cmp_evidence_method",
+    help="LRP by default: "
+    "its composite EpsilonPlusFlat is the usual choice for CNNs (the methods page lists the others).",
+)
 maps = []
 for name in (name_a, name_b):
-    result = show_interp_errors(explanation, name, image_id, map_method)
+    result = show_interp_errors(explanation, name, image_id, evidence_method)
     if result is None:
         st.stop()
     maps.append((name, result))
-lo = min(float(r.map.min()) for _, r in maps)
-hi = max(float(r.map.max()) for _, r in maps)
-cols = st.columns(2)
-for col, (name, r) in zip(cols, maps):
+signed = methods.get_method(evidence_method).signed
+shares = [share_of_evidence(r.spatial("sum" if signed else "absmax")) for _, r in maps]
+top = max(float(np.percentile(np.abs(s), 99.5)) for s in shares) or 1.0
+for col, (name, r), values in zip(st.columns(2), maps, shares):
     _, display = model_input(name, image_id)
     fig = figures.heatmap_figure(
-        r.map,
+        np.clip(values, -top, top),
         image=display,
-        colorbar_title=map_title,
-        zrange=(lo, hi),
+        colorbar_title="share of evidence",
+        zrange=(-top, top) if signed else (0.0, top),
+        **(dict(colorscale="RdBu_r", symmetric=True, opacity=0.6) if signed else {}),
         title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})",
     )
-
     fig.update_layout(height=420)
-    col.plotly_chart(fig, width="stretch", key=f"cmp_cam_{name}")
+    col.plotly_chart(fig, width="stretch", key=f"cmp_evidence_{name}")
+st.caption(
+    f"{figures.method_title(evidence_method)}: {methods.get_method(evidence_method).shows}. "
+    f"The colour scale is shared and clipped at the 99.5th percentile of |share| over both maps."
+)

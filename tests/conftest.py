@@ -73,12 +73,30 @@ def tiny_dense_model() -> nn.Module:
 
 
 class Bomb(nn.Module):
-    """Identity that raises RuntimeError on its ``fuse``-th call (0: never); counts its calls."""
+    """Identity that raises RuntimeError on its ``fuse``-th call (0: never); counts its calls.
+
+    The counters live in one dict, which a method's private twin of the model (LRP's: new module
+    objects that share the originals' attributes) shares, so they count the twin's calls too."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.fuse = 0
-        self.calls = 0
+        self.state = {"fuse": 0, "calls": 0}
+
+    @property
+    def fuse(self) -> int:
+        return self.state["fuse"]
+
+    @fuse.setter
+    def fuse(self, value: int) -> None:
+        self.state["fuse"] = value
+
+    @property
+    def calls(self) -> int:
+        return self.state["calls"]
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        self.state["calls"] = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1

@@ -212,6 +212,36 @@ def test_the_other_methods_have_rows_against_captum():
             assert peer["agreement"] > 0.999, (method, peer["agreement"])
 
 
+def test_lrp_methods_have_rows_against_zennit():
+    """Each LRP composite, named with --methods lrp_family, against Zennit's own attributor: the same
+    map on a batch-norm network (NiN) and on torchvision's ResNet-18 (residual canonizer)."""
+    from bench.cases import LRP_METHODS, expand_methods
+
+    assert expand_methods(["lrp_family"]) == list(LRP_METHODS)
+    result = run_benchmark(
+        quick=True,
+        models=("nin_cifar10", "resnet18_imagenet"),
+        methods=LRP_METHODS,
+        batches=(1,),
+        repeats=1,
+        warmup=0,
+        threads=torch.get_num_threads(),
+        dashboard=False,
+        training=False,
+        feature_vis=False,
+        datasets=False,
+    )
+    rows = [r for r in result["rows"] if r["kind"] == "method"]
+    assert {(r["model"], r["method"]) for r in rows} == {
+        (m, k) for m in ("nin_cifar10", "resnet18_imagenet") for k in LRP_METHODS
+    }
+    for r in rows:
+        assert _positive(r["ours_ms"]) and _positive(r["floor_ms"]), r["method"]
+        (peer,) = r["peers"]
+        assert peer["peer"] == "zennit" and _positive(peer["peer_ms"]), (r["method"], peer.get("note"))
+        assert peer["agreement"] > 0.999, (r["model"], r["method"], peer["agreement"])
+
+
 def test_captum_deeplift_is_not_applicable_to_reused_activations():
     from bench.peers import _reused_activation
     from tests.methods.helpers import registry_model

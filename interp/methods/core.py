@@ -17,7 +17,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ Maps = tuple[torch.Tensor, str | None]
 # compute(model, batch, targets) -> Maps; it fixes the targets with ``targets.of(logits)`` from its
 # own forward pass (see Targets)
 Compute = Callable[[nn.Module, torch.Tensor, "Targets"], Maps]
+# A method may add a third element, facts about its run that the caller cannot know in advance
+# (RISE: how many masks it used); attribute keeps them as Explanation.details.
+MapsWithDetails = tuple[torch.Tensor, str | None, Mapping[str, Any]]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -364,6 +367,8 @@ class Explanation:
     # The picture explained as the model saw it, uint8 (H, W, 3) ((N, H, W, 3) for a batch): for
     # display only (with_image); None where unknown (the map is then drawn alone).
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Facts about the run that the method reports (RISE: {"n_masks": 3000}); empty for most methods.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def batched(self) -> bool:
@@ -447,14 +452,23 @@ def reduce_channels(arr: np.ndarray, how: str = "absmax", channel_axis: int = -3
     return _CHANNEL_REDUCTIONS[how](np.asarray(arr), channel_axis)
 
 
-def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Compute, method: str = "") -> Explanation:
+def attribute(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    compute: Callable[[nn.Module, torch.Tensor, Targets], Maps | MapsWithDetails],
+    method: str = "",
+) -> Explanation:
     """Check the input, hold the model's lock, run ``compute`` (which fixes the targets from its
-    own forward pass), return numpy as the Explanation of ``method``."""
+    own forward pass), return numpy as the Explanation of ``method`` (with the details that
+    ``compute`` reports as a third element, if any)."""
     xb, single = as_batch(model, x)
     targets = Targets(target)
     with using(model) as m, torch.inference_mode(False):
         with torch.enable_grad():
-            amap, layer = compute(m, xb, targets)
+            result = compute(m, xb, targets)
+        amap, layer = result[0], result[1]
+        details: dict[str, Any] = dict(result[2]) if len(result) > 2 else {}
         if targets.value is None or targets.logits is None:
             raise InternalError("the method returned without fixing its target classes (Targets.of)")
         probs = torch.softmax(targets.logits.double(), 1).gather(1, targets.value[:, None])[:, 0]
@@ -463,8 +477,8 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, compute: Comput
         raise ModelOutputError("the attribution is not finite: the model's gradients overflow for this input")
     t, p = targets.value.cpu().numpy(), probs.float().cpu().numpy()
     if single:
-        return Explanation(out[0], int(t[0]), float(p[0]), method, layer)
-    return Explanation(out, t, p, method, layer)
+        return Explanation(out[0], int(t[0]), float(p[0]), method, layer, details=details)
+    return Explanation(out, t, p, method, layer, details=details)
 
 
 def options_from(options: type[DataclassInstance]) -> Callable[[_F], _F]:

@@ -47,8 +47,10 @@ class _Methods(Mapping[str, Callable]):
 
 METHODS: Mapping[str, Callable] = _Methods()
 # Sets of the built-in methods, read from their records (kept for callers that used them).
-# The CAM family beyond CAM and Grad-CAM: one map per pixel, read off a layer.
-CAM_FAMILY = tuple(n for n in method_names(family="Class activation maps") if n not in ("cam", "grad_cam"))
+# The CAM family beyond CAM and Grad-CAM: one map per pixel, a weighting of a layer's maps (what
+# the benchmark's `cam_family` and the peer tests hold to pytorch-grad-cam's CAM classes). Deep
+# Feature Factorization is listed with the CAMs but picks one NMF part instead: not among them.
+CAM_FAMILY = tuple(n for n in method_names(family="Class activation maps") if n not in ("cam", "grad_cam", "dff"))
 SPATIAL_METHODS = method_names(spatial=True)  # one value per pixel; the others per input channel and pixel
 LAYER_METHODS = method_names(needs_layer=True)  # read a layer (the others differentiate w.r.t. the input only)
 LAYER_RESOLUTION_METHODS = method_names(layer_resolution=True)  # explain(..., resolution="layer") applies
@@ -80,9 +82,9 @@ def explain(
             smoothgrad, integrated_gradients, the CAM family (:data:`CAM_FAMILY`: grad_cam_pp,
             xgrad_cam, hires_cam, layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam),
             input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad, occlusion, lime,
-            kernel_shap.
+            kernel_shap, fullgrad, dff, rise (every name of :data:`METHODS`).
         target: class index (or one per image); default the model's prediction.
-        layer: for grad_cam, guided_grad_cam and the CAM family (default: the last conv stage),
+        layer: for grad_cam, guided_grad_cam, the CAM family and dff (default: the last conv stage),
             and cam (must be the maps the head pools); a list for layer_cam fuses those layers'
             maps; ignored by the input-gradient methods.
         options: method options, e.g. relu=False (grad_cam and the CAM family), n_samples /
@@ -90,7 +92,8 @@ def explain(
             batch_size (score_cam, ablation_cam), gamma (layer_cam's fusion), center (eigen_cam,
             eigen_grad_cam), baseline (deeplift), n_samples / stdevs / baselines / seed
             (gradient_shap), window / stride / baseline (occlusion), n_samples / n_segments / seed /
-            mean / std / segments (lime, kernel_shap). ``noise_tunnel`` = smoothgrad | smoothgrad_sq
+            mean / std / segments (lime, kernel_shap), scaling (fullgrad), n_components / seed
+            (dff), n_masks / grid / p / seed / batch_size (rise). ``noise_tunnel`` = smoothgrad | smoothgrad_sq
             | vargrad wraps a method of :data:`TUNNEL_METHODS` in the noise tunnel, with nt_samples /
             nt_noise_level / nt_seed (SmoothGrad's seeded noise; see :mod:`.attribution`).
         resolution: "input" (maps at the input's size; the CAMs upsampled bilinearly) or "layer"

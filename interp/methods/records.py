@@ -19,7 +19,14 @@ from typing import Any, Callable, Mapping
 
 from ..errors import InternalError, MethodError
 
-FAMILIES = ("Class activation maps", "Gradients", "Reference-based", "Perturbation", "Custom")
+FAMILIES = (
+    "Class activation maps",
+    "Gradients",
+    "Reference-based",
+    "Relevance propagation",
+    "Perturbation",
+    "Custom",
+)
 _CUSTOM = FAMILIES[-1]
 
 
@@ -42,7 +49,9 @@ class MethodSpec:
     layer_resolution: bool = False  # computed at that layer's resolution, then upsampled
     spatial: bool = False  # one value per pixel (else one per input channel and pixel)
     signed: bool = True  # negative values mean evidence against the class (default options)
-    needs_stats: bool = False  # finds superpixels on the image as people see it: needs the model's mean/std
+    # Needs the model's mean/std (its `mean`/`std` options): to find superpixels on the image as people
+    # see it, or to know the input's bounds (LRP's box rule)
+    needs_stats: bool = False
     baseline: bool = False  # compares with a reference input (its `baseline`/`baselines` option)
     sampling: bool = False  # draws random samples (seeded by its `seed` option)
     tunnel: bool = False  # the noise tunnel (SmoothGrad / VarGrad around it) applies

@@ -164,7 +164,7 @@ _RESNET50_NOTE = "23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at o
 # name, architecture, shipped, architecture switches, recipe, training note
 _CIFAR_ENTRIES: list[tuple[str, str, bool, dict[str, Any], dict[str, Any], str]] = [
     ("table2_cnn_cifar10", "table2_cnn", True, {}, _recipe(10, 64, 0.05, "sgd", **_SGD_WD), ""),
-    ("vanilla_cnn_cifar10", "vanilla_cnn", False, {}, _recipe(5, 64, 1e-3, "adam", 2, None, "none", False), ""),
+    ("vanilla_cnn_cifar10", "vanilla_cnn", True, {}, _recipe(5, 64, 1e-3, "adam", 2, None, "none", False), ""),
     ("linear_cnn_cifar10", "linear_cnn", True, _BN_DROPOUT, _recipe(10, 128, 0.1, "sgd", **_SGD_WD), ""),
     ("nin_cifar10", "nin", True, _BN_DROPOUT, _recipe(12, 128, 0.1, "sgd", **_SGD_WD), ""),
     ("resnet32_cifar10", "resnet32", False, {}, _recipe(160, 128, 0.1, "sgd", 20, 1e-4, "cosine"), _RESNET32_NOTE),

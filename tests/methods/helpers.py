@@ -23,6 +23,7 @@ FAST: dict[str, dict[str, Any]] = {
     "occlusion": {"window": 8, "stride": 8},
     "lime": {"n_samples": 8, "n_segments": 4},
     "kernel_shap": {"n_samples": 8, "n_segments": 4},
+    "rise": {"n_masks": 16},
 }
 
 

@@ -160,10 +160,10 @@ def test_threads_give_exactly_the_serial_results(tiny_gap_model):
     assert hooks_left(m) == []
 
 
-def _all_methods(model, x, skip_cam=False):
+def _all_methods(model, x, skip_cam=False, skip=()):
     out = {}
     for method in METHODS:
-        if method == "cam" and skip_cam:
+        if (method == "cam" and skip_cam) or method in skip:
             continue
         out[method] = interp.explain(model, x, method, **FAST.get(method, {}))
     return out
@@ -182,20 +182,29 @@ def test_black_image_gives_finite_maps():
 def test_zero_gradients_give_zero_finite_maps(zero_gap_model, blind_model):
     x = image_batch(2, 16)
     for method, e in _all_methods(zero_gap_model, x).items():
+        if method == "rise":  # the mean of the masks weighted by a constant probability: flat, not zero
+            assert np.isfinite(e.map).all() and e.map.max() > 0, method
+            continue
         assert np.array_equal(e.map, np.zeros_like(e.map)), method
         for mode in ("minmax", "abs", "symmetric", "percentile"):
             n = figures.normalize(e.spatial(), mode, per_item=True)
             assert np.isfinite(n).all() and n.shape == e.spatial().shape
-    # output ignores the input entirely: no autograd error, just zeros (but from the two CAMs that
-    # do not read the output: Eigen-CAM, and Score-CAM, whose equal scores weigh every channel alike)
-    for method, e in _all_methods(blind_model, x, skip_cam=True).items():
-        if method in ("eigen_cam", "score_cam"):
+    # output ignores the input entirely: no autograd error, just zeros (but from the methods that
+    # do not read the output's change: Eigen-CAM; Score-CAM, whose equal scores weigh every channel
+    # alike; DFF, whose parts are the layer's and whose tie between concepts picks the first; RISE,
+    # which averages the masks weighted by the one probability)
+    lrp = interp.methods.method_names(family="Relevance propagation")
+    for method, e in _all_methods(blind_model, x, skip_cam=True, skip=lrp).items():
+        if method in ("eigen_cam", "score_cam", "dff", "rise"):
             assert np.isfinite(e.map).all() and e.map.max() > 0, method
             continue
         assert np.array_equal(e.map, np.zeros_like(e.map)), method
         np.testing.assert_array_equal(e.target, [2, 2])
     with pytest.raises(CamNotApplicableError):
         interp.explain(blind_model, x, "cam")
+    for method in lrp:  # its logits are a parameter of the model itself, which no LRP rule covers
+        with pytest.raises(interp.MethodError, match=r"the model's own parameters \(_Blind\)"):
+            interp.explain(blind_model, x, method)
 
 
 def test_methods_wait_for_the_models_lock(tiny_gap_model):

@@ -10,10 +10,11 @@ import pytest
 
 import interp
 from dashboard import defaults
+from dashboard.loaders import image_choices
 from dashboard.widgets import first_ready_pair
 from interp import figures, methods
 from interp.data import held_out_batch
-from interp.methods.introspect.compare import match_filters
+from interp.methods.introspect.compare import match_filters, share_of_evidence
 from interp.models import has_weights
 from tests.apptest import no_errors, open_app, plotly_array
 
@@ -121,21 +122,28 @@ def test_without_held_out_images_only_the_optimised_images_show(page, monkeypatc
     at.select_slider(key="cmp_look_images").set_value(IMAGES).run()
 
 
-def test_the_same_image_maps_use_cam_only_where_both_models_have_its_head(page):
+@pytest.mark.parametrize("method", ["lrp", "grad_cam"])
+def test_where_each_model_looks_is_each_models_share_of_evidence_on_one_scale(page, method):
     at = page
-
-    def has_cam_head(name):
-        try:
-            methods.attribution.cam_head(interp.load_model(name), methods.probe_input(interp.get_spec(name).input_size))
-        except interp.CamNotApplicableError:
-            return False
-        return True
-
-    title = "CAM" if has_cam_head(A) and has_cam_head(B) else "Grad-CAM"
-    assert any(c.value == f"{title} of each model's predicted class." for c in at.caption)
-    bars = [
-        s["data"][-1].get("colorbar", {}).get("title", {}).get("text")
-        for t, s in _charts(at).items()
-        if t.startswith((f"{A}:", f"{B}:"))
-    ]
-    assert bars == [title, title]
+    at.selectbox(key="cmp_evidence_method").set_value(method).run()
+    no_errors(at)
+    path = next(iter(image_choices().values()))
+    signed = methods.get_method(method).signed
+    charts = _charts(at)
+    ranges = []
+    for name in (A, B):
+        spec = interp.get_spec(name)
+        x = interp.preprocess(interp.load_image(path), spec)
+        options = dict(mean=spec.mean, std=spec.std) if methods.get_method(method).needs_stats else {}
+        e = interp.explain(interp.load_model(name, device="cpu"), x, method, **options)
+        expected = share_of_evidence(e.spatial("sum" if signed else "absmax"))
+        assert abs(np.abs(expected).sum() - 1) < 1e-4  # shares of the evidence
+        title = f"{name}: {spec.class_names[e.target]} ({e.probability:.0%})"
+        fig = charts[title]
+        heat = fig["data"][-1]
+        top = heat["zmax"]
+        np.testing.assert_allclose(plotly_array(heat["z"]), np.clip(expected, -top, top), rtol=1e-4, atol=1e-7)
+        assert heat["colorbar"]["title"]["text"] == "share of evidence"
+        ranges.append((heat["zmin"], heat["zmax"]))
+    assert ranges[0] == ranges[1]  # one colour scale for both models
+    assert (ranges[0][0] < 0) == signed

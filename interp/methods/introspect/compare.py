@@ -90,3 +90,12 @@ def layer_similarity(
             {"layer": name, "matched_cosine": float(match.cosine.mean()), "cka": linear_cka(maps_a[name], maps_b[name])}
         )
     return rows
+
+
+def share_of_evidence(values: np.ndarray) -> np.ndarray:
+    """A map divided by its total |value|: each pixel's share of the evidence (|shares| sum to 1), so
+    that two models' maps of one image compare on one colour scale even where their scores differ.
+    An all-zero map stays zero."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    total = np.abs(values).sum()
+    return (values / total if total > 0 else values).astype(np.float32)
