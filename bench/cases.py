@@ -11,6 +11,7 @@ from torch import nn
 
 from interp.methods import CAM_FAMILY, CamNotApplicableError, default_layer, explain, get_method
 from interp.methods.attribution import cam_head
+from interp.methods.attribution.dff import DffOptions
 from interp.models import ModelSpec, build_model, get_spec, load_model
 
 MODELS = ("alexnet_gap_pacs_class", "nin_cifar10", "resnet18_imagenet")
@@ -30,11 +31,16 @@ MORE_METHODS = (
 )
 # Layer-wise relevance propagation, one method per composite (`--methods lrp_family`), against Zennit.
 LRP_METHODS = ("lrp", "lrp_epsilon_gamma_box", "lrp_alpha2_beta1", "lrp_epsilon")
-ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS + LRP_METHODS
+# Named with --methods as well: FullGrad and Deep Feature Factorization (DFF; not one of the CAM
+# family, whose members all weight a layer's channels) against pytorch-grad-cam, and RISE, which no
+# peer library has, at thousands of masked forward passes per image (its row gives the mask count).
+EXTRA_METHODS = ("fullgrad", "dff", "rise")
+ALL_METHODS = METHODS + CAM_FAMILY + MORE_METHODS + LRP_METHODS + EXTRA_METHODS
 # Their floor is the forward pass and the backward pass down to the layer, as Grad-CAM's.
 TO_LAYER_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "hires_cam", "layer_cam", "eigen_grad_cam")
-# Forward-only methods of the input: their floor is the bare forward pass (times the passes they need).
-FORWARD_METHODS = ("cam", "occlusion", "lime", "kernel_shap")
+# Forward-only methods: their floor is the bare forward pass (times the passes they need). DFF
+# factorises the layer's maps of one forward pass and needs no backward pass.
+FORWARD_METHODS = ("cam", "occlusion", "lime", "kernel_shap", "dff", "rise")
 GRADIENT_METHODS = tuple(
     m for m in ALL_METHODS if m not in FORWARD_METHODS + ("score_cam", "ablation_cam", "eigen_cam")
 )
@@ -112,6 +118,8 @@ def sampling_options(method: str, s) -> dict:
         return {"n_samples": s.samples}
     if method in ("lime", "kernel_shap"):
         return {"n_samples": s.surrogate_samples}
+    if method == "rise":
+        return {"n_masks": s.rise_masks}
     return {}
 
 
@@ -135,7 +143,7 @@ def superpixel_masks(x: torch.Tensor) -> np.ndarray:
 def floor_copies(method: str, batch: int) -> int:
     """How many copies of the batch ours puts through one pass (its chunking); the floor's pass is
     timed on that many, so that batching is not counted as ours' gain."""
-    if method in ("occlusion", "lime", "kernel_shap"):
+    if method in ("occlusion", "lime", "kernel_shap", "rise"):
         return max(1, 64 // batch)
     if method == "gradient_shap":
         return max(1, 32 // batch)
@@ -154,11 +162,15 @@ def floor_passes(method: str, s, size: int) -> int:
         "occlusion": occlusion_windows(size)[2] + 1,
         "lime": s.surrogate_samples + 1,
         "kernel_shap": s.surrogate_samples + 1,
+        "rise": s.rise_masks,  # its one pass for the classes is not needed where they are given
     }.get(method, 1)
 
 
-def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s) -> Callable[[], np.ndarray]:
-    """interp's public call, exactly as a user makes it (explain -> numpy map); ``s``: the Settings."""
+def ours(
+    case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s, details: dict | None = None
+) -> Callable[[], np.ndarray]:
+    """interp's public call, exactly as a user makes it (explain -> numpy map); ``s``: the Settings.
+    ``details``, where given, is updated with each call's ``Explanation.details`` (RISE's mask count)."""
     record = get_method(method)
     layer = case.grad_layer if record.needs_layer and method != "cam" else None
     options = sampling_options(method, s)
@@ -168,8 +180,10 @@ def ours(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Tensor, s
         options.update(mean=case.spec.mean, std=case.spec.std)
 
     def run() -> np.ndarray:
-        m = explain(case.model, x, method, target=targets, layer=layer, **options).map
-        return m[None] if x.shape[0] == 1 else m  # a batch of one comes back unbatched
+        e = explain(case.model, x, method, target=targets, layer=layer, **options)
+        if details is not None:
+            details.update(e.details)
+        return e.map[None] if x.shape[0] == 1 else e.map  # a batch of one comes back unbatched
 
     return run
 
@@ -220,6 +234,16 @@ def floor_note(method: str, s, size: int) -> str:
     passes = floor_passes(method, s, size)
     if method == "cam":
         return "bare forward (no autograd)"
+    if method == "dff":
+        return (
+            "bare forward (no autograd); the NMF of each image's layer maps and the head on its "
+            f"{DffOptions().n_components} concepts are the method's own work"
+        )
+    if method == "rise":
+        return (
+            f"{passes} masks x bare forward, one per masked image (computed from a bare forward of 64 images "
+            "per pass, as ours batches them)"
+        )
     if method in FORWARD_METHODS:
         what = {
             "occlusion": "the windows and the clean image",
@@ -247,4 +271,6 @@ def floor_note(method: str, s, size: int) -> str:
         return "2 x bare forward+backward: the input and the baseline go through together"
     if method == "guided_grad_cam":
         return "one bare forward+backward w.r.t. the input (the method needs two: Grad-CAM and guided backprop)"
+    if method == "fullgrad":
+        return "bare forward+backward w.r.t. the input (the bias gradients come from the same backward pass)"
     return "bare forward+backward w.r.t. the input"

@@ -16,7 +16,7 @@ from interp.hardware import DEVICE_HELP
 
 DESCRIPTION = (
     "Time interp's methods against their floor and the peer libraries (pytorch-grad-cam, "
-    "torch-cam, Captum), the dashboard and training (see BENCHMARKS.md)."
+    "torch-cam, Captum, Zennit), the dashboard and training (see BENCHMARKS.md)."
 )
 
 
@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated methods (default: cam, grad_cam, guided_backprop, "
         "guided_grad_cam, saliency, integrated_gradients); also grad_cam_pp, xgrad_cam, hires_cam, "
         "layer_cam, score_cam, ablation_cam, eigen_cam, eigen_grad_cam, or cam_family for all eight; "
-        "input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad, occlusion, lime, kernel_shap",
+        "input_x_gradient, deeplift, gradient_shap, deconvolution, vargrad, occlusion, lime, kernel_shap; "
+        "lrp, lrp_epsilon_gamma_box, lrp_alpha2_beta1, lrp_epsilon, or lrp_family for all four; "
+        "fullgrad, dff, rise (RISE at its default 3000 masks; fewer with --quick, as its row says)",
     )
     p.add_argument("--batches", type=_batch_sizes, help="comma-separated batch sizes (default: 1,32; quick: 1,2)")
     p.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from interp.methods.attribution.dff import DffOptions
+
 from .cases import LRP_METHODS, MORE_METHODS, ModelCase, occlusion_windows, superpixel_masks
 from .peers_cams import PGC_CLASSES, TC_CLASSES, cam_family_impls
 from .timing import Impl
@@ -21,7 +23,7 @@ from .timing import Impl
 PEERS = ("pytorch-grad-cam", "torch-cam", "captum", "zennit")
 # Which peer has which method (the benchmark's rows list a peer only where it has the method).
 PEER_METHODS = {
-    "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES),
+    "pytorch-grad-cam": ("grad_cam", "guided_backprop", "guided_grad_cam", *PGC_CLASSES, "fullgrad", "dff"),
     "torch-cam": ("cam", "grad_cam", *TC_CLASSES),
     "captum": ("grad_cam", "guided_backprop", "guided_grad_cam", "saliency", "integrated_gradients", *MORE_METHODS),
     "zennit": LRP_METHODS,
@@ -76,6 +78,65 @@ def _pgc_guided(case: ModelCase) -> tuple[Callable[[torch.Tensor, torch.Tensor],
         return np.stack(maps).transpose(0, 3, 1, 2)  # its maps are H x W x C
 
     return run, twin
+
+
+def _pgc_fullgrad(case: ModelCase, x: torch.Tensor, targets: torch.Tensor) -> Callable[[], np.ndarray]:
+    """FullGrad called as its README calls a CAM, with no target layers (it takes every Conv2d and
+    BatchNorm2d with a bias itself). Its map is min-max scaled per image (and resized with OpenCV,
+    from the input's size to the same size); the agreement, a Pearson correlation per image, is
+    the same with or without that scaling, so ours is compared as it is returned."""
+    from pytorch_grad_cam import FullGrad
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    def run() -> np.ndarray:
+        with FullGrad(case.model, target_layers=[]) as cam:  # __exit__ removes its hooks
+            return cam(x, [ClassifierOutputTarget(int(t)) for t in targets])
+
+    return run
+
+
+def dff_head(case: ModelCase) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
+    """What pytorch-grad-cam's DFF scores concepts with (``computation_on_concepts``): the model's
+    classifier on one concept vector, as its examples pass ``model.fc``. That is the rest of the
+    model (ours' score) only where the benchmark's layer is the one a global-average-pooling head
+    pools: there the linear layer after the pooling, or nothing where the pooled maps are the
+    classes (NiN). Elsewhere: None and why."""
+    if case.cam_layer is None or case.cam_layer != case.grad_layer:
+        return None, (
+            "pytorch-grad-cam's DFF scores the concepts with a head given as a function of the concept "
+            f"vector; {case.grad_layer} is not the layer this model's global-average pooling reads"
+        )
+    device = next(case.model.parameters()).device  # it hands the head its concepts on the CPU
+    if case.fc_layer is None:
+        return (lambda c: c.to(device)), "the pooled maps are the classes: a concept is its own logits"
+    fc = case.model.get_submodule(case.fc_layer)
+    return (lambda c: fc(c.to(device))), f"the head is {case.fc_layer}, as its examples pass model.fc"
+
+
+def _pgc_dff(
+    case: ModelCase, x: torch.Tensor, targets: torch.Tensor, k: int, head: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[], np.ndarray]:
+    """DeepFeatureFactorization with ``k`` parts, one call per image (its run_dff_on_image; a batch
+    is factorised together, ours factorises each image alone), and for each image the part whose
+    concept has the target's highest softmax probability, as it labels the parts. Its parts are
+    min-max scaled and resized with OpenCV; the Pearson agreement does not see the scaling."""
+    from pytorch_grad_cam import DeepFeatureFactorization
+
+    layer = case.model.get_submodule(case.grad_layer)
+
+    def run() -> np.ndarray:
+        dff = DeepFeatureFactorization(case.model, layer, computation_on_concepts=head)
+        try:
+            maps = []
+            for i, t in enumerate(targets.tolist()):
+                _, parts, scores = dff(x[i : i + 1], k)
+                best = int(torch.softmax(torch.from_numpy(scores), -1)[:, t].argmax())
+                maps.append(parts[0][best])
+        finally:
+            dff.activations_and_grads.release()  # its hooks; it has no context manager of its own
+        return np.stack(maps)
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +370,19 @@ def peer_impls(case: ModelCase, method: str, x: torch.Tensor, targets: torch.Ten
         return cam_family_impls(case, method, x, targets)
     if method in LRP_METHODS:
         return [_zennit(case, method, x, targets)]
+    if method == "fullgrad":
+        note = "FullGrad (every Conv2d and BatchNorm2d bias); its maps are min-max scaled and resized with OpenCV"
+        return [Impl("pytorch-grad-cam", _pgc_fullgrad(case, x, targets), case.model, note)]
+    if method == "dff":
+        head, why = dff_head(case)
+        if head is None:
+            return [_unavailable("pytorch-grad-cam", why)]
+        k = DffOptions().n_components  # ours' default
+        note = (
+            f"DeepFeatureFactorization with ours' {k} parts, one call per image (ours factorises each image "
+            f"alone); {why}; its parts come min-max scaled and resized with OpenCV"
+        )
+        return [Impl("pytorch-grad-cam", _pgc_dff(case, x, targets, k, head), case.model, note)]
     out: list[Impl] = []
     model, ig_steps = case.model, s.ig_steps
     if method == "cam":

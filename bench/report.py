@@ -175,7 +175,8 @@ def _sections(result: dict[str, Any], markdown: bool) -> list[str]:
 
 
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Each distinct floor, weight and peer note once, in order of appearance."""
+    """Each distinct floor, weight and peer note once, in order of appearance; a method row's own
+    note (RISE's masks and images/s) with its model and batch."""
     seen: dict[str, None] = {}
     for r in rows:
         if r["kind"] == "method":
@@ -187,6 +188,8 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
                     seen[
                         f"{p['peer']}{star}, {r['method']}" + (f" on {r['model']}" if star else "") + f": {p['note']}"
                     ] = None
+            if r.get("note"):
+                seen[f"{r['method']} on {r['model']} at batch {r['batch']}: {r['note']}"] = None
         elif r.get("note"):
             seen[f"{r['method']}: {r['note']}"] = None
     return list(seen)
@@ -210,6 +213,7 @@ def _machine(result: dict[str, Any]) -> list[str]:
             if "samples" in s
             else ""
         )
+        + (f", RISE {s['rise_masks']} masks" if "rise_masks" in s else "")
         + ("; QUICK MODE: the numbers mean nothing" if s["quick"] else ""),
     ]
 

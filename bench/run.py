@@ -10,6 +10,7 @@ import torch
 
 from interp.hardware import resolve_device
 from interp.methods import MethodError, get_method
+from interp.methods.attribution.rise import DEFAULT_MASKS
 
 from .cases import (
     ALL_METHODS,
@@ -49,6 +50,7 @@ class Settings:
     ig_steps: int = 50  # ours' default
     samples: int = 25  # GradientSHAP's and VarGrad's noisy copies: ours' default
     surrogate_samples: int = 200  # LIME's and KernelSHAP's perturbed images: ours' default
+    rise_masks: int = DEFAULT_MASKS  # RISE's masks: ours' default (its row reports the count)
     dashboard_repeats: int = 10
     cold_repeats: int = 3
     train_model: str = "nin_cifar10"
@@ -77,6 +79,7 @@ QUICK = Settings(
     ig_steps=4,
     samples=4,
     surrogate_samples=16,
+    rise_masks=128,  # two passes of 64 masked images; the row says it is not the default
     dashboard_repeats=2,
     cold_repeats=1,
     train_images=64,
@@ -111,7 +114,7 @@ def run_benchmark(
     Args:
         quick: tiny batches, repeats and training subset (a CI-sized run; numbers are not meaningful).
         models, methods: registry names and method names to measure (``cam_family``: all of the
-            CAM family, which a default run leaves out).
+            CAM family, which a default run leaves out; ``lrp_family``: the LRP composites).
         batches, repeats, warmup: override the mode's defaults.
         threads: torch threads (default $OMP_NUM_THREADS, else every core).
         dashboard, training, feature_vis, datasets: include those rows (the whole-dataset rows
@@ -232,7 +235,7 @@ def _settings(
     if unknown:
         raise MethodError(
             f"the benchmark has no method {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(ALL_METHODS)} or cam_family"
+            f"choose from {', '.join(ALL_METHODS)}, cam_family or lrp_family"
         )
     if batches is not None and any(int(b) < 1 for b in batches):
         raise MethodError(f"batch sizes must be >= 1, not {list(batches)}")
@@ -246,7 +249,8 @@ def _method_row(
     """Time ours, the floor and the peers on one case; one row of the JSON."""
     model = case.model
     side = x.shape[-1]  # the side occlusion's windows are counted on (as the peers' Occlusion)
-    own = Impl("ours", ours(case, method, x, targets, s), model)
+    details: dict[str, Any] = {}  # what ours reports besides the map (RISE: how many masks it used)
+    own = Impl("ours", ours(case, method, x, targets, s, details), model)
     copies = floor_copies(method, batch)
     xs, ts = x.repeat(copies, 1, 1, 1), targets.repeat(copies)
     if method in TO_LAYER_METHODS:
@@ -305,9 +309,28 @@ def _method_row(
         row["layer"] = case.grad_layer
     elif method == "cam":
         row["layer"] = case.cam_layer
+    if "n_masks" in details:
+        row.update(_masks(details["n_masks"], ours_ms, floor_ms))
     if own.note:
-        row["note"] = own.note
+        row["note"] = "; ".join(n for n in (row.get("note"), own.note) if n)
     return row
+
+
+def _masks(n_masks: int, ours_ms: float | None, floor_ms: float | None) -> dict[str, Any]:
+    """A mask-sampling method's fields (RISE's row): the masks it used, as it reports them; the images
+    per second it explains with that many, and the floor's (the bare passes over the masks alone);
+    the masked images per second ours puts through the model. The note says whether the count is
+    the method's default (the quick mode uses fewer)."""
+    images = 1000.0 / ours_ms if ours_ms else None
+    default = "its default" if n_masks == DEFAULT_MASKS else f"not its default {DEFAULT_MASKS}"
+    rate = "not measured" if images is None else f"{images:.3g} images/s, {images * n_masks:.4g} masked images/s"
+    return {
+        "n_masks": n_masks,
+        "images_per_s": images,
+        "masked_images_per_s": None if images is None else images * n_masks,
+        "floor_images_per_s": 1000.0 / floor_ms if floor_ms else None,
+        "note": f"{n_masks} masks ({default}): {rate}",
+    }
 
 
 def _channels(case: ModelCase, x: torch.Tensor) -> int:

@@ -248,3 +248,56 @@ def test_captum_deeplift_is_not_applicable_to_reused_activations():
 
     assert _reused_activation(registry_model("resnet18_imagenet"), torch.zeros(1, 3, 32, 32)) == "layer1.0.relu"
     assert _reused_activation(registry_model("nin_cifar10"), torch.zeros(1, 3, 32, 32)) is None
+
+
+def test_fullgrad_dff_and_rise_have_rows_against_their_floor_and_peers():
+    """FullGrad and DFF against pytorch-grad-cam (the same map: its min-max scaling does not change a
+    Pearson correlation); RISE, which no peer has, with the masks it used and its images/s. FullGrad
+    is held to a forward+backward; DFF and RISE to forward passes alone."""
+    from dataclasses import replace
+
+    from bench import EXTRA_METHODS
+    from bench.cases import FORWARD_METHODS, GRADIENT_METHODS, floor_passes, model_case
+    from bench.peers import dff_head
+    from interp.methods.attribution.rise import DEFAULT_MASKS
+
+    assert "fullgrad" in GRADIENT_METHODS and {"dff", "rise"} <= set(FORWARD_METHODS) - set(GRADIENT_METHODS)
+    assert {m for p, ms in PEER_METHODS.items() for m in ms if m in EXTRA_METHODS} == {"fullgrad", "dff"}
+    result = run_benchmark(
+        quick=True,
+        models=("nin_cifar10",),
+        methods=("fullgrad", "dff", "rise"),
+        batches=(1,),
+        repeats=1,
+        warmup=0,
+        threads=torch.get_num_threads(),
+        dashboard=False,
+        training=False,
+        feature_vis=False,
+        datasets=False,
+    )
+    rows = {r["method"]: r for r in result["rows"]}
+    assert set(rows) == {"fullgrad", "dff", "rise"}
+    for method, r in rows.items():
+        assert _positive(r["ours_ms"]) and _positive(r["floor_ms"]) and _positive(r["ratio_to_floor"]), method
+        print(f"{method}: ours {r['ours_ms']} ms, floor {r['floor_ms']} ms ({r['floor']}); {r.get('note')}")
+        print(f"  peers {r['peers']}")
+    for method in ("fullgrad", "dff"):
+        (peer,) = rows[method]["peers"]
+        assert peer["peer"] == "pytorch-grad-cam", (method, peer)
+        if "peer_ms" in peer:
+            assert _positive(peer["peer_ms"]) and peer["agreement"] > 0.9, (method, peer)
+        else:
+            assert peer["note"].startswith("not applicable"), (method, peer)
+    assert rows["dff"]["layer"] == "features.relu3_3" and "peer_ms" in rows["dff"]["peers"][0]
+    rise = rows["rise"]
+    assert rise["peers"] == [] and rise["n_masks"] == QUICK.rise_masks < DEFAULT_MASKS
+    assert rise["images_per_s"] == pytest.approx(1000 / rise["ours_ms"], rel=0.01)
+    assert rise["masked_images_per_s"] == pytest.approx(rise["images_per_s"] * QUICK.rise_masks, rel=0.01)
+    assert f"{QUICK.rise_masks} masks (not its default {DEFAULT_MASKS})" in rise["note"]
+    assert floor_passes("rise", QUICK, 32) == QUICK.rise_masks and f"{QUICK.rise_masks} masks" in rise["floor"]
+    assert f"rise on nin_cifar10 at batch 1: {QUICK.rise_masks} masks" in markdown_report(result)
+    # pytorch-grad-cam's DFF scores a concept with the classifier alone: only at the pooled layer
+    case = model_case("nin_cifar10")
+    head, why = dff_head(replace(case, grad_layer="features.relu2_3"))
+    assert head is None and "features.relu2_3" in why
