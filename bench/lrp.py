@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,8 @@ COMPOSITE_METHODS = {
     "epsilon": "lrp_epsilon",
 }
 FIGURE_MODEL = "alexnet_pacs_class"
+# What LRP's rows on the sanity and faithfulness pages are compared with.
+TRUST_METHODS = (*COMPOSITE_METHODS.values(), "saliency", "input_x_gradient", "integrated_gradients", "grad_cam")
 
 
 def conservation(name: str, n_images: int) -> dict[str, float]:
@@ -44,6 +47,36 @@ def conservation(name: str, n_images: int) -> dict[str, float]:
         rel = lrp.relevance(model, x.clone(), Targets(None), options).double().flatten(1).sum(1)
         out[composite] = float(((rel - logits).abs() / logits.abs()).mean())
     return out
+
+
+def trust(name: str, n_images: int) -> list[dict[str, float | str]]:
+    """The sanity and faithfulness pages' numbers for LRP and gradient methods, as means over
+    ``n_images`` held-out images of ``name``: the SSIM of each map with the original once every
+    layer is randomised (cascading; near 0: the map depends on the weights, as it should), and the
+    deletion and insertion AUCs (lower and higher are better) against random orders."""
+    from interp import methods
+
+    spec = interp.get_spec(name)
+    model = interp.load_model(name, device="cpu")
+    batch = held_out_batch(spec, n_images)
+    options: dict[str, dict[str, Any]] = {
+        m: {"mean": spec.mean, "std": spec.std} for m in TRUST_METHODS if methods.get_method(m).needs_stats
+    }
+    options["integrated_gradients"] = {"steps": 16}
+    final_ssim: dict[str, list[float]] = {m: [] for m in TRUST_METHODS}
+    for x in batch.x:
+        run = methods.trust.cascading_randomization(model, x[None], TRUST_METHODS, options=options)
+        for m in TRUST_METHODS:
+            final_ssim[m].append(float(run.ssim[m][-1]))
+    aucs = methods.trust.mean_aucs(model, [x[None] for x in batch.x], TRUST_METHODS, options=options)
+    return [
+        {
+            "method": row["method"],
+            "ssim_randomized": float(np.mean(final_ssim[row["method"]])),
+            **{k: row[k] for k in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")},
+        }
+        for row in aucs
+    ]
 
 
 def figure(path: Path) -> None:
@@ -82,6 +115,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16, help="held-out images per model")
     parser.add_argument("--figure", help="write the composites' picture here (PNG)")
     parser.add_argument("--figure-only", action="store_true", help="skip the conservation table")
+    parser.add_argument("--trust", help="a model whose sanity and faithfulness numbers to print (LRP and gradients)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     # the models with weights here, without a download (resnet18_imagenet's come from torchvision)
@@ -101,6 +135,15 @@ def main() -> None:
             continue
         cells = " | ".join(f"{row[c]:.3f}" for c in lrp.COMPOSITES)
         print(f"| `{name}` | {cells} | {time.perf_counter() - start:.0f} |")
+    if args.trust:
+        print(f"\n{args.trust}, {args.images} held-out images")
+        print("| method | SSIM after randomising every layer | deletion AUC (random) | insertion AUC (random) |")
+        print("|---|---|---|---|")
+        for r in trust(args.trust, args.images):
+            print(
+                f"| `{r['method']}` | {r['ssim_randomized']:.2f} | {r['deletion_auc']:.3f} "
+                f"({r['random_deletion_auc']:.3f}) | {r['insertion_auc']:.3f} ({r['random_insertion_auc']:.3f}) |"
+            )
     if args.figure:
         figure(Path(args.figure))
         print(f"wrote {args.figure}")
