@@ -1,5 +1,7 @@
 """Compare models: two models of one architecture, filter by filter and layer by layer."""
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -181,13 +183,16 @@ shares = [share_of_evidence(r.spatial("sum" if signed else "absmax")) for _, r i
 top = max(float(np.percentile(np.abs(s), 99.5)) for s in shares) or 1.0
 for col, (name, r), values in zip(st.columns(2), maps, shares):
     _, display = model_input(name, image_id)
+    title = f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})"
+    # a signed map on a diverging scale centred on 0; a magnitude map on the attribution scale from 0
+    style: dict[str, Any] = dict(colorscale="RdBu_r", symmetric=True, opacity=0.6) if signed else {}
     fig = figures.heatmap_figure(
         np.clip(values, -top, top),
         image=display,
         colorbar_title="share of evidence",
         zrange=(-top, top) if signed else (0.0, top),
-        **(dict(colorscale="RdBu_r", symmetric=True, opacity=0.6) if signed else {}),
-        title=f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})",
+        title=title,
+        **style,
     )
     fig.update_layout(height=420)
     col.plotly_chart(fig, width="stretch", key=f"cmp_evidence_{name}")

@@ -60,7 +60,7 @@ def _spread_batch_norms(model: nn.Module) -> nn.Module:
     """Batch-norm statistics far from the identity, so that merging them matters."""
     torch.manual_seed(1)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None:
             with torch.no_grad():
                 m.running_mean.uniform_(-0.3, 0.3)
                 m.running_var.uniform_(0.5, 2.0)
@@ -145,7 +145,7 @@ def test_same_map_as_captum_lrp_with_the_epsilon_rule():
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(*list(_plain_cnn(bias=True).children())[:6])
-            self.fc = _plain_cnn(bias=True).fc
+            self.fc = _plain_cnn(bias=True).get_submodule("fc")
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(torch.flatten(self.features(x), 1))

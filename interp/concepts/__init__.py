@@ -1,0 +1,11 @@
+"""Concepts: what a prediction is made of, beyond where the model looked.
+
+- :func:`crp`: Concept Relevance Propagation (Achtibat et al., Nature Machine Intelligence 2023):
+  LRP conditioned on one channel of a layer, for the channels that carried the most relevance.
+"""
+
+from __future__ import annotations
+
+from .crp import ConceptRelevance, crp
+
+__all__ = ["ConceptRelevance", "crp"]

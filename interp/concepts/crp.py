@@ -1,0 +1,143 @@
+"""Concept Relevance Propagation (Achtibat et al., Nature Machine Intelligence 2023): LRP whose
+relevance, on its way down, is let through one channel of a layer only. For one prediction it says
+which channels of the layer carried the relevance (each one's share) and where each of them sits in
+the image (its conditional map).
+
+Built on interp's LRP (:mod:`interp.methods.attribution.lrp`: Zennit's composites, canonizers chosen
+for the model, a private twin so the model is never changed) rather than on zennit-crp, whose
+CondAttribution registers its hooks on the model itself and expects canonizers chosen by hand; the
+tests hold the maps to zennit-crp's. The k channels are one batch of k copies of the image, each with
+its own channel mask, so the conditional maps cost one LRP pass of batch k. As the backward pass is
+linear in the relevance it starts from, the maps of every channel of a layer add up to the plain
+LRP map (what the tests check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import LayerError, ParameterError
+from ..methods.attribution.lrp import LRPOptions, make_composite, private_twin, refuse_unruled_layers
+from ..methods.core import Target, as_batch, get_module, logits_of, resolve_targets, using
+
+
+@dataclass(frozen=True)
+class ConceptRelevance:
+    """The channels of one layer that carried a prediction's relevance, and where each sits."""
+
+    layer: str
+    target: int  # the explained class
+    probability: float  # its softmax probability
+    channels: np.ndarray  # (k,) the channels shown, most relevant first unless chosen
+    relevance: np.ndarray  # (k,) each channel's relevance at the layer (summed over positions)
+    share: np.ndarray  # (k,) relevance / the sum of |relevance| over all the layer's channels
+    maps: np.ndarray  # (k, H, W) each channel's conditional map at the input, summed over colour channels
+    layer_relevance: np.ndarray  # (C,) every channel's relevance at the layer
+
+
+def crp(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    channels: Sequence[int] | None = None,
+    target: Target = None,
+    top: int = 6,
+    composite: str = "epsilon_plus_flat",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> ConceptRelevance:
+    """Conditional LRP maps of one image for channels of ``layer``.
+
+    Args:
+        x: one preprocessed image (1 x C x H x W or C x H x W).
+        layer: a layer with channels (a convolution, or the activation after one).
+        channels: the channels to condition on; default the ``top`` channels with the most relevance.
+        target: the class to explain (default: the prediction).
+        composite: LRP's composite (``interp.methods.attribution.lrp.COMPOSITES``).
+        mean, std: the model's normalisation (the box rule's bounds in ``epsilon_gamma_box``).
+
+    Raises:
+        ImageError: not one image. LayerError: no such layer, or it has no channel axis.
+        ParameterError: a channel out of range, or ``top`` < 1. MethodError: as LRP's.
+    """
+    options = LRPOptions(composite=composite, mean=mean, std=std)
+    xb, single = as_batch(model, x)
+    if not single:
+        raise ParameterError(f"crp explains one image; got a batch of {xb.shape[0]}")
+    if top < 1:
+        raise ParameterError(f"top must be >= 1, not {top!r}")
+    get_module(model, layer)  # a clear error for a name that does not exist
+    with using(model) as m, torch.inference_mode(False):
+        refuse_unruled_layers(m)
+        with torch.no_grad():
+            logits = logits_of(m, xb)
+        cls = int(resolve_targets(logits, target)[0])
+        probability = float(torch.softmax(logits.double(), 1)[0, cls])
+        total, layer_rel = _conditional(m, xb, layer, cls, None, options)
+        n_channels = layer_rel.shape[0]
+        if channels is None:
+            chosen = torch.argsort(layer_rel, descending=True)[: min(top, n_channels)]
+        else:
+            chosen = torch.as_tensor(list(channels), dtype=torch.int64)
+            bad = chosen[(chosen < 0) | (chosen >= n_channels)]
+            if chosen.numel() == 0 or bad.numel():
+                raise ParameterError(f"channels must be in 0..{n_channels - 1} of {layer!r}; got {list(channels)}")
+        maps, _ = _conditional(m, xb, layer, cls, chosen, options)
+    relevance = layer_rel[chosen]
+    scale = float(layer_rel.abs().sum()) or 1.0
+    return ConceptRelevance(
+        layer=layer,
+        target=cls,
+        probability=probability,
+        channels=chosen.numpy(),
+        relevance=relevance.numpy(),
+        share=(relevance / scale).numpy(),
+        maps=maps.sum(1).detach().float().cpu().numpy(),
+        layer_relevance=layer_rel.numpy(),
+    )
+
+
+def _conditional(
+    model: nn.Module, xb: torch.Tensor, layer: str, cls: int, chosen: torch.Tensor | None, options: LRPOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input relevance, (k, C, H, W), of class ``cls`` with the layer's relevance let through channel
+    ``chosen[i]`` only in copy i (``chosen`` None: one copy, nothing masked), and every channel's
+    relevance at the layer, (C,), before masking."""
+    k = 1 if chosen is None else len(chosen)
+    x = xb.detach().expand(k, *xb.shape[1:]).clone().requires_grad_(True)
+    twin = private_twin(model)
+    composite = make_composite(twin, x, options, analysed_as=model)
+    seen: list[torch.Tensor] = []
+
+    def mask_relevance(grad: torch.Tensor) -> torch.Tensor:
+        seen.append(grad.detach())
+        if chosen is None:
+            return grad
+        mask = torch.zeros(k, grad.shape[1], device=grad.device, dtype=grad.dtype)
+        mask[torch.arange(k), chosen.to(grad.device)] = 1
+        return grad * mask.view(k, -1, *([1] * (grad.ndim - 2)))
+
+    def on_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if not isinstance(output, torch.Tensor) or output.ndim < 2:
+            raise LayerError(f"CRP needs a layer whose output has channels (N x C x ...); {layer!r} returns none")
+        if output.requires_grad:
+            output.register_hook(mask_relevance)
+
+    with composite.context(twin) as modified:
+        # registered after the composite's own hooks, so it sees the tensor the next layer reads
+        handle = modified.get_submodule(layer).register_forward_hook(on_output)
+        try:
+            logits = logits_of(modified, x)
+            start = torch.zeros_like(logits)
+            start[:, cls] = logits.detach()[:, cls]
+            (rel,) = torch.autograd.grad(logits, x, grad_outputs=start)
+        finally:
+            handle.remove()
+    if not seen:
+        raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
+    return rel, seen[0][0].flatten(1).sum(1).detach().float().cpu()
