@@ -21,6 +21,24 @@ def quick(data_dir) -> dict:
     return run_benchmark(quick=True, threads=torch.get_num_threads())
 
 
+def _methods_only(models: tuple[str, ...], methods, warmup: int) -> dict:
+    """A quick run of the method rows alone (batch 1, one repeat): no dashboard, training,
+    feature-visualisation or dataset rows."""
+    return run_benchmark(
+        quick=True,
+        models=models,
+        methods=tuple(methods),
+        batches=(1,),
+        repeats=1,
+        warmup=warmup,
+        threads=torch.get_num_threads(),
+        dashboard=False,
+        training=False,
+        feature_vis=False,
+        datasets=False,
+    )
+
+
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
@@ -187,19 +205,7 @@ def test_the_other_methods_have_rows_against_captum():
     both draw the same samples (GradientSHAP's come from Captum's global generators)."""
     from bench import MORE_METHODS
 
-    result = run_benchmark(
-        quick=True,
-        models=("nin_cifar10",),
-        methods=MORE_METHODS,
-        batches=(1,),
-        repeats=1,
-        warmup=1,
-        threads=torch.get_num_threads(),
-        dashboard=False,
-        training=False,
-        feature_vis=False,
-        datasets=False,
-    )
+    result = _methods_only(("nin_cifar10",), MORE_METHODS, warmup=1)
     rows = {r["method"]: r for r in result["rows"]}
     assert set(rows) == set(MORE_METHODS)
     for method, r in rows.items():
@@ -218,19 +224,7 @@ def test_lrp_methods_have_rows_against_zennit():
     from bench.cases import LRP_METHODS, expand_methods
 
     assert expand_methods(["lrp_family"]) == list(LRP_METHODS)
-    result = run_benchmark(
-        quick=True,
-        models=("nin_cifar10", "resnet18_imagenet"),
-        methods=LRP_METHODS,
-        batches=(1,),
-        repeats=1,
-        warmup=0,
-        threads=torch.get_num_threads(),
-        dashboard=False,
-        training=False,
-        feature_vis=False,
-        datasets=False,
-    )
+    result = _methods_only(("nin_cifar10", "resnet18_imagenet"), LRP_METHODS, warmup=0)
     rows = [r for r in result["rows"] if r["kind"] == "method"]
     assert {(r["model"], r["method"]) for r in rows} == {
         (m, k) for m in ("nin_cifar10", "resnet18_imagenet") for k in LRP_METHODS
@@ -263,19 +257,7 @@ def test_fullgrad_dff_and_rise_have_rows_against_their_floor_and_peers():
 
     assert "fullgrad" in GRADIENT_METHODS and {"dff", "rise"} <= set(FORWARD_METHODS) - set(GRADIENT_METHODS)
     assert {m for p, ms in PEER_METHODS.items() for m in ms if m in EXTRA_METHODS} == {"fullgrad", "dff"}
-    result = run_benchmark(
-        quick=True,
-        models=("nin_cifar10",),
-        methods=("fullgrad", "dff", "rise"),
-        batches=(1,),
-        repeats=1,
-        warmup=0,
-        threads=torch.get_num_threads(),
-        dashboard=False,
-        training=False,
-        feature_vis=False,
-        datasets=False,
-    )
+    result = _methods_only(("nin_cifar10",), ("fullgrad", "dff", "rise"), warmup=0)
     rows = {r["method"]: r for r in result["rows"]}
     assert set(rows) == {"fullgrad", "dff", "rise"}
     for method, r in rows.items():
