@@ -230,6 +230,20 @@ def test_dff_default_layer_seed_and_a_layer_before_the_head(tiny_gap_model):
         interp.explain(tiny_gap_model, x, "dff", layer="fc")
 
 
+def test_dff_scores_a_pooled_layer_with_the_head_alone(tiny_gap_model, monkeypatch):
+    from interp.methods.attribution import dff
+
+    x = image_batch(2, 16, seed=4)
+    fast = interp.explain(tiny_gap_model, x, "dff", target=[1, 2])
+    with torch.no_grad():
+        act = tiny_gap_model.relu2(tiny_gap_model.conv2(tiny_gap_model.relu1(tiny_gap_model.conv1(x))))
+        assert dff.head_after(tiny_gap_model, act, tiny_gap_model(x)) is tiny_gap_model.fc
+        assert dff.head_after(tiny_gap_model, act * 2, tiny_gap_model(x)) is None  # logits that disagree
+    monkeypatch.setattr(dff, "head_after", lambda *args: None)  # run the rest of the model instead
+    slow = interp.explain(tiny_gap_model, x, "dff", target=[1, 2])
+    np.testing.assert_allclose(fast.map, slow.map, rtol=1e-5, atol=1e-7)
+
+
 # ---------------------------------------------------------------------------------------------
 # RISE
 

@@ -113,11 +113,27 @@ def concept_logits(
     return logits
 
 
+def head_after(model: nn.Module, act: torch.Tensor, logits: torch.Tensor) -> nn.Linear | None:
+    """The model's Linear whose output, on the layer's maps averaged over positions, is the logits:
+    a global-average-pooling head right after the layer. The rest of the model run on a concept's
+    constant maps is then that Linear on the concept, and DFF scores its parts as pytorch-grad-cam
+    does, without running the model again. None where the logits say otherwise."""
+    n, c = act.shape[:2]
+    pooled = act.flatten(2).mean(2)
+    for m in reversed(list(model.modules())):
+        if isinstance(m, nn.Linear) and (m.in_features, m.out_features) == (c, logits.shape[1]):
+            scale = 1.0 + float(logits.abs().max())
+            if torch.allclose(m(pooled).to(logits.dtype), logits, rtol=1e-4, atol=1e-5 * scale):
+                return m
+    return None
+
+
 @options_from(DffOptions)
 def _dff(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None = None, **options: Any) -> Maps:
     """DFF's map, (N, H, W): for each image, the part of the layer's maps (of ``n_components``)
     whose concept the rest of the model scores as the target class with the highest probability.
-    One forward pass, then the layers after the map once per image for its k concepts."""
+    One forward pass, then the layers after the map once per image for its k concepts (the head
+    alone where it pools the map, :func:`head_after`)."""
     o = DffOptions(**options)
     layer = layer or remembered_default_layer(model, xb)
     hook = _Ablate(layer)  # keeps the maps in the first pass; later replaces them with the concepts
@@ -128,10 +144,14 @@ def _dff(model: nn.Module, xb: torch.Tensor, targets: Targets, layer: str | None
         t = targets.of(logits)
         act = hook.act
         need_maps(act, layer, "DFF")
+        head = head_after(model, act, logits)
         maps = []
         for i in range(len(xb)):
             concepts, parts = factorize(act[i], o.n_components, o.seed)
-            scores = concept_logits(model, hook, xb[i : i + 1], concepts, act.shape[1:], logits.shape[1])
+            if head is not None:
+                scores = head(concepts)
+            else:
+                scores = concept_logits(model, hook, xb[i : i + 1], concepts, act.shape[1:], logits.shape[1])
             best = int(torch.softmax(scores.double(), 1)[:, t[i]].argmax())
             maps.append(parts[best])
     return to_input_size(torch.stack(maps), xb.shape[-2:]), layer
