@@ -58,18 +58,19 @@ bars = go.Figure(
 bars.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), yaxis_tickformat=".0%", title="Share of relevance")
 st.plotly_chart(bars, width="stretch", key="concepts_shares")
 
-# One symmetric colour scale for every channel, so that their maps compare.
-limit = float(np.abs(result.maps).max()) or 1.0
+# One symmetric colour scale for every channel, so that their maps compare; clipped at the 99.5th
+# percentile of |relevance| over all of them, so that a few hot pixels do not wash the rest out.
+limit = float(np.percentile(np.abs(result.maps), 99.5)) or 1.0
 for start in range(0, len(result.channels), PER_ROW):
     for col, i in zip(st.columns(PER_ROW), range(start, min(start + PER_ROW, len(result.channels)))):
         fig = figures.heatmap_figure(
-            result.maps[i],
+            np.clip(result.maps[i], -limit, limit),
             image=display,
             title=f"channel {result.channels[i]}: {result.share[i]:+.1%}",
             colorscale="RdBu_r",
             symmetric=True,
             opacity=0.6,
-            colorbar_title="relevance",
+            colorbar_title="relevance (clipped)",
             zrange=(-limit, limit),
         )
         col.plotly_chart(figures.compact(fig, height=300), width="stretch", key=f"concepts_map_{i}")
