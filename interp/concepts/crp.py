@@ -78,7 +78,8 @@ def crp(
             logits = logits_of(m, xb)
         cls = int(resolve_targets(logits, target)[0])
         probability = float(torch.softmax(logits.double(), 1)[0, cls])
-        total, layer_rel = _conditional(m, xb, layer, cls, None, options)
+        _, layer_rels = _conditional(m, xb, layer, torch.tensor([cls]), None, options)
+        layer_rel = layer_rels[0]
         n_channels = layer_rel.shape[0]
         if channels is None:
             chosen = torch.argsort(layer_rel, descending=True)[: min(top, n_channels)]
@@ -87,7 +88,7 @@ def crp(
             bad = chosen[(chosen < 0) | (chosen >= n_channels)]
             if chosen.numel() == 0 or bad.numel():
                 raise ParameterError(f"channels must be in 0..{n_channels - 1} of {layer!r}; got {list(channels)}")
-        maps, _ = _conditional(m, xb, layer, cls, chosen, options)
+        maps, _ = _conditional(m, xb, layer, torch.tensor([cls]), chosen, options)
     relevance = layer_rel[chosen]
     scale = float(layer_rel.abs().sum()) or 1.0
     return ConceptRelevance(
@@ -102,14 +103,55 @@ def crp(
     )
 
 
+def layer_relevance(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    target: Target = None,
+    composite: str = "epsilon_plus_flat",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    batch_size: int = 16,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every channel's relevance at ``layer`` for each image's class: (N, C), and the classes (N,).
+
+    Relevance maximisation (Achtibat et al.) ranks a channel's reference images by this, not by its
+    activation: the images where the channel mattered most for the class, one LRP pass per batch.
+
+    Args:
+        x: preprocessed images, N x C x H x W.
+        target: the class of every image, or one per image (default: each image's prediction).
+    """
+    options = LRPOptions(composite=composite, mean=mean, std=std)
+    xb, _ = as_batch(model, x)
+    get_module(model, layer)
+    rows, classes = [], []
+    with using(model) as m, torch.inference_mode(False):
+        refuse_unruled_layers(m)
+        with torch.no_grad():
+            logits = torch.cat([logits_of(m, xb[i : i + batch_size]) for i in range(0, len(xb), batch_size)])
+        chosen = resolve_targets(logits, target).cpu()
+        for i in range(0, len(xb), batch_size):
+            _, rel = _conditional(m, xb[i : i + batch_size], layer, chosen[i : i + batch_size], None, options)
+            rows.append(rel)
+            classes.append(chosen[i : i + batch_size])
+    return torch.cat(rows).numpy(), torch.cat(classes).numpy()
+
+
 def _conditional(
-    model: nn.Module, xb: torch.Tensor, layer: str, cls: int, chosen: torch.Tensor | None, options: LRPOptions
+    model: nn.Module,
+    xb: torch.Tensor,
+    layer: str,
+    classes: torch.Tensor,
+    chosen: torch.Tensor | None,
+    options: LRPOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input relevance, (k, C, H, W), of class ``cls`` with the layer's relevance let through channel
-    ``chosen[i]`` only in copy i (``chosen`` None: one copy, nothing masked), and every channel's
-    relevance at the layer, (C,), before masking."""
-    k = 1 if chosen is None else len(chosen)
-    x = xb.detach().expand(k, *xb.shape[1:]).clone().requires_grad_(True)
+    """Input relevance of ``classes`` (one per image, or one for all) with the layer's relevance let
+    through channel ``chosen[i]`` only in copy i of the one image ``xb`` ((k, C, H, W)); with ``chosen``
+    None, of each image of ``xb`` unmasked ((N, C, H, W)). And every channel's relevance at the layer
+    before masking, (k or N, C)."""
+    k = len(xb) if chosen is None else len(chosen)
+    x = (xb if chosen is None else xb[:1].expand(k, *xb.shape[1:])).detach().clone().requires_grad_(True)
     twin = private_twin(model)
     composite = make_composite(twin, x, options, analysed_as=model)
     seen: list[torch.Tensor] = []
@@ -133,11 +175,11 @@ def _conditional(
         handle = modified.get_submodule(layer).register_forward_hook(on_output)
         try:
             logits = logits_of(modified, x)
-            start = torch.zeros_like(logits)
-            start[:, cls] = logits.detach()[:, cls]
+            index = classes.to(logits.device).expand(k)[:, None]
+            start = torch.zeros_like(logits).scatter(1, index, logits.detach().gather(1, index))
             (rel,) = torch.autograd.grad(logits, x, grad_outputs=start)
         finally:
             handle.remove()
     if not seen:
         raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
-    return rel, seen[0][0].flatten(1).sum(1).detach().float().cpu()
+    return rel, seen[0].flatten(2).sum(2).detach().float().cpu()

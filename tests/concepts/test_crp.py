@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import interp
-from interp.concepts import crp
+from interp.concepts import crp, layer_relevance
 from interp.data import zebra_path
 from interp.errors import LayerError, ParameterError
 from tests.methods.helpers import assert_unchanged, hooks_left, image_batch, snapshot
@@ -70,6 +70,22 @@ def test_conditional_lrp0_is_gradient_times_input_through_one_channel():
         np.testing.assert_allclose(ours_map, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
         assert _corr(ours_map, expected) > 0.99999
         assert ours.layer_relevance[channel] == pytest.approx(float((a * g)[0, channel].sum()), rel=1e-4)
+
+
+def test_layer_relevance_of_a_batch_is_each_images_a_times_g():
+    # Relevance maximisation's score: per image and channel, the relevance reaching the layer; on a
+    # bias-free ReLU network with LRP-0 that is sum over positions of activation x gradient.
+    model = _plain_cnn(bias=False)
+    x = image_batch(3, 16, seed=6)
+    rel, classes = layer_relevance(model, x, "conv2", target=[0, 2, 1], composite="epsilon", batch_size=2)
+    assert rel.shape == (3, 12) and classes.tolist() == [0, 2, 1]
+    for i, t in enumerate((0, 2, 1)):
+        a = model.conv2(model.pool1(model.relu1(model.conv1(x[i : i + 1]))))
+        logit = model.fc(model.flatten(model.pool2(model.relu2(a))))[0, t]
+        (g,) = torch.autograd.grad(logit, a)
+        np.testing.assert_allclose(rel[i], (a * g)[0].sum((1, 2)).detach().numpy(), rtol=1e-3, atol=1e-6)
+        one = crp(model, x[i : i + 1], "conv2", target=t, composite="epsilon")
+        np.testing.assert_allclose(rel[i], one.layer_relevance, rtol=1e-5, atol=1e-7)
 
 
 def test_errors_name_what_is_wrong():
