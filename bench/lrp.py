@@ -141,7 +141,7 @@ def main() -> None:
         print("|---|---|---|---|")
         for r in trust(args.trust, args.images):
             print(
-                f"| `{r['method']}` | {r['ssim_randomized']:.2f} | {r['deletion_auc']:.3f} "
+                f"| {r['method']} | {r['ssim_randomized']:.2f} | {r['deletion_auc']:.3f} "
                 f"({r['random_deletion_auc']:.3f}) | {r['insertion_auc']:.3f} ({r['random_insertion_auc']:.3f}) |"
             )
     if args.figure:
