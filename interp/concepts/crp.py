@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import LayerError, ParameterError
-from ..methods.attribution.lrp import LRPOptions, make_composite, private_twin, refuse_unruled_layers
-from ..methods.core import Target, as_batch, get_module, logits_of, resolve_targets, using
+from ..methods.attribution.lrp import LRPOptions, relevance
+from ..methods.core import Target, Targets, as_batch, get_module, logits_of, resolve_targets, using
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,6 @@ def crp(
         raise ParameterError(f"top must be >= 1, not {top!r}")
     get_module(model, layer)  # a clear error for a name that does not exist
     with using(model) as m, torch.inference_mode(False):
-        refuse_unruled_layers(m)
         with torch.no_grad():
             logits = logits_of(m, xb)
         cls = int(resolve_targets(logits, target)[0])
@@ -127,7 +126,6 @@ def layer_relevance(
     get_module(model, layer)
     rows, classes = [], []
     with using(model) as m, torch.inference_mode(False):
-        refuse_unruled_layers(m)
         with torch.no_grad():
             logits = torch.cat([logits_of(m, xb[i : i + batch_size]) for i in range(0, len(xb), batch_size)])
         chosen = resolve_targets(logits, target).cpu()
@@ -151,9 +149,7 @@ def _conditional(
     None, of each image of ``xb`` unmasked ((N, C, H, W)). And every channel's relevance at the layer
     before masking, (k or N, C)."""
     k = len(xb) if chosen is None else len(chosen)
-    x = (xb if chosen is None else xb[:1].expand(k, *xb.shape[1:])).detach().clone().requires_grad_(True)
-    twin = private_twin(model)
-    composite = make_composite(twin, x, options, analysed_as=model)
+    x = xb if chosen is None else xb[:1].expand(k, *xb.shape[1:])
     seen: list[torch.Tensor] = []
 
     def mask_relevance(grad: torch.Tensor) -> torch.Tensor:
@@ -170,16 +166,7 @@ def _conditional(
         if output.requires_grad:
             output.register_hook(mask_relevance)
 
-    with composite.context(twin) as modified:
-        # registered after the composite's own hooks, so it sees the tensor the next layer reads
-        handle = modified.get_submodule(layer).register_forward_hook(on_output)
-        try:
-            logits = logits_of(modified, x)
-            index = classes.to(logits.device).expand(k)[:, None]
-            start = torch.zeros_like(logits).scatter(1, index, logits.detach().gather(1, index))
-            (rel,) = torch.autograd.grad(logits, x, grad_outputs=start)
-        finally:
-            handle.remove()
+    rel = relevance(model, x, Targets(classes), options, layer_hook=(layer, on_output))
     if not seen:
         raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
     return rel, seen[0].flatten(2).sum(2).detach().float().cpu()

@@ -118,7 +118,7 @@ def head_after(model: nn.Module, act: torch.Tensor, logits: torch.Tensor) -> nn.
     a global-average-pooling head right after the layer. The rest of the model run on a concept's
     constant maps is then that Linear on the concept, and DFF scores its parts as pytorch-grad-cam
     does, without running the model again. None where the logits say otherwise."""
-    n, c = act.shape[:2]
+    c = act.shape[1]
     pooled = act.flatten(2).mean(2)
     for m in reversed(list(model.modules())):
         if isinstance(m, nn.Linear) and (m.in_features, m.out_features) == (c, logits.shape[1]):

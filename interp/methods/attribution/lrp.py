@@ -39,6 +39,7 @@ thread, which takes no lock, sees it unchanged.
 from __future__ import annotations
 
 import copy
+import functools
 import weakref
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Callable, Sequence
@@ -48,6 +49,7 @@ from torch import nn
 
 from ...errors import MethodError
 from ..core import Maps, Targets, logits_of, options_from
+from ..twin import _structure
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1", "epsilon")
 # Types whose parameters some rule of every composite handles (after batch norm is merged or passed).
@@ -74,9 +76,20 @@ class LRPOptions:
             raise MethodError(f"epsilon must be > 0 and gamma >= 0, not {self.epsilon!r} and {self.gamma!r}")
 
 
-def relevance(model: nn.Module, xb: torch.Tensor, targets: Targets, options: LRPOptions) -> torch.Tensor:
+def relevance(
+    model: nn.Module,
+    xb: torch.Tensor,
+    targets: Targets,
+    options: LRPOptions,
+    layer_hook: tuple[str, Callable[[nn.Module, tuple, Any], None]] | None = None,
+) -> torch.Tensor:
     """The input relevance (N, C, H, W) of each image's target logit: the logit is the relevance that
     leaves the output layer (so with the ε rule and no biases the map sums to it).
+
+    Args:
+        layer_hook: (layer, forward hook) put on that layer of the network LRP runs, after the
+            composite's own hooks, so that it sees the tensor the next layer reads (CRP masks the
+            relevance arriving there).
 
     Raises:
         MethodError: a layer with parameters that no rule covers (named with its type).
@@ -86,10 +99,15 @@ def relevance(model: nn.Module, xb: torch.Tensor, targets: Targets, options: LRP
     composite = make_composite(twin, xb, options, analysed_as=model)
     x = xb.detach().requires_grad_(True)
     with composite.context(twin) as modified:
-        logits = logits_of(modified, x)
-        classes = targets.of(logits)
-        start = torch.zeros_like(logits).scatter(1, classes[:, None], logits.detach().gather(1, classes[:, None]))
-        (rel,) = torch.autograd.grad(logits, x, grad_outputs=start)
+        handle = modified.get_submodule(layer_hook[0]).register_forward_hook(layer_hook[1]) if layer_hook else None
+        try:
+            logits = logits_of(modified, x)
+            classes = targets.of(logits)
+            start = torch.zeros_like(logits).scatter(1, classes[:, None], logits.detach().gather(1, classes[:, None]))
+            (rel,) = torch.autograd.grad(logits, x, grad_outputs=start)
+        finally:
+            if handle is not None:
+                handle.remove()
     return rel
 
 
@@ -212,7 +230,7 @@ def _analysis(model: nn.Module, xb: torch.Tensor, rewrites: list, key: nn.Module
     Raises:
         MethodError: a sum or product of two signals no canonizer rewrote, named by its module.
     """
-    structure = (tuple(id(m) for m in key.modules()), tuple(xb.shape[1:]))
+    structure = (_structure(key), tuple(xb.shape[1:]))
     cached = _ANALYSED.get(key)
     if cached is None or cached[0] != structure:
         unruled = unruled_sums(model, xb, rewrites)
@@ -415,6 +433,7 @@ def _densenet_forward(self, x: torch.Tensor) -> torch.Tensor:
     return self.classifier(torch.flatten(out, 1))
 
 
+@functools.cache
 def _forwards() -> list[tuple[type, Callable, dict[str, Callable[[], nn.Module]]]]:
     """(module type, forward to put on it, extra modules it needs) for the rewritten blocks."""
     from torchvision.models.densenet import DenseNet
