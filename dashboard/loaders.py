@@ -184,10 +184,39 @@ def picture(path: str, size: tuple[int, int]) -> np.ndarray | None:
         return None
 
 
-# Optimised images are cached by hand, not by st.cache_data: the optimisation reports progress to a
-# bar the page made, and st.cache_data refuses elements created outside the cached function.
-_FEATURE_VIS: "OrderedDict[tuple, methods.introspect.FeatureVis]" = OrderedDict()
-_FEATURE_VIS_LOCK = threading.Lock()
+class Kept:
+    """Results kept by hand for every visitor of the server (the last ``size``), not by st.cache_data:
+    their computation reports progress to a bar the page made, and st.cache_data refuses elements
+    created outside the cached function."""
+
+    def __init__(self, size: int = 32):
+        self.size, self.lock = size, threading.Lock()
+        self.items: OrderedDict[tuple, Any] = OrderedDict()
+
+    def __iter__(self):
+        with self.lock:
+            return iter(list(self.items))
+
+    def __getitem__(self, key: tuple) -> Any:
+        with self.lock:
+            return self.items[key]
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The result kept under ``key``, else ``compute()``'s, then kept (two visitors asking at once
+        may both compute it; the results are equal)."""
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        found = compute()
+        with self.lock:
+            self.items[key] = found
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return found
+
+
+_FEATURE_VIS = Kept()
 
 
 def feature_vis(
@@ -202,29 +231,22 @@ def feature_vis(
 ) -> methods.introspect.FeatureVis:
     """Optimised images of channels of a layer, kept per (model, layer, channels, steps, size, seed,
     starts) for every visitor of the server (the last 32)."""
-    key = (name, layer, tuple(channels), steps, size, seed, starts)
-    with _FEATURE_VIS_LOCK:
-        if key in _FEATURE_VIS:
-            _FEATURE_VIS.move_to_end(key)
-            return _FEATURE_VIS[key]
     spec = interp.get_spec(name)
-    found = methods.introspect.feature_visualization(
-        cached_model(name),
-        layer,
-        list(channels),
-        steps=steps,
-        size=size,
-        seed=seed,
-        mean=spec.mean,
-        std=spec.std,
-        starts=starts,
-        progress=progress,
+    return _FEATURE_VIS.get(
+        (name, layer, tuple(channels), steps, size, seed, starts),
+        lambda: methods.introspect.feature_visualization(
+            cached_model(name),
+            layer,
+            list(channels),
+            steps=steps,
+            size=size,
+            seed=seed,
+            mean=spec.mean,
+            std=spec.std,
+            starts=starts,
+            progress=progress,
+        ),
     )
-    with _FEATURE_VIS_LOCK:
-        _FEATURE_VIS[key] = found
-        while len(_FEATURE_VIS) > 32:
-            _FEATURE_VIS.popitem(last=False)
-    return found
 
 
 @st.cache_data(show_spinner="Ranking held-out images for every channel...", max_entries=32)
@@ -235,6 +257,40 @@ def layer_examples(
     on disk); ``images_of``, a model of the same input size, lets two models rank the same images."""
     images = held_out(images_of or name, n).x
     return methods.introspect.dataset_examples(cached_model(name), images, [layer], k, cache=True)[layer]
+
+
+_RELEVANCE_EXAMPLES = Kept()
+
+
+def relevance_layer_examples(
+    name: str,
+    layer: str,
+    n: int,
+    target: int,
+    composite: str = "epsilon_plus_flat",
+    k: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> methods.introspect.LayerExamples:
+    """Relevance maximisation: top and bottom k of ``held_out(name, n)`` for every channel of a layer,
+    by the relevance it carried for class ``target`` (one LRP pass per image; also kept on disk)."""
+    from interp.concepts import relevance_examples  # brings Zennit: imported on first use
+
+    spec = interp.get_spec(name)
+    return _RELEVANCE_EXAMPLES.get(
+        (name, layer, n, target, composite, k),
+        lambda: relevance_examples(
+            cached_model(name),
+            held_out(name, n).x,
+            layer,
+            target,
+            k,
+            composite=composite,
+            mean=spec.mean,
+            std=spec.std,
+            cache=True,
+            progress=progress,
+        ),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -7,7 +7,7 @@ unit sees (its receptive field).
 import streamlit as st
 
 from dashboard import defaults
-from dashboard.loaders import cached_model, layer_weights
+from dashboard.loaders import cached_model, layer_weights, relevance_layer_examples
 from dashboard.look import (
     HELD_OUT,
     SHOWN,
@@ -82,6 +82,25 @@ if reached is not None:
     left.caption("More steps, and a side nearer the model's input, raise the optimised image's value.")
 right.plotly_chart(figures.objective_curves(vis.objective[i : i + 1], [channel]), width="stretch", key="look_curve")
 
+
+def ranking_row(title: str, what: str, idx, values, boxes, whole: bool, key: str) -> None:
+    """One channel's ranked held-out images (whole, or the crops its strongest unit sees), values in the hover."""
+    picks = [int(j) for j in idx[channel]]
+    pics = [
+        batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
+        for r, j in enumerate(picks)
+    ]
+    hover = [
+        f"image {j} ({batch.class_names[batch.labels[j]]}): {what} {values[channel, r]:.3g}"
+        for r, j in enumerate(picks)
+    ]
+    st.markdown(
+        f"**{title} {len(picks)} held-out images** by {what}: " + ", ".join(f"{v:.3g}" for v in values[channel])
+    )
+    fig = figures.picture_grid_figure(pics, hover, ncols=8, side=80)
+    st.plotly_chart(fig.update_layout(height=220), width="stretch", key=key)
+
+
 if examples is not None and batch is not None:  # top_examples gives both or neither
     whole = st.toggle("Whole images (off: the receptive-field crops)", value=False, key="look_whole")
     for title, idx, values, boxes in (
@@ -91,22 +110,42 @@ if examples is not None and batch is not None:  # top_examples gives both or nei
         if idx is None or values is None or boxes is None:  # the bottom arrays are None together
             st.caption(f"`{layer}` has no negative values on these images: no bottom examples.")
             continue
-        picks = [int(j) for j in idx[channel]]
-        pics = [
-            batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
-            for r, j in enumerate(picks)
-        ]
-        hover = [
-            f"image {j} ({batch.class_names[batch.labels[j]]}): {'max' if title == 'Top' else 'min'} "
-            f"{values[channel, r]:.3g}"
-            for r, j in enumerate(picks)
-        ]
-        st.markdown(
-            f"**{title} {len(picks)} held-out images** by the channel's spatial "
-            f"{'maximum' if title == 'Top' else 'minimum'}: " + ", ".join(f"{v:.3g}" for v in values[channel])
+        what = f"the channel's spatial {'maximum' if title == 'Top' else 'minimum'}"
+        ranking_row(title, what, idx, values, boxes, whole, key=f"look_{title.lower()}")
+
+    st.markdown("**By relevance for a class** (relevance maximisation, Achtibat et al. 2023)")
+    st.caption(
+        "The same held-out images ranked by the relevance the channel carried for the class (LRP, composite "
+        "EpsilonPlusFlat): where the channel mattered to the class's logit, not merely where it fired."
+    )
+    cls = st.selectbox(
+        "Class",
+        range(len(spec.class_names)),
+        format_func=lambda i: spec.class_names[i],
+        index=int(batch.labels[int(examples.top[channel, 0])]),
+        key=f"look_relevance_class_{name}",
+        help="Opens on the class of the channel's top image by activation.",
+    )
+    bar = st.progress(0.0, text="Propagating relevance through the held-out images...")
+    by_relevance = show_interp_errors(
+        relevance_layer_examples,
+        name,
+        layer,
+        n_images,
+        cls,
+        progress=lambda done, total: bar.progress(done / total, text=f"LRP: batch {done} of {total}"),
+    )
+    bar.empty()
+    if by_relevance is not None:
+        ranking_row(
+            "Top",
+            f"relevance for {spec.class_names[cls]}",
+            by_relevance.top,
+            by_relevance.top_values,
+            by_relevance.top_boxes,
+            whole,
+            key="look_relevance_top",
         )
-        fig = figures.picture_grid_figure(pics, hover, ncols=8, side=80)
-        st.plotly_chart(fig.update_layout(height=220), width="stretch", key=f"look_{title.lower()}")
     f = examples.field
     st.caption(
         f"Receptive field of `{layer}`: {f.size[0]}x{f.size[1]} input pixels, stride {f.stride[0]}; "

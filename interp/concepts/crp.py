@@ -78,7 +78,7 @@ def crp(
         cls = int(resolve_targets(logits, target)[0])
         probability = float(torch.softmax(logits.double(), 1)[0, cls])
         _, layer_rels = _conditional(m, xb, layer, torch.tensor([cls]), None, options)
-        layer_rel = layer_rels[0]
+        layer_rel = _per_channel(layer_rels)[0]
         n_channels = layer_rel.shape[0]
         if channels is None:
             chosen = torch.argsort(layer_rel, descending=True)[: min(top, n_channels)]
@@ -131,9 +131,14 @@ def layer_relevance(
         chosen = resolve_targets(logits, target).cpu()
         for i in range(0, len(xb), batch_size):
             _, rel = _conditional(m, xb[i : i + batch_size], layer, chosen[i : i + batch_size], None, options)
-            rows.append(rel)
+            rows.append(_per_channel(rel))
             classes.append(chosen[i : i + batch_size])
     return torch.cat(rows).numpy(), torch.cat(classes).numpy()
+
+
+def _per_channel(rel: torch.Tensor) -> torch.Tensor:
+    """(N, C, ...) relevance at a layer summed over its positions: (N, C)."""
+    return rel.flatten(2).sum(2) if rel.ndim > 2 else rel
 
 
 def _conditional(
@@ -146,8 +151,8 @@ def _conditional(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Input relevance of ``classes`` (one per image, or one for all) with the layer's relevance let
     through channel ``chosen[i]`` only in copy i of the one image ``xb`` ((k, C, H, W)); with ``chosen``
-    None, of each image of ``xb`` unmasked ((N, C, H, W)). And every channel's relevance at the layer
-    before masking, (k or N, C)."""
+    None, of each image of ``xb`` unmasked ((N, C, H, W)). And the relevance arriving at the layer
+    before masking, (k or N, C, ...): the layer's output shape."""
     k = len(xb) if chosen is None else len(chosen)
     x = xb if chosen is None else xb[:1].expand(k, *xb.shape[1:])
     seen: list[torch.Tensor] = []
@@ -169,4 +174,4 @@ def _conditional(
     rel = relevance(model, x, Targets(classes), options, layer_hook=(layer, on_output))
     if not seen:
         raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
-    return rel, seen[0].flatten(2).sum(2).detach().float().cpu()
+    return rel, seen[0].detach().float().cpu()
