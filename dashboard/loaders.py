@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -19,10 +19,13 @@ from PIL import Image
 
 import interp
 from interp import methods
-from interp.data import HeldOutBatch, held_out_batch, resize_center_crop, sample_images, zebra_path
+from interp.data import HeldOutBatch, data_root, held_out_batch, resize_center_crop, sample_images, zebra_path
 from interp.hardware import resolve_device
 from interp.models import read_card
 from interp.whole_dataset import manifest_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ImageKey = tuple[str, Any]  # ("path", str) or ("upload", bytes): what identifies the chosen image
 
@@ -201,13 +204,15 @@ class Kept:
         with self.lock:
             return self.items[key]
 
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def get(self, key: tuple, compute: Callable[[], Any], run: bool = True) -> Any:
         """The result kept under ``key``, else ``compute()``'s, then kept (two visitors asking at once
-        may both compute it; the results are equal)."""
+        may both compute it; the results are equal); with ``run`` False, None where none is kept."""
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
+        if not run:
+            return None
         found = compute()
         with self.lock:
             self.items[key] = found
@@ -297,3 +302,45 @@ def relevance_layer_examples(
 def layer_weights(name: str, layer: str) -> np.ndarray:
     """A conv layer's weights (out, in, kh, kw)."""
     return methods.filters(cached_model(name), layer)
+
+
+_STYLE_TCAV = Kept()
+
+
+def style_scores(
+    name: str,
+    layer: str,
+    n_images: int,
+    n_inputs: int,
+    n_random: int,
+    progress: Callable[[int, int], None] | None = None,
+    run: bool = True,
+) -> pd.DataFrame | None:
+    """TCAV of the four PACS styles for every output of a PACS model (interp.concepts.style_tcav, seed 0)
+    as a long table, kept per (model, layer, sizes, data root) for every visitor of the server (the
+    last 32; read-only) and on disk by interp; with ``run`` False, None unless it is kept.
+
+    Raises:
+        ParameterError: not a PACS model.
+    """
+    from interp.concepts import style_tcav  # brings Captum: imported on first use
+
+    key = (name, layer, n_images, n_inputs, n_random, str(data_root()))
+    if not run:
+        try:
+            return _STYLE_TCAV[key]
+        except KeyError:
+            return None
+    return _STYLE_TCAV.get(
+        key,
+        lambda: style_tcav(
+            cached_model(name),
+            name,
+            layer,
+            n_concepts_images=n_images,
+            inputs_per_output=n_inputs,
+            n_random=n_random,
+            cache=True,
+            progress=progress,
+        ),
+    )

@@ -12,6 +12,9 @@ Quirks of Captum met here:
   plain names and a fresh temporary folder per call, so no file of another model is ever read back.
 - Its classifier draws from Python's and NumPy's global generators (the train/test shuffle, the SGD),
   so they are seeded for the training and restored after.
+- Its check for a concept's activations already saved passes the layer and the concept in each
+  other's places, so never finds them: every experimental set computed its two concepts' activations
+  again (a concept against 8 random sets, 8 times). The subclass here computes each once per call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import random
 import tempfile
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -50,7 +53,6 @@ def _classifier(step: Callable[[], None]) -> Any:
     """Captum's default classifier (SGDClassifier) trained exactly as Captum trains it, reporting
     each CAV to ``step`` and its true held-out accuracy."""
     from captum.concept import DefaultClassifier
-    from captum.concept._utils.classifier import _train_test_split
     from torch.utils.data import DataLoader, TensorDataset
 
     class Classifier(DefaultClassifier):
@@ -60,9 +62,16 @@ def _classifier(step: Callable[[], None]) -> Any:
             # DefaultClassifier.train_and_eval, step by step (the same draws), but for the accuracy
             inputs, labels = zip(*dataloader)
             x, y = torch.cat(inputs), torch.cat(labels)
-            x_train, x_test, y_train, y_test = _train_test_split(x, y, test_split=test_split_ratio)
+            # Captum's _train_test_split shuffles the list of rows once: the same draw on their
+            # indices (it stacks the rows back one by one, slow for a conv layer's activations)
+            order = list(range(len(x)))
+            random.shuffle(order)
+            n_test = int(test_split_ratio * len(x))
+            test, train = torch.as_tensor(order[:n_test]), torch.as_tensor(order[n_test:])
+            x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
             self.lm.device = x.device
-            self.lm.fit(DataLoader(TensorDataset(x_train, y_train)))
+            # one batch: Captum's training joins the batches anyway, and one per row is slow
+            self.lm.fit(DataLoader(TensorDataset(x_train, y_train), batch_size=len(x_train)))
             # two sets: one decision column, positive for the second class
             predicted = torch.as_tensor(self.classes())[(self.lm(x_test)[:, 0] > 0).long().cpu()]
             Classifier.trained += 1
@@ -74,27 +83,44 @@ def _classifier(step: Callable[[], None]) -> Any:
         return Classifier()
 
 
+def _captum_tcav(model: nn.Module, layer: str, classifier: Any, folder: str) -> Any:
+    """Captum's TCAV, computing each concept's activations once (its results unchanged: the
+    activations are the same and draw no random number)."""
+    from captum.concept import TCAV
+
+    computed: set[tuple[int, str]] = set()  # (concept id, layer) of this call
+
+    class OnceTCAV(TCAV):
+        def generate_activation(self, layers: str | list[str], concept: Any) -> None:
+            todo = [n for n in ([layers] if isinstance(layers, str) else layers) if (concept.id, n) not in computed]
+            if todo:
+                super().generate_activation(todo, concept)
+                computed.update((concept.id, n) for n in todo)
+
+    return OnceTCAV(model, [layer], classifier=classifier, save_path=folder)
+
+
 def score_concepts(
     model: nn.Module,
     layer: str,
-    target: int,
-    xb: torch.Tensor,
+    jobs: Sequence[tuple[int, torch.Tensor]],
     sets: list[torch.Tensor],
     randoms: list[torch.Tensor],
     batch_size: int,
     seed: int,
     progress: Progress | bool | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Captum's TCAV sign-count scores for every experimental set.
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Captum's TCAV sign-count scores for every experimental set, for each (target, inputs) job:
+    the CAVs are trained once and serve every job.
 
     Returns:
-        scores (C, R) of each concept against each random set; null scores (R - 1,) of random_0
-        against each other random set; the CAVs' held-out accuracies (C, R).
+        Per job: scores (C, R) of each concept against each random set and null scores (R - 1,) of
+        random_0 against each other random set; the CAVs' held-out accuracies (C, R).
 
     Raises:
         MethodError: a CAV's classifier cannot be trained (scikit-learn refuses its sets).
     """
-    from captum.concept import TCAV, Concept
+    from captum.concept import Concept
 
     c, r = len(sets), len(randoms)
     # a concept's images in batches (Captum only iterates over them, one activation file per batch)
@@ -102,34 +128,37 @@ def score_concepts(
     rand = [Concept(c + j, f"random{j}", s.split(batch_size)) for j, s in enumerate(randoms)]
     experiments = [[k, q] for k in found for q in rand] + [[rand[0], q] for q in rand[1:]]
     keys = [f"{a.id}-{b.id}" for a, b in experiments]  # Captum's key of an experimental set
-    chunks = xb.split(batch_size)
+    chunks = [(j, target, chunk) for j, (target, xb) in enumerate(jobs) for chunk in xb.split(batch_size)]
     step, close = _stepper(progress, len(experiments) + len(chunks))
-    sign = np.zeros(len(experiments))
+    sign = np.zeros((len(jobs), len(experiments)))
     try:
         with tempfile.TemporaryDirectory(prefix="interp-tcav-") as folder, warnings.catch_warnings():
             # Captum's own, on every CAV it reads back and every classifier it fits
             warnings.filterwarnings("ignore", message="numpy.core is deprecated", category=DeprecationWarning)
             warnings.filterwarnings("ignore", message="Creating a tensor from a list of numpy")
+            # Captum fits scikit-learn's SGDClassifier with its default iterations; a CAV short of full
+            # convergence is still a direction, and its held-out accuracy is reported (cav_accuracy)
+            warnings.filterwarnings("ignore", message="Maximum number of iteration reached")
             with seeded(seed):
                 classifier = _classifier(step)
-                captum = TCAV(model, [layer], classifier=classifier, save_path=folder)
+                captum = _captum_tcav(model, layer, classifier, folder)
                 try:
                     captum.compute_cavs(experiments)
                 except ValueError as exc:  # e.g. a training split that holds one set only
                     raise MethodError(
                         f"a CAV's classifier could not be trained ({exc}); give each set more images (10 or more)"
                     ) from exc
-            for chunk in chunks:
+            for j, target, chunk in chunks:
                 out = captum.interpret(chunk, experiments, target=target)
-                sign += [float(out[k][layer]["sign_count"][0]) * len(chunk) for k in keys]
+                sign[j] += [float(out[k][layer]["sign_count"][0]) * len(chunk) for k in keys]
                 step()
             if type(classifier).trained != len(experiments):
                 raise InternalError(f"Captum trained {type(classifier).trained} CAVs for {len(experiments)} sets")
             accuracy = np.array([float(captum.cavs[k][layer].stats["accs"]) for k in keys[: c * r]])
     finally:
         close()
-    sign /= len(xb)
-    return sign[: c * r].reshape(c, r), sign[c * r :], accuracy.reshape(c, r)
+    sign /= np.array([len(xb) for _, xb in jobs])[:, None]
+    return [(row[: c * r].reshape(c, r), row[c * r :]) for row in sign], accuracy.reshape(c, r)
 
 
 def _stepper(progress: Progress | bool | None, total: int) -> tuple[Callable[[], None], Callable[[], None]]:
