@@ -4,10 +4,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from pandas.io.formats.style import Styler
+from plotly.subplots import make_subplots
 
 from dashboard import defaults, widgets
-from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers
+from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, style_scores
 from dashboard.look import HELD_OUT, SHOWN, STEPS, channel_tiles, look_grid, optimised, side_options, top_examples
 from dashboard.widgets import (
     available_models,
@@ -20,6 +23,7 @@ from dashboard.widgets import (
     show_interp_errors,
 )
 from interp import figures, get_spec, list_models, methods
+from interp.figures.style import COLOURS
 from interp.methods.introspect.compare import layer_similarity, match_filters, share_of_evidence
 
 page(
@@ -152,51 +156,193 @@ if summary is not None:
         },
     )
 
-st.subheader("Where each model looks")
-st.caption(
-    "The same image under both models, each explaining its own prediction, drawn on one colour scale. "
-    "Each map is divided by its total |attribution|, so a pixel's value is its share of the model's evidence: "
-    "the two maps compare even where the models' scores differ. Red: evidence for the predicted class, "
-    "blue (signed methods): against it."
-)
-image_id = image_key()
-if image_id is None:  # "Upload" chosen in the sidebar, nothing uploaded yet
-    st.info("Upload an image in the sidebar.")
-    st.stop()
-choices = widgets.every_method("lrp", "grad_cam", "integrated_gradients")
-evidence_method = st.selectbox(
-    "Method",
-    choices,
-    format_func=figures.method_title,
-    key="cmp_evidence_method",
-    help="LRP by default: "
-    "its composite EpsilonPlusFlat is the usual choice for CNNs (the methods page lists the others).",
-)
-maps = []
-for name in (name_a, name_b):
-    result = show_interp_errors(explanation, name, image_id, evidence_method)
-    if result is None:
-        st.stop()
-    maps.append((name, result))
-signed = methods.get_method(evidence_method).signed
-shares = [share_of_evidence(r.spatial("sum" if signed else "absmax")) for _, r in maps]
-top = max(float(np.percentile(np.abs(s), 99.5)) for s in shares) or 1.0
-for col, (name, r), values in zip(st.columns(2), maps, shares):
-    _, display = model_input(name, image_id)
-    title = f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})"
-    # a signed map on a diverging scale centred on 0; a magnitude map on the attribution scale from 0
-    style: dict[str, Any] = dict(colorscale="RdBu_r", symmetric=True, opacity=0.6) if signed else {}
-    fig = figures.heatmap_figure(
-        np.clip(values, -top, top),
-        image=display,
-        colorbar_title="share of evidence",
-        zrange=(-top, top) if signed else (0.0, top),
-        title=title,
-        **style,
+
+def _where_each_looks() -> None:
+    """The same image under both models, each explaining its own prediction, on one colour scale."""
+    st.subheader("Where each model looks")
+    st.caption(
+        "The same image under both models, each explaining its own prediction, drawn on one colour scale. "
+        "Each map is divided by its total |attribution|, so a pixel's value is its share of the model's evidence: "
+        "the two maps compare even where the models' scores differ. Red: evidence for the predicted class, "
+        "blue (signed methods): against it."
     )
-    fig.update_layout(height=420)
-    col.plotly_chart(fig, width="stretch", key=f"cmp_evidence_{name}")
-st.caption(
-    f"{figures.method_title(evidence_method)}: {methods.get_method(evidence_method).shows}. "
-    f"The colour scale is shared and clipped at the 99.5th percentile of |share| over both maps."
-)
+    image_id = image_key()
+    if image_id is None:  # "Upload" chosen in the sidebar, nothing uploaded yet
+        st.info("Upload an image in the sidebar.")
+        return
+    choices = widgets.every_method("lrp", "grad_cam", "integrated_gradients")
+    evidence_method = st.selectbox(
+        "Method",
+        choices,
+        format_func=figures.method_title,
+        key="cmp_evidence_method",
+        help="LRP by default: "
+        "its composite EpsilonPlusFlat is the usual choice for CNNs (the methods page lists the others).",
+    )
+    maps = []
+    for name in (name_a, name_b):
+        result = show_interp_errors(explanation, name, image_id, evidence_method)
+        if result is None:
+            return
+        maps.append((name, result))
+    signed = methods.get_method(evidence_method).signed
+    shares = [share_of_evidence(r.spatial("sum" if signed else "absmax")) for _, r in maps]
+    top = max(float(np.percentile(np.abs(s), 99.5)) for s in shares) or 1.0
+    for col, (name, r), values in zip(st.columns(2), maps, shares):
+        _, display = model_input(name, image_id)
+        title = f"{name}: {get_spec(name).class_names[r.target]} ({r.probability:.0%})"
+        # a signed map on a diverging scale centred on 0; a magnitude map on the attribution scale from 0
+        style: dict[str, Any] = dict(colorscale="RdBu_r", symmetric=True, opacity=0.6) if signed else {}
+        fig = figures.heatmap_figure(
+            np.clip(values, -top, top),
+            image=display,
+            colorbar_title="share of evidence",
+            zrange=(-top, top) if signed else (0.0, top),
+            title=title,
+            **style,
+        )
+        fig.update_layout(height=420)
+        col.plotly_chart(fig, width="stretch", key=f"cmp_evidence_{name}")
+    st.caption(
+        f"{figures.method_title(evidence_method)}: {methods.get_method(evidence_method).shows}. "
+        f"The colour scale is shared and clipped at the 99.5th percentile of |share| over both maps."
+    )
+
+
+def _style_table(table: pd.DataFrame) -> Styler:
+    """Outputs by styles: the TCAV scores, starred where significant."""
+    scores = table.pivot(index="output_name", columns="concept", values="score")
+    scores = scores.loc[table["output_name"].unique(), table["concept"].unique()].rename_axis(
+        index="output", columns=None
+    )
+    styler = scores.style.format("{:.2f}")
+    for row in table[table["significant"]].itertuples():
+        styler = styler.format("{:.2f} *", subset=pd.IndexSlice[[row.output_name], [row.concept]])
+    return styler
+
+
+def _style_bars(tables: dict[str, pd.DataFrame]) -> go.Figure:
+    """Grouped bars, a panel per model: x its outputs, a colour per style; the bars that are not
+    significant faded and hatched (a trace of their own, in the same slot, so the legend's swatches
+    are the solid colours)."""
+    fig = make_subplots(1, 2, subplot_titles=[f"{t}: {n}" for t, n in zip("AB", tables)], shared_yaxes=True)
+    faded = dict(opacity=0.35, pattern_shape="/")
+    for col, table in enumerate(tables.values(), start=1):
+        for i, style in enumerate(table["concept"].unique()):
+            rows = table[table["concept"] == style]
+            for sig in (True, False):
+                keep = rows["significant"].to_numpy() == sig
+                fig.add_bar(
+                    x=rows["output_name"],
+                    y=rows["score"].where(keep),
+                    error_y=dict(type="data", array=rows["std"].where(keep), thickness=1),
+                    name=style,
+                    legendgroup=style,
+                    offsetgroup=style,
+                    showlegend=col == 1 and sig,
+                    marker=dict(color=COLOURS[i], **({} if sig else faded)),
+                    customdata=rows["p_value"],
+                    hovertemplate=f"%{{x}}, {style}: TCAV score %{{y:.2f}}, p = %{{customdata:.2g}} "
+                    f"({'' if sig else 'not '}significant)<extra></extra>",
+                    row=1,
+                    col=col,
+                )
+    # a legend entry for the faded, hatched bars (no data: it takes the first style's slot)
+    key = dict(color="#999999", **faded)
+    first = tables[next(iter(tables))]["concept"].iloc[0]
+    fig.add_bar(x=[None], y=[None], name="not significant", offsetgroup=first, marker=key, row=1, col=1)
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#888888")
+    fig.update_yaxes(range=[0, 1.05], col=1, title_text="TCAV score")
+    return fig.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=40, b=10))
+
+
+def _style_reading(tables: dict[str, pd.DataFrame]) -> str:
+    """What the numbers say: per model, its significant (output, style) pairs, and for a domain model
+    its domains that score significantly above 0.5 on their own style; then the two models' shares."""
+    said = []
+    for tag, (name, table) in zip("AB", tables.items()):
+        sig, n = table[table["significant"]], table["output"].nunique()
+        up = int((sig["score"] > 0.5).sum())
+        what, whats = ("domain", "domains") if get_spec(name).task == "pacs_domain" else ("class", "classes")
+        line = (
+            f"{tag}, **{name}**: {len(sig)} of its {len(table)} ({what}, style) pairs are significant ({up} with "
+            f"a score above 0.5, {len(sig) - up} at or below), in {sig['output'].nunique()} of its {n} {whats}"
+        )
+        if what == "domain":
+            own = sig[(sig["output_name"] == sig["concept"]) & (sig["score"] > 0.5)]
+            line += f"; its own style scores significantly above 0.5 for {len(own)} of its {n} {whats}"
+        said.append(line + ".")
+    share = {name: float(table["significant"].mean()) for name, table in tables.items()}
+    a, b = share
+    said.append(f"The styles move {a}'s outputs significantly in {share[a]:.0%} of the pairs, {b}'s in {share[b]:.0%}.")
+    return " ".join(said)
+
+
+def _styles() -> None:
+    """TCAV of the four PACS styles for every output of both models (Compute, or at once where kept)."""
+    st.subheader("What each model's outputs are made of: TCAV of the PACS styles")
+    not_pacs = [n for n in (name_a, name_b) if get_spec(n).task not in ("pacs_domain", "pacs_class")]
+    if not_pacs:
+        st.info(
+            "TCAV of the PACS styles asks how a PACS model's outputs depend on a picture's style: "
+            f"{' and '.join(not_pacs)} {'is not a PACS model' if len(not_pacs) == 1 else 'are not PACS models'}."
+        )
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    convs = model_layers(name_a)["conv"]
+    layer = c1.selectbox("Layer", convs, index=len(convs) - 1, key="cmp_tcav_layer", help="Where the CAVs live.")
+    n_images = c2.slider("Images per style", 4, 40, 20, key="cmp_tcav_images", help="And per random set.")
+    n_inputs = c3.slider("Images per output", 2, 40, 20, key="cmp_tcav_inputs", help="Whose logits are scored.")
+    n_random = c4.slider("Random sets", 3, 16, 8, key="cmp_tcav_random", help="More: a surer significance test.")
+    st.caption(
+        f"For each style, a direction at `{layer}` (TCAV, Kim et al. 2018): a linear classifier tells the layer's "
+        f"activations on {n_images} validation images of that style from those on random validation images "
+        "(outside the style sets). An output's score is the share of its own held-out images (of the class, or "
+        f"of the domain; up to {n_inputs}) whose logit grows along the direction; against {n_random} random sets, "
+        "a two-sided t-test says whether it differs from a random direction's (significant: p below 0.05 / 4, "
+        "for the four styles). Both models get the same images, random sets and seeds."
+    )
+    args = (layer, n_images, n_inputs, n_random)
+    found = {n: style_scores(n, *args, run=False) for n in (name_a, name_b)}
+    missing = [n for n, t in found.items() if t is None]
+    if missing:
+        if not st.button("Compute", key="cmp_tcav_run", type="primary"):
+            st.info("Press Compute: a linear classifier per style and random set, for each model (a minute or more).")
+            return
+        bar = st.progress(0.0, text="TCAV...")
+        for i, name in enumerate(missing):
+
+            def moved(done: int, total: int, i: int = i, name: str = name) -> None:
+                bar.progress((i + done / total) / len(missing), text=f"TCAV of {name}: step {done} of {total}")
+
+            found[name] = show_interp_errors(style_scores, name, *args, progress=moved)
+        bar.empty()
+    tables = {n: t for n, t in found.items() if t is not None}
+    if len(tables) < 2:
+        return  # show_interp_errors said why
+    note = next((t.attrs["note"] for t in tables.values() if t.attrs.get("note")), None)
+    if note:
+        st.caption(note)
+    for col, tag, (name, table) in zip(st.columns(2), "AB", tables.items()):
+        col.markdown(f"**{tag}: {name}**: TCAV scores (* significant)")
+        col.dataframe(_style_table(table), key=f"cmp_tcav_table_{tag}")
+    st.plotly_chart(_style_bars(tables), width="stretch", key="cmp_tcav_bars")
+    st.markdown(_style_reading(tables))
+    with st.expander("Every score with its p-value, standard deviation over the random sets and CAV accuracy"):
+        for tag, (name, table) in zip("AB", tables.items()):
+            st.markdown(f"**{tag}: {name}**")
+            st.dataframe(
+                table.drop(columns="output"),
+                hide_index=True,
+                key=f"cmp_tcav_long_{tag}",
+                column_config={
+                    "output_name": "output",
+                    "concept": "style",
+                    "p_value": st.column_config.NumberColumn("p-value", format="%.2g"),
+                    "cav_accuracy": st.column_config.NumberColumn("CAV accuracy", format="%.2f"),
+                },
+            )
+
+
+_where_each_looks()
+_styles()

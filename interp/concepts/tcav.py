@@ -33,7 +33,7 @@ from .cavs import Progress, score_concepts
 if TYPE_CHECKING:  # pandas is imported only when a table is asked for
     import pandas as pd
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 ALPHA = 0.05  # the family-wise significance level, split over the concepts (Bonferroni)
 MIN_SET = 2  # images per set: below this Captum's classifier has no held-out image of one set
 
@@ -104,26 +104,82 @@ def tcav(
         LayerError: no such layer, or one that does not run. TargetError: no such class.
         ImageError: inputs that are not images. MethodError: a CAV's classifier cannot be trained.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ParameterError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise TargetError(f"TCAV explains one class: target is a class index (an int), not {target!r}")
-    xb, _ = as_batch(model, inputs)
-    names, sets = _concept_sets(model, concepts, xb)
-    randoms = _random_sets(model, random_sets, random_pool, n_random, max(len(s) for s in sets), seed, xb)
+    found = tcav_classes(
+        model,
+        layer,
+        concepts,
+        {int(target): inputs},
+        random_sets=random_sets,
+        n_random=n_random,
+        random_pool=random_pool,
+        batch_size=batch_size,
+        seed=seed,
+        cache=cache,
+        progress=progress,
+    )
+    return found[int(target)]
+
+
+def tcav_classes(
+    model: nn.Module,
+    layer: str,
+    concepts: Mapping[str, torch.Tensor],
+    inputs: Mapping[int, torch.Tensor],
+    *,
+    random_sets: Sequence[torch.Tensor] | None = None,
+    n_random: int = 8,
+    random_pool: torch.Tensor | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    cache: bool | str | Path = False,
+    progress: Progress | bool | None = None,
+) -> dict[int, TcavResult]:
+    """:func:`tcav` of several classes, each with its own inputs ({class: its images}), with one set
+    of CAVs for them all: their training, the costly part, runs once. Each result equals tcav's for
+    that class, and each is cached on its own (tcav reads it back, and the other way round).
+
+    Raises:
+        As :func:`tcav`; ParameterError also for no class, or classes' inputs of different sizes.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
+    if not isinstance(inputs, Mapping) or not inputs:
+        raise ParameterError("inputs is a mapping {class: its images}; give at least one class")
+    xs: dict[int, torch.Tensor] = {}
+    for target, images in inputs.items():
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+            raise TargetError(f"TCAV explains classes: each is a class index (an int), not {target!r}")
+        xs[int(target)] = as_batch(model, images)[0]
+    first = next(iter(xs.values()))
+    if any(xb.shape[1:] != first.shape[1:] for xb in xs.values()):
+        raise ParameterError("the classes' inputs hold images of different sizes: preprocess all for the model")
+    names, sets = _concept_sets(model, concepts, first)
+    randoms = _random_sets(model, random_sets, random_pool, n_random, max(len(s) for s in sets), seed, first)
     get_module(model, layer)
-    path = _cache_path(model, layer, int(target), xb, names, sets, randoms, seed, cache) if cache else None
-    if path is not None and path.exists():
-        try:
-            return _load(path, layer, int(target))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # a damaged file is computed again and replaced below
-    with using(model) as m, torch.inference_mode(False):
-        _check_layer_and_target(m, xb[:1], layer, int(target))
-        scores, null, accuracy = score_concepts(m, layer, int(target), xb, sets, randoms, batch_size, seed, progress)
-    if path is not None:
-        _save(path, names, scores, null, accuracy)
-    return _result(layer, int(target), names, scores, null, accuracy)
+    weights = _weights_digest(model) if cache else b""
+    results, todo = {}, {}
+    for target, xb in xs.items():
+        path = _cache_path(weights, layer, target, xb, names, sets, randoms, seed, cache) if cache else None
+        if path is not None and path.exists():
+            try:
+                results[target] = _load(path, layer, target)
+                continue
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # a damaged file is computed again and replaced below
+        todo[target] = (xb, path)
+    if todo:
+        with using(model) as m, torch.inference_mode(False):
+            for target, (xb, _) in todo.items():
+                _check_layer_and_target(m, xb[:1], layer, target)
+            jobs = [(target, xb) for target, (xb, _) in todo.items()]
+            found, accuracy = score_concepts(m, layer, jobs, sets, randoms, batch_size, seed, progress)
+        for (target, (_, path)), (scores, null) in zip(todo.items(), found):
+            if path is not None:
+                _save(path, names, scores, null, accuracy)
+            results[target] = _result(layer, target, names, scores, null, accuracy)
+    return {target: results[target] for target in xs}
 
 
 def _concept_sets(
@@ -221,8 +277,17 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
+def _weights_digest(model: nn.Module) -> bytes:
+    """The model's weights by content, so a retrained checkpoint never reads a stale result."""
+    h = hashlib.sha1(type(model).__name__.encode())
+    for key, t in model.state_dict().items():
+        h.update(key.encode())
+        h.update(_tensor_bytes(t))
+    return h.digest()
+
+
 def _cache_path(
-    model: nn.Module,
+    weights: bytes,
     layer: str,
     target: int,
     xb: torch.Tensor,
@@ -232,14 +297,10 @@ def _cache_path(
     seed: int,
     cache: bool | str | Path,
 ) -> Path:
-    """A file named by the hash of everything the result depends on (weights by content, so a
-    retrained checkpoint never reads a stale result)."""
+    """A file named by the hash of everything the result depends on (the weights' digest first)."""
     from ..data import cache_dir
 
-    h = hashlib.sha1(f"{_CACHE_VERSION}|{type(model).__name__}|{layer}|{target}|{len(randoms)}|{seed}".encode())
-    for key, t in model.state_dict().items():
-        h.update(key.encode())
-        h.update(_tensor_bytes(t))
+    h = hashlib.sha1(weights + f"{_CACHE_VERSION}|{layer}|{target}|{len(randoms)}|{seed}".encode())
     for name, t in [("inputs", xb), *zip(names, sets), *((f"random {i}", s) for i, s in enumerate(randoms))]:
         h.update(f"|{name}|{tuple(t.shape)}|{t.dtype}".encode())
         h.update(_tensor_bytes(t))

@@ -1,6 +1,6 @@
 """TCAV: the scores are Captum's, a class's own images make a significant concept and a random set
-does not, the result is seeded, cached by the model's weights, leaves the model as it was; and the
-concept sets built from interp's data."""
+does not, the result is seeded, cached by the model's weights, leaves the model as it was, several
+classes share one set of CAVs; and the concept sets built from interp's data."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from interp.concepts import (
     pacs_style_sets,
     random_images,
     tcav,
+    tcav_classes,
     texture_patches,
     zebra_stripes,
 )
@@ -188,6 +189,38 @@ def test_the_cache_reads_the_result_back_and_is_keyed_by_the_weights(tmp_path, m
     for f in tmp_path.glob("*.npz"):
         f.write_bytes(b"damaged")
     np.testing.assert_array_equal(tcav(model, *args, **kwargs).scores, first.scores)  # computed again
+
+
+def test_several_classes_share_one_set_of_cavs_and_each_equals_tcav(tiny_bomb_model, tmp_path):
+    model = tiny_bomb_model  # its bomb counts the forward passes (it never goes off here)
+    concepts = {"bright": image_batch(6, 16, seed=1) + 1, "dark": image_batch(6, 16, seed=3) - 1}
+    randoms = [image_batch(6, 16, seed=10 + i) for i in range(3)]
+    inputs = {2: image_batch(5, 16, seed=2), 0: image_batch(7, 16, seed=4)}
+    steps = []
+    options = dict(random_sets=randoms, batch_size=4)
+    both = tcav_classes(
+        model, "conv2", concepts, inputs, **options, cache=tmp_path, progress=lambda *s: steps.append(s)
+    )
+    assert list(both) == [2, 0] and [r.target for r in both.values()] == [2, 0]
+    assert steps[-1] == (8 + 4, 8 + 4)  # 2 x 3 + 2 CAVs trained once, then 2 + 2 batches of inputs
+    # each set's activations once (5 sets of 2 batches: not again for each of the 8 experimental sets),
+    # one check per class, one pass per batch of inputs
+    assert model.bomb.calls == 5 * 2 + 2 + 4
+    for target, x in inputs.items():
+        alone = tcav(model, "conv2", concepts, target, x, **options)
+        for field in ("scores", "null_scores", "p_values", "cav_accuracy"):
+            np.testing.assert_array_equal(getattr(both[target], field), getattr(alone, field))
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # one file per class, which tcav reads back
+    model.bomb.calls = 0
+    tcav(model, "conv2", concepts, 0, inputs[0], **options, cache=tmp_path)
+    assert model.bomb.calls == 0
+    for bad, error in (
+        ({}, ParameterError),
+        ({0: inputs[0], 1: image_batch(4, 8)}, ParameterError),
+        ({"a": inputs[0]}, TargetError),
+    ):
+        with pytest.raises(error):
+            tcav_classes(model, "conv2", concepts, bad, random_sets=randoms)
 
 
 def test_what_a_user_can_get_wrong_raises_interps_errors(tiny_bomb_model):

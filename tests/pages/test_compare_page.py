@@ -1,11 +1,13 @@
 """The "Compare models" page under AppTest, on the shipped PACS pair: what is drawn is checked
-against the methods run here on the same models and held-out images."""
+against the methods run here on the same models and held-out images, TCAV of the PACS styles
+included."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import interp
@@ -13,10 +15,11 @@ from dashboard import defaults
 from dashboard.loaders import image_choices
 from dashboard.widgets import first_ready_pair
 from interp import figures, methods
+from interp.concepts import style_tcav
 from interp.data import held_out_batch
 from interp.methods.introspect.compare import match_filters, share_of_evidence
-from interp.models import has_weights
-from tests.apptest import no_errors, open_app, plotly_array
+from interp.models import PACS_DOMAINS, has_weights
+from tests.apptest import REPO, no_errors, open_app, plotly_array
 
 # The page's default pair: the course's AlexNets where they are trained, else the AlexNet-GAP pair.
 _READY = [n for n in interp.list_models() if has_weights(interp.get_spec(n))]
@@ -24,6 +27,15 @@ _PAIR = first_ready_pair(defaults.COURSE_PAIRS, _READY)
 assert _PAIR is not None, "no pair of dashboard.defaults.COURSE_PAIRS has weights (the AlexNet-GAP pair ships)"
 A, B = _PAIR
 PAIRS, STEPS, SIDE, IMAGES = 3, 16, 32, 50  # small, for speed
+SMALL = {
+    "cmp_look_pairs": PAIRS,
+    "cmp_look_steps": STEPS,
+    "cmp_look_side": SIDE,
+    "cmp_look_images": IMAGES,
+    "cmp_images": 8,
+}
+TCAV = {"n_concepts_images": 4, "inputs_per_output": 4, "n_random": 3}  # the fewest the page offers
+TCAV_KEYS = {"cmp_tcav_images": 4, "cmp_tcav_inputs": 4, "cmp_tcav_random": 3}  # the same, as the page's sliders
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +44,7 @@ def page(tmp_path_factory):
     mp.setenv("INTERP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # the examples index, not ~/.cache
     try:
         at = open_app()
-        for key, value in (
-            ("cmp_look_pairs", PAIRS),
-            ("cmp_look_steps", STEPS),
-            ("cmp_look_side", SIDE),
-            ("cmp_look_images", IMAGES),
-            ("cmp_images", 8),
-        ):
+        for key, value in SMALL.items():
             at.session_state[key] = value
         at.switch_page("pages/compare.py").run()
         no_errors(at)
@@ -147,3 +153,64 @@ def test_where_each_model_looks_is_each_models_share_of_evidence_on_one_scale(pa
         ranges.append((heat["zmin"], heat["zmax"]))
     assert ranges[0] == ranges[1]  # one colour scale for both models
     assert (ranges[0][0] < 0) == signed
+
+
+def _style_tables(at) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The page's tables of TCAV scores (drawn from a pandas Styler): each one's values, and the
+    text shown in each cell."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    styled = [d for d in at.dataframe if d.proto.arrow_data.HasField("styler")]
+    return [(d.value, convert_arrow_bytes_to_pandas_df(d.proto.arrow_data.styler.display_values)) for d in styled]
+
+
+def _check_styles(at, expected: dict[str, pd.DataFrame]) -> None:
+    """The tables, the bars and the sentence under them are the scores of ``expected``."""
+    no_errors(at)
+    tables = _style_tables(at)
+    assert len(tables) == 2
+    fig = next(s for s in (json.loads(c.proto.spec) for c in at.get("plotly_chart")) if s["data"][0]["type"] == "bar")
+    assert [a["text"] for a in fig["layout"]["annotations"]] == [f"A: {A}", f"B: {B}"]
+    legend = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
+    assert legend == [*PACS_DOMAINS, "not significant"]
+    reading = next(m.value for m in at.markdown if "pairs are significant" in m.value)
+    for (values, shown), name, axis in zip(tables, (A, B), ("x", "x2")):
+        want, outputs = expected[name], list(interp.get_spec(name).class_names)
+        assert values.index.tolist() == outputs and values.columns.tolist() == list(PACS_DOMAINS)
+        for row in want.itertuples():
+            assert values.loc[row.output_name, row.concept] == pytest.approx(row.score, abs=1e-12)
+            assert shown.loc[row.output_name, row.concept] == f"{row.score:.2f}" + (" *" if row.significant else "")
+        for style in PACS_DOMAINS:  # a solid trace of the significant bars, a faded one of the others
+            rows = want[want["concept"] == style]
+            solid, faded = (t for t in fig["data"] if t["name"] == style and t["xaxis"] == axis)
+            assert solid["x"] == faded["x"] == outputs
+            np.testing.assert_allclose(plotly_array(solid["y"]), rows["score"].where(rows["significant"]))
+            np.testing.assert_allclose(plotly_array(faded["y"]), rows["score"].where(~rows["significant"]))
+            assert "opacity" not in solid["marker"] and faded["marker"]["pattern"]["shape"] == "/"
+        assert f"**{name}**: {int(want['significant'].sum())} of its {len(want)} " in reading
+
+
+def test_tcav_of_the_styles_is_style_tcav_of_both_models_and_is_kept(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import loaders
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(loaders._STYLE_TCAV, "items", type(loaders._STYLE_TCAV.items)())  # nothing kept yet
+    # the reference first, on its own: the page then reads interp's disk cache back, whose key holds
+    # the weights, every image, set and seed (other settings would compute other scores)
+    expected = {n: style_tcav(interp.load_model(n, device="cpu"), n, **TCAV) for n in (A, B)}
+    # the page's own file: a button pressed after AppTest's switch_page does not reach the page
+    at = AppTest.from_file(str(REPO / "pages" / "compare.py"), default_timeout=600)
+    for key, value in {**SMALL, **TCAV_KEYS}.items():
+        at.session_state[key] = value
+    at.run()
+    no_errors(at)
+    assert not _style_tables(at) and any(i.value.startswith("Press Compute") for i in at.info)
+    at.button(key="cmp_tcav_run").click().run()
+    _check_styles(at, expected)
+    note = expected[A].attrs["note"]
+    assert (note in [c.value for c in at.caption]) if note else True
+    at.run()  # a run of its own: the kept result is drawn at once, without the button
+    assert "cmp_tcav_run" not in [b.key for b in at.button]
+    _check_styles(at, expected)
