@@ -6,7 +6,7 @@ models (register_model, load_models_files) and methods (register_method), images
 interp's error types; whole datasets (explain_dataset, read_results: imported on first use).
 """
 
-__version__ = "0.10.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
+__version__ = "0.11.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
 
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, DeviceError, ImageError, InterpError, LayerError, UnknownModelError

@@ -4,10 +4,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from pandas.io.formats.style import Styler
-from plotly.subplots import make_subplots
 
 from dashboard import defaults, widgets
 from dashboard.loaders import cached_model, explanation, held_out, model_input, model_layers, style_scores
@@ -23,7 +21,7 @@ from dashboard.widgets import (
     show_interp_errors,
 )
 from interp import figures, get_spec, list_models, methods
-from interp.figures.style import COLOURS
+from interp.concepts.styles import read_style_tcav
 from interp.methods.introspect.compare import layer_similarity, match_filters, share_of_evidence
 
 page(
@@ -221,63 +219,6 @@ def _style_table(table: pd.DataFrame) -> Styler:
     return styler
 
 
-def _style_bars(tables: dict[str, pd.DataFrame]) -> go.Figure:
-    """Grouped bars, a panel per model: x its outputs, a colour per style; the bars that are not
-    significant faded and hatched (a trace of their own, in the same slot, so the legend's swatches
-    are the solid colours)."""
-    fig = make_subplots(1, 2, subplot_titles=[f"{t}: {n}" for t, n in zip("AB", tables)], shared_yaxes=True)
-    faded = dict(opacity=0.35, pattern_shape="/")
-    for col, table in enumerate(tables.values(), start=1):
-        for i, style in enumerate(table["concept"].unique()):
-            rows = table[table["concept"] == style]
-            for sig in (True, False):
-                keep = rows["significant"].to_numpy() == sig
-                fig.add_bar(
-                    x=rows["output_name"],
-                    y=rows["score"].where(keep),
-                    error_y=dict(type="data", array=rows["std"].where(keep), thickness=1),
-                    name=style,
-                    legendgroup=style,
-                    offsetgroup=style,
-                    showlegend=col == 1 and sig,
-                    marker=dict(color=COLOURS[i], **({} if sig else faded)),
-                    customdata=rows["p_value"],
-                    hovertemplate=f"%{{x}}, {style}: TCAV score %{{y:.2f}}, p = %{{customdata:.2g}} "
-                    f"({'' if sig else 'not '}significant)<extra></extra>",
-                    row=1,
-                    col=col,
-                )
-    # a legend entry for the faded, hatched bars (no data: it takes the first style's slot)
-    key = dict(color="#999999", **faded)
-    first = tables[next(iter(tables))]["concept"].iloc[0]
-    fig.add_bar(x=[None], y=[None], name="not significant", offsetgroup=first, marker=key, row=1, col=1)
-    fig.add_hline(y=0.5, line_dash="dot", line_color="#888888")
-    fig.update_yaxes(range=[0, 1.05], col=1, title_text="TCAV score")
-    return fig.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=40, b=10))
-
-
-def _style_reading(tables: dict[str, pd.DataFrame]) -> str:
-    """What the numbers say: per model, its significant (output, style) pairs, and for a domain model
-    its domains that score significantly above 0.5 on their own style; then the two models' shares."""
-    said = []
-    for tag, (name, table) in zip("AB", tables.items()):
-        sig, n = table[table["significant"]], table["output"].nunique()
-        up = int((sig["score"] > 0.5).sum())
-        what, whats = ("domain", "domains") if get_spec(name).task == "pacs_domain" else ("class", "classes")
-        line = (
-            f"{tag}, **{name}**: {len(sig)} of its {len(table)} ({what}, style) pairs are significant ({up} with "
-            f"a score above 0.5, {len(sig) - up} at or below), in {sig['output'].nunique()} of its {n} {whats}"
-        )
-        if what == "domain":
-            own = sig[(sig["output_name"] == sig["concept"]) & (sig["score"] > 0.5)]
-            line += f"; its own style scores significantly above 0.5 for {len(own)} of its {n} {whats}"
-        said.append(line + ".")
-    share = {name: float(table["significant"].mean()) for name, table in tables.items()}
-    a, b = share
-    said.append(f"The styles move {a}'s outputs significantly in {share[a]:.0%} of the pairs, {b}'s in {share[b]:.0%}.")
-    return " ".join(said)
-
-
 def _styles() -> None:
     """TCAV of the four PACS styles for every output of both models (Compute, or at once where kept)."""
     st.subheader("What each model's outputs are made of: TCAV of the PACS styles")
@@ -326,8 +267,8 @@ def _styles() -> None:
     for col, tag, (name, table) in zip(st.columns(2), "AB", tables.items()):
         col.markdown(f"**{tag}: {name}**: TCAV scores (* significant)")
         col.dataframe(_style_table(table), key=f"cmp_tcav_table_{tag}")
-    st.plotly_chart(_style_bars(tables), width="stretch", key="cmp_tcav_bars")
-    st.markdown(_style_reading(tables))
+    st.plotly_chart(figures.style_tcav_figure(tables), width="stretch", key="cmp_tcav_bars")
+    st.markdown(read_style_tcav(tables, {n: get_spec(n).task for n in tables}))
     with st.expander("Every score with its p-value, standard deviation over the random sets and CAV accuracy"):
         for tag, (name, table) in zip("AB", tables.items()):
             st.markdown(f"**{tag}: {name}**")

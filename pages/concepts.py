@@ -16,6 +16,7 @@ from dashboard.loaders import cached_model, model_input, model_layers, probabili
 from dashboard.look import HELD_OUT
 from dashboard.widgets import class_label, image_page, or_stop, page_image_key, show_interp_errors, target_picker
 from interp import concepts, figures, get_spec
+from interp.errors import DataError
 from interp.methods.attribution.lrp import COMPOSITES
 from interp.methods.introspect import crop
 
@@ -101,6 +102,13 @@ def progress_bar(text: str):
     return bar, lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{text} {done} of {total}")
 
 
+# Everything below reads held-out images of the model's classes; a user's own model may have none here.
+try:
+    batch, of_class = kept.class_images(name, n_images, result.target)
+except DataError as exc:
+    st.info(f"No reference crops, CRAFT concepts or TCAV for this model: they need held-out images. {exc}")
+    st.stop()
+
 # ---- reference images: where each channel mattered most for the class (relevance maximisation)
 st.subheader("Where these channels matter most for the class")
 st.caption(
@@ -113,7 +121,6 @@ references = show_interp_errors(
 )
 bar.empty()
 if references is not None:
-    batch, _ = kept.class_images(name, n_images, result.target)
     tiles, hover = [], []
     for c in result.channels:
         for r in range(min(REFERENCES, references.top.shape[1])):
@@ -132,7 +139,6 @@ if references is not None:
 
 # ---- CRAFT: the class's own concepts
 st.subheader(f"The concepts of {class_label(name, result.target)} (CRAFT)")
-batch, of_class = kept.class_images(name, n_images, result.target)
 st.caption(
     f"`{layer}`'s activations on a 3 x 3 grid of crops of each of the {len(of_class)} held-out images of the class, "
     "factorised into non-negative concepts (NMF); each concept's importance is its total Sobol index for the class's "
@@ -143,11 +149,11 @@ n_concepts = c1.slider("Concepts", 2, 10, 5, key="concepts_craft_k")
 if len(of_class) < 2:
     st.info(f"Only {len(of_class)} held-out image of this class here: CRAFT needs at least two. Take more images.")
 else:
-    args = (name, layer, n_images, result.target, n_concepts)
-    found = kept.craft(*args, run=False)
+    craft_args = (name, layer, n_images, result.target, n_concepts)
+    found = kept.craft(*craft_args, run=False)
     if found is None and c2.button("Extract concepts", key="concepts_craft_run", type="primary"):
         bar, moved = progress_bar("CRAFT: batch")
-        found = show_interp_errors(kept.craft, *args, progress=moved)
+        found = show_interp_errors(kept.craft, *craft_args, progress=moved)
         bar.empty()
     if found is None:
         st.info("Press Extract concepts (CRAFT runs the model on every crop; a minute or two for an AlexNet on a CPU).")
@@ -212,11 +218,11 @@ if not chosen and not files:
 elif len(of_class) < 2:
     st.info(f"Only {len(of_class)} held-out image of this class here: TCAV needs at least two.")
 else:
-    args = (name, layer, n_images, result.target, tuple(chosen), n_random, tuple(files))
-    scores = kept.run_tcav(*args, run=False)
+    tcav_args = (name, layer, n_images, result.target, tuple(chosen), n_random, tuple(files))
+    scores = kept.run_tcav(*tcav_args, run=False)
     if scores is None and st.button("Run TCAV", key="concepts_tcav_run", type="primary"):
         bar, moved = progress_bar("TCAV: step")
-        scores = show_interp_errors(kept.run_tcav, *args, progress=moved)
+        scores = show_interp_errors(kept.run_tcav, *tcav_args, progress=moved)
         bar.empty()
     if scores is None:
         st.info("Press Run TCAV (it trains one linear classifier per concept and random set).")

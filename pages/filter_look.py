@@ -21,6 +21,7 @@ from dashboard.look import (
 )
 from dashboard.widgets import model_page, show_interp_errors
 from interp import figures, get_spec, methods
+from interp.data import HeldOutBatch
 
 name, model = model_page("What filters look for", __doc__, defaults.SMALL_CIFAR)
 spec = get_spec(name)
@@ -83,8 +84,9 @@ if reached is not None:
 right.plotly_chart(figures.objective_curves(vis.objective[i : i + 1], [channel]), width="stretch", key="look_curve")
 
 
-def ranking_row(title: str, what: str, idx, values, boxes, whole: bool, key: str) -> None:
-    """One channel's ranked held-out images (whole, or the crops its strongest unit sees), values in the hover."""
+def ranking_row(batch: HeldOutBatch, title: str, what: str, idx, values, boxes, whole: bool, key: str) -> None:
+    """One channel's ranked held-out images of ``batch`` (whole, or the crops its strongest unit sees), values in
+    the hover."""
     picks = [int(j) for j in idx[channel]]
     pics = [
         batch.pictures[j] if whole else methods.introspect.crop(batch.pictures[j], boxes[channel, r])
@@ -111,7 +113,7 @@ if examples is not None and batch is not None:  # top_examples gives both or nei
             st.caption(f"`{layer}` has no negative values on these images: no bottom examples.")
             continue
         what = f"the channel's spatial {'maximum' if title == 'Top' else 'minimum'}"
-        ranking_row(title, what, idx, values, boxes, whole, key=f"look_{title.lower()}")
+        ranking_row(batch, title, what, idx, values, boxes, whole, key=f"look_{title.lower()}")
 
     st.markdown("**By relevance for a class** (relevance maximisation, Achtibat et al. 2023)")
     st.caption(
@@ -138,6 +140,7 @@ if examples is not None and batch is not None:  # top_examples gives both or nei
     bar.empty()
     if by_relevance is not None:
         ranking_row(
+            batch,
             "Top",
             f"relevance for {spec.class_names[cls]}",
             by_relevance.top,

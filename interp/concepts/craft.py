@@ -123,8 +123,8 @@ def extract(
         layer: a layer with maps (N x C x h x w), whose activations are non-negative (clipped at 0).
         n_concepts: k, at most the number of crops (N x crops_per_side^2).
         target: the class explained (default: the most common prediction over ``images``).
-        crop_fraction, crops_per_side: each image gives a crops_per_side^2 grid of crops of that
-            fraction of its side, each resized back to H x W.
+        crop_fraction: each crop's side as a fraction of the image's, resized back to H x W.
+        crops_per_side: each image gives a crops_per_side^2 grid of crops.
         importance_images: how many of the images (spread over them) estimate the importance;
             n_masks: the Sobol design's points (n_masks * (k + 2) forward passes per image).
         seed: NMF's initialisation and the Sobol sequence's scrambling.

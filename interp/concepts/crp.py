@@ -7,9 +7,13 @@ Built on interp's LRP (:mod:`interp.methods.attribution.lrp`: Zennit's composite
 for the model, a private twin so the model is never changed) rather than on zennit-crp, whose
 CondAttribution registers its hooks on the model itself and expects canonizers chosen by hand; the
 tests hold the maps to zennit-crp's. The k channels are one batch of k copies of the image, each with
-its own channel mask, so the conditional maps cost one LRP pass of batch k. As the backward pass is
-linear in the relevance it starts from, the maps of every channel of a layer add up to the plain
-LRP map (what the tests check).
+its own channel mask, so the conditional maps cost one LRP pass of batch k + 1. A conditional map is
+the relevance that reaches the input *through* the channel: in a residual network some relevance
+goes round the layer by a skip connection, so a (k + 1)-th copy with every channel of the layer
+closed measures that part, and each map subtracts it (LRP's backward pass is linear in the relevance
+it starts from; zennit-crp's maps leave it out too). Where every path runs through the layer (a
+plain CNN) that copy is zero and the maps of all the layer's channels add up to the plain LRP map
+(what the tests check).
 """
 
 from __future__ import annotations
@@ -149,11 +153,12 @@ def _conditional(
     chosen: torch.Tensor | None,
     options: LRPOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input relevance of ``classes`` (one per image, or one for all) with the layer's relevance let
-    through channel ``chosen[i]`` only in copy i of the one image ``xb`` ((k, C, H, W)); with ``chosen``
+    """Input relevance of ``classes`` (one per image, or one for all) that passes through channel
+    ``chosen[i]`` of the layer, in copy i of the one image ``xb`` ((k, C, H, W)); with ``chosen``
     None, of each image of ``xb`` unmasked ((N, C, H, W)). And the relevance arriving at the layer
-    before masking, (k or N, C, ...): the layer's output shape."""
-    k = len(xb) if chosen is None else len(chosen)
+    before masking, (k + 1 or N, C, ...): the layer's output shape."""
+    # copy k (with chosen) has the whole layer closed: the relevance that goes round it
+    k = len(xb) if chosen is None else len(chosen) + 1
     x = xb if chosen is None else xb[:1].expand(k, *xb.shape[1:])
     seen: list[torch.Tensor] = []
 
@@ -162,7 +167,7 @@ def _conditional(
         if chosen is None:
             return grad
         mask = torch.zeros(k, grad.shape[1], device=grad.device, dtype=grad.dtype)
-        mask[torch.arange(k), chosen.to(grad.device)] = 1
+        mask[torch.arange(k - 1), chosen.to(grad.device)] = 1
         return grad * mask.view(k, -1, *([1] * (grad.ndim - 2)))
 
     def on_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -174,4 +179,6 @@ def _conditional(
     rel = relevance(model, x, Targets(classes), options, layer_hook=(layer, on_output))
     if not seen:
         raise LayerError(f"layer {layer!r} did not run in the model's forward pass")
+    if chosen is not None:
+        rel = rel[:-1] - rel[-1:]
     return rel, seen[0].detach().float().cpu()

@@ -47,7 +47,8 @@ def relevance_examples(
     Args:
         images: N x 3 x H x W, preprocessed for the model. target: the class whose logit is explained
             on every image. k: images per channel (at most N).
-        composite, mean, std: LRP's composite and the model's normalisation (the box rule's bounds).
+        composite: LRP's composite. mean: the model's normalisation mean (the box rule's bounds).
+        std: its standard deviation.
         cache: True (under interp.data.cache_dir()) or a folder: keep the result on disk, keyed by the
             model's weights, the images, the layer, the class, the composite and k.
         progress: a callback(batch, batches), or True for a tqdm bar.

@@ -148,3 +148,29 @@ def _inputs(spec: ModelSpec, split: ImageList, k: int, n: int, extra: int, taken
 def _digest(image: torch.Tensor) -> str:
     """An image's identity by its exact values (sets are compared as preprocessed tensors)."""
     return hashlib.sha1(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def read_style_tcav(tables: dict[str, pd.DataFrame], tasks: dict[str, str]) -> str:
+    """What the numbers say: per model, its significant (output, style) pairs, and for a domain model
+    its domains that score significantly above 0.5 on their own style; then the two models' shares.
+
+    Args:
+        tables: :func:`style_tcav`'s tables of two models, by name. tasks: each model's task.
+    """
+    said = []
+    for tag, (name, table) in zip("AB", tables.items()):
+        sig, n = table[table["significant"]], table["output"].nunique()
+        up = int((sig["score"] > 0.5).sum())
+        what, whats = ("domain", "domains") if tasks[name] == "pacs_domain" else ("class", "classes")
+        line = (
+            f"{tag}, **{name}**: {len(sig)} of its {len(table)} ({what}, style) pairs are significant ({up} with "
+            f"a score above 0.5, {len(sig) - up} at or below), in {sig['output'].nunique()} of its {n} {whats}"
+        )
+        if what == "domain":
+            own = sig[(sig["output_name"] == sig["concept"]) & (sig["score"] > 0.5)]
+            line += f"; its own style scores significantly above 0.5 for {len(own)} of its {n} {whats}"
+        said.append(line + ".")
+    share = {name: float(table["significant"].mean()) for name, table in tables.items()}
+    a, b = share
+    said.append(f"The styles move {a}'s outputs significantly in {share[a]:.0%} of the pairs, {b}'s in {share[b]:.0%}.")
+    return " ".join(said)

@@ -7,6 +7,7 @@ one visual style (``style``)."""
 
 from .basics import bias_bars, conv_matrix_figure, convolution_step_figure, piecewise_figure, scratch_curves
 from .cards import confusion_matrix, parameters_per_layer, per_class_accuracy, training_curves
+from .concepts import style_tcav_figure
 from .dataset import map_overlay, mean_map_grid
 from .explanation import explanation_figure, explanation_html
 from .imbalance import class_counts, class_weight_curves, focal_curves, per_class_comparison
@@ -27,6 +28,7 @@ from .style import METHOD_TITLES, method_title
 from .trust import deletion_insertion_curves, randomization_strip, similarity_curves, step_labels
 
 __all__ = [
+    "style_tcav_figure",
     "COLORMAPS",
     "METHOD_TITLES",
     "apply_colormap",

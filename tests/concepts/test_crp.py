@@ -69,7 +69,7 @@ def test_conditional_lrp0_is_gradient_times_input_through_one_channel():
         # epsilon 1e-6 in every denominator: the smallest values move by a few per cent
         np.testing.assert_allclose(ours_map, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
         assert _corr(ours_map, expected) > 0.99999
-        assert ours.layer_relevance[channel] == pytest.approx(float((a * g)[0, channel].sum()), rel=1e-4)
+        assert ours.layer_relevance[channel] == pytest.approx(float((a * g)[0, channel].detach().sum()), rel=1e-4)
 
 
 def test_layer_relevance_of_a_batch_is_each_images_a_times_g():
