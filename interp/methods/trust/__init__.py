@@ -1,7 +1,10 @@
 """Whether to trust a map: faithfulness (deletion and insertion, Petsiuk et al.), the metrics of
-Quantus's families (``metrics``), the sanity checks of Adebayo et al. (``sanity``) and the images a
-model gets right and wrong (``gallery``)."""
+Quantus's families (``metrics``, one image; ``batched``, many images at once, in agreement with
+Quantus), the sanity checks of Adebayo et al. (``sanity``) and the images a model gets right and
+wrong (``gallery``)."""
 
+from . import batched
+from .batched.road import ROAD_PERCENTAGES, linear_imputation
 from .faithfulness import (
     BASELINES,
     DeletionInsertion,
@@ -14,11 +17,9 @@ from .faithfulness import (
 )
 from .gallery import Gallery, right_and_wrong
 from .metrics import (
-    ROAD_PERCENTAGES,
     Road,
     average_drop,
     complexity,
-    linear_imputation,
     max_sensitivity,
     metric_scores,
     random_logit,
@@ -46,6 +47,7 @@ __all__ = [
     "Road",
     "average_drop",
     "baseline_image",
+    "batched",
     "cascading_randomization",
     "complexity",
     "deletion_insertion",

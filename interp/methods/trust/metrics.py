@@ -13,7 +13,7 @@ choices where the papers leave one open):
   them by noisy linear imputation, so the filling carries no hint of the removed shape.
 
 Every metric reads the one-value-per-pixel map (``Explanation.spatial()``), so every method is
-scored the same way.
+scored the same way. These score one image; :mod:`.batched` scores many at once (and computes these).
 """
 
 from __future__ import annotations
@@ -27,22 +27,9 @@ from torch import nn
 
 from ...errors import MethodError
 from ..core import Target, as_batch, logits_of, resolve_targets, using
-from ..explain import explain, predict
-from .sanity import ssim
-
-ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
-# Rong et al.'s imputation: each removed pixel is the weighted mean of its 8 neighbours, the
-# direct ones weighing 1/6 and the diagonal ones 1/12.
-_NEIGHBOURS = [
-    (-1, 0, 1 / 6),
-    (1, 0, 1 / 6),
-    (0, -1, 1 / 6),
-    (0, 1, 1 / 6),
-    (-1, -1, 1 / 12),
-    (-1, 1, 1 / 12),
-    (1, -1, 1 / 12),
-    (1, 1, 1 / 12),
-]
+from ..explain import explain
+from . import batched
+from .batched.road import ROAD_PERCENTAGES
 
 MethodOptions = Mapping[str, Any] | None  # the explained method's own options (explain's keywords)
 
@@ -66,25 +53,21 @@ def _spatial_maps(
 
 
 def sparseness(saliency_map: np.ndarray) -> float:
-    """Gini index of |map| (0: all pixels equal, -> 1: one pixel holds everything)."""
-    a = np.sort(np.abs(np.asarray(saliency_map, dtype=np.float64)).ravel()) + 1e-12
-    n = a.size
-    i = np.arange(1, n + 1)
-    return float(((2 * i - n - 1) * a).sum() / (n * a.sum()))
+    """Gini index of |map| (0: all pixels equal, -> 1: one pixel holds everything); one map of
+    :func:`.batched.sparseness`, with 1e-12 for its eps."""
+    return float(batched.sparseness(_one(saliency_map), eps=1e-12)[0])
 
 
 def complexity(saliency_map: np.ndarray) -> float:
-    """Entropy (nats) of each pixel's share of |map|: log(pixels) for a flat map, 0 for one pixel."""
-    a = np.abs(np.asarray(saliency_map, dtype=np.float64)).ravel()
-    p = a / max(a.sum(), 1e-300)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
+    """Entropy (nats) of each pixel's share of |map|: log(pixels) for a flat map, 0 for one pixel
+    (and for an all-zero map); one map of :func:`.batched.complexity`."""
+    value = float(batched.complexity(_one(saliency_map))[0])
+    return 0.0 if np.isnan(value) else value
 
 
-def _unit_max(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    peak = np.abs(m).max()
-    return m / peak if peak > 0 else m
+def _one(saliency_map: np.ndarray) -> np.ndarray:
+    """Any array as one map of the batched metrics (its values, whatever its shape)."""
+    return np.asarray(saliency_map, dtype=np.float64).reshape(1, 1, -1)
 
 
 def average_drop(
@@ -95,7 +78,8 @@ def average_drop(
     mean: Sequence[float] = (0.0, 0.0, 0.0),
     std: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> dict[str, float]:
-    """Confidence in the class on the image multiplied by its map, against the image alone.
+    """Confidence in the class on the image multiplied by its map, against the image alone (one
+    image of :func:`.batched.average_drop`).
 
     Args:
         saliency_map: (H, W) at the input's resolution; its |values| are scaled to [0, 1].
@@ -107,13 +91,8 @@ def average_drop(
         where O > Y (increase in confidence is its mean), and the two probabilities Y and O.
     """
     xb, c, _ = _target_of(model, x, target)
-    mask = torch.as_tensor(np.abs(_unit_max(saliency_map)), dtype=xb.dtype, device=xb.device)
-    m = torch.as_tensor(mean, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=xb.dtype, device=xb.device).view(1, -1, 1, 1)
-    masked = ((xb * s + m) * mask - m) / s
-    probs = predict(model, torch.cat([xb, masked]))[:, c]
-    y, o = float(probs[0]), float(probs[1])
-    return {"drop": max(0.0, y - o) / max(y, 1e-12), "increase": float(o > y), "original": y, "masked": o}
+    found = batched.average_drop(model, xb, np.asarray(saliency_map)[None], c, mean, std)
+    return {k: float(v[0]) for k, v in found.items()}
 
 
 def max_sensitivity(
@@ -127,7 +106,8 @@ def max_sensitivity(
     options: MethodOptions = None,
 ) -> float:
     """max over noisy copies x + u, u ~ U(-radius, radius) per input value (the model's input
-    units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed).
+    units), of ||E(x + u) - E(x)|| / ||E(x)|| (Frobenius norms of max-scaled maps, class fixed);
+    one image of :func:`.batched.max_sensitivity`.
 
     Args:
         options: the method's own options (explain's keywords).
@@ -136,13 +116,8 @@ def max_sensitivity(
     if n_samples < 1 or radius < 0:
         raise MethodError(f"max-sensitivity needs n_perturbations >= 1 and radius >= 0, got {n_samples}, {radius}")
     xb, c, _ = _target_of(model, x, target)
-    base = _unit_max(_spatial_maps(model, xb, method, [c], options)[0])
-    gen = torch.Generator().manual_seed(int(seed))
-    noise = (torch.rand((n_samples, *xb.shape[1:]), generator=gen) * 2 - 1) * radius
-    noisy = xb + noise.to(device=xb.device, dtype=xb.dtype)
-    maps = _spatial_maps(model, noisy, method, [c] * n_samples, options)
-    norm = max(float(np.linalg.norm(base)), 1e-12)
-    return float(max(np.linalg.norm(_unit_max(m) - base) for m in maps) / norm)
+    scores = batched.max_sensitivity(model, xb, batched.explainer(method, **options), c, radius, n_samples, seed)
+    return float(scores[0])
 
 
 def random_logit(
@@ -150,54 +125,14 @@ def random_logit(
 ) -> dict[str, Any]:
     """SSIM of the class's map and the map of a random other class (drawn with ``seed``);
     both maps scaled to [0, 1] by their max |value|. Lower: the map depends on the class.
-    ``options``: the method's own options."""
+    ``options``: the method's own options. One image of :func:`.batched.random_logit` (which draws
+    the other class as Quantus does; this keeps its own draw)."""
     options = dict(options or {})
     xb, c, classes = _target_of(model, x, target)
     others = [k for k in range(classes) if k != c]
     other = others[int(np.random.default_rng(seed).integers(len(others)))]
-    maps = _spatial_maps(model, torch.cat([xb, xb]), method, [c, other], options)
-    a, b = (np.abs(_unit_max(m)) for m in maps)
-    return {"ssim": ssim(a, b, data_range=1.0), "target": c, "other": other}
-
-
-def linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    """Fill the ``removed`` pixels (H x W bool) of a C x H x W image so that each is the weighted
-    mean of its neighbours (Rong et al.'s noisy linear imputation), plus N(0, noise) noise."""
-    import scipy.sparse  # here, not at import: scipy costs seconds at the dashboard's start
-    import scipy.sparse.linalg
-
-    c, h, w = image.shape
-    idx = -np.ones((h, w), dtype=np.int64)
-    ys, xs = np.nonzero(removed)
-    idx[ys, xs] = np.arange(len(ys))
-    filled = image.astype(np.float64).copy()
-    if not len(ys):
-        return filled
-    rows, cols, vals = [np.arange(len(ys))], [np.arange(len(ys))], [np.ones(len(ys))]
-    rhs = np.zeros((len(ys), c))
-    total = np.zeros(len(ys))
-    for dy, dx, weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        total[inside] += weight
-    for dy, dx, weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = np.flatnonzero((ny >= 0) & (ny < h) & (nx >= 0) & (nx < w))
-        share = weight / total[inside]
-        unknown = idx[ny[inside], nx[inside]]
-        free = unknown >= 0
-        rows.append(inside[free])
-        cols.append(unknown[free])
-        vals.append(-share[free])
-        known = inside[~free]
-        rhs[known] += share[~free, None] * image[:, ny[known], nx[known]].T
-    a = scipy.sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(ys), len(ys))
-    )
-    solved = scipy.sparse.linalg.spsolve(a.tocsc(), rhs)
-    solved = solved.reshape(len(ys), c) + np.random.default_rng(seed).normal(0, noise, (len(ys), c)) * (noise > 0)
-    filled[:, ys, xs] = solved.T
-    return filled
+    scores = batched.random_logit(model, xb, batched.explainer(method, **options), c, others=[other])
+    return {"ssim": float(scores[0]), "target": c, "other": other}
 
 
 @dataclass(frozen=True)
@@ -222,7 +157,8 @@ def road(
     noise: float = 0.01,
     seed: int = 0,
 ) -> Road:
-    """ROAD: remove the top (``morf``) or bottom (``lerf``) pixels of the map, impute, re-classify.
+    """ROAD: remove the top (``morf``) or bottom (``lerf``) pixels of the map, impute, re-classify
+    (one image of :func:`.batched.road`).
 
     Raises:
         MethodError: an unknown order, a percentage outside [0, 100], or a map of another size.
@@ -235,19 +171,8 @@ def road(
     m = np.asarray(saliency_map, dtype=np.float64)
     if m.shape != tuple(xb.shape[-2:]):
         raise MethodError(f"the map is {m.shape}, the input {tuple(xb.shape[-2:])}: give the input-resolution map")
-    ranking = np.argsort(-m.ravel() if order == "morf" else m.ravel(), kind="stable")
-    image = xb[0].detach().cpu().double().numpy()
-    steps = []
-    for p in percentages:
-        removed = np.zeros(m.size, dtype=bool)
-        removed[ranking[: int(round(m.size * p / 100))]] = True
-        steps.append(linear_imputation(image, removed.reshape(m.shape), noise, seed))
-    batch = torch.as_tensor(np.stack(steps), dtype=xb.dtype, device=xb.device)
-    probs = predict(model, batch)
-    prob = probs[:, c]
-    return Road(
-        np.asarray(percentages, dtype=float), prob, (probs.argmax(1) == c).astype(float), float(prob.mean()), order, c
-    )
+    found = batched.road(model, xb, m[None], c, percentages, order, noise, seed)
+    return Road(found.percentages, found.probability[0], found.kept[0], float(found.auc[0]), order, c)
 
 
 def summarize_metrics(per_image: Sequence[Mapping[str, Mapping[str, float]]]) -> list[dict[str, Any]]:

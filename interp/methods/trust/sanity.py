@@ -23,6 +23,7 @@ from ...errors import ImageError, LayerError, MethodError, ParameterError
 from ..core import Target, as_batch, get_module, model_lock, using
 from ..explain import LAYER_METHODS, explain
 from ..trace import trace
+from .batched import similarity
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
@@ -65,49 +66,25 @@ class Randomization:
 
 
 def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of |a| and |b| (ties get their average rank).
+    """Spearman rank correlation of |a| and |b| (ties get their average rank); one pair of
+    :func:`.batched.spearman_abs`.
 
     A constant map has no ranking: two constant maps give 1, one constant map gives 0.
     """
-    from scipy.stats import rankdata  # lazily: scipy is slow to import
-
-    ra = rankdata(np.abs(np.asarray(a, np.float64)).ravel())
-    rb = rankdata(np.abs(np.asarray(b, np.float64)).ravel())
-    if ra.size != rb.size:
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.size != y.size:
         raise ParameterError(f"maps of different shapes: {np.shape(a)} and {np.shape(b)}")
-    da, db = ra - ra.mean(), rb - rb.mean()
-    na, nb = np.sqrt((da * da).sum()), np.sqrt((db * db).sum())
-    if na == 0 or nb == 0:
-        return 1.0 if na == nb else 0.0
-    return float(np.clip((da * db).sum() / (na * nb), -1.0, 1.0))
+    return float(similarity.spearman_abs(x.reshape(1, 1, -1), y.reshape(1, 1, -1))[0])
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 7) -> float:
-    """Mean structural similarity of two 2-D arrays (Wang et al. 2004).
-
-    The formula and defaults of scikit-image's ``structural_similarity``: a uniform
-    ``win_size`` window (shrunk to the largest odd size that fits), sample covariances,
-    K1 = 0.01, K2 = 0.03, the mean taken over windows that lie wholly inside the image.
+    """Mean structural similarity of two 2-D arrays (Wang et al. 2004); one pair of
+    :func:`.batched.ssim` (scikit-image's ``structural_similarity`` with a uniform window).
     """
     x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if x.shape != y.shape or x.ndim != 2:
         raise ParameterError(f"ssim takes two (H, W) maps of one shape, got {x.shape} and {y.shape}")
-    win = min(win_size, *x.shape)
-    win -= 1 - win % 2
-    if win < 1:
-        raise ParameterError(f"maps of shape {x.shape} are too small for SSIM")
-    n = win * win
-    cov_norm = n / (n - 1) if n > 1 else 1.0
-    from scipy.ndimage import uniform_filter  # lazily: scipy is slow to import
-
-    mx, my = uniform_filter(x, win), uniform_filter(y, win)
-    vx = cov_norm * (uniform_filter(x * x, win) - mx * mx)
-    vy = cov_norm * (uniform_filter(y * y, win) - my * my)
-    vxy = cov_norm * (uniform_filter(x * y, win) - mx * my)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    pad = (win - 1) // 2
-    return float(s[pad : s.shape[0] - pad, pad : s.shape[1] - pad].mean())
+    return float(similarity.ssim(x, y, data_range, win_size)[0])
 
 
 def _unit_abs(m: np.ndarray) -> np.ndarray:
