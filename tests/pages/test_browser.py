@@ -273,3 +273,34 @@ def test_bring_a_model_through_the_sidebar(server, tmp_path):
         assert _selected(page, "Model").startswith("nin [")
         assert not page.locator('[data-testid="stException"]').count()
         assert "layer features.relu3_3" in page.locator(".gtitle").first.text_content()
+
+
+def _press_and_wait(page, button: str, shown: str, timeout_s: int = 420) -> None:
+    """Press the button named ``button`` and wait until the element keyed ``shown`` is drawn."""
+    page.get_by_role("button", name=button).click()
+    page.wait_for_selector(f".st-key-{shown}", timeout=timeout_s * 1000)
+    _settle(page)
+
+
+def test_concepts_and_the_style_tcav_of_the_alexnet_pair_run_in_the_browser(server):
+    """The Concepts page's TCAV panel and the Compare page's TCAV of the PACS styles, on their
+    default models (the course's AlexNet pair), run from their buttons to a drawn result."""
+    from dashboard import defaults
+
+    with _browser() as page:
+        page.goto(f"{server}/concepts")
+        _settle(page)
+        assert _selected(page, "Model") == defaults.COURSE_CLASS[0]
+        _press_and_wait(page, "Run TCAV", "concepts_tcav_scores")
+        page.screenshot(path=str(SHOTS / "concepts-tcav.png"), full_page=True)
+        assert not page.locator('[data-testid="stException"]').count()
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # CRP's channels, then TCAV's scores
+
+        page.goto(f"{server}/compare")
+        _settle(page)
+        _press_and_wait(page, "Compute", "cmp_tcav_bars")
+        page.screenshot(path=str(SHOTS / "compare-style-tcav.png"), full_page=True)
+        assert not page.locator('[data-testid="stException"]').count()
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        for tag, name in (("A", defaults.COURSE_DOMAIN[0]), ("B", defaults.COURSE_CLASS[0])):
+            assert f"{tag}: {name}: TCAV scores" in main  # each table's heading names its model
