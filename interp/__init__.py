@@ -3,7 +3,8 @@
 The public surface: the registry (list_models, get_spec, build_model, load_model) and your own
 models (register_model, load_models_files) and methods (register_method), images
 (load_image, preprocess), attribution (explain, Explanation), the device (resolve_device) and
-interp's error types; whole datasets (explain_dataset, read_results: imported on first use).
+interp's error types; whole datasets (explain_dataset, read_results) and report cards (report_card,
+read_report_card): imported on first use.
 """
 
 __version__ = "0.11.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
@@ -31,6 +32,8 @@ __all__ = [
     "build_model",
     "explain",
     "explain_dataset",
+    "report_card",
+    "read_report_card",
     "get_spec",
     "list_models",
     "load_image",
@@ -43,7 +46,12 @@ __all__ = [
     "resolve_device",
 ]
 # Whole-dataset runs bring pyarrow: imported when first used, so `import interp` stays as quick as before.
-_LAZY = {"explain_dataset": "whole_dataset.run", "read_results": "whole_dataset.store"}
+_LAZY = {
+    "explain_dataset": "whole_dataset.run",
+    "read_results": "whole_dataset.store",
+    "report_card": "report",
+    "read_report_card": "report",
+}
 
 
 # Modules renamed when figures got one home; the old names keep working for a while.

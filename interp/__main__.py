@@ -86,6 +86,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                 "model": args.name,
                 "accuracy": m["accuracy"],
                 "split": m["split"],
+                **({"patch_flip_rate": m["patch_flip_rate"]} if "patch_flip_rate" in m else {}),
                 "conv1_autocorrelation": card["conv1_autocorrelation"],
                 "best_epoch": card["best_epoch"],
                 "wall_time_s": card["wall_time_s"],
@@ -425,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .whole_dataset.cli import add_parser as _add_dataset_parser
 
     _add_dataset_parser(sub)
+    from .report_cli import add_parser as _add_report_card_parser
+
+    _add_report_card_parser(sub)
     _add_visualize_parser(sub)
     _add_scratch_parser(sub)
     _add_bench_parser(sub)

@@ -1,6 +1,6 @@
 """Data: single images (``images``), the datasets under the data root (``datasets``) and the
 images offered to people (``samples``: the zebra, the shipped sample, picker samples, held-out
-batches)."""
+batches); training splits cut to a long tail (``longtail``) or with a planted shortcut (``shortcut``)."""
 
 from .datasets import (
     NATIVE_SIZE,
@@ -29,9 +29,27 @@ from .samples import (
     shipped_split,
     zebra_path,
 )
+from .shortcut import (
+    SHORTCUT_SIZE,
+    PatchedSet,
+    PlantedSet,
+    Shortcut,
+    box_masks,
+    flip_rate,
+    patch_boxes,
+    patched_test_set,
+    plant,
+    planted_indices,
+    planted_training_set,
+    write_patched_folder,
+)
 
 __all__ = [
     "HeldOutBatch",
+    "PatchedSet",
+    "PlantedSet",
+    "SHORTCUT_SIZE",
+    "Shortcut",
     "MAX_IMAGE_PIXELS",
     "NATIVE_SIZE",
     "PACS_VAL_FRACTION",
@@ -39,12 +57,14 @@ __all__ = [
     "ZEBRA_URL",
     "ImageList",
     "ImageSource",
+    "box_masks",
     "cache_dir",
     "cifar10_split",
     "curate_sample",
     "data_root",
     "dataset_split",
     "decode_split",
+    "flip_rate",
     "held_out_batch",
     "held_out_images",
     "held_out_sample",
@@ -54,10 +74,16 @@ __all__ = [
     "normalize",
     "pacs_files",
     "pacs_split",
+    "patch_boxes",
+    "patched_test_set",
+    "plant",
+    "planted_indices",
+    "planted_training_set",
     "preprocess",
     "resize_center_crop",
     "sample_images",
     "shipped_split",
     "spread_indices",
+    "write_patched_folder",
     "zebra_path",
 ]

@@ -13,6 +13,7 @@ from .explanation import explanation_figure, explanation_html
 from .imbalance import class_counts, class_weight_curves, focal_curves, per_class_comparison
 from .look import as_tile, objective_curves, picture_grid_figure
 from .maps import compact, feature_grid_figure, filter_grid_figure, heatmap_figure, kernel_figure
+from .report import family_figure, rank_table_figure
 from .scaling import (
     COLORMAPS,
     apply_colormap,
@@ -28,6 +29,8 @@ from .style import METHOD_TITLES, method_title
 from .trust import deletion_insertion_curves, randomization_strip, similarity_curves, step_labels
 
 __all__ = [
+    "family_figure",
+    "rank_table_figure",
     "style_tcav_figure",
     "COLORMAPS",
     "METHOD_TITLES",

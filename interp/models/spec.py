@@ -27,7 +27,8 @@ class ModelSpec:
     name: str
     arch: str
     # pacs_domain | pacs_class | cifar10 | cifar10lt (trained on a long-tailed CIFAR-10, tested on the
-    # balanced test set) | imagenet | user (a model registered by its user)
+    # balanced test set) | cifar10_shortcut (trained on CIFAR-10 with a planted patch, tested on the
+    # clean test set) | imagenet | user (a model registered by its user)
     task: str
     class_names: tuple[str, ...]
     input_size: int | tuple[int, int]  # side of a square input, or (height, width), in pixels
@@ -102,7 +103,7 @@ class ModelSpec:
 
     @property
     def dataset(self) -> str:
-        """Where the images come from: pacs, cifar10 (cifar10lt too) or the task's name."""
+        """Where the images come from: pacs, cifar10 (cifar10lt and cifar10_shortcut too) or the task's name."""
         if self.task.startswith("pacs"):
             return "pacs"
         return "cifar10" if self.task.startswith("cifar10") else self.task

@@ -97,6 +97,7 @@ def model_card(
     device: torch.device | None = None,
     precision: Precision | None = None,
     train_counts: list[int] | None = None,
+    shortcut: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card of a finished run.
 
@@ -113,6 +114,7 @@ def model_card(
         device, precision: where it trained and how the forward pass computed (default: the CPU,
             with ``cfg.bf16``'s precision).
         train_counts: training images per class, as trained on (after any long-tail cut).
+        shortcut: a planted shortcut's settings and counts (train.shortcut.shortcut_record); None: none.
 
     Returns:
         The card (JSON-ready).
@@ -136,6 +138,7 @@ def model_card(
         "loss": loss_name(cfg.beta, cfg.gamma)
         + (f", class weights from epoch {cfg.reweight_from}" if cfg.reweight_from and cfg.beta else ""),
         "train_counts": train_counts,
+        **({"shortcut": shortcut} if shortcut is not None else {}),
         "metrics": {"split": held_out_name(spec), **metrics},
         "conv1_autocorrelation": conv1_autocorrelation,
         "best_epoch": state["best_epoch"],  # lowest validation loss

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.shortcut import Shortcut
 from ..errors import ParameterError
 from ..hardware import native_bf16
 from ..models.registry import get_spec
@@ -39,6 +40,10 @@ class TrainConfig:
     # Long tail: the training split cut to n_max / n_min = imbalance (interp.data.long_tail_indices,
     # drawn with ``seed``); None keeps it whole. The held-out split stays balanced.
     imbalance: float | None = None
+    # Planted shortcut: the patch planted into the decoded training split once, before augmentation
+    # (interp.data.planted_training_set, drawn with the Shortcut's own seed); None plants nothing. A
+    # recipe gives its fields as a dict. The held-out split stays clean.
+    shortcut: Shortcut | None = None
     # The loss: interp.losses.ClassBalancedFocalLoss over the training split's class counts;
     # beta = gamma = 0 is plain cross-entropy, beta > 0 balances the classes, gamma > 0 is focal.
     beta: float = 0.0
@@ -57,6 +62,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
             raise ParameterError(f"keep must be 'best' or 'last', not {self.keep!r}")
+        if isinstance(self.shortcut, dict):
+            self.shortcut = Shortcut(**self.shortcut)
         if self.bf16 is None:
             self.bf16 = native_bf16()
 

@@ -9,7 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import NATIVE_SIZE, dataset_split, decode_split, long_tail_indices, spread_indices
+from ..data import (
+    NATIVE_SIZE,
+    Shortcut,
+    dataset_split,
+    decode_split,
+    long_tail_indices,
+    planted_training_set,
+    spread_indices,
+)
+from ..errors import ParameterError
 from ..methods.core import model_device_dtype
 from ..models.registry import ModelSpec, get_spec
 from .steps import batch_inputs, square_side
@@ -28,6 +37,7 @@ def load_split(
     progress: bool = True,
     imbalance: float | None = None,
     seed: int = 0,
+    shortcut: Shortcut | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A split decoded to uint8 at the dataset's native size.
 
@@ -39,22 +49,48 @@ def load_split(
         progress: show the one-off decoding progress bar.
         imbalance: cut the split to a long tail of this ratio n_max / n_min first (drawn with
             ``seed``; interp.data.long_tail_indices); None keeps it whole.
+        shortcut: plant this patch into the whole split before any cut (interp.data.planted_training_set);
+            None plants nothing.
 
     Returns:
         (x, y): uint8 N x 3 x S x S images and int64 labels.
 
     Raises:
         DataError: the dataset is missing, or the entry is an ImageNet model.
+        ParameterError: a shortcut's planted class that the entry does not have.
     """
+    x, y, _ = load_planted_split(spec, split, data_dir, limit, progress, imbalance, seed, shortcut)
+    return x, y
+
+
+def load_planted_split(
+    spec: ModelSpec,
+    split: str,
+    data_dir: str | None,
+    limit: int | None,
+    progress: bool = True,
+    imbalance: float | None = None,
+    seed: int = 0,
+    shortcut: Shortcut | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``load_split``, and which of its images carry the shortcut's patch (bool; all False without one)."""
     images = dataset_split(spec, split, data_dir)
     x, y = decode_split(images, NATIVE_SIZE[spec.dataset], progress=progress)
+    planted = torch.zeros(len(y), dtype=torch.bool)
+    if shortcut is not None:
+        if not 0 <= shortcut.planted_class < spec.num_classes:
+            raise ParameterError(f"{spec.name} has no class {shortcut.planted_class} to plant a shortcut on")
+        # Planted on the whole split, so a cut (long tail, smoke-run limit) keeps the same images planted.
+        done = planted_training_set(x, y, shortcut)
+        x = done.images
+        planted[torch.from_numpy(done.indices)] = True
     if imbalance is not None:
         idx = torch.from_numpy(long_tail_indices(y.numpy(), imbalance, seed))
-        x, y = x[idx], y[idx]
+        x, y, planted = x[idx], y[idx], planted[idx]
     if limit is not None:
         idx = torch.from_numpy(spread_indices(len(y), limit))
-        x, y = x[idx], y[idx]
-    return x, y
+        x, y, planted = x[idx], y[idx], planted[idx]
+    return x, y, planted
 
 
 @torch.no_grad()

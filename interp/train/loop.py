@@ -30,7 +30,8 @@ from ..models.weights import as_stored, save_checkpoint
 from .card import bare_loop_images_per_s, model_card
 from .config import RunSettings, TrainConfig
 from .device import Batches, place_split, precision_for
-from .evaluation import evaluate_tensors, load_split
+from .evaluation import evaluate_tensors, load_planted_split, load_split
+from .shortcut import patch_flip_rate, shortcut_record
 from .state import ResumeFile, fresh_state, resume_key, running_totals
 from .steps import (
     MIN_CROP_SCALE,
@@ -118,7 +119,7 @@ class _Run:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.size = square_side(cfg.input_size or self.spec.input_size)
-        x_train, y_train = load_split(
+        x_train, y_train, self.planted = load_planted_split(
             self.spec,
             "train",
             settings.data_dir,
@@ -126,7 +127,9 @@ class _Run:
             settings.progress,
             imbalance=cfg.imbalance,
             seed=cfg.seed,
+            shortcut=cfg.shortcut,
         )
+        self.y_train = y_train
         self.train_counts = torch.bincount(y_train, minlength=self.spec.num_classes).tolist()
         # A class absent from a small smoke-run subset is never a target; counting it once keeps its
         # (unused) weight finite.
@@ -321,6 +324,14 @@ class _Run:
         metrics = evaluate_tensors(self.model, self.x_val, self.y_val, self.spec, self.size)
         metrics.pop("loss")
         metrics["float32_accuracy"] = float32_accuracy
+        shortcut = None
+        if self.cfg.shortcut is not None:
+            metrics["clean_accuracy"] = metrics["accuracy"]  # the held-out split carries no patch
+            rate, n_patched = patch_flip_rate(
+                self.model, self.spec, self.cfg.shortcut, self.size, self.settings.data_dir, self.cfg.limit_val
+            )
+            metrics["patch_flip_rate"] = rate
+            shortcut = shortcut_record(self.cfg.shortcut, self.spec, self.planted, self.y_train, n_patched)
         card = model_card(
             self.spec,
             self.cfg,
@@ -336,6 +347,7 @@ class _Run:
             device=self.device,
             precision=self.precision,
             train_counts=self.train_counts,
+            shortcut=shortcut,
         )
         save_checkpoint(self.model.to(memory_format=torch.contiguous_format), self.out, self.spec.arch, card)
         self.resume_file.remove()

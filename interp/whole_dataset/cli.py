@@ -41,7 +41,12 @@ def add_parser(sub) -> None:
         type=_pair,
         help="H,W of the stored maps (default: the layer's map size for CAMs only, else 56,56 at most the input)",
     )
-    p.add_argument("--metrics", type=_names, default=[], help="deletion,insertion: AUC per image and method")
+    p.add_argument(
+        "--metrics",
+        type=_names,
+        default=[],
+        help="per image and method, e.g. deletion,insertion (interp report-card runs all)",
+    )
     p.add_argument("--layer", help="layer of the CAM methods (default: the model's last conv stage)")
     p.add_argument("--checkpoint", help="weights file (default: the entry's checkpoint)")
     p.add_argument("--batch-size", type=int, default=32)

@@ -23,9 +23,10 @@ from ..data import load_image, normalize, resize_center_crop
 from ..errors import ImageError
 from ..methods.explain import explain
 from ..methods.records import get_method
-from ..methods.trust.faithfulness import deletion_insertion
+from ..methods.trust import batched
 from ..models.registry import ModelSpec
 from .job import DEFAULT_SIDE, Settings
+from .metrics import mask_path, metric_column, needs_masks, score_maps
 
 
 def schema(settings: Settings) -> pa.Schema:
@@ -40,7 +41,7 @@ def schema(settings: Settings) -> pa.Schema:
         ("map_width", pa.int32()),
     ]
     fields += [(f"map_{m}", pa.list_(pa.float16())) for m in settings.methods]
-    fields += [(f"{k}_auc_{m}", pa.float32()) for k in settings.metrics for m in settings.methods]
+    fields += [(metric_column(k, m), pa.float32()) for k in settings.metrics for m in settings.methods]
     fields += [("error", pa.string())]
     return pa.schema(fields)
 
@@ -84,41 +85,75 @@ def default_resolution(model: nn.Module, spec: ModelSpec, methods: Sequence[str]
     return min(h, DEFAULT_SIDE), min(w, DEFAULT_SIDE)
 
 
-def _load(paths: Sequence[str], spec: ModelSpec) -> tuple[torch.Tensor | None, list[str | None]]:
+def _load(
+    paths: Sequence[str], spec: ModelSpec, masks: bool = False
+) -> tuple[torch.Tensor | None, list[str | None], np.ndarray | None]:
     """The readable images as one normalised N x C x H x W batch (None if none is readable), in
-    order, and each path's error (None where it was read); one normalisation for the batch."""
+    order, and each path's error (None where it was read); one normalisation for the batch. With
+    ``masks``, their object masks (N, H, W) bool, cropped as the images (all False where none)."""
     pixels: list[np.ndarray] = []
     errors: list[str | None] = []
+    found: list[np.ndarray] = []
     for p in paths:
         try:
-            pixels.append(np.asarray(resize_center_crop(load_image(p), spec.input_size), dtype=np.uint8))
+            image = load_image(p)
+            pixels.append(np.asarray(resize_center_crop(image, spec.input_size), dtype=np.uint8))
             errors.append(None)
         except ImageError as exc:  # an unreadable file is a row that says why, not the end of the run
             errors.append(str(exc))
+            continue
+        if masks:
+            found.append(_mask(p, image.size, spec))
     x = normalize(torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2), spec) if pixels else None
-    return x, errors
+    return x, errors, (np.stack(found) if masks and found else None)
 
 
-def explain_batch(model: nn.Module, spec: ModelSpec, settings: Settings, x: torch.Tensor) -> dict[str, Any]:
-    """Predictions, probabilities, maps (full and stored resolution) and metrics of one batch."""
+def _mask(path: str, size: tuple[int, int], spec: ModelSpec) -> np.ndarray:
+    """The image's object mask at the model's input (True on the object), or all False without one."""
+    from PIL import Image
+
+    where = mask_path(path)
+    if not where.is_file():
+        return np.zeros(spec.input_hw, dtype=bool)
+    with Image.open(where) as m:
+        grey = (
+            m.convert("L").resize(size, Image.Resampling.NEAREST).convert("RGB")
+        )  # the image's size, so it crops alike
+    cropped = np.asarray(resize_center_crop(grey, spec.input_size))[..., 0]
+    return cropped >= 128
+
+
+def explain_batch(
+    model: nn.Module, spec: ModelSpec, settings: Settings, x: torch.Tensor, masks: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Predictions, probabilities, maps (at the stored resolution) and metrics of one batch (``masks``:
+    the images' object masks, for the localisation metrics)."""
     n, out = len(x), {}
     targets = None  # the first method's forward pass fixes the predictions; the others explain them
     for m in settings.methods:
-        e = explain(model, x, m, target=targets, **method_options(spec, settings, m))
+        options = method_options(spec, settings, m)
+        e = explain(model, x, m, target=targets, **options)
         full = np.asarray(e.spatial(settings.reduction), dtype=np.float32).reshape(n, *e.map.shape[-2:])
         if targets is None:
             targets = np.asarray(e.target).reshape(n)
             out["prediction"], out["probability"] = targets, np.asarray(e.probability, np.float32).reshape(n)
         out[f"map_{m}"] = resize_maps(full, settings.resolution).astype(np.float16)
-        for kind in settings.metrics:
-            out[f"{kind}_auc_{m}"] = np.full(n, np.nan, np.float32)
         if settings.metrics:
-            for i in range(n):
-                s = deletion_insertion(
-                    model, x[i : i + 1], full[i], target=int(targets[i]), steps=settings.metric_steps, n_random=1
-                )
-                for kind in settings.metrics:
-                    out[f"{kind}_auc_{m}"][i] = getattr(s, f"{kind}_auc")
+            explain_fn = batched.explainer(m, **options)
+            scores = score_maps(
+                model,
+                spec,
+                x,
+                full,
+                targets,
+                settings.metrics,
+                explain_fn,
+                masks,
+                settings.metric_steps,
+                settings.batch_size,
+            )
+            for kind in settings.metrics:
+                out[metric_column(kind, m)] = scores[kind].astype(np.float32)
     return out
 
 
@@ -135,8 +170,9 @@ def compute_shard(
     ``overlap``: decode the next batch on a thread meanwhile (default: where :func:`spare_core`)."""
     columns: dict[str, list] = {f.name: [] for f in schema(settings)}
     ahead = spare_core(model) if overlap is None else overlap
-    for b, chunk, (x, errors) in _decoded(paths, spec, settings.batch_size, ahead=ahead):
-        result = explain_batch(model, spec, settings, x) if x is not None else {}
+    masks = needs_masks(settings.metrics)
+    for b, chunk, (x, errors, found) in _decoded(paths, spec, settings.batch_size, ahead=ahead, masks=masks):
+        result = explain_batch(model, spec, settings, x, found) if x is not None else {}
         where = {i: k for k, i in enumerate(i for i, e in enumerate(errors) if e is None)}
         for i, path in enumerate(chunk):
             _append_row(columns, settings, start + b + i, path, labels[b + i], errors[i], result, where.get(i))
@@ -154,18 +190,18 @@ def spare_core(model: nn.Module) -> bool:
 
 
 def _decoded(
-    paths: Sequence[str], spec: ModelSpec, batch_size: int, ahead: bool = True
-) -> Iterator[tuple[int, list[str], tuple[torch.Tensor | None, list[str | None]]]]:
+    paths: Sequence[str], spec: ModelSpec, batch_size: int, ahead: bool = True, masks: bool = False
+) -> Iterator[tuple[int, list[str], tuple[torch.Tensor | None, list[str | None], np.ndarray | None]]]:
     """(offset, paths, their batch and errors) batch by batch; with ``ahead``, the next batch is
     decoded on a thread while the caller works on the current one, else in turn."""
     chunks = [(b, list(paths[b : b + batch_size])) for b in range(0, len(paths), batch_size)]
     with background(ahead, "interp-decode") as pool:
-        pending = pool.submit(_load, chunks[0][1], spec) if chunks else None
+        pending = pool.submit(_load, chunks[0][1], spec, masks) if chunks else None
         for k, (b, chunk) in enumerate(chunks):
             assert pending is not None  # submitted for every chunk, the first before the loop
             loaded = pending.result()
             if k + 1 < len(chunks):
-                pending = pool.submit(_load, chunks[k + 1][1], spec)
+                pending = pool.submit(_load, chunks[k + 1][1], spec, masks)
             yield b, chunk, loaded
 
 

@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import DataError, InterpError
 from ..models.registry import ModelSpec
+from .metrics import METRICS, is_mask
 
-METRICS = ("deletion", "insertion")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DEFAULT_SIDE = 56  # maps of input-resolution methods are stored at most this large per side
 
@@ -31,7 +31,7 @@ class Settings:
     model: str
     methods: tuple[str, ...]
     resolution: tuple[int, int]  # (height, width) of the stored maps
-    metrics: tuple[str, ...] = ()  # deletion and/or insertion AUC per image and method
+    metrics: tuple[str, ...] = ()  # per image and method (interp.whole_dataset.metrics.METRICS)
     layer: str | None = None  # for the CAM methods; None: the model's default layer
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per method, explain's keywords
     checkpoint: str | None = None
@@ -109,7 +109,7 @@ def folder_images(folder: str | os.PathLike, class_names: Sequence[str]) -> Imag
     if not root.is_dir():
         raise DataError(f"no folder of images at {root}")
     files = sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not is_mask(p)),
         key=lambda p: p.relative_to(root).as_posix(),
     )
     if not files:
