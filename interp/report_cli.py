@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import InterpError
-
-
-def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+from .whole_dataset.cli import _names
 
 
 def add_parser(sub) -> None:
