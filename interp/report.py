@@ -17,20 +17,25 @@ and the data, hence a card per model.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InterpError, MethodError
 
+if TYPE_CHECKING:
+    from .data import ImageList
+
 REPORT = "report.parquet"
 SUMMARY = "summary.parquet"
+SKIPPED = "skipped.json"  # the methods that did not apply, and why
 DEFAULT_LIMIT = 64  # images, spread over the classes: a card in minutes on two cores for a CIFAR model
 MAX_DEFAULT_COST = 150  # methods up to this relative cost (forward-pass equivalents) are in by default
 BOOTSTRAP = 1000
@@ -69,7 +74,7 @@ def applicable(model, spec, methods: Sequence[str], options: Mapping[str, Mappin
     for m in methods:
         try:
             explain(model, probe, m, **method_options(spec, settings, m))
-        except MethodError as exc:
+        except InterpError as exc:  # a method's refusal (CAM's is a LayerError), not a bug of ours
             failing[m] = str(exc)
     return failing
 
@@ -80,7 +85,7 @@ def report_card(
     metrics: Sequence[str] | None = None,
     *,
     split: str | None = None,
-    images: str | os.PathLike | None = None,
+    images: str | os.PathLike | ImageList | None = None,
     out: str | os.PathLike,
     limit: int | None = DEFAULT_LIMIT,
     engine: str = "local",
@@ -102,7 +107,8 @@ def report_card(
         metrics: default every one of :data:`interp.whole_dataset.metrics.METRICS`; the
             localisation ones score only images with a mask (``NAME.mask.png`` beside them).
         split: train, test (val) or sample (the shipped held-out images); default test.
-        images: a folder instead (labels from class-named folders; masks beside the images).
+        images: a folder instead (labels from class-named folders; masks beside the images), or
+            an ``interp.data.ImageList`` (paths and labels).
         out: the results folder; the same call continues a stopped card where it stopped.
         limit: at most this many images, spread evenly over the order (so over the classes);
             None: every image.
@@ -170,6 +176,7 @@ def report_card(
     long.to_parquet(folder / REPORT, index=False)
     summary.to_parquet(folder / SUMMARY, index=False)
     summary.to_csv(folder / "summary.csv", index=False)
+    (folder / SKIPPED).write_text(json.dumps(skipped, indent=1) + "\n")
     return ReportCard(folder, long, summary, skipped)
 
 
@@ -253,7 +260,8 @@ def read_report_card(folder: str | os.PathLike) -> ReportCard:
     folder = Path(folder)
     if not (folder / SUMMARY).is_file():
         raise InterpError(f"{folder} holds no report card (no {SUMMARY}); run interp report-card first")
-    return ReportCard(folder, pd.read_parquet(folder / REPORT), pd.read_parquet(folder / SUMMARY))
+    skipped = json.loads((folder / SKIPPED).read_text()) if (folder / SKIPPED).is_file() else {}
+    return ReportCard(folder, pd.read_parquet(folder / REPORT), pd.read_parquet(folder / SUMMARY), skipped)
 
 
 def cli_command() -> str:

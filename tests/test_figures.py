@@ -155,3 +155,30 @@ def test_the_old_module_names_still_answer_with_a_warning():
         assert interp.charts_trust.randomization_strip is figures.randomization_strip
     with pytest.raises(AttributeError):
         _ = interp.no_such_module
+
+
+def test_the_report_cards_figures_keep_one_method_order_and_say_which_way_is_better():
+    import pandas as pd
+
+    rows = [
+        ("saliency", "deletion", "faithfulness", False, 0.4, 2),
+        ("grad_cam", "deletion", "faithfulness", False, 0.2, 1),
+        ("saliency", "insertion", "faithfulness", True, 0.7, 1),
+        ("grad_cam", "insertion", "faithfulness", True, 0.6, 1),
+        ("saliency", "sparseness", "complexity", True, 0.5, 1),
+        ("grad_cam", "sparseness", "complexity", True, 0.3, 2),
+    ]
+    summary = pd.DataFrame(rows, columns=["method", "metric", "family", "higher_is_better", "mean", "rank"])
+    summary["n"], summary["low"], summary["high"] = 4, summary["mean"] - 0.1, summary["mean"] + 0.1
+    table = figures.rank_table_figure(summary)
+    assert list(table.data[0].x) == ["deletion", "insertion", "sparseness"]
+    assert list(table.layout.xaxis.ticktext) == ["Deletion AUC ↓", "Insertion AUC ↑", "Sparseness ↑"]
+    assert list(table.data[0].y) == ["Grad-CAM", "Saliency"]  # by mean rank, best first
+    np.testing.assert_array_equal(table.data[0].z, [[1, 1, 2], [2, 1, 1]])
+    panels = figures.family_figure(summary, "faithfulness")
+    assert [a.text for a in panels.layout.annotations] == [
+        "Deletion AUC<br>(lower is better)",
+        "Insertion AUC<br>(higher is better)",
+    ]
+    assert [list(bar.y) for bar in panels.data] == [["Grad-CAM", "Saliency"]] * 2  # one order in every panel
+    np.testing.assert_allclose(panels.data[1].x, [0.6, 0.7])

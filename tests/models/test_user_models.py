@@ -121,6 +121,7 @@ def test_command_line_explains_the_users_model(my_model, tmp_path, capsys):
         "architecture.py",
         "filter_look.py",
         "concepts.py",
+        "report_card.py",
     ],
 )
 def test_every_page_works_on_the_users_model(page, my_model, monkeypatch):
@@ -128,7 +129,8 @@ def test_every_page_works_on_the_users_model(page, my_model, monkeypatch):
     at = open_page(page, model="my_tinynet")
     no_errors(at)
     assert at.selectbox(key="model").value == "my_tinynet"
-    if page in ("cam.py", "faithfulness.py", "concepts.py"):  # no held-out images of the user's classes: said calmly
+    # no held-out images of the user's classes: said calmly
+    if page in ("cam.py", "faithfulness.py", "concepts.py", "report_card.py"):
         assert any("is your model" in i.value for i in at.info)
 
 

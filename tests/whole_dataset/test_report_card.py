@@ -12,8 +12,8 @@ import torch
 import interp
 from interp.__main__ import main
 from interp.data import Shortcut, patched_test_set, write_patched_folder
-from interp.data.samples import shipped_split
 from interp.data.datasets import spread_indices
+from interp.data.samples import shipped_split
 from interp.methods.trust import batched
 from interp.report import bootstrap_interval, read_report_card, report_card, tied_ranks
 from interp.whole_dataset.metrics import METRICS
@@ -139,6 +139,14 @@ def test_a_torchvision_and_a_models_file_model_on_a_folder(tmp_path):
         )
         assert set(card.long["image"]) == {0, 1, 2} and "saliency" in set(card.summary["method"])
         assert set(card.summary["method"]) | set(card.skipped) == {"saliency", "cam", "deeplift"}
+        assert read_report_card(tmp_path / name).skipped == card.skipped
+
+
+def test_a_method_that_refuses_the_model_is_skipped_with_its_reason(tmp_path):
+    # the course's AlexNet has fully connected layers after its last conv: CAM does not apply
+    card = report_card("alexnet_pacs_class", ["cam", "saliency"], ["sparseness"], split="sample", limit=2, out=tmp_path)
+    assert list(card.skipped) == ["cam"] and "CAM" in card.skipped["cam"]
+    assert set(card.summary["method"]) == {"saliency"}
 
 
 def test_unknown_names_are_refused_before_any_work(tmp_path):
