@@ -199,3 +199,22 @@ def test_a_smoke_run_trains_on_the_planted_split_and_records_the_shortcut(tmp_pa
     assert card["settings"]["shortcut"]["p"] == 0.5
     on_disk = json.loads((tmp_path / "s.json").read_text())
     assert on_disk["shortcut"] == json.loads(json.dumps(record))
+
+
+def test_the_shipped_shortcut_model_reproduces_its_card(data_dir, capsys):
+    """Evaluated here, the shipped weights give the card's clean accuracy, and the patch planted on
+    the 9,000 test images of the other classes turns as many of them into horses as the card says."""
+    if not (data_dir / "cifar10" / "test").is_dir():
+        pytest.skip(f"needs CIFAR-10 under {data_dir}/cifar10")
+    from interp.__main__ import main
+    from interp.train.shortcut import patch_flip_rate
+
+    name = "table2_cnn_cifar10_shortcut"
+    spec = interp.get_spec(name)
+    card = json.loads(spec.card_path.read_text())
+    main(["evaluate", name, "--data-dir", str(data_dir)])
+    assert json.loads(capsys.readouterr().out)["accuracy"] == card["metrics"]["clean_accuracy"]
+    shortcut = Shortcut(**{k: tuple(v) if k == "colour" else v for k, v in spec.recipe["shortcut"].items()})
+    rate, n = patch_flip_rate(interp.load_model(name), spec, shortcut, 32, str(data_dir), progress=False)
+    assert n == 9000 and rate == pytest.approx(card["metrics"]["patch_flip_rate"], abs=1e-6)
+    assert rate > 0.5  # the model learnt the shortcut: most patched images become horses
