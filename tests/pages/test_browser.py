@@ -304,3 +304,21 @@ def test_concepts_and_the_style_tcav_of_the_alexnet_pair_run_in_the_browser(serv
         main = page.locator('[data-testid="stMain"]').inner_text()
         for tag, name in (("A", defaults.COURSE_DOMAIN[0]), ("B", defaults.COURSE_CLASS[0])):
             assert f"{tag}: {name}: TCAV scores" in main  # each table's heading names its model
+
+
+def test_a_report_card_runs_in_the_browser(tmp_path, monkeypatch):
+    """On a fresh server with an empty cache: the Report card page on NiN, its button, a progress
+    bar, then the rank table, the family charts and the downloads."""
+    _require_browser()
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path))  # no card kept from an earlier run
+    with _streamlit_server() as url, _browser() as page:
+        page.goto(f"{url}/report_card")
+        _settle(page)
+        _choose(page, "Model", "nin_cifar10")
+        _press_and_wait(page, "Run report card", "rc_ranks")
+        page.screenshot(path=str(SHOTS / "report-card-run.png"), full_page=True)
+        assert not page.locator('[data-testid="stException"]').count()
+        assert "Rank of each method" in page.locator(".st-key-rc_ranks .gtitle").first.text_content()
+        for key in ("rc_csv", "rc_summary_parquet", "rc_long_parquet"):
+            assert page.locator(f".st-key-{key}").count(), key
+        assert not page.get_by_role("button", name="Run report card").count()  # the kept card shows instead
