@@ -29,7 +29,7 @@ def shortcut_table(n_images: int = 300, out: str | Path | None = None) -> tuple[
     patched test images, and counts: images, those the shortcut model calls the planted class,
     those the clean model does, and the square's share of the image."""
     spec = interp.get_spec(SHORTCUT_MODEL)
-    shortcut = Shortcut(**{k: tuple(v) if k == "colour" else v for k, v in spec.recipe["shortcut"].items()})
+    shortcut = Shortcut(**spec.recipe["shortcut"])  # __post_init__ turns the JSON list colour into a tuple
     patched = patched_test_set(spec, shortcut, limit=n_images, progress=False)
     with tempfile.TemporaryDirectory() as scratch:
         where = Path(out or scratch)
