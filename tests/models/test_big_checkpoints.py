@@ -1,4 +1,5 @@
-"""Models too big for one file: per-row int8 weight matrices, shards with an index, and the round trip."""
+"""Models too big for one file: per-row int8 and grouped int4 weight matrices, shards with an index,
+and the round trip."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from torch import nn
 
 import interp
 from interp import CheckpointError
+from interp.errors import ParameterError
 from interp.models import weights
 from interp.models.weights import (
     as_stored,
+    dequantize_groups,
     dequantize_rows,
     index_path,
     load_weights,
+    quantize_groups,
     quantize_rows,
     read_state_dict,
     save_checkpoint,
@@ -40,6 +44,32 @@ def test_quantize_rows_error_is_at_most_half_a_step():
     assert (error <= scale[:, None] / 2 + 1e-9).all()
 
 
+def test_quantize_groups_by_hand():
+    # Group [0.7, -0.35, 0.1, 0.0]: largest magnitude 0.7, scale 0.1, values 7, -3.5 -> -4 (round half
+    # to even), 1, 0; stored +8 as 15, 4, 9, 8 and packed low nibble first: 15 | 4 << 4 = 79, 9 | 8 << 4 = 137.
+    # Group [-1.6, 0.2, 0.0, 0.0]: scale 1.6 / 7, so -1.6 is -7 and 0.2 rounds to 1.
+    w = torch.tensor([[0.7, -0.35, 0.1, 0.0, -1.6, 0.2, 0.0, 0.0]])
+    packed, scale = quantize_groups(w, group=4)
+    assert packed.dtype == torch.uint8 and packed.shape == (1, 4) and scale.shape == (1, 2)
+    assert packed[0].tolist() == [15 | 4 << 4, 9 | 8 << 4, 1 | 9 << 4, 8 | 8 << 4]
+    torch.testing.assert_close(scale[0], torch.tensor([0.1, 1.6 / 7]))
+    expected = torch.tensor([0.7, -0.4, 0.1, 0, -1.6, 1.6 / 7, 0, 0])
+    torch.testing.assert_close(dequantize_groups(packed, scale)[0], expected)
+
+
+def test_quantize_groups_error_is_at_most_half_a_step():
+    torch.manual_seed(0)
+    w = torch.randn(32, 256) * torch.logspace(-3, 0, 256)[None, :]  # groups of very different scales
+    packed, scale = quantize_groups(w, group=64)
+    error = (dequantize_groups(packed, scale) - w).abs().reshape(32, 4, 64)
+    assert (error <= scale[..., None] / 2 + 1e-9).all()
+
+
+def test_quantize_groups_refuses_rows_that_do_not_split():
+    with pytest.raises(ParameterError, match="multiple"):
+        quantize_groups(torch.randn(4, 100), group=64)
+
+
 class _Wide(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -51,34 +81,59 @@ class _Wide(nn.Module):
         return self.fc2(self.fc1(self.conv(x).flatten(1)[:, :200]))
 
 
+def _limits(monkeypatch, max_file_bytes: int) -> None:
+    """Limits scaled down so that a small model takes the big-model path: fc1 (60,000 values,
+    120 kB in float16; 61 kB as int8 rows; 36 kB as int4 groups of 40) is quantised, fc2 (30,000
+    values, 60 kB in float16) is not."""
+    monkeypatch.setattr(weights, "MAX_FILE_BYTES", max_file_bytes)
+    monkeypatch.setattr(weights, "QUANTIZE_MIN_ELEMENTS", 40_000)
+    monkeypatch.setattr(weights, "INT4_GROUP", 40)
+
+
 @pytest.fixture
 def small_limits(monkeypatch):
-    """Limits scaled down so that a small model takes the big-model path: fc1 (60,000 values,
-    120 kB in float16) is quantised, and no file may hold more than 100 kB."""
-    monkeypatch.setattr(weights, "MAX_FILE_BYTES", 100_000)
-    monkeypatch.setattr(weights, "QUANTIZE_MIN_ELEMENTS", 40_000)
+    """No file may hold more than 70 kB: even int4 leaves _Wide (97 kB) in two files."""
+    _limits(monkeypatch, 70_000)
 
 
-def test_sharded_int8_round_trip(tmp_path, small_limits):
+def _check_round_trip(model: nn.Module, written, tolerance: float) -> None:
+    loaded = load_weights(_Wide(), written, "wide")
+    expected = as_stored(model.state_dict())
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, expected[k]), k
+    x = torch.randn(2, 3, 12, 12)
+    assert (loaded(x) - model(x)).abs().max() < tolerance
+
+
+def test_int8_rows_where_they_fit_one_file(tmp_path, monkeypatch):
+    _limits(monkeypatch, 150_000)  # float16 (181 kB) does not fit, int8 rows (122 kB) do
+    torch.manual_seed(1)
+    model = _Wide()
+    written = save_checkpoint(model, tmp_path / "w.safetensors", "wide")
+    assert written == tmp_path / "w.safetensors" and not index_path(written).exists()
+    tensors, metadata = read_state_dict(written)
+    assert metadata["quantized"].startswith("int8")
+    values, scale = quantize_rows(model.fc1.weight)
+    torch.testing.assert_close(tensors["fc1.weight"], values.float() * scale[:, None])
+    assert tensors["fc2.weight"].dtype == torch.float16  # below the size that is quantised
+    _check_round_trip(model, written, 0.01)  # int8 rows barely move the outputs
+
+
+def test_sharded_int4_round_trip(tmp_path, small_limits):
     torch.manual_seed(1)
     model = _Wide()
     written = save_checkpoint(model, tmp_path / "w.safetensors", "wide", card={"accuracy": 0.5})
     assert written == index_path(tmp_path / "w.safetensors")
     files = sorted(p.name for p in tmp_path.glob("*.safetensors"))
     assert files == ["w-00001-of-00002.safetensors", "w-00002-of-00002.safetensors"]
-    assert all((tmp_path / f).stat().st_size <= 100_000 + 4096 for f in files)  # plus the safetensors header
+    assert all((tmp_path / f).stat().st_size <= 70_000 + 4096 for f in files)  # plus the safetensors header
     tensors, metadata = read_state_dict(tmp_path / "w.safetensors")  # the plain name finds the index
-    assert metadata["quantized"].startswith("int8")
-    assert tensors["fc1.weight"].dtype == torch.float32
-    values, scale = quantize_rows(model.fc1.weight)
-    torch.testing.assert_close(tensors["fc1.weight"], values.float() * scale[:, None])
-    assert tensors["fc2.weight"].dtype == torch.float16  # below the size that is quantised
-    loaded = load_weights(_Wide(), written, "wide")
-    expected = as_stored(model.state_dict())
-    for k, v in loaded.state_dict().items():
-        assert torch.equal(v, expected[k]), k
-    x = torch.randn(2, 3, 12, 12)
-    assert (loaded(x) - model(x)).abs().max() < 0.01  # int8 rows barely move the outputs
+    assert metadata["quantized"].startswith("int4") and metadata["int4_group"] == "40"
+    # int4 by hand: symmetric, one scale per 40 values of a row
+    w = model.fc1.weight.detach().reshape(300, 5, 40)
+    step = w.abs().amax(dim=2, keepdim=True) / 7
+    torch.testing.assert_close(tensors["fc1.weight"], (torch.round(w / step).clamp(-8, 7) * step).reshape(300, 200))
+    _check_round_trip(model, written, 0.05)
 
 
 def test_missing_shard_is_named(tmp_path, small_limits):
@@ -96,14 +151,15 @@ def test_small_model_is_one_float16_file(tmp_path, small_limits):
 
 
 def test_alexnet_fits_the_file_limit(tmp_path):
-    """The real 58 M-parameter AlexNet: every file under 50 MB, loaded back through the registry's
-    load_model exactly as as_stored predicts."""
+    """The real 58 M-parameter AlexNet: one file under 50 MB (fc6 and fc7 in int4 groups), loaded
+    back through the registry's load_model exactly as as_stored predicts."""
     torch.manual_seed(0)
     model = interp.build_model("alexnet_pacs_domain")
     written = save_checkpoint(model, tmp_path / "alexnet.safetensors", "alexnet")
-    for f in tmp_path.glob("*.safetensors"):
-        assert f.stat().st_size <= 50 * 1000**2, f
-    assert sum(f.stat().st_size for f in tmp_path.glob("*.safetensors")) < 0.6 * 58.3e6 * 2  # vs float16
+    assert written == tmp_path / "alexnet.safetensors"
+    assert written.stat().st_size <= 50 * 1000**2
+    assert written.stat().st_size < 0.35 * 58.3e6 * 2  # vs float16: 4 bits and a scale per 64 for 94% of it
+    assert read_state_dict(written)[1]["quantized"].startswith("int4")
     loaded = interp.load_model("alexnet_pacs_domain", checkpoint=written)
     expected = as_stored(model.state_dict())
     assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
