@@ -160,7 +160,11 @@ _IMAGENET_INPUT: dict[str, Any] = dict(input_size=224, mean=IMAGENET_MEAN, std=I
 _BN_DROPOUT = dict(batch_norm=True, dropout=0.3)
 _SGD_WD: dict[str, Any] = dict(patience=3, weight_decay=5e-4)
 _TABLE2_RECIPE = _recipe(10, 64, 0.05, "sgd", **_SGD_WD)
-_RESNET32_NOTE = "He et al.'s schedule (the paper reports 92.5% after about 160 epochs); not trained here."
+# He et al. train 160 epochs for 92.5%; one warm-up-then-cosine cycle of 30 epochs with a larger
+# weight decay is what two CPU cores train in about an hour, the last epoch kept (the test split is
+# the only held-out one, so no epoch is picked on it).
+_RESNET32_RECIPE = _recipe(30, 128, 0.1, "sgd", patience=30, weight_decay=5e-4, keep="last")
+_RESNET32_NOTE = "He et al.'s ResNet-32 (0.46 M parameters); the paper reports 92.5% after about 160 epochs."
 _RESNET50_NOTE = "23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not trained here: meant for a GPU."
 # name, architecture, shipped, architecture switches, recipe, training note
 _CIFAR_ENTRIES: list[tuple[str, str, bool, dict[str, Any], dict[str, Any], str]] = [
@@ -168,7 +172,7 @@ _CIFAR_ENTRIES: list[tuple[str, str, bool, dict[str, Any], dict[str, Any], str]]
     ("vanilla_cnn_cifar10", "vanilla_cnn", True, {}, _recipe(5, 64, 1e-3, "adam", 2, None, "none", False), ""),
     ("linear_cnn_cifar10", "linear_cnn", True, _BN_DROPOUT, _recipe(10, 128, 0.1, "sgd", **_SGD_WD), ""),
     ("nin_cifar10", "nin", True, _BN_DROPOUT, _recipe(12, 128, 0.1, "sgd", **_SGD_WD), ""),
-    ("resnet32_cifar10", "resnet32", False, {}, _recipe(160, 128, 0.1, "sgd", 20, 1e-4, "cosine"), _RESNET32_NOTE),
+    ("resnet32_cifar10", "resnet32", False, {}, _RESNET32_RECIPE, _RESNET32_NOTE),
 ]
 for _name, _arch, _ships, _switches, _cifar_recipe, _note in _CIFAR_ENTRIES:
     register(
