@@ -116,9 +116,9 @@ _PACS_GAP_RECIPE = _recipe(12, 64, 2e-3, "adamw", patience=4, weight_decay=0.05)
 _ALEXNET_ARCH = dict(conv1_init_std=1e-3)
 _ALEXNET_RECIPE = _recipe(15, 64, 3e-4, "adamw", patience=5, weight_decay=0.05)
 _ALEXNET_NOTE = (
-    "58 M parameters, 94% of them in fc6 and fc7, which the checkpoint stores in int8 (one scale "
-    "per row). 15 epochs of about 3 minutes on two quiet CPU cores with bfloat16 autocast (6 on "
-    "shared ones)."
+    "58 M parameters, 94% of them in fc6 and fc7, which the checkpoint stores in int8 with one "
+    "scale per row (the first four trained) or in int4 with one scale per 64 values (later ones). "
+    "15 epochs of about 3 minutes on two quiet CPU cores with bfloat16 autocast (6 on shared ones)."
 )
 _GAP_NOTE = "3.7 M parameters, batch norm after each conv; about 10 minutes per epoch on two CPU cores."
 
