@@ -172,8 +172,8 @@ def test_pickle_that_would_run_code_is_refused(tmp_path, model):
 
 
 def test_entry_without_checkpoint_says_how_to_train(monkeypatch):
-    with pytest.raises(CheckpointError, match="python -m interp train resnet32_cifar10"):
-        interp.load_model("resnet32_cifar10")
+    with pytest.raises(CheckpointError, match="python -m interp train resnet50_cifar10"):
+        interp.load_model("resnet50_cifar10")
 
 
 def test_unknown_name_lists_known_models():
