@@ -14,6 +14,8 @@ from interp.models import weights_command
 from interp.train import imbalance_summary, tail_classes
 
 MODELS = defaults.IMBALANCE_PAIR
+UPPER_BOUND = defaults.IMBALANCE_UPPER_BOUND
+UPPER_LABEL = "balanced training set"
 CLASSES = get_spec(MODELS["cross-entropy"]).class_names
 POOL = 400  # held-out images loaded to find a class's examples (the shipped sample has 10 per class)
 SHOWN = 5  # examples of the chosen class
@@ -61,13 +63,26 @@ else:
             f"{s['tail_accuracy']:.1%}",
             None if tail_delta is None else f"{tail_delta * 100:+.1f} points",
         )
-    st.plotly_chart(
-        figures.per_class_comparison({label: c["metrics"]["per_class_accuracy"] for label, c in cards.items()}),
-        width="stretch",
-        key="imbalance_per_class",
-    )
+    per_class = {label: c["metrics"]["per_class_accuracy"] for label, c in cards.items()}
+    upper = model_card(UPPER_BOUND)
+    if upper is not None and "per_class_accuracy" in upper.get("metrics", {}):
+        upper_per_class = upper["metrics"]["per_class_accuracy"]
+        tail = baseline["tail_classes"]
+        st.markdown(
+            f"**Upper bound:** the same ResNet-32 trained on the whole balanced training set (5,000 images "
+            f"per class, `{UPPER_BOUND}`) reaches {sum(upper_per_class.values()) / len(upper_per_class):.1%}, "
+            f"and {sum(upper_per_class[c] for c in tail) / len(tail):.1%} on the five classes that are rarest "
+            "in the long tail."
+        )
+        per_class[UPPER_LABEL] = upper_per_class
+    else:
+        st.caption(
+            f"The upper bound, the same ResNet-32 trained on the whole balanced training set, is not trained "
+            f"yet: {weights_command(get_spec(UPPER_BOUND))}."
+        )
+    st.plotly_chart(figures.per_class_comparison(per_class), width="stretch", key="imbalance_per_class")
     st.caption(
-        f"Classes in order of training images, most first; the five rarest: "
+        f"Classes in order of training images in the long tail, most first; the five rarest: "
         f"{', '.join(baseline['tail_classes'])}. Losses: "
         + "; ".join(f"{label}: {s['loss']}" for label, s in summaries.items())
         + "."

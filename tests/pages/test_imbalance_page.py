@@ -58,3 +58,36 @@ def test_untrained_models_say_how_to_train(monkeypatch, tmp_path):
         assert not at.metric
     finally:
         st.cache_data.clear()
+
+
+def test_upper_bound_is_the_balanced_models_card(monkeypatch, tmp_path):
+    spec = get_spec("resnet32_cifar10")
+    if spec.checkpoint is None:  # not trained in this checkout: a card of its own stands in
+        (tmp_path / "resnet32_cifar10.safetensors").write_bytes(b"")
+        per_class = {c: round(0.85 + i / 100, 4) for i, c in enumerate(spec.class_names)}
+        (tmp_path / "resnet32_cifar10.json").write_text(json.dumps({"metrics": {"per_class_accuracy": per_class}}))
+        monkeypatch.setattr(model_spec, "CHECKPOINT_SEARCH", [*model_spec.CHECKPOINT_SEARCH, tmp_path])
+    per_class = _card("resnet32_cifar10")["metrics"]["per_class_accuracy"]
+    st.cache_data.clear()  # model_card is cached: no earlier test's answer, and none of this one's left
+    try:
+        at = open_page("imbalance.py")
+    finally:
+        st.cache_data.clear()
+    no_errors(at)
+    rare = ("dog", "frog", "horse", "ship", "truck")
+    line = next(m.value for m in at.markdown if m.value.startswith("**Upper bound:**"))
+    assert f"reaches {sum(per_class.values()) / 10:.1%}" in line
+    assert f"{sum(per_class[c] for c in rare) / 5:.1%} on the five classes" in line
+    bars = json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
+    assert [b["name"] for b in bars] == ["cross-entropy", "class-balanced focal", "balanced training set"]
+    assert bars[2]["y"] == list(per_class.values())
+
+
+def test_untrained_upper_bound_says_how_to_train(monkeypatch):
+    from dashboard import defaults
+
+    monkeypatch.setattr(defaults, "IMBALANCE_UPPER_BOUND", "resnet50_cifar10")  # never shipped
+    at = open_page("imbalance.py")
+    no_errors(at)
+    assert any("python -m interp train resnet50_cifar10" in c.value for c in at.caption)
+    assert not any(m.value.startswith("**Upper bound:**") for m in at.markdown)
