@@ -160,19 +160,27 @@ _IMAGENET_INPUT: dict[str, Any] = dict(input_size=224, mean=IMAGENET_MEAN, std=I
 _BN_DROPOUT = dict(batch_norm=True, dropout=0.3)
 _SGD_WD: dict[str, Any] = dict(patience=3, weight_decay=5e-4)
 _TABLE2_RECIPE = _recipe(10, 64, 0.05, "sgd", **_SGD_WD)
-# He et al. train 160 epochs for 92.5%; one warm-up-then-cosine cycle of 30 epochs with a larger
-# weight decay is what two CPU cores train in about an hour, the last epoch kept (the test split is
-# the only held-out one, so no epoch is picked on it).
-_RESNET32_RECIPE = _recipe(30, 128, 0.1, "sgd", patience=30, weight_decay=5e-4, keep="last")
-_RESNET32_NOTE = "He et al.'s ResNet-32 (0.46 M parameters); the paper reports 92.5% after about 160 epochs."
-_RESNET50_NOTE = "23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not trained here: meant for a GPU."
+# He et al. train 160 epochs for 92.5%. One warm-up-then-cosine cycle of 30 epochs (weight decay
+# 5e-4, the last epoch kept: the test split is the only held-out one, so no epoch is picked on it)
+# took 51 minutes on two CPU cores and reached 87.8%, still fitting its training set (93.9%): the
+# shipped checkpoint, trained with --epochs 30. The recipe doubles the cycle to reach 90%.
+_RESNET32_RECIPE = _recipe(60, 128, 0.1, "sgd", patience=60, weight_decay=5e-4, keep="last")
+_RESNET32_NOTE = (
+    "He et al.'s ResNet-32 (0.46 M parameters); the paper reports 92.5% after about 160 epochs. The "
+    "shipped weights are a 30-epoch cycle (87.8%, about 100 s an epoch on two CPU cores); the recipe's "
+    "60-epoch cycle is not measured yet."
+)
+_RESNET50_NOTE = (
+    "23.5 M parameters; the ImageNet stem shrinks 32x32 to 8x8 at once. Not trained yet: a training "
+    "step costs about 1.7 times ResNet-32's per image on two CPU cores."
+)
 # name, architecture, shipped, architecture switches, recipe, training note
 _CIFAR_ENTRIES: list[tuple[str, str, bool, dict[str, Any], dict[str, Any], str]] = [
     ("table2_cnn_cifar10", "table2_cnn", True, {}, _TABLE2_RECIPE, ""),
     ("vanilla_cnn_cifar10", "vanilla_cnn", True, {}, _recipe(5, 64, 1e-3, "adam", 2, None, "none", False), ""),
     ("linear_cnn_cifar10", "linear_cnn", True, _BN_DROPOUT, _recipe(10, 128, 0.1, "sgd", **_SGD_WD), ""),
     ("nin_cifar10", "nin", True, _BN_DROPOUT, _recipe(12, 128, 0.1, "sgd", **_SGD_WD), ""),
-    ("resnet32_cifar10", "resnet32", False, {}, _RESNET32_RECIPE, _RESNET32_NOTE),
+    ("resnet32_cifar10", "resnet32", True, {}, _RESNET32_RECIPE, _RESNET32_NOTE),
 ]
 for _name, _arch, _ships, _switches, _cifar_recipe, _note in _CIFAR_ENTRIES:
     register(

@@ -208,8 +208,8 @@ def test_imagenet_download_fails_offline_with_a_clear_message(monkeypatch):
         interp.load_model("resnet18_imagenet")
 
 
-@pytest.mark.parametrize("name", ["resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal"])
-def test_evaluate_reproduces_the_long_tailed_cards(name, data_dir, capsys):
+@pytest.mark.parametrize("name", ["resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal", "resnet32_cifar10"])
+def test_evaluate_reproduces_the_resnet32_cards(name, data_dir, capsys):
     """The evaluate command on the 10,000 test images gives the shipped card's numbers."""
     import json
 
