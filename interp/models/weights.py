@@ -37,10 +37,6 @@ QUANT_SUFFIX, SCALE_SUFFIX = ".qint8", ".qscale"
 # of a point against int8 rows (docs/models.md, "How the big weights are stored").
 INT4_GROUP = 64
 QUANT4_SUFFIX, SCALE4_SUFFIX = ".qint4", ".q4scale"
-QUANTIZED_FORMATS = {
-    "int8": "int8 per row: NAME.qint8 * NAME.qscale[:, None]",
-    "int4": "int4 in groups along each row, two a byte (low nibble first, stored +8): NAME.qint4, scales NAME.q4scale",
-}
 
 
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +94,20 @@ def dequantize_groups(packed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor
     return out.view(rows, -1)
 
 
+# The quantised forms, in the order stored_tensors tries them: name, suffix of the stored values,
+# suffix of their scales, dequantise, and the description save_checkpoint writes in the metadata.
+_FORMS = (
+    ("int8", QUANT_SUFFIX, SCALE_SUFFIX, dequantize_rows, "int8 per row: NAME.qint8 * NAME.qscale[:, None]"),
+    (
+        "int4",
+        QUANT4_SUFFIX,
+        SCALE4_SUFFIX,
+        dequantize_groups,
+        "int4 in groups along each row, two a byte (low nibble first, stored +8): NAME.qint4, scales NAME.q4scale",
+    ),
+)
+
+
 def _nbytes(tensors: Mapping[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
@@ -135,12 +145,9 @@ def restored_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     """stored_tensors undone: int8 rows and int4 groups dequantised to float32 under their own names."""
     out = {}
     for name, t in tensors.items():
-        if name.endswith((SCALE_SUFFIX, SCALE4_SUFFIX)):
+        if name.endswith(tuple(form[2] for form in _FORMS)):
             continue
-        for suffix, scale_suffix, dequantize in (
-            (QUANT_SUFFIX, SCALE_SUFFIX, dequantize_rows),
-            (QUANT4_SUFFIX, SCALE4_SUFFIX, dequantize_groups),
-        ):
+        for _, suffix, scale_suffix, dequantize, _ in _FORMS:
             if name.endswith(suffix):
                 base = name[: -len(suffix)]
                 if base + scale_suffix not in tensors:
@@ -201,12 +208,11 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = stored_tensors(model.state_dict(), half)
     metadata = {"format": "interp", "arch": arch}
-    suffixes = {"int8": QUANT_SUFFIX, "int4": QUANT4_SUFFIX}
-    formats = [f for f, suffix in suffixes.items() if any(k.endswith(suffix) for k in tensors)]
-    if formats:
-        metadata["quantized"] = "; ".join(QUANTIZED_FORMATS[f] for f in formats)
-        if "int4" in formats:
-            metadata["int4_group"] = str(INT4_GROUP)
+    used = [form for form in _FORMS if any(k.endswith(form[1]) for k in tensors)]
+    if used:
+        metadata["quantized"] = "; ".join(form[4] for form in used)
+    if any(form[0] == "int4" for form in used):
+        metadata["int4_group"] = str(INT4_GROUP)
     shards = _shards(tensors)
     if len(shards) == 1:
         _save_atomic(tensors, path, metadata)
