@@ -34,7 +34,7 @@ table = pd.DataFrame(
             "accuracy": f"{r['accuracy']:.1%}" if r["trained"] else "not trained",
             "float32 accuracy": f"{r['float32_accuracy']:.1%}" if r.get("float32_accuracy") is not None else "",
             "conv1 autocorrelation": f"{r['conv1_autocorrelation']:.2f}" if r["trained"] else "",
-            "epochs": r.get("epochs", ""),
+            "epochs": str(r["epochs"]) if r.get("epochs") is not None else "",  # one type: Arrow needs it
             "min / epoch": f"{r['minutes_per_epoch']:.1f}" if r["trained"] else "",
         }
         for r in rows
