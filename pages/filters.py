@@ -72,7 +72,9 @@ if colour:
     shared = float(np.abs(w).max())  # one scale for the three channels, so they can be compared
     for c, channel_name in enumerate("RGB"):
         fig = figures.kernel_figure(w[c], title=f"{channel_name} channel", showscale=c == 2, limit=shared)
-        fig.update_layout(height=300)
+        # The same right margin on all three holds the B channel's colour bar, so the three maps are drawn
+        # the same size.
+        fig.update_layout(height=300, margin_r=100)
         cols[c + 1].plotly_chart(fig, width="stretch", key=f"filters_channel_{c}")
 else:
     fig = figures.kernel_figure(w.mean(axis=0), title="mean over input channels", what="mean weight")
