@@ -219,6 +219,17 @@ def dashboard_rows(
                 "note": f"not measured: {exc}",
             }
         )
+
+    def cold_load_row(ms: float | None, note: str) -> dict[str, Any]:
+        return {
+            **base,
+            "model": BIG_MODEL,
+            "method": "model_cold_load",
+            "ours_ms": ms,
+            "target_ms": MODEL_LOAD_TARGET_MS,
+            "note": note,
+        }
+
     with tempfile.TemporaryDirectory() as scratch:
         forms = {"as shipped": ""}
         try:
@@ -226,40 +237,16 @@ def dashboard_rows(
             if written:  # no shipped weights: the random model below is timed once
                 forms["written again"] = written
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-            rows.append(
-                {
-                    **base,
-                    "model": BIG_MODEL,
-                    "method": "model_cold_load",
-                    "ours_ms": None,
-                    "target_ms": MODEL_LOAD_TARGET_MS,
-                    "note": f"not measured (written again): {exc}",
-                }
-            )
+            rows.append(cold_load_row(None, f"not measured (written again): {exc}"))
         for how, checkpoint in forms.items():
             try:
                 argv = ["-c", _MODEL_LOAD, BIG_MODEL, checkpoint]
                 loads = [_run_python(argv, threads, label="model load", device=device)[0] for _ in range(cold_repeats)]
-                rows.append(
-                    {
-                        **base,
-                        "model": BIG_MODEL,
-                        "method": "model_cold_load",
-                        "ours_ms": statistics.median(r["ms"] for r in loads),
-                        "target_ms": MODEL_LOAD_TARGET_MS,
-                        "note": f"load_model in a fresh process (interp imported), median of {cold_repeats}; "
-                        f"weights {how}: {loads[0]['weights']}",
-                    }
+                note = (
+                    f"load_model in a fresh process (interp imported), median of {cold_repeats}; "
+                    f"weights {how}: {loads[0]['weights']}"
                 )
+                rows.append(cold_load_row(statistics.median(r["ms"] for r in loads), note))
             except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-                rows.append(
-                    {
-                        **base,
-                        "model": BIG_MODEL,
-                        "method": "model_cold_load",
-                        "ours_ms": None,
-                        "target_ms": MODEL_LOAD_TARGET_MS,
-                        "note": f"not measured ({how}): {exc}",
-                    }
-                )
+                rows.append(cold_load_row(None, f"not measured ({how}): {exc}"))
     return rows
