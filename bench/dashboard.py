@@ -108,8 +108,7 @@ print(json.dumps({"ms": 1000.0 * (t2 - t1), "import_ms": 1000.0 * (t1 - t0)}))
 _MODEL_LOAD = """
 import json, sys, tempfile, time
 import torch, interp
-from safetensors import safe_open
-from interp.models import save_checkpoint
+from interp.models import read_metadata, save_checkpoint
 name = sys.argv[1]
 spec = interp.get_spec(name)
 checkpoint, weights = sys.argv[2] or spec.checkpoint, "trained"
@@ -117,13 +116,7 @@ if checkpoint is None:
     torch.manual_seed(0)
     checkpoint = save_checkpoint(spec.build(), tempfile.mkdtemp() + "/m.safetensors", spec.arch)
     weights = "random, saved as the trained ones are"
-path = str(checkpoint)
-if path.endswith(".index.json"):
-    metadata = json.load(open(path))["metadata"]
-else:
-    with safe_open(path, framework="pt") as f:
-        metadata = f.metadata() or {}
-stored = metadata.get("quantized", "float16").split(" ")[0]
+stored = read_metadata(checkpoint).get("quantized", "float16").split(" ")[0]
 t0 = time.perf_counter()
 interp.load_model(name, checkpoint=checkpoint)
 print(json.dumps({"ms": 1000.0 * (time.perf_counter() - t0), "weights": weights + ", " + stored}))

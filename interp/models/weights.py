@@ -308,6 +308,31 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return restored_tensors(tensors), metadata
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata a checkpoint carries (architecture, how it is stored), from the file's header
+    alone: no tensor is read. A sharded checkpoint's comes from its index; a torch pickle has none.
+
+    Raises:
+        CheckpointError: no such file, or not a readable safetensors header or index.
+    """
+    path = Path(path)
+    if not path.is_file() and index_path(path).is_file():
+        path = index_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
+        return {}
+    try:
+        if path.name.endswith(".index.json"):
+            return dict(json.loads(path.read_text()).get("metadata") or {})
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path} has no readable checkpoint header ({exc})") from exc
+
+
 def _read_sharded(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors of a checkpoint written in several files, through its index."""
     try:
