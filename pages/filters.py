@@ -66,8 +66,9 @@ index = st.number_input(
 w = weights[int(index)]
 cols = st.columns(4 if colour else 2)
 if colour:
-    big = figures.filter_grid_figure(methods.rgb_tiles(weights[int(index) : int(index) + 1]), labels=[int(index)])
-    big.update_layout(height=300, title="as RGB")
+    one = methods.rgb_tiles(weights[int(index) : int(index) + 1])
+    big = figures.filter_grid_figure(one, labels=[int(index)], title="as RGB")  # leaves the title its margin
+    big.update_layout(height=300)
     cols[0].plotly_chart(big, width="stretch", key="filters_big")
     shared = float(np.abs(w).max())  # one scale for the three channels, so they can be compared
     for c, channel_name in enumerate("RGB"):
