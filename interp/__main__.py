@@ -293,7 +293,11 @@ def _add_train_parser(sub) -> None:
     )
     p.add_argument("--threads", type=int)
     p.add_argument("--input-size", type=int, help="another input size where allowed (transfer: 112)")
-    p.add_argument("--init-weights", help="transfer: ImageNet weights file instead of the download")
+    restart = (
+        "start from this weights file: for transfer, ImageNet weights instead of the download; for other "
+        "entries, a checkpoint of the same architecture (a warm restart: a new cycle from trained weights)"
+    )
+    p.add_argument("--init-weights", help=restart)
     p.add_argument("--limit-train", type=int, help="train on N images spread over the split (smoke runs)")
     p.add_argument("--limit-val", type=int)
     p.add_argument(

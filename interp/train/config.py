@@ -36,7 +36,7 @@ class TrainConfig:
     bf16: bool | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)  # architecture switches (batch_norm, dropout)
     input_size: int | None = None  # only where the entry allows another size (transfer: 112)
-    init_weights: str | None = None  # transfer: ImageNet weights file instead of the download
+    init_weights: str | None = None  # transfer: ImageNet weights file; otherwise a checkpoint to restart from
     # Long tail: the training split cut to n_max / n_min = imbalance (interp.data.long_tail_indices,
     # drawn with ``seed``); None keeps it whole. The held-out split stays balanced.
     imbalance: float | None = None

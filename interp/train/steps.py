@@ -152,11 +152,13 @@ def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.
 
 
 def init_model(spec: ModelSpec, cfg: TrainConfig) -> nn.Module:
-    """The entry's model as training starts it: seeded initialisation, or, for transfer learning,
-    the ImageNet weights (``cfg.init_weights`` or torchvision's) wherever they fit.
+    """The entry's model as training starts it: seeded initialisation; for transfer learning, the
+    ImageNet weights (``cfg.init_weights`` or torchvision's) wherever they fit; for any other entry
+    given ``cfg.init_weights``, that checkpoint of the same architecture, whole (a warm restart:
+    a new learning-rate cycle from trained weights, after Loshchilov and Hutter's SGDR).
 
     Raises:
-        CheckpointError: the ImageNet weights do not fit the architecture.
+        CheckpointError: the weights do not fit the architecture.
     """
     torch.manual_seed(cfg.seed)
     model = spec.build(**cfg.arch_kwargs)
@@ -169,6 +171,10 @@ def init_model(spec: ModelSpec, cfg: TrainConfig) -> nn.Module:
         if len(keep) < len(own) - 2:  # all but the new fc (weight and bias)
             raise CheckpointError(f"{cfg.init_weights or 'the ImageNet weights'} do not fit {spec.arch}")
         model.load_state_dict({**own, **keep})
+    elif cfg.init_weights:
+        from ..models.weights import load_weights
+
+        load_weights(model, cfg.init_weights, spec.arch)
     return model
 
 

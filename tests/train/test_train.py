@@ -107,6 +107,26 @@ def test_transfer_changes_only_layer4_and_fc(tmp_path, data_dir):
     assert after["fc.weight"].shape == (10, 512)
 
 
+def test_warm_restart_starts_from_the_whole_checkpoint(tmp_path):
+    """--init-weights on an entry trained from scratch: the run starts from that checkpoint's
+    tensors exactly (as stored, float16), not from the seeded initialisation; another
+    architecture's checkpoint is refused."""
+    from interp.train.steps import init_model
+
+    name = "table2_cnn_cifar10"
+    spec = interp.get_spec(name)
+    stored = _weights(spec.checkpoint)
+    model = init_model(spec, _cfg(name, init_weights=str(spec.checkpoint)))
+    state = model.state_dict()
+    assert state.keys() == stored.keys()
+    for k, v in stored.items():
+        assert torch.equal(state[k], v.to(state[k].dtype)), k
+    fresh = init_model(spec, _cfg(name)).state_dict()
+    assert not torch.equal(fresh["conv1.weight"], state["conv1.weight"])
+    with pytest.raises(interp.CheckpointError, match="nin"):
+        init_model(spec, _cfg(name, init_weights=str(interp.get_spec("nin_cifar10").checkpoint)))
+
+
 def test_bf16_autocast_defaults_to_what_the_cpu_computes_natively():
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists():
