@@ -4,8 +4,9 @@ so that an installed interp finds it (interp.paths):
 - the dashboard's entry and pages: app.py, pages/ and .streamlit/config.toml stay at the top of
   the checkout, where `streamlit run app.py` expects them, and go to ``dashboard/_app/``;
 - the small shipped checkpoints with their model cards, to ``interp/_shipped/checkpoints/``. The
-  sharded ones (the 58 M-parameter AlexNets, 62 MB each) stay out: the wheel stays under PyPI's
-  100 MB, and interp finds them in a checkout or in $INTERP_HOME/checkpoints.
+  big ones stay out, sharded or not (the 58 M-parameter AlexNets, 40 to 62 MB each; ResNet-50,
+  47 MB): the wheel stays under PyPI's 100 MB, and interp finds them in a checkout or in
+  $INTERP_HOME/checkpoints.
 
 A build hook rather than ``force-include`` tables: those copy folders verbatim (``__pycache__``
 included) and would list every checkpoint by hand.
@@ -19,6 +20,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SHARD_MARK = "-of-"  # NAME-00001-of-00002.safetensors: part of a sharded checkpoint
+# Checkpoints above this stay out of the wheel. The largest small one, AlexNet-GAP, is 7.5 MB; the
+# smallest big one, an int4 AlexNet, is 38 MB.
+WHEEL_CHECKPOINT_BYTES = 20 * 1000**2
 RECORDS = ("scratch_overfit.json",)  # records among the checkpoints that are not model cards
 
 
@@ -31,7 +35,7 @@ def bundled_files(root: Path) -> dict[str, str]:
     files.update({page: f"dashboard/_app/pages/{page.name}" for page in sorted((root / "pages").glob("*.py"))})
     checkpoints = root / "checkpoints"
     for weights in sorted(checkpoints.glob("*.safetensors")):
-        if SHARD_MARK in weights.name:
+        if SHARD_MARK in weights.name or weights.stat().st_size > WHEEL_CHECKPOINT_BYTES:
             continue
         for f in (weights, weights.with_suffix(".json")):
             if f.is_file():
