@@ -26,7 +26,7 @@ def test_models_lists_every_entry_with_its_weights(capsys):
     out = capsys.readouterr().out
     for name in interp.list_models():
         assert name in out
-    assert "python -m interp train resnet50_cifar10" in out
+    assert "python -m interp train resnet18_transfer_cifar10" in out
     assert "58,297,732" in out
 
 

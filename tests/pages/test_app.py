@@ -49,9 +49,9 @@ def test_training_page_with_and_without_a_card():
     box.set_value("table2_cnn_cifar10").run()
     _no_errors(at)
     assert any("Held-out accuracy" in m.label for m in at.metric)
-    box.set_value("resnet50_cifar10").run()
+    box.set_value("resnet18_transfer_cifar10").run()
     _no_errors(at)
-    assert any("python -m interp train resnet50_cifar10" in i.value for i in at.info)
+    assert any("python -m interp train resnet18_transfer_cifar10" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("name", ["alexnet_pacs_domain", "nin_cifar10", "resnet18_imagenet"])
@@ -85,9 +85,9 @@ def test_filters_page_layers_views_and_sorting():
 
 def test_filters_page_on_an_untrained_entry_says_how_to_train():
     at = _page("pages/filters.py")
-    at.selectbox(key="model").set_value("resnet50_cifar10").run()
+    at.selectbox(key="model").set_value("resnet18_transfer_cifar10").run()
     assert not at.exception
-    assert any("python -m interp train resnet50_cifar10" in i.value for i in at.info)
+    assert any("python -m interp train resnet18_transfer_cifar10" in i.value for i in at.info)
 
 
 def test_feature_maps_page():

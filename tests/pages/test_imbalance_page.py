@@ -86,8 +86,8 @@ def test_upper_bound_is_the_balanced_models_card(monkeypatch, tmp_path):
 def test_untrained_upper_bound_says_how_to_train(monkeypatch):
     from dashboard import defaults
 
-    monkeypatch.setattr(defaults, "IMBALANCE_UPPER_BOUND", "resnet50_cifar10")  # never shipped
+    monkeypatch.setattr(defaults, "IMBALANCE_UPPER_BOUND", "resnet18_transfer_cifar10")  # not trained here
     at = open_page("imbalance.py")
     no_errors(at)
-    assert any("python -m interp train resnet50_cifar10" in c.value for c in at.caption)
+    assert any("python -m interp train resnet18_transfer_cifar10" in c.value for c in at.caption)
     assert not any(m.value.startswith("**Upper bound:**") for m in at.markdown)
