@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 import interp
 from interp import CheckpointError
-from interp.models.weights import load_weights, read_card, save_checkpoint
+from interp.models.weights import load_weights, read_card, read_metadata, read_state_dict, save_checkpoint
 
 NAME = "table2_cnn_cifar10"
 
@@ -171,9 +171,24 @@ def test_pickle_that_would_run_code_is_refused(tmp_path, model):
     assert not marker.exists(), "loading a checkpoint ran code"
 
 
+def test_header_metadata_is_what_a_full_read_finds(tmp_path):
+    """read_metadata reads only the header, yet agrees with read_state_dict, one file or several."""
+    for name in ("table2_cnn_cifar10", "alexnet_pacs_class"):  # float16 in one file; int8 rows in two
+        checkpoint = interp.get_spec(name).checkpoint
+        assert read_metadata(checkpoint) == read_state_dict(checkpoint)[1]
+    assert read_metadata(interp.get_spec("table2_cnn_cifar10").checkpoint)["arch"] == "table2_cnn"
+    assert read_metadata(interp.get_spec("alexnet_pacs_class").checkpoint)["quantized"].startswith("int8")
+    torch.save(interp.build_model(NAME).state_dict(), tmp_path / "m.pt")
+    assert read_metadata(tmp_path / "m.pt") == {}
+    (tmp_path / "junk.safetensors").write_bytes(b"not a header")
+    for bad in ("junk.safetensors", "absent.safetensors"):
+        with pytest.raises(CheckpointError):
+            read_metadata(tmp_path / bad)
+
+
 def test_entry_without_checkpoint_says_how_to_train(monkeypatch):
-    with pytest.raises(CheckpointError, match="python -m interp train resnet50_cifar10"):
-        interp.load_model("resnet50_cifar10")
+    with pytest.raises(CheckpointError, match="python -m interp train resnet18_transfer_cifar10"):
+        interp.load_model("resnet18_transfer_cifar10")
 
 
 def test_unknown_name_lists_known_models():
@@ -208,9 +223,18 @@ def test_imagenet_download_fails_offline_with_a_clear_message(monkeypatch):
         interp.load_model("resnet18_imagenet")
 
 
-@pytest.mark.parametrize("name", ["resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal", "resnet32_cifar10"])
-def test_evaluate_reproduces_the_resnet32_cards(name, data_dir, capsys):
-    """The evaluate command on the 10,000 test images gives the shipped card's numbers."""
+# Test accuracy a shipped CIFAR-10 ResNet must reach (the course's targets); ResNet-32's 60-epoch
+# cycle stops at 89.2%, under its 90% target, so only the card is checked for it.
+CIFAR10_TARGETS = {"resnet50_cifar10": 0.80}
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet32_cifar10lt_ce", "resnet32_cifar10lt_cbfocal", "resnet32_cifar10", "resnet50_cifar10"]
+)
+def test_evaluate_reproduces_the_cifar10_resnet_cards(name, data_dir, capsys):
+    """The evaluate command on the 10,000 test images gives the shipped card's numbers, and the
+    weights as stored are within half a point of the float32 weights they were cut from (where the
+    card records those)."""
     import json
 
     from interp.__main__ import main
@@ -221,3 +245,7 @@ def test_evaluate_reproduces_the_resnet32_cards(name, data_dir, capsys):
     assert result["n"] == 10000
     assert result["per_class_accuracy"] == card["metrics"]["per_class_accuracy"]
     assert result["confusion_matrix"] == card["metrics"]["confusion_matrix"]
+    if "float32_accuracy" in card["metrics"]:  # cards written before it was recorded lack it
+        assert abs(card["metrics"]["float32_accuracy"] - result["accuracy"]) <= 0.005
+    if name in CIFAR10_TARGETS:
+        assert result["accuracy"] >= CIFAR10_TARGETS[name]
