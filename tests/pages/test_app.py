@@ -136,6 +136,14 @@ def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity():
     assert any("held-out images" in c.value for c in at.caption)
 
 
+def test_cam_page_draws_grad_cam_where_the_pooled_maps_are_one_pixel():
+    """ResNet-50 at 32 px pools 1x1 maps: CAM would be one value spread over the image."""
+    at = _page("pages/cam.py", "resnet50_cifar10")
+    assert any("they are 1x1" in i.value for i in at.info)
+    assert at.radio(key="cam_method_resnet50_cifar10").value == "Grad-CAM"
+    assert at.selectbox(key="cam_layer_resnet50_cifar10").value == "layer4.0.relu"  # 2x2 maps
+
+
 def test_gradients_page():
     at = _page("pages/gradients.py", "table2_cnn_cifar10")
     widget(at.selectbox, "grad_target_table2_cnn_cifar10_").set_value(0).run()
