@@ -54,10 +54,22 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     xb = x if x.is_meta else as_batch(model, x)[0]
     with using(model) as m, torch.inference_mode(False):
         calls, _ = trace(m, xb)
+    last = _last_calls(calls)  # a hook on a module called twice sees the later call
     leaves = [
-        c for c in calls if not c.module._modules and c.output.ndim == 4 and c.output.shape[-2] * c.output.shape[-1] > 1
+        c
+        for c in calls
+        if not c.module._modules
+        and last[c.name] is c
+        and c.output.ndim == 4
+        and c.output.shape[-2] * c.output.shape[-1] > 1
     ]
     return list(dict.fromkeys(c.name for c in leaves))
+
+
+def _last_calls(calls: list) -> dict:
+    """{module name: its last call}. A module called more than once (torchvision's bottleneck runs
+    one ReLU three times) is read by hooks at its last call, whose maps may be smaller."""
+    return {c.name: c for c in calls}
 
 
 def activation_after(model: nn.Module, layer: str, candidates: list[str]) -> str:
@@ -93,10 +105,14 @@ def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
         names = name_of_tensor(calls, gap.input, gap.input_version, gap.order)
         if names:
             return names[0]
+    last = _last_calls(calls)
     stage = [
         c
         for c in calls
-        if isinstance(c.module, STAGE) and c.output.ndim == 4 and c.output.shape[-2] * c.output.shape[-1] > 1
+        if isinstance(c.module, STAGE)
+        and last[c.name] is c
+        and c.output.ndim == 4
+        and c.output.shape[-2] * c.output.shape[-1] > 1
     ]
     if not stage:
         raise LayerError(f"{type(model).__name__} has no conv layer with spatial maps for Grad-CAM; pass a layer name")

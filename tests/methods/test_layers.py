@@ -56,3 +56,25 @@ def test_gallery_agrees_with_plain_torch(tiny_gap_model):
     for i in found.right + found.wrong:
         expected = interp.explain(tiny_gap_model, x[i], "grad_cam", target=int(pred[i])).map
         np.testing.assert_allclose(found.maps[i], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_layers_of_a_module_called_twice_are_read_at_its_last_call():
+    """torchvision's bottleneck runs one ReLU three times; at 32 px layer4's first block goes from
+    2x2 to 1x1 between calls. A forward hook (what Grad-CAM reads) sees the last call, so every layer
+    offered as spatial, and the default one, must have maps larger than 1x1 there."""
+    from interp.methods.layers import default_layer, spatial_layers
+
+    model = interp.build_model("resnet50_cifar10").eval()
+    x = torch.randn(1, 3, 32, 32)
+    names = spatial_layers(model, x)
+    seen: dict[str, tuple] = {}
+    hooks = [
+        model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, tuple(o.shape)))
+        for n in names
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    assert all(shape[-2] * shape[-1] > 1 for shape in seen.values()), seen
+    assert "layer4.0.relu" not in names and default_layer(model, x) in names
