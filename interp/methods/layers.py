@@ -63,7 +63,7 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
         and c.output.ndim == 4
         and c.output.shape[-2] * c.output.shape[-1] > 1
     ]
-    return list(dict.fromkeys(c.name for c in leaves))
+    return [c.name for c in leaves]  # one call per name: its last
 
 
 def _last_calls(calls: list) -> dict:

@@ -271,6 +271,23 @@ def read_card(path: str | os.PathLike) -> dict[str, Any] | None:
 MAX_WEIGHTS_BYTES = 4 * 1024**3
 
 
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")  # torch.save files, read without unpickling code
+
+
+def _checkpoint_file(path: str | os.PathLike) -> Path:
+    """The file to read for ``path``: itself, else its sharded index (NAME.safetensors.index.json).
+
+    Raises:
+        CheckpointError: neither exists.
+    """
+    path = Path(path)
+    if not path.is_file() and index_path(path).is_file():
+        return index_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    return path
+
+
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a checkpoint file, without unpickling anything.
 
@@ -278,13 +295,9 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         CheckpointError: missing, empty, larger than MAX_WEIGHTS_BYTES, truncated or not a
             checkpoint; a pickle that holds anything but tensors and plain containers.
     """
-    path = Path(path)
-    if not path.is_file() and index_path(path).is_file():
-        path = index_path(path)
+    path = _checkpoint_file(path)
     if path.name.endswith(".index.json"):
         return _read_sharded(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint file at {path}")
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes)")
@@ -293,7 +306,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"{path} is {size / 1024**3:.1f} GB, larger than the {MAX_WEIGHTS_BYTES / 1024**3:.0f} GB "
             "any image classifier's weights take; is it the right file?"
         )
-    if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
+    if path.suffix in TORCH_SUFFIXES:
         return _read_torch(path), {}
     try:
         from safetensors import safe_open
@@ -315,12 +328,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         CheckpointError: no such file, or not a readable safetensors header or index.
     """
-    path = Path(path)
-    if not path.is_file() and index_path(path).is_file():
-        path = index_path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint file at {path}")
-    if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
+    path = _checkpoint_file(path)
+    if path.suffix in TORCH_SUFFIXES:
         return {}
     try:
         if path.name.endswith(".index.json"):
