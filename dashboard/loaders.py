@@ -57,20 +57,14 @@ def model_layers(name: str) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False)
 def cam_refusal(name: str) -> str | None:
-    """None where CAM applies to the model (global average pooling before one linear layer, or pooled
-    class maps, larger than 1x1), else why not; pages that would draw CAM draw Grad-CAM there. The head
-    is a matter of the model's structure, so one probe input at its size decides for every image."""
+    """None where CAM applies to the model (global average pooling, of maps larger than 1x1, before one
+    linear layer, or pooled class maps), else why not; pages that would draw CAM draw Grad-CAM there.
+    The head is a matter of the model's structure, so one probe input at its size decides for every image."""
     size = interp.get_spec(name).input_size
     try:
-        head = methods.attribution.cam_head(cached_model(name), methods.probe_input(size))
+        methods.attribution.cam_head(cached_model(name), methods.probe_input(size))
     except interp.CamNotApplicableError as exc:
         return str(exc)
-    if head.features.shape[-2] * head.features.shape[-1] == 1:  # one value spread over the image
-        return (
-            f"CAM reads the maps that {head.pool!r} pools ({head.layer!r}); at this model's input size "
-            f"({size} px) they are 1x1, so CAM has nothing spatial to show. Grad-CAM on the last maps larger "
-            "than 1x1 is drawn instead."
-        )
     return None
 
 

@@ -7,7 +7,7 @@ interp's error types; whole datasets (explain_dataset, read_results) and report 
 read_report_card): imported on first use.
 """
 
-__version__ = "0.14.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
+__version__ = "0.15.0"  # also the wheel's version (pyproject.toml reads it); CHANGELOG.md says what changed
 
 from .data import load_image, preprocess
 from .errors import CheckpointError, DataError, DeviceError, ImageError, InterpError, LayerError, UnknownModelError

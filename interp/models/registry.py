@@ -163,7 +163,7 @@ _TABLE2_RECIPE = _recipe(10, 64, 0.05, "sgd", **_SGD_WD)
 # He et al. train 160 epochs for 92.5%. One warm-up-then-cosine cycle (weight decay 5e-4, the last
 # epoch kept: the test split is the only held-out one, so no epoch is picked on it): 30 epochs gave
 # 87.8%, these 60 epochs 89.2% in 102 minutes on two CPU cores (the shipped checkpoint), flat over
-# the last five epochs.
+# the last five epochs. A 40-epoch warm restart from it at lr 0.05 ended at 89.2% again.
 _RESNET32_RECIPE = _recipe(60, 128, 0.1, "sgd", patience=60, weight_decay=5e-4, keep="last")
 _RESNET32_NOTE = (
     "He et al.'s ResNet-32 (0.46 M parameters); the paper reports 92.5% after about 160 epochs. The "

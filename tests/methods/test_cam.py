@@ -293,3 +293,30 @@ def test_cam_notices_a_replaced_head(tiny_gap_model):
     m.gap = nn.AdaptiveMaxPool2d(1)  # and a model that lost its average pooling is refused
     with pytest.raises(CamNotApplicableError):
         class_activation_map(m, x, target=0)
+
+
+def test_cam_refuses_pooled_maps_of_one_pixel():
+    """A stride-4 conv turns 4x4 into 1x1: pooling changes nothing and the CAM "map" would be one value
+    per image spread evenly over it. At 8x8 the maps are 2x2 and CAM is Zhou et al.'s weighted sum."""
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv", nn.Conv2d(3, 5, 4, stride=4)),
+                ("relu", nn.ReLU()),
+                ("gap", nn.AdaptiveAvgPool2d(1)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(5, 3)),
+            ]
+        )
+    ).eval()
+    with pytest.raises(CamNotApplicableError, match=r"1x1.*'grad_cam'"):
+        class_activation_map(m, image_batch(1, 4), target=0)
+    with pytest.raises(CamNotApplicableError, match="1x1"):
+        interp.explain(m, image_batch(1, 4), method="cam", target=0)
+    x = image_batch(1, 8)
+    with torch.no_grad():
+        a = F.relu(m.conv(x))  # (1, 5, 2, 2)
+        expected = torch.einsum("k,khw->hw", m.fc.weight[1], a[0])
+    _close(class_activation_map(m, x, target=1), _up(expected[None], (8, 8))[0])
+    assert grad_cam(m, image_batch(1, 4), target=0, layer="conv").shape == (4, 4)

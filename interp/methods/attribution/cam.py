@@ -93,6 +93,14 @@ def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torc
     gap = gaps[-1]
     # keep_inputs copies every pooling call's input and output; _is_gap checked the input is there
     assert gap.input is not None and gap.input_value is not None and gap.output_value is not None
+    if tuple(gap.input_value.shape[-2:]) == (1, 1):
+        # Pooling a 1x1 map changes nothing: the "map" is one number per channel, spread evenly over
+        # the image (ResNet-50's ImageNet stem at 32 px). Drawing it would stretch float noise.
+        raise CamNotApplicableError(
+            f"CAM reads the maps that {gap.name!r} pools; at this input size ({xb.shape[-2]}x{xb.shape[-1]} px) "
+            f"they are 1x1, so CAM has nothing spatial to show for {type(model).__name__}. Use method "
+            "'grad_cam' on the last layer whose maps are larger (its default layer)."
+        )
     pooled = gap.output_value.flatten(1)
     linears = [c for c in calls if isinstance(c.module, nn.Linear) and c.order > gap.order]
     if len(linears) > 1:
