@@ -64,7 +64,7 @@ def cam_refusal(name: str) -> str | None:
     try:
         methods.attribution.cam_head(cached_model(name), methods.probe_input(size))
     except interp.CamNotApplicableError as exc:
-        return str(exc)
+        return f"{exc} This page draws Grad-CAM instead."
     return None
 
 

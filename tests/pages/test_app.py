@@ -139,7 +139,7 @@ def test_cam_page_falls_back_to_grad_cam_and_changes_target_and_opacity():
 def test_cam_page_draws_grad_cam_where_the_pooled_maps_are_one_pixel():
     """ResNet-50 at 32 px pools 1x1 maps: CAM would be one value spread over the image."""
     at = _page("pages/cam.py", "resnet50_cifar10")
-    assert any("they are 1x1" in i.value for i in at.info)
+    assert any("they are 1x1" in i.value and "draws Grad-CAM instead" in i.value for i in at.info)
     assert at.radio(key="cam_method_resnet50_cifar10").value == "Grad-CAM"
 
 
