@@ -60,9 +60,8 @@ def cam_refusal(name: str) -> str | None:
     """None where CAM applies to the model (global average pooling, of maps larger than 1x1, before one
     linear layer, or pooled class maps), else why not; pages that would draw CAM draw Grad-CAM there.
     The head is a matter of the model's structure, so one probe input at its size decides for every image."""
-    size = interp.get_spec(name).input_size
     try:
-        methods.attribution.cam_head(cached_model(name), methods.probe_input(size))
+        methods.attribution.cam_head(cached_model(name), methods.probe_input(interp.get_spec(name).input_size))
     except interp.CamNotApplicableError as exc:
         return f"{exc} This page draws Grad-CAM instead."
     return None

@@ -95,7 +95,9 @@ def test_the_wheel_carries_the_dashboard_the_sample_and_the_small_models(install
     shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("interp/_shipped/checkpoints/")}
     assert {"nin_cifar10.safetensors", "nin_cifar10.json", "alexnet_gap_pacs_domain.safetensors"} <= shipped
     assert not [n for n in shipped if "-of-" in n], "sharded (big) checkpoints stay out of the wheel"
-    big = {f.name for f in (REPO / "checkpoints").glob("*.safetensors") if f.stat().st_size > 20 * 1000**2}
+    from hatch_build import WHEEL_CHECKPOINT_BYTES
+
+    big = {f.name for f in (REPO / "checkpoints").glob("*.safetensors") if f.stat().st_size > WHEEL_CHECKPOINT_BYTES}
     assert "alexnet_large_kernel_pacs_domain.safetensors" in big  # one int4 file, 40 MB
     assert not big & shipped, "big checkpoints in one file stay out of the wheel too"
     assert not [n for n in names if "__pycache__" in n]

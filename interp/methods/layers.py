@@ -45,6 +45,11 @@ def get_conv(model: nn.Module, layer: str) -> nn.Conv2d:
     return module
 
 
+def has_spatial_maps(t: torch.Tensor) -> bool:
+    """Whether ``t`` is N x C x H x W maps larger than 1 x 1: something a map can show."""
+    return t.ndim == 4 and t.shape[-2] * t.shape[-1] > 1
+
+
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     """Leaf modules whose output for ``x`` is N x C x H x W maps larger than 1 x 1, in the order they run.
 
@@ -55,15 +60,7 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     with using(model) as m, torch.inference_mode(False):
         calls, _ = trace(m, xb)
     last = _last_calls(calls)  # a hook on a module called twice sees the later call
-    leaves = [
-        c
-        for c in calls
-        if not c.module._modules
-        and last[c.name] is c
-        and c.output.ndim == 4
-        and c.output.shape[-2] * c.output.shape[-1] > 1
-    ]
-    return [c.name for c in leaves]  # one call per name: its last
+    return [c.name for c in calls if not c.module._modules and last[c.name] is c and has_spatial_maps(c.output)]
 
 
 def _last_calls(calls: list) -> dict:
@@ -93,8 +90,7 @@ def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
         for c in calls
         if isinstance(c.module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d))
         and c.input is not None
-        and c.input.ndim == 4
-        and c.input.shape[-2] * c.input.shape[-1] > 1
+        and has_spatial_maps(c.input)
         and c.output.shape[-2:] == (1, 1)
     ]
     if pooled:
@@ -106,18 +102,11 @@ def _default_layer(model: nn.Module, xb: torch.Tensor) -> str:
         if names:
             return names[0]
     last = _last_calls(calls)
-    stage = [
-        c
-        for c in calls
-        if isinstance(c.module, STAGE)
-        and last[c.name] is c
-        and c.output.ndim == 4
-        and c.output.shape[-2] * c.output.shape[-1] > 1
-    ]
+    stage = [c for c in calls if isinstance(c.module, STAGE) and last[c.name] is c and has_spatial_maps(c.output)]
     if not stage:
         raise LayerError(f"{type(model).__name__} has no conv layer with spatial maps for Grad-CAM; pass a layer name")
-    last = stage[-1]
-    return name_of_tensor(calls, last.output, last.version, len(calls))[0]
+    final = stage[-1]
+    return name_of_tensor(calls, final.output, final.version, len(calls))[0]
 
 
 def default_layer(model: nn.Module, x: torch.Tensor) -> str:

@@ -32,7 +32,7 @@ from ..core import (
     using,
     zero_safe_grad,
 )
-from ..layers import remembered_default_layer
+from ..layers import has_spatial_maps, remembered_default_layer
 from ..trace import Call, forget, name_of_tensor, remembered, trace
 from .gradients import _guide
 
@@ -93,7 +93,7 @@ def _trace_cam_head(model: nn.Module, xb: torch.Tensor) -> tuple[_HeadPlan, torc
     gap = gaps[-1]
     # keep_inputs copies every pooling call's input and output; _is_gap checked the input is there
     assert gap.input is not None and gap.input_value is not None and gap.output_value is not None
-    if tuple(gap.input_value.shape[-2:]) == (1, 1):
+    if not has_spatial_maps(gap.input_value):
         # Pooling a 1x1 map changes nothing: the "map" is one number per channel, spread evenly over
         # the image (ResNet-50's ImageNet stem at 32 px). Drawing it would stretch float noise.
         raise CamNotApplicableError(
